@@ -1,0 +1,188 @@
+// Package node is chive's engine: it owns the profile, Tor, links to contacts,
+// the outbox and delivery, and publishes what happens as typed events.
+//
+// The terminal UI, the daemon's JSON-RPC server and the CLI all drive it
+// through API. The in-process *Node and the daemon's client (node/rpc)
+// implement the same interface, so a UI works the same either way.
+package node
+
+import (
+	"context"
+	"time"
+)
+
+// API is the one surface the UI and scripts use. Every method may block on
+// storage or the network, so callers in a UI run them off the UI loop.
+//
+// A contact reference (ref) is a contact's nickname or onion address in any
+// form a user might paste (see onion.ParseAddress). Unknown refs return an
+// error wrapping ErrUnknownContact.
+type API interface {
+	// Status reports Tor, reachability and counters.
+	Status(ctx context.Context) (Status, error)
+
+	// Contacts lists every contact: pending requests first, then by last activity.
+	Contacts(ctx context.Context) ([]Contact, error)
+	// Contact returns one contact.
+	Contact(ctx context.Context, ref string) (Contact, error)
+	// AddContact sends a contact request with a greeting; the contact is
+	// "requested" until the peer accepts.
+	AddContact(ctx context.Context, address, name, greeting string) (Contact, error)
+	// AcceptContact accepts a pending-incoming request and starts the session.
+	AcceptContact(ctx context.Context, ref string) (Contact, error)
+	// DeclineContact drops a pending-incoming request; the requester learns nothing.
+	DeclineContact(ctx context.Context, ref string) error
+	// BlockContact blocks an address: no links, no requests, silently.
+	BlockContact(ctx context.Context, ref string) error
+	// RenameContact sets the local nickname.
+	RenameContact(ctx context.Context, ref, name string) error
+	// RemoveContact forgets a contact, keeping or deleting the conversation.
+	RemoveContact(ctx context.Context, ref string, keepHistory bool) error
+	// SetVerified records that safety numbers were compared out of band.
+	SetVerified(ctx context.Context, ref string, verified bool) error
+	// SafetyNumber is the fingerprint of our identity and the contact's,
+	// identical on both sides.
+	SafetyNumber(ctx context.Context, ref string) (string, error)
+
+	// Send encrypts and queues text for an accepted contact and returns at
+	// once with the message in state "queued"; delivery goes on in the background
+	// and is reported by MessageStateEvent.
+	Send(ctx context.Context, ref, text string) (Message, error)
+	// Retry re-queues a failed outgoing message.
+	Retry(ctx context.Context, messageID string) error
+	// History returns up to limit messages of a conversation, newest first,
+	// older than the message with id before ("" for the newest page).
+	History(ctx context.Context, ref string, before string, limit int) ([]Message, error)
+	// Inbox returns received messages, oldest first, after the cursor
+	// (a Message.Seq; 0 for all), optionally only from one contact.
+	Inbox(ctx context.Context, q InboxQuery) ([]Message, error)
+	// MarkRead marks every received message of a conversation read and,
+	// when read receipts are on, tells the sender.
+	MarkRead(ctx context.Context, ref string) error
+	// Typing tells the contact we are typing. Ephemeral and rate-limited.
+	Typing(ctx context.Context, ref string) error
+
+	// Settings and SetSettings read and change user preferences.
+	Settings(ctx context.Context) (Settings, error)
+	SetSettings(ctx context.Context, s Settings) error
+
+	// Subscribe streams events until ctx is done. The channel is closed then.
+	// Messages, message state changes, contact requests and contact changes
+	// are never dropped, however slow the reader; progress, presence and
+	// typing events may be dropped (coalesced) for a reader that falls behind.
+	Subscribe(ctx context.Context) (<-chan Event, error)
+}
+
+// ContactState values are part of the CLI and JSON-RPC contract.
+type ContactState string
+
+const (
+	StateRequested       ContactState = "requested"        // we asked, they have not accepted yet
+	StatePendingIncoming ContactState = "pending-incoming" // they asked, we have not answered
+	StateAccepted        ContactState = "accepted"
+	StateBlocked         ContactState = "blocked"
+)
+
+// Presence of a contact.
+type Presence string
+
+const (
+	Online     Presence = "online"     // a link is up
+	Connecting Presence = "connecting" // dialling now
+	Offline    Presence = "offline"
+)
+
+// Contact is one entry of the contact book as the UI sees it.
+type Contact struct {
+	Address     string       `json:"address"` // canonical onion address, no ".onion"
+	Name        string       `json:"name"`
+	State       ContactState `json:"state"`
+	Verified    bool         `json:"verified"`
+	Presence    Presence     `json:"presence"`
+	LastSeen    time.Time    `json:"last_seen,omitzero"`
+	Greeting    string       `json:"greeting,omitempty"` // of a pending-incoming request
+	Unread      int          `json:"unread"`
+	LastMessage string       `json:"last_message,omitempty"` // preview of the newest message
+	LastAt      time.Time    `json:"last_at,omitzero"`
+	Created     time.Time    `json:"created"`
+}
+
+// Direction of a message.
+type Direction string
+
+const (
+	Incoming Direction = "in"
+	Outgoing Direction = "out"
+)
+
+// MessageState values are part of the CLI and JSON-RPC contract.
+type MessageState string
+
+const (
+	Queued    MessageState = "queued"    // outgoing, in the outbox
+	Sent      MessageState = "sent"      // outgoing, written to the peer's link
+	Delivered MessageState = "delivered" // outgoing, acknowledged by the peer's node
+	Read      MessageState = "read"      // outgoing: the peer read it; incoming: we read it
+	Failed    MessageState = "failed"    // outgoing, given up; see Message.Error; Retry re-queues
+	Received  MessageState = "received"  // incoming, not read yet
+)
+
+// Message is one message of a conversation.
+type Message struct {
+	ID          string       `json:"id"`  // 32 hex digits: the 128-bit message id
+	Seq         int64        `json:"seq"` // local order; cursor for Inbox
+	Contact     string       `json:"contact"`
+	Address     string       `json:"address"`
+	Direction   Direction    `json:"direction"`
+	Text        string       `json:"text"`
+	Time        time.Time    `json:"time"` // created (outgoing) or received (incoming)
+	State       MessageState `json:"state"`
+	Error       string       `json:"error,omitempty"`
+	SentAt      time.Time    `json:"sent_at,omitzero"`
+	DeliveredAt time.Time    `json:"delivered_at,omitzero"`
+	ReadAt      time.Time    `json:"read_at,omitzero"`
+}
+
+// InboxQuery selects received messages for Inbox.
+type InboxQuery struct {
+	After   int64  `json:"after,omitempty"`   // Message.Seq of the last message seen; 0 for all
+	Contact string `json:"contact,omitempty"` // ref; "" for every contact
+	Limit   int    `json:"limit,omitempty"`   // 0 for a default page
+}
+
+// TorState is the coarse state of Tor.
+type TorState string
+
+const (
+	TorStarting      TorState = "starting"
+	TorBootstrapping TorState = "bootstrapping"
+	TorReady         TorState = "ready"
+	TorFailed        TorState = "failed"
+)
+
+// TorStatus is Tor's progress as the status bar shows it.
+type TorStatus struct {
+	State   TorState `json:"state"`
+	Percent int      `json:"percent"`
+	Summary string   `json:"summary,omitempty"` // tor's phase text
+	Error   string   `json:"error,omitempty"`   // why it failed, and what to do
+}
+
+// Status is the node's state at a glance.
+type Status struct {
+	Address         string    `json:"address"`
+	Name            string    `json:"name"`
+	Tor             TorStatus `json:"tor"`
+	Reachable       bool      `json:"reachable"` // our onion service is published
+	Contacts        int       `json:"contacts"`
+	ContactsOnline  int       `json:"contacts_online"`
+	PendingRequests int       `json:"pending_requests"`
+	Outbox          int       `json:"outbox"` // items waiting to be delivered
+	Daemon          bool      `json:"daemon"` // served by a running daemon
+}
+
+// Settings are user preferences stored in the profile.
+type Settings struct {
+	ReadReceipts bool `json:"read_receipts"` // default true
+	Typing       bool `json:"typing"`        // send typing indicators; default true
+}

@@ -1,0 +1,143 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is one thing that happened in the node. The concrete types below are
+// the whole set; switch on the type. Kind names are the JSON-RPC contract.
+type Event interface {
+	Kind() string
+}
+
+// TorProgressEvent reports bootstrap progress or failure. May be dropped.
+type TorProgressEvent struct {
+	Tor TorStatus `json:"tor"`
+}
+
+// ReachableEvent says whether our onion service is published. May be dropped.
+type ReachableEvent struct {
+	Reachable bool `json:"reachable"`
+}
+
+// PresenceEvent reports a contact's link going up or down. May be dropped.
+type PresenceEvent struct {
+	Address  string    `json:"address"`
+	Presence Presence  `json:"presence"`
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// ContactRequestEvent is an incoming contact request. Never dropped.
+type ContactRequestEvent struct {
+	Contact Contact `json:"contact"`
+}
+
+// ContactEvent says a contact was added, accepted, renamed, blocked, removed
+// (Removed set) or otherwise changed. Never dropped.
+type ContactEvent struct {
+	Contact Contact `json:"contact"`
+	Removed bool    `json:"removed,omitempty"`
+}
+
+// MessageEvent is a message received, or one we sent from another client
+// of the same node. Never dropped.
+type MessageEvent struct {
+	Message Message `json:"message"`
+}
+
+// MessageStateEvent is a change of an outgoing message's state. Never dropped.
+type MessageStateEvent struct {
+	ID      string       `json:"id"`
+	Address string       `json:"address"`
+	State   MessageState `json:"state"`
+	At      time.Time    `json:"at"`
+	Error   string       `json:"error,omitempty"`
+}
+
+// TypingEvent says a contact is typing now. Ephemeral; may be dropped.
+type TypingEvent struct {
+	Address string `json:"address"`
+}
+
+// ErrorEvent is a problem worth showing the user. May be dropped.
+type ErrorEvent struct {
+	Message string `json:"message"`
+}
+
+func (TorProgressEvent) Kind() string    { return "tor.progress" }
+func (ReachableEvent) Kind() string      { return "reachable" }
+func (PresenceEvent) Kind() string       { return "presence" }
+func (ContactRequestEvent) Kind() string { return "contact.request" }
+func (ContactEvent) Kind() string        { return "contact" }
+func (MessageEvent) Kind() string        { return "message" }
+func (MessageStateEvent) Kind() string   { return "message.state" }
+func (TypingEvent) Kind() string         { return "typing" }
+func (ErrorEvent) Kind() string          { return "error" }
+
+// Droppable reports whether an event may be dropped for a slow subscriber.
+func Droppable(e Event) bool {
+	switch e.(type) {
+	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent:
+		return false
+	}
+	return true
+}
+
+// wireEvent is an event on the JSON-RPC wire: {"kind": "...", "data": {...}}.
+type wireEvent struct {
+	Kind string          `json:"kind"`
+	Data json.RawMessage `json:"data"`
+}
+
+// MarshalEvent encodes an event as {"kind": ..., "data": ...}.
+func MarshalEvent(e Event) ([]byte, error) {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("node: marshal event: %w", err)
+	}
+	return json.Marshal(wireEvent{Kind: e.Kind(), Data: data})
+}
+
+// UnmarshalEvent decodes what MarshalEvent produced.
+func UnmarshalEvent(b []byte) (Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal(b, &w); err != nil {
+		return nil, fmt.Errorf("node: unmarshal event: %w", err)
+	}
+	var e Event
+	var err error
+	switch w.Kind {
+	case "tor.progress":
+		e, err = decodeAs[TorProgressEvent](w.Data)
+	case "reachable":
+		e, err = decodeAs[ReachableEvent](w.Data)
+	case "presence":
+		e, err = decodeAs[PresenceEvent](w.Data)
+	case "contact.request":
+		e, err = decodeAs[ContactRequestEvent](w.Data)
+	case "contact":
+		e, err = decodeAs[ContactEvent](w.Data)
+	case "message":
+		e, err = decodeAs[MessageEvent](w.Data)
+	case "message.state":
+		e, err = decodeAs[MessageStateEvent](w.Data)
+	case "typing":
+		e, err = decodeAs[TypingEvent](w.Data)
+	case "error":
+		e, err = decodeAs[ErrorEvent](w.Data)
+	default:
+		return nil, fmt.Errorf("node: unmarshal event: unknown kind %q", w.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: unmarshal %s event: %w", w.Kind, err)
+	}
+	return e, nil
+}
+
+func decodeAs[T Event](data []byte) (Event, error) {
+	var v T
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
