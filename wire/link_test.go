@@ -1,0 +1,397 @@
+package wire
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func pub(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
+
+var fastCfg = &Config{
+	KeepaliveInterval: 50 * time.Millisecond,
+	Timeout:           300 * time.Millisecond,
+	HandshakeTimeout:  2 * time.Second,
+	WriteTimeout:      2 * time.Second,
+}
+
+// checkGoroutines fails the test if goroutines started during it are still
+// running shortly after it ends (wireguard-go's goroutineLeakCheck, simplified).
+func checkGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+type result struct {
+	l   *Link
+	err error
+}
+
+// pair runs Server on one end of a pipe and Client on the other.
+func pair(t *testing.T, srvKey, cliKey ed25519.PrivateKey, cliThinksPeer ed25519.PublicKey) (srv, cli result) {
+	t.Helper()
+	a, b := net.Pipe()
+	ctx := t.Context()
+	ch := make(chan result, 1)
+	go func() {
+		l, err := Server(ctx, a, srvKey, fastCfg)
+		ch <- result{l, err}
+	}()
+	l, err := Client(ctx, b, cliKey, cliThinksPeer, fastCfg)
+	cli = result{l, err}
+	srv = <-ch
+	for _, r := range []result{srv, cli} {
+		if r.l != nil {
+			t.Cleanup(func() { r.l.Close() })
+		}
+	}
+	return srv, cli
+}
+
+func TestHandshakeOK(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	srv, cli := pair(t, sk, ck, pub(sk))
+	if srv.err != nil || cli.err != nil {
+		t.Fatalf("server: %v, client: %v", srv.err, cli.err)
+	}
+	if !srv.l.Peer().Equal(pub(ck)) || !cli.l.Peer().Equal(pub(sk)) {
+		t.Fatal("peer keys do not match")
+	}
+	if srv.l.Dialed() || !cli.l.Dialed() {
+		t.Fatal("Dialed is wrong")
+	}
+
+	// Both directions carry messages, in order.
+	ctx := t.Context()
+	go func() {
+		for i := range 10 {
+			cli.l.Send(&Message{ID: ID{byte(i + 1)}, Ciphertext: []byte{byte(i)}})
+		}
+	}()
+	for i := range 10 {
+		m, err := srv.l.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg, ok := m.(*Message); !ok || msg.ID != (ID{byte(i + 1)}) {
+			t.Fatalf("recv %d: %#v", i, m)
+		}
+	}
+	go srv.l.Send(&Ack{ID: ID{9}})
+	if m, err := cli.l.Recv(ctx); err != nil || m.(*Ack).ID != (ID{9}) {
+		t.Fatalf("recv ack: %#v, %v", m, err)
+	}
+	rtt, err := cli.l.Ping(ctx)
+	if err != nil || rtt <= 0 {
+		t.Fatalf("Ping = %v, %v", rtt, err)
+	}
+
+	srv.l.Close()
+	if _, err := cli.l.Recv(ctx); err == nil {
+		t.Fatal("Recv after peer closed succeeded")
+	}
+	if err := srv.l.Send(&Typing{}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Send after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+func TestHandshakeWrongKey(t *testing.T) {
+	checkGoroutines(t)
+	// The client believes it reached someone else's onion: its signature binds
+	// the other key, so the real listener rejects it.
+	sk, ck, other := newKey(t), newKey(t), newKey(t)
+	srv, cli := pair(t, sk, ck, pub(other))
+	if !errors.Is(srv.err, ErrAuth) {
+		t.Errorf("server err = %v, want ErrAuth", srv.err)
+	}
+	if cli.err == nil {
+		t.Error("client handshake succeeded against a listener that rejected it")
+	}
+}
+
+// rawClient does the dialer's side by hand so tests can misbehave.
+type rawClient struct {
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func startServer(t *testing.T, sk ed25519.PrivateKey) (*rawClient, <-chan result) {
+	a, b := net.Pipe()
+	ch := make(chan result, 1)
+	go func() {
+		l, err := Server(t.Context(), a, sk, fastCfg)
+		if l != nil {
+			t.Cleanup(func() { l.Close() })
+		}
+		ch <- result{l, err}
+	}()
+	t.Cleanup(func() { b.Close() })
+	b.SetDeadline(time.Now().Add(5 * time.Second))
+	return &rawClient{conn: b, br: bufio.NewReader(b)}, ch
+}
+
+func (c *rawClient) hello(t *testing.T) *Hello {
+	t.Helper()
+	m, err := readMsg(c.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.(*Hello)
+}
+
+func (c *rawClient) send(t *testing.T, m Msg) {
+	t.Helper()
+	if err := writeMsg(c.conn, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandshakeBadSignature(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	c, ch := startServer(t, sk)
+	h := c.hello(t)
+	nonce := bytes.Repeat([]byte{5}, nonceSize)
+	sig := ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))
+	sig[10] ^= 1
+	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: sig})
+	if r := <-ch; !errors.Is(r.err, ErrAuth) {
+		t.Fatalf("err = %v, want ErrAuth", r.err)
+	}
+
+	// Claiming someone else's key with our own signature fails the same way.
+	c, ch = startServer(t, sk)
+	h = c.hello(t)
+	victim := newKey(t)
+	sig = ed25519.Sign(ck, transcript(pub(victim), pub(sk), h.Nonce, nonce))
+	c.send(t, &Auth{Key: pub(victim), Nonce: nonce, Sig: sig})
+	if r := <-ch; !errors.Is(r.err, ErrAuth) {
+		t.Fatalf("claimed key: err = %v, want ErrAuth", r.err)
+	}
+}
+
+// recordConn records everything written through it.
+type recordConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recordConn) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.buf.Write(p)
+	r.mu.Unlock()
+	return r.Conn.Write(p)
+}
+
+func TestHandshakeReplay(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+
+	// A genuine handshake, recorded on the dialer's side.
+	a, b := net.Pipe()
+	rec := &recordConn{Conn: b}
+	ch := make(chan result, 1)
+	go func() {
+		l, err := Server(t.Context(), a, sk, fastCfg)
+		ch <- result{l, err}
+	}()
+	cl, err := Client(t.Context(), rec, ck, pub(sk), fastCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := (<-ch).l
+	cl.Close()
+	sl.Close()
+	rec.mu.Lock()
+	typ, body, err := ReadFrame(bytes.NewReader(rec.buf.Bytes()))
+	rec.mu.Unlock()
+	if err != nil || typ != TypeAuth {
+		t.Fatalf("recorded %v, %v", typ, err)
+	}
+	captured, _ := Unmarshal(typ, body)
+
+	// Replaying it to the same listener fails: its nonce is fresh.
+	c, ch2 := startServer(t, sk)
+	c.hello(t)
+	c.send(t, captured)
+	if r := <-ch2; !errors.Is(r.err, ErrAuth) {
+		t.Fatalf("replay: err = %v, want ErrAuth", r.err)
+	}
+}
+
+func TestHandshakeHostileInput(t *testing.T) {
+	sk := newKey(t)
+	oversized := binary.BigEndian.AppendUint32(nil, MaxFrameSize+1)
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"oversized frame", append(oversized, Version, byte(TypeAuth)), ErrFrameTooLarge},
+		{"garbage", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 4)), nil},
+		{"bad version", []byte{0, 0, 0, 3, 9, byte(TypeAuth), 0xa0}, ErrVersion},
+		{"cbor garbage", []byte{0, 0, 0, 5, Version, byte(TypeAuth), 0xff, 0xff, 0xff}, ErrMalformed},
+		{"wrong frame", func() []byte { b, _ := Marshal(&Message{ID: ID{1}, Ciphertext: []byte{1}}); return b }(), ErrUnexpected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkGoroutines(t)
+			c, ch := startServer(t, sk)
+			c.hello(t)
+			go c.conn.Write(tt.in)
+			r := <-ch
+			if r.err == nil || (tt.want != nil && !errors.Is(r.err, tt.want)) {
+				t.Fatalf("err = %v, want %v", r.err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHandshakeTimeout(t *testing.T) {
+	checkGoroutines(t)
+	sk := newKey(t)
+	a, b := net.Pipe()
+	defer b.Close()
+	go func() {
+		// Read the hello, then say nothing.
+		bufio.NewReader(b).Peek(1)
+	}()
+	start := time.Now()
+	cfg := *fastCfg
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	_, err := Server(t.Context(), a, sk, &cfg)
+	if !IsTimeout(err) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("handshake timeout took %v", d)
+	}
+
+	// Cancelling the context ends it too.
+	a, b = net.Pipe()
+	defer b.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := Client(ctx, a, sk, pub(newKey(t)), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: err = %v, want context.Canceled", err)
+	}
+}
+
+func TestKeepalive(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	srv, cli := pair(t, sk, ck, pub(sk))
+	if srv.err != nil || cli.err != nil {
+		t.Fatal(srv.err, cli.err)
+	}
+	// Idle for many timeouts: pings keep both ends up.
+	time.Sleep(4 * fastCfg.Timeout)
+	if srv.l.Err() != nil || cli.l.Err() != nil {
+		t.Fatalf("idle link died: %v / %v", srv.l.Err(), cli.l.Err())
+	}
+}
+
+func TestKeepaliveDeadPeer(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	a, b := net.Pipe()
+	ch := make(chan result, 1)
+	go func() {
+		l, err := Server(t.Context(), a, sk, fastCfg)
+		ch <- result{l, err}
+	}()
+	// The peer completes the handshake by hand, then keeps reading (so our
+	// pings are written) but never answers: a silent, dead peer.
+	c := &rawClient{conn: b, br: bufio.NewReader(b)}
+	defer b.Close()
+	h := c.hello(t)
+	nonce := make([]byte, nonceSize)
+	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))})
+	go func() {
+		for {
+			if _, _, err := ReadFrame(c.br); err != nil {
+				return
+			}
+		}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.l.Close()
+	start := time.Now()
+	select {
+	case <-r.l.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("dead peer not noticed")
+	}
+	if !IsTimeout(r.l.Err()) {
+		t.Errorf("Err = %v, want a timeout", r.l.Err())
+	}
+	if d := time.Since(start); d < fastCfg.Timeout/2 || d > fastCfg.Timeout+5*time.Second {
+		t.Errorf("noticed after %v; Timeout is %v", d, fastCfg.Timeout)
+	}
+}
+
+func TestHandshakeFrameAfterHandshake(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	a, b := net.Pipe()
+	ch := make(chan result, 1)
+	go func() {
+		l, err := Server(t.Context(), a, sk, fastCfg)
+		ch <- result{l, err}
+	}()
+	c := &rawClient{conn: b, br: bufio.NewReader(b)}
+	defer b.Close()
+	h := c.hello(t)
+	nonce := make([]byte, nonceSize)
+	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))})
+	go func() {
+		for {
+			if _, _, err := ReadFrame(c.br); err != nil {
+				return
+			}
+		}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.l.Close()
+	c.send(t, &Hello{Nonce: make([]byte, nonceSize)})
+	<-r.l.Done()
+	if !errors.Is(r.l.Err(), ErrUnexpected) {
+		t.Fatalf("Err = %v, want ErrUnexpected", r.l.Err())
+	}
+}

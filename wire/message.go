@@ -1,0 +1,332 @@
+package wire
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Limits on fields, checked on decode and encode. The frame cap bounds
+// every byte string as well; these are tighter per field.
+const (
+	MaxGreeting   = 1 << 10  // bytes of UTF-8 in a contact request's greeting
+	MaxBundle     = 8 << 10  // bytes of a serialized ratchet bundle
+	MaxHandshake  = 16 << 10 // bytes of a ratchet acceptance handshake
+	MaxCiphertext = 60 << 10 // bytes of one encrypted message
+	MaxReceiptIDs = 256      // message ids in one receipt
+	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
+
+	nonceSize = 32
+)
+
+// ID is the 128-bit random id of a reliable frame (and of the chat message it
+// carries). On the wire it is a CBOR byte string of exactly 16 bytes.
+type ID [16]byte
+
+// NewID returns a fresh random id.
+func NewID() ID {
+	var id ID
+	rand.Read(id[:]) // never fails (crypto/rand)
+	return id
+}
+
+// String is 32 lower-case hex digits.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
+
+// IsZero reports whether id is all zeros, which no valid frame carries.
+func (id ID) IsZero() bool { return id == ID{} }
+
+// ParseID parses what String produced.
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("wire: parse id %q: want %d hex digits", s, 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("wire: parse id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// MarshalCBOR encodes id as a 16-byte CBOR byte string.
+func (id ID) MarshalCBOR() ([]byte, error) {
+	return append([]byte{0x50}, id[:]...), nil
+}
+
+// UnmarshalCBOR accepts exactly a 16-byte byte string; the library default
+// would silently truncate or zero-pad other lengths.
+func (id *ID) UnmarshalCBOR(b []byte) error {
+	if len(b) != 17 || b[0] != 0x50 {
+		return fmt.Errorf("id is not a 16-byte byte string: %w", ErrMalformed)
+	}
+	copy(id[:], b[1:])
+	return nil
+}
+
+// Msg is one decoded frame body. The concrete types are the pointers to the
+// structs below; switch on them.
+type Msg interface {
+	Type() Type
+	validate() error
+}
+
+// Hello is the listener's first frame: a fresh nonce the dialer must sign.
+type Hello struct {
+	Nonce []byte `cbor:"1,keyasint"`
+}
+
+// Auth is the dialer's proof of its onion key: Sig is its ed25519 signature
+// over the transcript (see transcript in handshake.go).
+type Auth struct {
+	Key   []byte `cbor:"1,keyasint"` // dialer's ed25519 public key
+	Nonce []byte `cbor:"2,keyasint"` // dialer's fresh nonce
+	Sig   []byte `cbor:"3,keyasint"`
+}
+
+// Welcome tells the dialer its Auth was accepted.
+type Welcome struct{}
+
+// Ping asks for a Pong with the same Seq.
+type Ping struct {
+	Seq uint64 `cbor:"1,keyasint"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Seq uint64 `cbor:"1,keyasint"`
+}
+
+// Request is a contact request: the requester's ratchet bundle and a greeting.
+// The only frame a node accepts from a stranger.
+type Request struct {
+	ID       ID     `cbor:"1,keyasint"`
+	Bundle   []byte `cbor:"2,keyasint"`
+	Greeting string `cbor:"3,keyasint,omitempty"`
+}
+
+// Accept is a contact acceptance carrying the ratchet handshake.
+type Accept struct {
+	ID        ID     `cbor:"1,keyasint"`
+	Handshake []byte `cbor:"2,keyasint"`
+}
+
+// Message is one end-to-end encrypted chat message. ID is the message id,
+// which the ratchet authenticates as associated data.
+type Message struct {
+	ID         ID     `cbor:"1,keyasint"`
+	Ciphertext []byte `cbor:"2,keyasint"`
+}
+
+// Ack says the frame with this ID was received and durably stored (or was a
+// duplicate of one that was). The sender may forget it.
+type Ack struct {
+	ID ID `cbor:"1,keyasint"`
+}
+
+// Receipt says the messages IDs were read. It is itself reliable: ID is acked.
+type Receipt struct {
+	ID   ID   `cbor:"1,keyasint"`
+	IDs  []ID `cbor:"2,keyasint"`
+	Read bool `cbor:"3,keyasint,omitempty"`
+}
+
+// Typing says the sender is typing now. Never acked, never stored.
+type Typing struct{}
+
+func (*Hello) Type() Type   { return TypeHello }
+func (*Auth) Type() Type    { return TypeAuth }
+func (*Welcome) Type() Type { return TypeWelcome }
+func (*Ping) Type() Type    { return TypePing }
+func (*Pong) Type() Type    { return TypePong }
+func (*Request) Type() Type { return TypeRequest }
+func (*Accept) Type() Type  { return TypeAccept }
+func (*Message) Type() Type { return TypeMessage }
+func (*Ack) Type() Type     { return TypeAck }
+func (*Receipt) Type() Type { return TypeReceipt }
+func (*Typing) Type() Type  { return TypeTyping }
+
+func malformed(t Type, what string) error {
+	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
+}
+
+func (m *Hello) validate() error {
+	if len(m.Nonce) != nonceSize {
+		return malformed(TypeHello, "bad nonce length")
+	}
+	return nil
+}
+
+func (m *Auth) validate() error {
+	switch {
+	case len(m.Key) != 32:
+		return malformed(TypeAuth, "bad key length")
+	case len(m.Nonce) != nonceSize:
+		return malformed(TypeAuth, "bad nonce length")
+	case len(m.Sig) != 64:
+		return malformed(TypeAuth, "bad signature length")
+	}
+	return nil
+}
+
+func (*Welcome) validate() error { return nil }
+func (*Ping) validate() error    { return nil }
+func (*Pong) validate() error    { return nil }
+func (*Typing) validate() error  { return nil }
+
+func (m *Request) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeRequest, "zero id")
+	case len(m.Bundle) == 0 || len(m.Bundle) > MaxBundle:
+		return malformed(TypeRequest, "bad bundle length")
+	case len(m.Greeting) > MaxGreeting:
+		return malformed(TypeRequest, "greeting too long")
+	}
+	return nil
+}
+
+func (m *Accept) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeAccept, "zero id")
+	case len(m.Handshake) == 0 || len(m.Handshake) > MaxHandshake:
+		return malformed(TypeAccept, "bad handshake length")
+	}
+	return nil
+}
+
+func (m *Message) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeMessage, "zero id")
+	case len(m.Ciphertext) == 0 || len(m.Ciphertext) > MaxCiphertext:
+		return malformed(TypeMessage, "bad ciphertext length")
+	}
+	return nil
+}
+
+func (m *Ack) validate() error {
+	if m.ID.IsZero() {
+		return malformed(TypeAck, "zero id")
+	}
+	return nil
+}
+
+func (m *Receipt) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeReceipt, "zero id")
+	case len(m.IDs) == 0 || len(m.IDs) > MaxReceiptIDs:
+		return malformed(TypeReceipt, "bad id count")
+	}
+	return nil
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	// Explicit limits for untrusted input. Byte and text strings are bounded
+	// by the frame (MaxFrameSize) and then per field by validate.
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   4,
+		MaxArrayElements:  MaxReceiptIDs,
+		MaxMapPairs:       16,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Marshal encodes m as a complete frame, length prefix included.
+func Marshal(m Msg) ([]byte, error) {
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("wire: marshal: %w", err)
+	}
+	body, err := encMode.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("wire: marshal %s: %w", m.Type(), err)
+	}
+	return AppendFrame(make([]byte, 0, frameHeader+len(body)), m.Type(), body)
+}
+
+// Unmarshal decodes the body of a frame of type t. Unknown types, unknown
+// fields, duplicate keys, trailing bytes and out-of-range fields are errors
+// wrapping ErrMalformed.
+func Unmarshal(t Type, body []byte) (Msg, error) {
+	var m Msg
+	switch t {
+	case TypeHello:
+		m = new(Hello)
+	case TypeAuth:
+		m = new(Auth)
+	case TypeWelcome:
+		m = new(Welcome)
+	case TypePing:
+		m = new(Ping)
+	case TypePong:
+		m = new(Pong)
+	case TypeRequest:
+		m = new(Request)
+	case TypeAccept:
+		m = new(Accept)
+	case TypeMessage:
+		m = new(Message)
+	case TypeAck:
+		m = new(Ack)
+	case TypeReceipt:
+		m = new(Receipt)
+	case TypeTyping:
+		m = new(Typing)
+	default:
+		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+	}
+	if err := decMode.Unmarshal(body, m); err != nil {
+		return nil, fmt.Errorf("wire: unmarshal %s: %w: %w", t, ErrMalformed, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Content is the plaintext inside a Message's ciphertext.
+type Content struct {
+	Text string `cbor:"1,keyasint"`
+	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+}
+
+// MarshalContent encodes c for encryption.
+func MarshalContent(c Content) ([]byte, error) {
+	if len(c.Text) > MaxText {
+		return nil, fmt.Errorf("wire: marshal content: %d bytes: %w", len(c.Text), ErrMalformed)
+	}
+	return encMode.Marshal(c)
+}
+
+// UnmarshalContent decodes a decrypted Message body.
+func UnmarshalContent(b []byte) (Content, error) {
+	var c Content
+	if err := decMode.Unmarshal(b, &c); err != nil {
+		return Content{}, fmt.Errorf("wire: unmarshal content: %w: %w", ErrMalformed, err)
+	}
+	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
+		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
+	}
+	return c, nil
+}

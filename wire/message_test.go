@@ -1,0 +1,205 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func sampleMsgs() []Msg {
+	id := ID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	id2 := ID{0xff, 1}
+	return []Msg{
+		&Hello{Nonce: bytes.Repeat([]byte{7}, nonceSize)},
+		&Auth{Key: bytes.Repeat([]byte{1}, 32), Nonce: bytes.Repeat([]byte{2}, nonceSize), Sig: bytes.Repeat([]byte{3}, 64)},
+		&Welcome{},
+		&Ping{Seq: 42},
+		&Pong{Seq: 42},
+		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi, it's alice ✓"},
+		&Request{ID: id, Bundle: []byte("bundle")},
+		&Accept{ID: id, Handshake: []byte("handshake")},
+		&Message{ID: id, Ciphertext: []byte("ciphertext")},
+		&Ack{ID: id},
+		&Receipt{ID: id2, IDs: []ID{id, id2}, Read: true},
+		&Typing{},
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	for _, m := range sampleMsgs() {
+		frame, err := Marshal(m)
+		if err != nil {
+			t.Fatalf("Marshal(%T): %v", m, err)
+		}
+		typ, body, err := ReadFrame(bytes.NewReader(frame))
+		if err != nil {
+			t.Fatalf("ReadFrame(%T): %v", m, err)
+		}
+		if typ != m.Type() {
+			t.Errorf("type = %v, want %v", typ, m.Type())
+		}
+		got, err := Unmarshal(typ, body)
+		if err != nil {
+			t.Fatalf("Unmarshal(%T): %v", m, err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip: got %#v, want %#v", got, m)
+		}
+	}
+}
+
+func TestReadFrameTooLargeDoesNotAllocate(t *testing.T) {
+	hdr := binary.BigEndian.AppendUint32(nil, 0xffffffff)
+	// The reader fails the test if the body is read at all.
+	r := io.MultiReader(bytes.NewReader(hdr), failReader{t})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := ReadFrame(r)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 64<<10 {
+		t.Errorf("allocated %d bytes rejecting an oversized frame", d)
+	}
+
+	// Just over the limit, too.
+	hdr = binary.BigEndian.AppendUint32(nil, MaxFrameSize+1)
+	if _, _, err := ReadFrame(io.MultiReader(bytes.NewReader(hdr), failReader{t})); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+	}
+	// And the writer refuses to produce one.
+	if _, err := AppendFrame(nil, TypeMessage, make([]byte, MaxFrameSize)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("AppendFrame: err = %v, want ErrFrameTooLarge", err)
+	}
+}
+
+type failReader struct{ t *testing.T }
+
+func (f failReader) Read([]byte) (int, error) {
+	f.t.Error("read past the length of an oversized frame")
+	return 0, io.EOF
+}
+
+func TestReadFrameErrors(t *testing.T) {
+	good, _ := Marshal(&Ack{ID: ID{1}})
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"empty", nil, io.EOF},
+		{"short length", []byte{0, 0}, io.ErrUnexpectedEOF},
+		{"length one", []byte{0, 0, 0, 1, Version}, ErrMalformed},
+		{"truncated body", good[:len(good)-1], io.ErrUnexpectedEOF},
+		{"truncated header", good[:5], io.ErrUnexpectedEOF},
+		{"bad version", append(append([]byte{}, good[:4]...), append([]byte{Version + 1}, good[5:]...)...), ErrVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := ReadFrame(bytes.NewReader(tt.in))
+			if !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalRejects(t *testing.T) {
+	id16 := append([]byte{0x50}, bytes.Repeat([]byte{1}, 16)...)
+	tests := []struct {
+		name string
+		t    Type
+		body []byte
+	}{
+		{"unknown type", Type(0x7f), []byte{0xa0}},
+		{"empty body", TypeAck, nil},
+		{"not a map", TypeAck, []byte{0x01}},
+		{"zero id", TypeAck, append([]byte{0xa1, 0x01}, append([]byte{0x50}, make([]byte, 16)...)...)},
+		{"short id", TypeAck, append([]byte{0xa1, 0x01, 0x4f}, bytes.Repeat([]byte{1}, 15)...)},
+		{"long id", TypeAck, append([]byte{0xa1, 0x01, 0x51}, bytes.Repeat([]byte{1}, 17)...)},
+		{"id as text", TypeAck, append([]byte{0xa1, 0x01, 0x70}, bytes.Repeat([]byte{'a'}, 16)...)},
+		{"unknown field", TypeAck, append(append([]byte{0xa2, 0x01}, id16...), 0x09, 0x01)},
+		{"duplicate key", TypeAck, append(append(append([]byte{0xa2, 0x01}, id16...), 0x01), id16...)},
+		{"trailing bytes", TypeAck, append(append([]byte{0xa1, 0x01}, id16...), 0x00)},
+		{"indefinite map", TypeAck, append(append([]byte{0xbf, 0x01}, id16...), 0xff)},
+		{"tag", TypeAck, append([]byte{0xa1, 0x01, 0xd8, 0x40}, id16...)},
+		{"missing bundle", TypeRequest, append([]byte{0xa1, 0x01}, id16...)},
+		{"bad utf8 greeting", TypeRequest, append(append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x03, 0x62), 0xff, 0xfe)},
+		{"empty receipt", TypeReceipt, append(append([]byte{0xa2, 0x01}, id16...), 0x02, 0x80)},
+		{"hello short nonce", TypeHello, []byte{0xa1, 0x01, 0x41, 0x00}},
+		{"auth missing sig", TypeAuth, []byte{0xa0}},
+		{"deep nesting", TypeTyping, []byte{0xa1, 0x01, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Unmarshal(tt.t, tt.body)
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("Unmarshal = %#v, %v; want ErrMalformed", m, err)
+			}
+		})
+	}
+}
+
+func TestUnmarshalLimits(t *testing.T) {
+	ids := make([]ID, MaxReceiptIDs+1)
+	for i := range ids {
+		ids[i] = ID{byte(i), byte(i >> 8), 1}
+	}
+	body, err := encMode.Marshal(&Receipt{ID: ID{1}, IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unmarshal(TypeReceipt, body); !errors.Is(err, ErrMalformed) {
+		t.Errorf("receipt with %d ids: err = %v, want ErrMalformed", len(ids), err)
+	}
+	if _, err := Marshal(&Receipt{ID: ID{1}, IDs: ids}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Marshal receipt with %d ids: err = %v, want ErrMalformed", len(ids), err)
+	}
+	if _, err := Marshal(&Request{ID: ID{1}, Bundle: []byte{1}, Greeting: strings.Repeat("x", MaxGreeting+1)}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("long greeting: err = %v, want ErrMalformed", err)
+	}
+	body, _ = encMode.Marshal(&Request{ID: ID{1}, Bundle: []byte{1}, Greeting: strings.Repeat("x", MaxGreeting+1)})
+	if _, err := Unmarshal(TypeRequest, body); !errors.Is(err, ErrMalformed) {
+		t.Errorf("long greeting: err = %v, want ErrMalformed", err)
+	}
+}
+
+func TestIDString(t *testing.T) {
+	id := NewID()
+	if id.IsZero() || id == NewID() {
+		t.Fatal("NewID is not random")
+	}
+	got, err := ParseID(id.String())
+	if err != nil || got != id {
+		t.Fatalf("ParseID(%q) = %v, %v", id.String(), got, err)
+	}
+	for _, bad := range []string{"", "00", strings.Repeat("g", 32), strings.Repeat("0", 33)} {
+		if _, err := ParseID(bad); err == nil {
+			t.Errorf("ParseID(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestContent(t *testing.T) {
+	c := Content{Text: "héllo", Time: 1700000000123}
+	b, err := MarshalContent(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalContent(b)
+	if err != nil || got != c {
+		t.Fatalf("UnmarshalContent = %+v, %v; want %+v", got, err, c)
+	}
+	if _, err := MarshalContent(Content{Text: strings.Repeat("x", MaxText+1)}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("long text: err = %v", err)
+	}
+	if _, err := UnmarshalContent(append(b, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("trailing byte: err = %v", err)
+	}
+}
