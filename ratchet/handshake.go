@@ -230,9 +230,9 @@ func complete(self *Identity, peerOnionKey ed25519.PublicKey, hs []byte, now tim
 	st.rk, st.ckr, st.nhkr = kdfRK(keys.root, dhOut, nil)
 	st.hasCKr = true
 	clear(dhOut)
+	st.pqTime = now.Unix() // the handshake was a PQ step
 	if err := st.newSendingChain(nil, now); err != nil {
 		return fail(err)
 	}
-	st.pqTime = now.Unix()
 	return st, nil
 }
