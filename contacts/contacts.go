@@ -1,0 +1,626 @@
+// Package contacts is the contact book: who the user talks to, where each
+// contact stands in the request handshake, and the flood limits on requests
+// from strangers. It sits on top of storage and validates addresses with
+// onion.ParseAddress.
+//
+// The states are storage's: "requested" (we asked), "pending-incoming"
+// (they asked), "accepted", "blocked". Methods that change state take
+// optional Then callbacks that run in the same SQL transaction, so the node
+// can store a session or queue a frame atomically with the change:
+//
+//	c, err := book.Accept(ctx, id, func(tx *storage.Tx, c contacts.Contact) error {
+//		if err := tx.PutSession(c.ID, state, now); err != nil {
+//			return err
+//		}
+//		_, err := tx.QueueFrame(storage.OutboxItem{ContactID: c.ID, Kind: storage.KindAccept, Frame: frame})
+//		return err
+//	})
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/storage"
+)
+
+// State is a contact's state; the constants are storage's.
+type State = storage.ContactState
+
+const (
+	Requested       = storage.StateRequested
+	PendingIncoming = storage.StatePendingIncoming
+	Accepted        = storage.StateAccepted
+	Blocked         = storage.StateBlocked
+)
+
+var (
+	// ErrBlocked: the address is blocked; its requests are refused.
+	ErrBlocked = errors.New("contacts: address is blocked")
+	// ErrRateLimited: too many requests from this address or in total;
+	// the request was dropped (nothing stored).
+	ErrRateLimited = errors.New("contacts: too many contact requests")
+	// ErrNotFound: no such contact.
+	ErrNotFound = errors.New("contacts: no such contact")
+	// ErrExists: the address is already in the book (see the returned
+	// contact's State).
+	ErrExists = errors.New("contacts: already in the contact book")
+	// ErrAmbiguous: a reference matches several contacts.
+	ErrAmbiguous = errors.New("contacts: ambiguous name")
+	// ErrNameTaken: another contact already has that name.
+	ErrNameTaken = errors.New("contacts: name already used by another contact")
+	// ErrSelf: the address is the user's own.
+	ErrSelf = errors.New("contacts: that is your own address")
+	// ErrState: the operation does not apply in the contact's state
+	// (for example declining an accepted contact).
+	ErrState = errors.New("contacts: not possible in this state")
+)
+
+// Contact is a contact as the UI and node see it.
+type Contact struct {
+	ID         int64
+	Address    onion.Address
+	Name       string // the user's nickname for them; may be empty for a pending request
+	State      State
+	Verified   bool
+	Greeting   string
+	PeerBundle []byte // their ratchet bundle (from their request), opaque
+	Note       string
+	Created    time.Time
+	LastSeen   time.Time
+
+	// Filled by List and Get:
+	Unread      int
+	LastMessage *storage.Message // newest message, nil if none
+}
+
+// Display is the name to show: the nickname, else the short address.
+func (c Contact) Display() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.Address.Short()
+}
+
+// Preview is the newest message body on one line, cut to n runes.
+func (c Contact) Preview(n int) string {
+	if c.LastMessage == nil {
+		return ""
+	}
+	s := strings.Join(strings.Fields(c.LastMessage.Body), " ")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max(n-1, 0)]) + "…"
+}
+
+// Then runs inside the transaction of a contact change, after the change;
+// an error rolls the whole change back.
+type Then func(tx *storage.Tx, c Contact) error
+
+// Rate is a token bucket: Burst requests at once, then one per Every.
+type Rate struct {
+	Burst int
+	Every time.Duration
+}
+
+// Options configure a Book. Zero fields get the defaults noted.
+type Options struct {
+	Self       onion.Address // the user's own address (refused by Add)
+	PerAddress Rate          // default: burst 3, one per 10 minutes
+	Total      Rate          // default: burst 20, one per 30 seconds
+	MaxPending int           // pending-incoming requests kept at most; default 100
+}
+
+// Book is the contact book. Safe for concurrent use.
+type Book struct {
+	db   *storage.DB
+	self onion.Address
+	max  int
+
+	mu    sync.Mutex
+	total bucket
+	per   map[onion.Address]*bucket
+	rate  Rate
+}
+
+// New returns a Book over db.
+func New(db *storage.DB, opts Options) *Book {
+	if opts.PerAddress.Burst <= 0 {
+		opts.PerAddress = Rate{Burst: 3, Every: 10 * time.Minute}
+	}
+	if opts.Total.Burst <= 0 {
+		opts.Total = Rate{Burst: 20, Every: 30 * time.Second}
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 100
+	}
+	return &Book{
+		db: db, self: opts.Self, max: opts.MaxPending,
+		total: bucket{rate: opts.Total, tokens: float64(opts.Total.Burst)},
+		per:   make(map[onion.Address]*bucket),
+		rate:  opts.PerAddress,
+	}
+}
+
+func fromStorage(sc storage.Contact) Contact {
+	return Contact{
+		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
+		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, LastSeen: sc.LastSeen,
+	}
+}
+
+func notFound(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("%w (%v)", ErrNotFound, err)
+	}
+	return err
+}
+
+// change loads contact id in a transaction, lets fn modify it, stores it
+// and runs the Then callbacks.
+func (b *Book) change(ctx context.Context, id int64, fn func(tx *storage.Tx, sc *storage.Contact) error, then []Then) (Contact, error) {
+	var out Contact
+	err := b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.Contact(id)
+		if err != nil {
+			return notFound(err)
+		}
+		if sc.Removed {
+			return ErrNotFound
+		}
+		if err := fn(tx, &sc); err != nil {
+			return err
+		}
+		if err := tx.UpdateContact(sc); err != nil {
+			return err
+		}
+		out = fromStorage(sc)
+		for _, t := range then {
+			if err := t(tx, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// nameTaken reports whether another live contact (not exceptID) has name.
+func (b *Book) nameTaken(ctx context.Context, name string, exceptID int64) error {
+	if name == "" {
+		return nil
+	}
+	cs, err := b.db.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.ID != exceptID && !c.Removed && strings.EqualFold(c.Nickname, name) {
+			return fmt.Errorf("%w: %q", ErrNameTaken, name)
+		}
+	}
+	return nil
+}
+
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", errors.New("contacts: name has control characters")
+	}
+	if utf8.RuneCountInString(name) > 64 {
+		return "", errors.New("contacts: name longer than 64 characters")
+	}
+	if _, err := onion.ParseAddress(name); err == nil {
+		return "", errors.New("contacts: a name cannot be an address")
+	}
+	if _, err := strconv.ParseInt(name, 10, 64); err == nil && name != "" {
+		return "", errors.New("contacts: a name cannot be a number")
+	}
+	return name, nil
+}
+
+// Add puts the address (any paste form onion.ParseAddress accepts) in the
+// book as "requested", with our greeting; then runs in the same transaction
+// (typically to queue the request frame). Adding a removed or blocked
+// contact revives it as requested (adding is an explicit choice). ErrExists
+// (with the contact) if the address is already requested, pending or
+// accepted.
+func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...Then) (Contact, error) {
+	addr, err := onion.ParseAddress(address)
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: add: %w", err)
+	}
+	if addr == b.self && b.self != "" {
+		return Contact{}, ErrSelf
+	}
+	if name, err = validName(name); err != nil {
+		return Contact{}, err
+	}
+	existing, err := b.db.ContactByAddress(ctx, string(addr))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Contact{}, fmt.Errorf("contacts: add: %w", err)
+	}
+	exceptID := int64(0)
+	if err == nil {
+		exceptID = existing.ID
+	}
+	if err := b.nameTaken(ctx, name, exceptID); err != nil {
+		return Contact{}, err
+	}
+	var out Contact
+	err = b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.ContactByAddress(string(addr))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), Nickname: name, State: Requested, Greeting: greeting})
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case sc.Removed || sc.State == Blocked:
+			sc.Removed, sc.State, sc.Nickname, sc.Greeting, sc.Verified = false, Requested, name, greeting, false
+			if err := tx.UpdateContact(sc); err != nil {
+				return err
+			}
+		default:
+			out = fromStorage(sc)
+			return fmt.Errorf("%w (%s, %s)", ErrExists, sc.Nickname, sc.State)
+		}
+		out = fromStorage(sc)
+		for _, t := range then {
+			if err := t(tx, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrExists) {
+		return out, err
+	}
+	if err != nil {
+		return Contact{}, err
+	}
+	return out, nil
+}
+
+// IncomingRequest records a contact request from address with the peer's
+// bundle and greeting, received at now. A stranger becomes
+// "pending-incoming". Errors: ErrBlocked (blocked address: nothing
+// stored), ErrRateLimited (too many requests from this address, in total,
+// or too many pending: nothing stored), ErrSelf.
+//
+// From an address already in the book the bundle and greeting are updated
+// and the state is left alone: for "requested" (both asked at once) and
+// "accepted" (the peer lost its session) the node decides what to do.
+func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundle []byte, greeting string, now time.Time, then ...Then) (Contact, error) {
+	addr, err := onion.ParseAddress(string(address))
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+	}
+	if addr == b.self && b.self != "" {
+		return Contact{}, ErrSelf
+	}
+	if len(greeting) > 4096 || len(bundle) > 64<<10 {
+		return Contact{}, errors.New("contacts: incoming request: greeting or bundle too large")
+	}
+	existing, err := b.db.ContactByAddress(ctx, string(addr))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+	}
+	known := err == nil && !existing.Removed
+	if err == nil && existing.State == Blocked {
+		return Contact{}, ErrBlocked
+	}
+	if !b.allow(addr, now) {
+		return Contact{}, ErrRateLimited
+	}
+	if !known {
+		n, err := b.db.CountContacts(ctx, PendingIncoming)
+		if err != nil {
+			return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		}
+		if n >= b.max {
+			return Contact{}, fmt.Errorf("%w: %d requests already pending", ErrRateLimited, n)
+		}
+	}
+	var out Contact
+	err = b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.ContactByAddress(string(addr))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: PendingIncoming, Greeting: greeting,
+				PeerBundle: bundle, Created: now})
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case sc.State == Blocked:
+			return ErrBlocked
+		default:
+			if sc.Removed {
+				sc.Removed, sc.State, sc.Verified = false, PendingIncoming, false
+			}
+			sc.PeerBundle, sc.Greeting, sc.Updated = bundle, greeting, now
+			if err := tx.UpdateContact(sc); err != nil {
+				return err
+			}
+		}
+		out = fromStorage(sc)
+		for _, t := range then {
+			if err := t(tx, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+	}
+	return out, nil
+}
+
+// Accept moves a contact to "accepted": a pending-incoming request the user
+// accepts, or our own request the peer accepted (requested → accepted).
+// then typically stores the new session and queues the acceptance frame.
+func (b *Book) Accept(ctx context.Context, id int64, then ...Then) (Contact, error) {
+	return b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
+		switch sc.State {
+		case PendingIncoming, Requested, Accepted:
+			sc.State = Accepted
+			return nil
+		}
+		return fmt.Errorf("%w: accept a %s contact", ErrState, sc.State)
+	}, then)
+}
+
+// Decline drops a pending-incoming request (the stranger may ask again,
+// within the rate limits; Block prevents that).
+func (b *Book) Decline(ctx context.Context, id int64) error {
+	return b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.Contact(id)
+		if err != nil {
+			return notFound(err)
+		}
+		if sc.State != PendingIncoming || sc.Removed {
+			return fmt.Errorf("%w: decline a %s contact", ErrState, sc.State)
+		}
+		return b.drop(tx, sc, false)
+	})
+}
+
+// drop deletes the contact, or hides it if it has history to keep.
+func (b *Book) drop(tx *storage.Tx, sc storage.Contact, keepHistory bool) error {
+	if err := tx.ForgetSession(sc.ID); err != nil {
+		return err
+	}
+	if !keepHistory {
+		return tx.DeleteContact(sc.ID)
+	}
+	sc.Removed, sc.Verified, sc.PeerBundle = true, false, nil
+	return tx.UpdateContact(sc)
+}
+
+// Block blocks a contact: its session and outbox are dropped and requests
+// from its address are refused with ErrBlocked. History is kept.
+func (b *Book) Block(ctx context.Context, id int64) (Contact, error) {
+	return b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
+		sc.State, sc.PeerBundle = Blocked, nil
+		return tx.ForgetSession(sc.ID)
+	}, nil)
+}
+
+// BlockAddress blocks an address that may not be in the book yet (a
+// stranger's request the user refuses for good).
+func (b *Book) BlockAddress(ctx context.Context, address string) (Contact, error) {
+	addr, err := onion.ParseAddress(address)
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: block: %w", err)
+	}
+	var out Contact
+	err = b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.ContactByAddress(string(addr))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: Blocked})
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			sc.State, sc.Removed, sc.PeerBundle = Blocked, false, nil
+			if err := tx.ForgetSession(sc.ID); err != nil {
+				return err
+			}
+			if err := tx.UpdateContact(sc); err != nil {
+				return err
+			}
+		}
+		out = fromStorage(sc)
+		return nil
+	})
+	return out, err
+}
+
+// Rename sets the contact's nickname (unique among contacts, case-insensitively).
+func (b *Book) Rename(ctx context.Context, id int64, name string) (Contact, error) {
+	name, err := validName(name)
+	if err != nil {
+		return Contact{}, err
+	}
+	if err := b.nameTaken(ctx, name, id); err != nil {
+		return Contact{}, err
+	}
+	return b.change(ctx, id, func(_ *storage.Tx, sc *storage.Contact) error {
+		sc.Nickname = name
+		return nil
+	}, nil)
+}
+
+// SetNote sets the user's private note about the contact.
+func (b *Book) SetNote(ctx context.Context, id int64, note string) (Contact, error) {
+	return b.change(ctx, id, func(_ *storage.Tx, sc *storage.Contact) error {
+		sc.Note = note
+		return nil
+	}, nil)
+}
+
+// SetVerified records that the user compared safety numbers (or clears it).
+func (b *Book) SetVerified(ctx context.Context, id int64, verified bool) (Contact, error) {
+	return b.change(ctx, id, func(_ *storage.Tx, sc *storage.Contact) error {
+		sc.Verified = verified
+		return nil
+	}, nil)
+}
+
+// SetPeerBundle stores the peer's ratchet bundle.
+func (b *Book) SetPeerBundle(ctx context.Context, id int64, bundle []byte) (Contact, error) {
+	return b.change(ctx, id, func(_ *storage.Tx, sc *storage.Contact) error {
+		sc.PeerBundle = bundle
+		return nil
+	}, nil)
+}
+
+// SetLastSeen records when the contact was last connected.
+func (b *Book) SetLastSeen(ctx context.Context, id int64, at time.Time) error {
+	return b.db.SetLastSeen(ctx, id, at)
+}
+
+// Remove takes the contact out of the book; its session and outbox go.
+// With keepHistory the conversation stays stored (hidden; re-adding the
+// address brings it back), otherwise it is deleted too.
+func (b *Book) Remove(ctx context.Context, id int64, keepHistory bool) error {
+	return b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.Contact(id)
+		if err != nil {
+			return notFound(err)
+		}
+		if sc.Removed && keepHistory {
+			return ErrNotFound
+		}
+		return b.drop(tx, sc, keepHistory)
+	})
+}
+
+func (b *Book) withSummary(ctx context.Context, c Contact) (Contact, error) {
+	conv, err := b.db.Conversation(ctx, c.ID)
+	if err != nil {
+		return Contact{}, err
+	}
+	c.Unread, c.LastMessage = conv.Unread, conv.Last
+	return c, nil
+}
+
+// Get returns the contact with id (not removed), with unread count and last message.
+func (b *Book) Get(ctx context.Context, id int64) (Contact, error) {
+	sc, err := b.db.Contact(ctx, id)
+	if err != nil {
+		return Contact{}, notFound(err)
+	}
+	if sc.Removed {
+		return Contact{}, ErrNotFound
+	}
+	return b.withSummary(ctx, fromStorage(sc))
+}
+
+// ByAddress returns the contact with address (not removed). A removed
+// contact is ErrNotFound: to the node it is a stranger again.
+func (b *Book) ByAddress(ctx context.Context, address onion.Address) (Contact, error) {
+	sc, err := b.db.ContactByAddress(ctx, string(address))
+	if err != nil {
+		return Contact{}, notFound(err)
+	}
+	if sc.Removed {
+		return Contact{}, ErrNotFound
+	}
+	return b.withSummary(ctx, fromStorage(sc))
+}
+
+// Find resolves what a user typed: an address in any paste form, a
+// contact id ("#3" or "3"), a nickname (case-insensitive), or a unique
+// nickname prefix. ErrAmbiguous if a prefix matches several.
+func (b *Book) Find(ctx context.Context, ref string) (Contact, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return Contact{}, ErrNotFound
+	}
+	if addr, err := onion.ParseAddress(ref); err == nil {
+		return b.ByAddress(ctx, addr)
+	}
+	if id, err := strconv.ParseInt(strings.TrimPrefix(ref, "#"), 10, 64); err == nil {
+		return b.Get(ctx, id)
+	}
+	cs, err := b.db.Contacts(ctx)
+	if err != nil {
+		return Contact{}, err
+	}
+	var prefix []storage.Contact
+	for _, sc := range cs {
+		if sc.Removed || sc.Nickname == "" {
+			continue
+		}
+		if strings.EqualFold(sc.Nickname, ref) {
+			return b.withSummary(ctx, fromStorage(sc))
+		}
+		if len(sc.Nickname) >= len(ref) && strings.EqualFold(sc.Nickname[:len(ref)], ref) {
+			prefix = append(prefix, sc)
+		}
+	}
+	switch len(prefix) {
+	case 0:
+		return Contact{}, fmt.Errorf("%w: %q", ErrNotFound, ref)
+	case 1:
+		return b.withSummary(ctx, fromStorage(prefix[0]))
+	}
+	names := make([]string, len(prefix))
+	for i, sc := range prefix {
+		names[i] = sc.Nickname
+	}
+	return Contact{}, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, ref, strings.Join(names, ", "))
+}
+
+// List returns every contact in the book (not removed), with unread counts
+// and last message, most recent conversation first (contacts without
+// messages last, by name).
+func (b *Book) List(ctx context.Context) ([]Contact, error) {
+	cs, err := b.db.Contacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Contact, 0, len(cs))
+	for _, sc := range cs {
+		if sc.Removed {
+			continue
+		}
+		c, err := b.withSummary(ctx, fromStorage(sc))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		li, lj := out[i].LastMessage, out[j].LastMessage
+		switch {
+		case li != nil && lj != nil:
+			return li.Seq > lj.Seq
+		case li != nil:
+			return true
+		case lj != nil:
+			return false
+		}
+		return strings.ToLower(out[i].Display()) < strings.ToLower(out[j].Display())
+	})
+	return out, nil
+}
