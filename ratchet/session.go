@@ -123,6 +123,13 @@ func (h *header) marshal() [hdrPlainSize]byte {
 	return b
 }
 
+// sealHeader appends the encrypted header to msg, which holds the version
+// byte and the header nonce.
+func sealHeader(hk *[32]byte, msg, plain []byte) []byte {
+	aead, _ := chacha20poly1305.NewX(hk[:])
+	return aead.Seal(msg, msg[1:1+nonceSize], plain, msg[:1])
+}
+
 // openHeader trial-decrypts the header of msg (at least hdrEnd bytes) with hk.
 func openHeader(hk *[32]byte, msg []byte) (header, bool) {
 	aead, err := chacha20poly1305.NewX(hk[:])
@@ -268,8 +275,7 @@ func (s *State) encrypt(plaintext, ad []byte, now time.Time) (*State, []byte, er
 	msg := make([]byte, 0, msgOverhead+blob+len(plaintext))
 	msg = append(msg, msgVersion)
 	msg = append(msg, nonces[:nonceSize]...)
-	hAEAD, _ := chacha20poly1305.NewX(st.hks[:])
-	msg = hAEAD.Seal(msg, nonces[:nonceSize], hp[:], msg[:1])
+	msg = sealHeader(&st.hks, msg, hp[:])
 	if st.pqDK != nil {
 		msg = append(msg, st.pqEK...)
 	}
