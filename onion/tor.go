@@ -1,0 +1,712 @@
+// Package onion runs Tor for chive: it starts (or attaches to) a tor process,
+// reports bootstrap progress, hosts the user's v3 onion service from their
+// ed25519 key and dials other users' onion services.
+//
+// Most callers want:
+//
+//	t, err := onion.Start(ctx, onion.Config{DataDir: filepath.Join(profile, "tor")})
+//	defer t.Close()
+//	err = t.WaitReady(ctx)
+//	ln, err := t.Listen(ctx, key)   // ln.Accept() yields peers' connections
+//	c, err := t.Dial(ctx, peerAddr) // connects to peerAddr:VirtualPort
+//
+// Tor is driven through its control port with github.com/cretz/bine/control;
+// no other chive package imports bine.
+package onion
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cretz/bine/control"
+
+	"github.com/chive-im/chive/onion/internal/proc"
+)
+
+// Errors reported by Start, WaitReady, Listen and Dial, matched with errors.Is.
+var (
+	// ErrTorNotFound: no tor binary; the message says how to install it.
+	ErrTorNotFound = errors.New("tor is not installed (Debian/Ubuntu: sudo apt-get install tor; Fedora: sudo dnf install tor; macOS: brew install tor)")
+	// ErrBadConfig: tor refused its configuration (e.g. a bad ExtraTorrc line).
+	ErrBadConfig = errors.New("tor rejected its configuration")
+	// ErrTorExited: the tor process (or, when attached, the control
+	// connection) went away.
+	ErrTorExited = errors.New("tor exited")
+	// ErrNoNetwork: bootstrap is stuck because tor cannot reach any relay.
+	ErrNoNetwork = errors.New("tor cannot reach the network")
+	// ErrClosed: the Tor or Listener was closed. It wraps net.ErrClosed.
+	ErrClosed = fmt.Errorf("onion: %w", net.ErrClosed)
+)
+
+// Progress is one step of tor's bootstrap, as tor reports it.
+type Progress struct {
+	Percent int    // 0..100; 100 means ready
+	Tag     string // tor's phase tag, e.g. "conn_done", "done"
+	Summary string // tor's phase text, e.g. "Loading relay descriptors"
+	// Warning is tor's latest complaint during bootstrap (e.g. "Connection
+	// refused", "no network"), empty when tor has none. It does not mean
+	// bootstrap has failed: tor keeps retrying.
+	Warning string
+}
+
+func (p Progress) String() string {
+	s := fmt.Sprintf("%d%% %s", p.Percent, p.Summary)
+	if p.Warning != "" {
+		s += " (" + p.Warning + ")"
+	}
+	return s
+}
+
+// Config says how to run tor. The zero value (plus a DataDir) starts a
+// managed tor on the public Tor network.
+type Config struct {
+	// DataDir is tor's data directory, inside the user's profile. It is
+	// created with mode 0700 and must not be shared by two running tors.
+	// Required unless ControlAddr is set.
+	DataDir string
+	// TorPath is the tor binary. Empty means "tor" on $PATH, then
+	// /usr/sbin/tor and /usr/bin/tor.
+	TorPath string
+	// ControlAddr, if set, attaches to an already running tor (the system
+	// tor, Tor Browser's) instead of starting one: "host:port" or
+	// "unix:/path". Authentication uses the cookie file tor advertises, else
+	// ControlPassword. DataDir, TorPath and ExtraTorrc are then ignored.
+	ControlAddr     string
+	ControlPassword string
+	// ExtraTorrc lines are appended to the managed tor's torrc, e.g. the
+	// private test network's lines from testnet.Network.ClientTorrc.
+	ExtraTorrc []string
+	// OnProgress, if set, receives every bootstrap step. It is called from
+	// the event loop and must not block.
+	OnProgress func(Progress)
+}
+
+// Tor is a running tor, managed or attached. Its methods are safe for
+// concurrent use.
+type Tor struct {
+	cfg       Config
+	cmd       *exec.Cmd // nil when attached
+	socksAddr string
+	logs      *logTail
+
+	// ctrlMu serialises control-port requests: bine's control.Conn deadlocks
+	// when two goroutines send requests at once.
+	ctrlMu sync.Mutex
+	ctrl   *control.Conn
+
+	events     chan control.Event
+	eventsDone chan struct{} // closed when readEvents returns
+	done       chan struct{} // closed when tor (or the control connection) is gone
+	ready      chan struct{} // closed at bootstrap 100%
+
+	closeOnce sync.Once
+	closing   chan struct{}
+
+	mu        sync.Mutex
+	progress  Progress
+	exitErr   error // why done was closed
+	readyOnce bool
+	listeners map[*Listener]struct{}
+	hsWaiters map[string][]chan hsResult // service id -> waiters for publication
+}
+
+// Start runs tor (or attaches to one, see Config.ControlAddr) and returns
+// once its control port answers. Bootstrap continues in the background:
+// watch Config.OnProgress or call WaitReady.
+func Start(ctx context.Context, cfg Config) (*Tor, error) {
+	t := &Tor{
+		cfg:        cfg,
+		logs:       newLogTail(30),
+		events:     make(chan control.Event, 128),
+		eventsDone: make(chan struct{}),
+		done:       make(chan struct{}),
+		ready:      make(chan struct{}),
+		closing:    make(chan struct{}),
+		listeners:  map[*Listener]struct{}{},
+		hsWaiters:  map[string][]chan hsResult{},
+	}
+	var err error
+	if cfg.ControlAddr != "" {
+		err = t.attach(ctx)
+	} else {
+		err = t.launch(ctx)
+	}
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// findTor locates the tor binary.
+func findTor(path string) (string, error) {
+	if path != "" {
+		p, err := exec.LookPath(path)
+		if err != nil {
+			return "", fmt.Errorf("onion: tor at %s: %w (%v)", path, ErrTorNotFound, err)
+		}
+		return p, nil
+	}
+	if p, err := exec.LookPath("tor"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/tor", "/usr/bin/tor", "/usr/local/bin/tor", "/opt/homebrew/bin/tor"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("onion: %w", ErrTorNotFound)
+}
+
+// launch starts a managed tor process owned by this process.
+func (t *Tor) launch(ctx context.Context) error {
+	torPath, err := findTor(t.cfg.TorPath)
+	if err != nil {
+		return err
+	}
+	if t.cfg.DataDir == "" {
+		return errors.New("onion: start: Config.DataDir is required")
+	}
+	dir, err := filepath.Abs(t.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	// Tor refuses a group-readable data directory; fix what an older run or
+	// a careless copy left behind.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	portFile := filepath.Join(dir, "control-port")
+	os.Remove(portFile)
+	torrc := []string{
+		"DataDirectory " + dir,
+		// ExtendedErrors makes tor say *why* an onion dial failed
+		// (descriptor not found, intro failed, ...), see socks.go.
+		"SocksPort auto ExtendedErrors",
+		"ControlPort auto",
+		"ControlPortWriteToFile " + portFile,
+		"CookieAuthentication 1",
+		// Tor exits when this process does, even after kill -9 (it polls
+		// the pid), and at once when our control connection closes
+		// (TAKEOWNERSHIP below).
+		"__OwningControllerProcess " + strconv.Itoa(os.Getpid()),
+		"ClientOnly 1",
+		"Log notice stdout",
+	}
+	torrc = append(torrc, t.cfg.ExtraTorrc...)
+	torrcPath := filepath.Join(dir, "torrc")
+	if err := os.WriteFile(torrcPath, []byte(strings.Join(torrc, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	// An empty defaults file keeps a distribution's /etc/tor/torrc-defaults
+	// (User, RunAsDaemon, ...) out of our tor.
+	defaultsPath := filepath.Join(dir, "torrc-defaults")
+	if err := os.WriteFile(defaultsPath, nil, 0o600); err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	cmd := exec.Command(torPath, "-f", torrcPath, "--defaults-torrc", defaultsPath)
+	cmd.Dir = dir
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("onion: start: %w", err)
+	}
+	cmd.Stderr = cmd.Stdout
+	proc.Detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("onion: start %s: %w", torPath, err)
+	}
+	t.cmd = cmd
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		t.logs.consume(out)
+	}()
+	go func() {
+		werr := cmd.Wait()
+		<-logsDone // the last log lines explain the exit
+		t.finish(t.exitReason(werr))
+	}()
+
+	// Wait for tor to write its control port (or die trying).
+	var ctrlAddr string
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for ctrlAddr == "" {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("onion: start: waiting for tor's control port: %w", ctx.Err())
+		case <-t.done:
+			return t.doneErr("start")
+		case <-tick.C:
+		}
+		b, err := os.ReadFile(portFile)
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			continue // not written yet (tor writes then renames, but be safe)
+		}
+		line := strings.TrimSpace(string(b))
+		if a, ok := strings.CutPrefix(line, "PORT="); ok {
+			ctrlAddr = a
+		}
+	}
+	if err := t.connect(ctx, "tcp", ctrlAddr, ""); err != nil {
+		return err
+	}
+	if err := t.request(func(c *control.Conn) error { return c.TakeOwnership() }); err != nil {
+		return fmt.Errorf("onion: start: take ownership: %w", err)
+	}
+	return t.afterConnect()
+}
+
+// exitReason turns a finished tor process into an error naming the reason
+// from its last log lines.
+func (t *Tor) exitReason(werr error) error {
+	select {
+	case <-t.closing:
+		return ErrClosed
+	default:
+	}
+	reason := t.logs.lastProblem()
+	if reason == "" && werr != nil {
+		reason = werr.Error()
+	}
+	if reason == "" {
+		reason = "no reason given"
+	}
+	if t.logs.sawConfigError() {
+		return fmt.Errorf("%w: %w: %s", ErrTorExited, ErrBadConfig, reason)
+	}
+	return fmt.Errorf("%w: %s", ErrTorExited, reason)
+}
+
+// attach connects to an existing tor's control port.
+func (t *Tor) attach(ctx context.Context) error {
+	network, addr := "tcp", t.cfg.ControlAddr
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", p
+	}
+	if err := t.connect(ctx, network, addr, t.cfg.ControlPassword); err != nil {
+		return err
+	}
+	return t.afterConnect()
+}
+
+func (t *Tor) connect(ctx context.Context, network, addr, password string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return fmt.Errorf("onion: connect to tor control port %s: %w", addr, err)
+	}
+	conn := control.NewConn(textproto.NewConn(c))
+	// Authentication reads a cookie file and exchanges a few lines; bound it
+	// by ctx since a wedged tor would otherwise hang us forever.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	err = conn.Authenticate(password)
+	if !stop() {
+		err = ctx.Err()
+	}
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("onion: authenticate to tor control port %s: %w", addr, err)
+	}
+	t.ctrl = conn
+	return nil
+}
+
+// afterConnect subscribes to events, learns the SOCKS port and the current
+// bootstrap phase, and starts the event loop.
+func (t *Tor) afterConnect() error {
+	err := t.request(func(c *control.Conn) error {
+		return c.AddEventListener(t.events, control.EventCodeStatusClient, control.EventCodeHSDesc, control.EventCodeNetworkLiveness)
+	})
+	if err != nil {
+		return fmt.Errorf("onion: subscribe to tor events: %w", err)
+	}
+	go t.readEvents()
+	go t.dispatchEvents()
+
+	var socks, phase string
+	err = t.request(func(c *control.Conn) error {
+		kvs, err := c.GetInfo("net/listeners/socks", "status/bootstrap-phase")
+		for _, kv := range kvs {
+			switch kv.Key {
+			case "net/listeners/socks":
+				socks = kv.Val
+			case "status/bootstrap-phase":
+				phase = kv.Val
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("onion: ask tor for its socks port: %w", err)
+	}
+	// The value is a list of quoted addresses; take the first TCP one.
+	for _, f := range strings.Fields(socks) {
+		f = strings.Trim(f, `"`)
+		if !strings.HasPrefix(f, "unix:") && f != "" {
+			t.socksAddr = f
+			break
+		}
+	}
+	if t.socksAddr == "" {
+		return fmt.Errorf("onion: tor has no TCP SocksPort (got %q)", socks)
+	}
+	if phase != "" {
+		t.onStatus(parseStatus(phase))
+	}
+	return nil
+}
+
+// request runs one control-port request at a time.
+func (t *Tor) request(f func(*control.Conn) error) error {
+	t.ctrlMu.Lock()
+	defer t.ctrlMu.Unlock()
+	if t.ctrl == nil {
+		return ErrClosed
+	}
+	return f(t.ctrl)
+}
+
+// readEvents pumps asynchronous events off the control connection until it
+// closes. Synchronous replies are read by request's caller; bine arbitrates
+// between the two with its read lock.
+func (t *Tor) readEvents() {
+	defer close(t.eventsDone)
+	for {
+		if err := t.ctrl.HandleNextEvent(); err != nil {
+			if t.cmd == nil { // attached: losing the connection is losing tor
+				t.finish(fmt.Errorf("%w: control connection lost: %v", ErrTorExited, err))
+			}
+			return
+		}
+		// HandleNextEvent returns at once when a synchronous reply is
+		// waiting; yield so the requester gets the read lock.
+		runtime.Gosched()
+	}
+}
+
+func (t *Tor) dispatchEvents() {
+	for {
+		select {
+		case ev := <-t.events:
+			switch ev := ev.(type) {
+			case *control.StatusEvent:
+				if ev.Action == "BOOTSTRAP" {
+					// bine splits quoted values at spaces; parse Raw ourselves.
+					t.onStatus(parseStatus(ev.Raw))
+				}
+			case *control.HSDescEvent:
+				t.onHSDesc(ev)
+			case *control.NetworkLivenessEvent:
+				t.mu.Lock()
+				p := t.progress
+				if strings.EqualFold(ev.Raw, "DOWN") {
+					p.Warning = "no network"
+				} else if p.Warning == "no network" {
+					p.Warning = ""
+				}
+				t.setProgressLocked(p)
+				t.mu.Unlock()
+			}
+		case <-t.eventsDone:
+			// The connection is gone, so nothing can send any more.
+			return
+		}
+	}
+}
+
+// status is a parsed "SEVERITY BOOTSTRAP K=V ..." line.
+type status struct {
+	severity string
+	args     map[string]string
+}
+
+// parseStatus parses a STATUS_CLIENT BOOTSTRAP line, honouring quoted values
+// ("SUMMARY=\"Loading relay descriptors\"").
+func parseStatus(raw string) status {
+	st := status{args: map[string]string{}}
+	raw = strings.TrimSpace(raw)
+	st.severity, raw, _ = strings.Cut(raw, " ")
+	_, raw, _ = strings.Cut(raw, " ") // BOOTSTRAP
+	for raw != "" {
+		raw = strings.TrimLeft(raw, " ")
+		key, rest, ok := strings.Cut(raw, "=")
+		if !ok {
+			break
+		}
+		var val string
+		if strings.HasPrefix(rest, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(rest) && rest[i] != '"'; i++ {
+				if rest[i] == '\\' && i+1 < len(rest) {
+					i++
+				}
+				b.WriteByte(rest[i])
+			}
+			val, raw = b.String(), rest[min(i+1, len(rest)):]
+		} else {
+			val, raw, _ = strings.Cut(rest, " ")
+		}
+		st.args[key] = val
+	}
+	return st
+}
+
+func (t *Tor) onStatus(st status) {
+	pct, err := strconv.Atoi(st.args["PROGRESS"])
+	if err != nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := Progress{Percent: pct, Tag: st.args["TAG"], Summary: st.args["SUMMARY"]}
+	if st.severity == "WARN" || st.severity == "ERR" {
+		p.Warning = st.args["WARNING"]
+		if r := st.args["REASON"]; r != "" && p.Warning == "" {
+			p.Warning = strings.ToLower(r)
+		}
+		if p.Warning == "" {
+			p.Warning = "tor reported a problem"
+		}
+	} else if p.Percent == t.progress.Percent && t.progress.Warning != "" {
+		p.Warning = t.progress.Warning
+	}
+	t.setProgressLocked(p)
+}
+
+func (t *Tor) setProgressLocked(p Progress) {
+	t.progress = p
+	if p.Percent >= 100 && !t.readyOnce {
+		t.readyOnce = true
+		close(t.ready)
+	}
+	if t.cfg.OnProgress != nil {
+		t.cfg.OnProgress(p)
+	}
+}
+
+// Progress returns the latest bootstrap step.
+func (t *Tor) Progress() Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.progress
+}
+
+// WaitReady returns nil once tor has bootstrapped (100%). Otherwise it
+// returns when ctx ends, with an error naming where bootstrap is stuck and
+// why (wrapping ErrNoNetwork when tor cannot reach any relay), or when tor
+// exits (wrapping ErrTorExited and, for a bad torrc, ErrBadConfig).
+func (t *Tor) WaitReady(ctx context.Context) error {
+	select {
+	case <-t.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-t.ready:
+		return nil
+	case <-t.done:
+		return t.doneErr("bootstrap")
+	case <-ctx.Done():
+		p := t.Progress()
+		reason := p.Warning
+		if reason == "" {
+			reason = "no problem reported by tor"
+		}
+		if isNetworkProblem(p.Warning) {
+			return fmt.Errorf("onion: bootstrap stuck at %d%% (%s): %w: %s: %w", p.Percent, p.Summary, ErrNoNetwork, reason, ctx.Err())
+		}
+		return fmt.Errorf("onion: bootstrap stuck at %d%% (%s): %s: %w", p.Percent, p.Summary, reason, ctx.Err())
+	}
+}
+
+func isNetworkProblem(w string) bool {
+	w = strings.ToLower(w)
+	for _, s := range []string{"no network", "noroute", "no route", "network is unreachable", "connection refused", "connectrefused", "timeout", "timed out"} {
+		if strings.Contains(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Done is closed when tor exits or, when attached, the control connection
+// is lost. After it closes, Err says why; the node may Start a new Tor.
+func (t *Tor) Done() <-chan struct{} { return t.done }
+
+// Err returns why Done was closed (wrapping ErrTorExited or ErrClosed), or
+// nil while tor runs.
+func (t *Tor) Err() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.exitErr
+}
+
+func (t *Tor) doneErr(op string) error {
+	return fmt.Errorf("onion: %s: %w", op, t.Err())
+}
+
+// finish records why tor is gone and wakes everyone waiting on it.
+func (t *Tor) finish(reason error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.exitErr != nil {
+		return
+	}
+	t.exitErr = reason
+	close(t.done)
+}
+
+// SOCKSAddr is tor's SOCKS5 listener, "127.0.0.1:port".
+func (t *Tor) SOCKSAddr() string { return t.socksAddr }
+
+// PID is the managed tor process's id, or 0 when attached.
+func (t *Tor) PID() int {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return 0
+	}
+	return t.cmd.Process.Pid
+}
+
+// Close removes this Tor's onion services, closes their listeners, and
+// stops a managed tor process, waiting until it has exited (killing it if it
+// does not exit within a few seconds). An attached tor keeps running. Later
+// calls return ErrClosed.
+func (t *Tor) Close() error {
+	first := false
+	t.closeOnce.Do(func() { first = true; close(t.closing) })
+	if !first {
+		return ErrClosed
+	}
+	t.mu.Lock()
+	lns := make([]*Listener, 0, len(t.listeners))
+	for l := range t.listeners {
+		lns = append(lns, l)
+	}
+	t.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
+
+	var errs []error
+	t.ctrlMu.Lock()
+	ctrl := t.ctrl
+	t.ctrlMu.Unlock()
+	if ctrl != nil {
+		if t.cmd != nil {
+			// HALT may hang on a wedged tor; closing the connection below
+			// stops it anyway thanks to TAKEOWNERSHIP.
+			halted := make(chan struct{})
+			go func() {
+				t.request(func(c *control.Conn) error { return c.Signal("HALT") })
+				close(halted)
+			}()
+			select {
+			case <-halted:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		ctrl.Close()
+	}
+	if t.cmd != nil && t.cmd.Process != nil {
+		select {
+		case <-t.done:
+		case <-time.After(5 * time.Second):
+			t.cmd.Process.Kill()
+			select {
+			case <-t.done:
+			case <-time.After(5 * time.Second):
+				errs = append(errs, fmt.Errorf("onion: close: tor (pid %d) did not exit", t.cmd.Process.Pid))
+			}
+		}
+	} else {
+		t.finish(ErrClosed)
+	}
+	t.finish(ErrClosed) // no-op if tor already reported its exit
+	return errors.Join(errs...)
+}
+
+// logTail keeps tor's last log lines to explain failures.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+	max   int
+	conf  bool
+}
+
+func newLogTail(max int) *logTail { return &logTail{max: max} }
+
+func (l *logTail) consume(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		l.mu.Lock()
+		if len(l.lines) == l.max {
+			copy(l.lines, l.lines[1:])
+			l.lines = l.lines[:l.max-1]
+		}
+		l.lines = append(l.lines, line)
+		if strings.Contains(line, "Failed to parse/validate config") ||
+			strings.Contains(line, "Reading config failed") {
+			l.conf = true
+		}
+		l.mu.Unlock()
+	}
+	io.Copy(io.Discard, r)
+}
+
+// lastProblem returns the most useful recent [err] or [warn] line, without
+// tor's timestamp prefix.
+func (l *logTail) lastProblem() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, sev := range []string{"[err]", "[warn]"} {
+		for i := len(l.lines) - 1; i >= 0; i-- {
+			if _, msg, ok := strings.Cut(l.lines[i], sev+" "); ok {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+func (l *logTail) sawConfigError() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conf
+}
+
+// Lines returns tor's last log lines (for diagnostics; they contain no
+// secrets, tor scrubs addresses with SafeLogging by default).
+func (t *Tor) Lines() []string {
+	t.logs.mu.Lock()
+	defer t.logs.mu.Unlock()
+	return append([]string(nil), t.logs.lines...)
+}
+
+// keyCheck validates a caller's onion key.
+func keyCheck(key ed25519.PrivateKey) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return fmt.Errorf("onion: listen: bad ed25519 private key length %d", len(key))
+	}
+	return nil
+}
