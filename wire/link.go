@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -135,6 +136,27 @@ func (l *Link) Send(m Msg) error {
 		return err
 	}
 	return l.write(b)
+}
+
+// SendFrame writes a frame Marshal produced earlier (e.g. one stored in an
+// outbox). It checks the frame is one whole, well-formed frame, so a corrupt
+// buffer cannot desynchronize the stream.
+func (l *Link) SendFrame(frame []byte) error {
+	t, body, err := ReadFrame(bytes.NewReader(frame))
+	if err == nil && frameHeader+len(body) != len(frame) {
+		err = fmt.Errorf("trailing bytes: %w", ErrMalformed)
+	}
+	if err == nil {
+		_, err = Unmarshal(t, body)
+	}
+	if err != nil {
+		return fmt.Errorf("wire: send frame: %w", err)
+	}
+	switch t {
+	case TypeHello, TypeAuth, TypeWelcome, TypePing, TypePong:
+		return fmt.Errorf("wire: send frame: %s: %w", t, ErrUnexpected)
+	}
+	return l.write(frame)
 }
 
 func (l *Link) write(frame []byte) error {

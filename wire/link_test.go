@@ -395,3 +395,26 @@ func TestHandshakeFrameAfterHandshake(t *testing.T) {
 		t.Fatalf("Err = %v, want ErrUnexpected", r.l.Err())
 	}
 }
+
+func TestSendFrame(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	srv, cli := pair(t, sk, ck, pub(sk))
+	if srv.err != nil || cli.err != nil {
+		t.Fatal(srv.err, cli.err)
+	}
+	frame, _ := Marshal(&Message{ID: ID{1}, Ciphertext: []byte("x")})
+	for _, bad := range [][]byte{frame[:len(frame)-1], append(append([]byte{}, frame...), 0), nil, func() []byte { b, _ := Marshal(&Ping{}); return b }()} {
+		if err := cli.l.SendFrame(bad); err == nil {
+			t.Errorf("SendFrame(%x) succeeded", bad)
+		}
+	}
+	go cli.l.SendFrame(frame)
+	m, err := srv.l.Recv(t.Context())
+	if err != nil || m.(*Message).ID != (ID{1}) {
+		t.Fatalf("Recv = %#v, %v", m, err)
+	}
+	if srv.l.Err() != nil || cli.l.Err() != nil {
+		t.Fatal("a rejected frame broke the link")
+	}
+}
