@@ -1,0 +1,328 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/chive-im/chive/node"
+)
+
+// Window bounds: a conversation of any length holds at most maxWindow
+// messages in memory, fetched in keyset pages of pageSize as the user scrolls.
+const (
+	pageSize  = 100
+	maxWindow = 400
+)
+
+// newerPage remembers how to fetch a page trimmed from the new end of the
+// window: History(before, n) returns it again (before is the message just
+// after it, "" when it reached the newest).
+type newerPage struct {
+	before string
+	n      int
+	first  string // id of the page's oldest message: the "before" of the page under it
+}
+
+// conversation is the bounded window of one conversation and its rendering.
+// msgs run oldest to newest.
+type conversation struct {
+	address string
+	gen     int
+
+	msgs          []node.Message
+	oldestReached bool
+	newer         []newerPage // non-empty: the window does not reach the newest message
+	loadingOlder  bool
+	loadingNewer  bool
+	loaded        bool // first page arrived
+	unseenBelow   int  // messages that arrived while the window was away from the newest
+
+	scroll   int      // lines from the bottom
+	lines    []string // rendered, for the current width
+	msgStart []int    // first line of each message in lines
+	width    int
+}
+
+func (c *conversation) reset(address string) {
+	gen := c.gen + 1
+	*c = conversation{address: address, gen: gen}
+}
+
+func (c *conversation) index(id string) int {
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		if c.msgs[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func reversed(ms []node.Message) []node.Message {
+	out := make([]node.Message, len(ms))
+	for i, m := range ms {
+		out[len(ms)-1-i] = m
+	}
+	return out
+}
+
+// setLatest replaces the window with the newest page.
+func (c *conversation) setLatest(newestFirst []node.Message, limit int) {
+	c.msgs = reversed(newestFirst)
+	c.oldestReached = len(newestFirst) < limit
+	c.newer = nil
+	c.unseenBelow = 0
+	c.scroll = 0
+	c.loaded = true
+}
+
+// prependOlder adds an older page at the top and trims the new end if the
+// window grew too big. It returns the number of lines removed at the bottom
+// so the caller can keep the view steady.
+func (c *conversation) prependOlder(newestFirst []node.Message, limit int) (trimmedLines int) {
+	if len(newestFirst) < limit {
+		c.oldestReached = true
+	}
+	// Drop anything already present (a message could arrive between pages).
+	var page []node.Message
+	for _, m := range reversed(newestFirst) {
+		if c.index(m.ID) < 0 {
+			page = append(page, m)
+		}
+	}
+	c.msgs = append(page, c.msgs...)
+	if over := len(c.msgs) - maxWindow; over > 0 {
+		trimmedLines = c.linesOfLast(over)
+		cut := len(c.msgs) - over
+		c.newer = append(c.newer, newerPage{before: c.newerBoundary(), n: over, first: c.msgs[cut].ID})
+		c.msgs = c.msgs[:cut:cut]
+	}
+	return trimmedLines
+}
+
+// newerBoundary is the id just after the window: the oldest message of the
+// most recently trimmed page. Tracked through the stack itself.
+func (c *conversation) newerBoundary() string {
+	if len(c.newer) == 0 {
+		return ""
+	}
+	return c.newer[len(c.newer)-1].first
+}
+
+// linesOfLast counts rendered lines of the last n messages (approximate if
+// the layout is stale; used only to keep the view steady).
+func (c *conversation) linesOfLast(n int) int {
+	if len(c.msgStart) != len(c.msgs) || n <= 0 {
+		return 0
+	}
+	i := len(c.msgs) - n
+	if i < 0 || i >= len(c.msgStart) {
+		return 0
+	}
+	return len(c.lines) - c.msgStart[i]
+}
+
+// appendNewer adds messages (oldest first) at the new end and trims the old
+// end past maxWindow.
+func (c *conversation) appendNewer(ms []node.Message) {
+	for _, m := range ms {
+		if c.index(m.ID) >= 0 {
+			continue
+		}
+		c.msgs = append(c.msgs, m)
+	}
+	if over := len(c.msgs) - maxWindow; over > 0 {
+		c.msgs = append([]node.Message(nil), c.msgs[over:]...)
+		c.oldestReached = false
+	}
+}
+
+// update changes one message's state in place; false if it is not in the window.
+func (c *conversation) update(id string, st node.MessageState, at time.Time, errText string) bool {
+	i := c.index(id)
+	if i < 0 {
+		return false
+	}
+	m := &c.msgs[i]
+	// States only move forward, except failed → queued on retry.
+	if rank(st) < rank(m.State) && !(m.State == node.Failed && st == node.Queued) {
+		return true
+	}
+	m.State, m.Error = st, errText
+	switch st {
+	case node.Sent:
+		m.SentAt = at
+	case node.Delivered:
+		m.DeliveredAt = at
+	case node.Read:
+		m.ReadAt = at
+	}
+	return true
+}
+
+func rank(s node.MessageState) int {
+	switch s {
+	case node.Queued:
+		return 0
+	case node.Sent:
+		return 1
+	case node.Delivered:
+		return 2
+	case node.Read:
+		return 3
+	case node.Failed:
+		return 1
+	}
+	return 0
+}
+
+// failedIDs lists failed outgoing messages in the window.
+func (c *conversation) failedIDs() []string {
+	var ids []string
+	for _, m := range c.msgs {
+		if m.Direction == node.Outgoing && m.State == node.Failed {
+			ids = append(ids, m.ID)
+		}
+	}
+	return ids
+}
+
+// layout renders every message of the window at width w.
+func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Time, peer string) {
+	c.width = w
+	c.lines = c.lines[:0]
+	c.msgStart = c.msgStart[:0]
+	if w < 8 {
+		for range c.msgs {
+			c.msgStart = append(c.msgStart, len(c.lines))
+		}
+		return
+	}
+	bodyW := w - 2
+	var prev *node.Message
+	for i := range c.msgs {
+		m := &c.msgs[i]
+		c.msgStart = append(c.msgStart, len(c.lines))
+		t := m.Time.In(loc)
+		newDay := prev == nil || !sameDay(prev.Time.In(loc), t)
+		if newDay {
+			label := dayLabel(t, now.In(loc))
+			c.lines = append(c.lines, st.DaySeparator.Render(center("── "+label+" ──", w)))
+		}
+		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute {
+			sender := st.SenderThem.Render(truncate(peer, w-8))
+			if m.Direction == node.Outgoing {
+				sender = st.SenderMe.Render("You")
+			}
+			c.lines = append(c.lines, sender+" "+st.Time.Render(t.Format("15:04")))
+		}
+		text := sanitize(m.Text, true)
+		wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
+		mark := ""
+		if m.Direction == node.Outgoing {
+			mark = stateMark(st, m.State)
+		}
+		for j, l := range wrapped {
+			line := "  " + st.Body.Render(l)
+			if j == len(wrapped)-1 && mark != "" {
+				if lipgloss.Width(l)+1+lipgloss.Width(mark) <= bodyW {
+					line += " " + mark
+				} else {
+					c.lines = append(c.lines, line)
+					line = "  " + strings.Repeat(" ", max(0, bodyW-lipgloss.Width(mark))) + mark
+				}
+			}
+			c.lines = append(c.lines, line)
+		}
+		if m.Direction == node.Outgoing && m.State == node.Failed {
+			reason := sanitize(m.Error, false)
+			if reason == "" {
+				reason = "not delivered"
+			}
+			note := fmt.Sprintf("✗ %s · ctrl+r retry", reason)
+			for _, l := range strings.Split(ansi.Wrap(note, bodyW, ""), "\n") {
+				c.lines = append(c.lines, "  "+st.MarkFailed.Render(l))
+			}
+		}
+		prev = m
+	}
+}
+
+func stateMark(st *Styles, s node.MessageState) string {
+	switch s {
+	case node.Queued:
+		return st.MarkQueued.Render("◷")
+	case node.Sent:
+		return st.MarkSent.Render("✓")
+	case node.Delivered:
+		return st.MarkDelivered.Render("✓✓")
+	case node.Read:
+		return st.MarkRead.Render("✓✓")
+	case node.Failed:
+		return st.MarkFailed.Render("✗")
+	}
+	return ""
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+func dayLabel(t, now time.Time) string {
+	switch {
+	case sameDay(t, now):
+		return "Today"
+	case sameDay(t, now.AddDate(0, 0, -1)):
+		return "Yesterday"
+	case t.Year() == now.Year():
+		return t.Format("Monday 2 January")
+	}
+	return t.Format("Monday 2 January 2006")
+}
+
+func center(s string, w int) string {
+	n := lipgloss.Width(s)
+	if n >= w {
+		return truncate(s, w)
+	}
+	return strings.Repeat(" ", (w-n)/2) + s
+}
+
+// maxScroll is how far up the view can go within the window.
+func (c *conversation) maxScroll(h int) int { return max(0, len(c.lines)-h) }
+
+func (c *conversation) clamp(h int) {
+	c.scroll = min(max(0, c.scroll), c.maxScroll(h))
+}
+
+// view returns exactly h lines of width w: the window scrolled c.scroll
+// lines up from the bottom, messages sitting at the bottom when few.
+func (c *conversation) view(h int) []string {
+	out := make([]string, h)
+	end := len(c.lines) - c.scroll
+	start := max(0, end-h)
+	vis := c.lines[start:max(start, end)]
+	copy(out[h-len(vis):], vis)
+	return out
+}
+
+// wantOlder reports whether the view is near the top of the window and an
+// older page exists.
+func (c *conversation) wantOlder(h int) bool {
+	if !c.loaded || c.oldestReached || c.loadingOlder || len(c.msgs) == 0 {
+		return false
+	}
+	top := len(c.lines) - c.scroll - h // lines above the view
+	return top < h
+}
+
+// wantNewer reports whether the view is near the bottom of a window that
+// does not reach the newest message.
+func (c *conversation) wantNewer(h int) bool {
+	return c.loaded && len(c.newer) > 0 && !c.loadingNewer && c.scroll < h
+}

@@ -1,0 +1,193 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/node/nodetest"
+)
+
+// Addresses for tests (valid v3 onion addresses are not needed by the fake,
+// except where the add dialog parses one).
+var (
+	aliceAddr = strings.Repeat("a", 52) + "aaad"
+	bobAddr   = "bob" + strings.Repeat("b", 49) + "bbbd"
+	carolAddr = "carol" + strings.Repeat("c", 47) + "cccd"
+	daveAddr  = "dave" + strings.Repeat("d", 48) + "dddd"
+)
+
+// testNow is the fixed clock of every test: Thursday 26 November 2026, 14:30 UTC.
+var testNow = time.Date(2026, 11, 26, 14, 30, 0, 0, time.UTC)
+
+func fixedNow() time.Time { return testNow }
+
+// world is a fake node with Alice's view: Bob (accepted, online, a short
+// conversation), Carol (asking to chat), Dave (request sent).
+func world(t testing.TB) *nodetest.Fake {
+	f := nodetest.New("alice", aliceAddr)
+	f.Now = fixedNow
+	f.SimTor(node.TorStatus{State: node.TorReady, Percent: 100, Summary: "Done"})
+	f.SimContact(node.Contact{Address: bobAddr, Name: "Bob", State: node.StateAccepted, Presence: node.Online, Created: testNow.Add(-72 * time.Hour)})
+	f.SimContact(node.Contact{Address: daveAddr, Name: "Dave", State: node.StateRequested, Created: testNow.Add(-2 * time.Hour)})
+	f.SimContact(node.Contact{Address: carolAddr, Name: "Carol", State: node.StatePendingIncoming, Greeting: "Hi Alice, it's Carol from the book club", Presence: node.Online, Created: testNow.Add(-time.Hour)})
+	day := testNow.Add(-24 * time.Hour)
+	f.SimMessage("Bob", node.Message{Direction: node.Incoming, Text: "Hey Alice! Did you get the onion thing working?", Time: day.Add(-3 * time.Hour), State: node.Read})
+	f.SimMessage("Bob", node.Message{Direction: node.Outgoing, Text: "Yes! It's all over Tor now, no servers in the middle.", Time: day.Add(-3*time.Hour + time.Minute), State: node.Read})
+	f.SimMessage("Bob", node.Message{Direction: node.Incoming, Text: "Nice. Lunch tomorrow?", Time: testNow.Add(-20 * time.Minute), State: node.Read})
+	f.SimMessage("Bob", node.Message{Direction: node.Outgoing, Text: "Sure, 12:30 at the usual place. This line is long enough that it has to wrap around at eighty columns, which is the point.", Time: testNow.Add(-18 * time.Minute), State: node.Delivered})
+	f.SimMessage("Bob", node.Message{Direction: node.Outgoing, Text: "Bring the book", Time: testNow.Add(-17 * time.Minute), State: node.Sent})
+	f.SimMessage("Bob", node.Message{Direction: node.Outgoing, Text: "and the charger", Time: testNow.Add(-16 * time.Minute), State: node.Failed, Error: "Bob was offline for 3 days"})
+	f.SimMessage("Bob", node.Message{Direction: node.Outgoing, Text: "see you", Time: testNow.Add(-time.Minute), State: node.Queued})
+	return f
+}
+
+// testModel builds an attached (daemon-style) root model on api at w×h.
+func testModel(t testing.TB, api node.API, w, h int) *Model {
+	dark := true
+	m := New(context.Background(), Options{API: api, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true})
+	drive(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+	drain(t, m, m.Init())
+	return m
+}
+
+// drive sends msg to the model and runs the commands it returns.
+func drive(t testing.TB, m tea.Model, msg tea.Msg) {
+	t.Helper()
+	_, cmd := m.Update(msg)
+	drain(t, m, cmd)
+}
+
+// drain runs commands as Bubble Tea would, feeding their messages back.
+// Commands that do not return quickly (waiting for events, timers) are
+// dropped: tests send those messages themselves.
+func drain(t testing.TB, m tea.Model, cmd tea.Cmd) {
+	t.Helper()
+	queue := []tea.Cmd{cmd}
+	for rounds := 0; len(queue) > 0; rounds++ {
+		if rounds > 1000 {
+			t.Fatal("drain: commands never settle")
+		}
+		c := queue[0]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		msg := runCmd(c)
+		switch msg := msg.(type) {
+		case nil:
+		case tea.BatchMsg:
+			queue = append(queue, msg...)
+		case timeoutMsg:
+		default:
+			if isSequence(msg) {
+				for _, c := range cmdsOf(msg) {
+					queue = append(queue, c)
+				}
+				continue
+			}
+			if _, ok := msg.(tea.QuitMsg); ok {
+				continue
+			}
+			_, next := m.Update(msg)
+			queue = append(queue, next)
+		}
+	}
+}
+
+type timeoutMsg struct{}
+
+func runCmd(c tea.Cmd) tea.Msg {
+	ch := make(chan tea.Msg, 1)
+	go func() { ch <- c() }()
+	select {
+	case msg := <-ch:
+		return msg
+	case <-time.After(150 * time.Millisecond):
+		return timeoutMsg{}
+	}
+}
+
+// tea.Sequence returns an unexported slice type of commands.
+func isSequence(msg tea.Msg) bool {
+	v := reflect.ValueOf(msg)
+	return v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil))
+}
+
+func cmdsOf(msg tea.Msg) []tea.Cmd {
+	v := reflect.ValueOf(msg)
+	out := make([]tea.Cmd, v.Len())
+	for i := range out {
+		out[i] = v.Index(i).Interface().(tea.Cmd)
+	}
+	return out
+}
+
+func press(s string) tea.KeyPressMsg {
+	switch s {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "alt+enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter, Mod: tea.ModAlt}
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "space":
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "pgup":
+		return tea.KeyPressMsg{Code: tea.KeyPgUp}
+	case "pgdown":
+		return tea.KeyPressMsg{Code: tea.KeyPgDown}
+	case "home":
+		return tea.KeyPressMsg{Code: tea.KeyHome}
+	case "end":
+		return tea.KeyPressMsg{Code: tea.KeyEnd}
+	case "f1":
+		return tea.KeyPressMsg{Code: tea.KeyF1}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
+	}
+	if strings.HasPrefix(s, "ctrl+") && len(s) == 6 {
+		return tea.KeyPressMsg{Code: rune(s[5]), Mod: tea.ModCtrl}
+	}
+	if len([]rune(s)) == 1 {
+		r := []rune(s)[0]
+		return tea.KeyPressMsg{Code: r, Text: s}
+	}
+	panic(fmt.Sprintf("key %q", s))
+}
+
+// typeText sends each rune as a key press.
+func typeText(t testing.TB, m tea.Model, s string) {
+	for _, r := range s {
+		if r == ' ' {
+			drive(t, m, press("space"))
+			continue
+		}
+		drive(t, m, tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+}
+
+// plain is the view without escape sequences, trailing spaces trimmed.
+func plain(m tea.Model) string {
+	s := ansi.Strip(m.View().Content)
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}

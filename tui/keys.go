@@ -1,0 +1,94 @@
+package tui
+
+import "charm.land/bubbles/v2/key"
+
+// KeyMap is every key the app reacts to. The help screen and the short help
+// in the status bar are built from it, so what is listed is what works.
+type KeyMap struct {
+	// Global, on the main screen.
+	Quit        key.Binding
+	Help        key.Binding
+	Switcher    key.Binding
+	AddContact  key.Binding
+	MyAddress   key.Binding
+	Details     key.Binding
+	Retry       key.Binding
+	FocusNext   key.Binding
+	ScrollUp    key.Binding
+	ScrollDown  key.Binding
+	ScrollTop   key.Binding
+	ScrollEnd   key.Binding
+	ListUp      key.Binding
+	ListDown    key.Binding
+	OpenChat    key.Binding
+	Send        key.Binding
+	Newline     key.Binding
+	Close       key.Binding
+	Submit      key.Binding
+	NextField   key.Binding
+	PrevField   key.Binding
+	Accept      key.Binding
+	Decline     key.Binding
+	Block       key.Binding
+	Rename      key.Binding
+	Verify      key.Binding
+	Delete      key.Binding
+	KeepHistory key.Binding
+	Copy        key.Binding
+	Toggle      key.Binding
+}
+
+// DefaultKeyMap returns chive's key bindings. Global keys use Ctrl or
+// function keys because the composer takes every printable key.
+func DefaultKeyMap() KeyMap {
+	return KeyMap{
+		Quit:        key.NewBinding(key.WithKeys("ctrl+c", "ctrl+q"), key.WithHelp("ctrl+q", "quit")),
+		Help:        key.NewBinding(key.WithKeys("f1", "?"), key.WithHelp("f1/?", "help (? in the list)")),
+		Switcher:    key.NewBinding(key.WithKeys("ctrl+k"), key.WithHelp("ctrl+k", "switch conversation")),
+		AddContact:  key.NewBinding(key.WithKeys("ctrl+n"), key.WithHelp("ctrl+n", "add contact")),
+		MyAddress:   key.NewBinding(key.WithKeys("ctrl+o", "f2"), key.WithHelp("ctrl+o", "my address + QR")),
+		Details:     key.NewBinding(key.WithKeys("ctrl+d", "f3"), key.WithHelp("ctrl+d", "contact details")),
+		Retry:       key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "retry failed")),
+		FocusNext:   key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "list ⇄ composer")),
+		ScrollUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "scroll up")),
+		ScrollDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "scroll down")),
+		ScrollTop:   key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "oldest")),
+		ScrollEnd:   key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "newest")),
+		ListUp:      key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "previous contact")),
+		ListDown:    key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "next contact")),
+		OpenChat:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open conversation")),
+		Send:        key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
+		Newline:     key.NewBinding(key.WithKeys("alt+enter", "ctrl+j"), key.WithHelp("alt+enter/ctrl+j", "new line")),
+		Close:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close")),
+		Submit:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm")),
+		NextField:   key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab", "next field")),
+		PrevField:   key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab", "previous field")),
+		Accept:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "accept")),
+		Decline:     key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "decline")),
+		Block:       key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "block")),
+		Rename:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rename")),
+		Verify:      key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "mark verified")),
+		Delete:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "delete")),
+		KeepHistory: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "keep history")),
+		Copy:        key.NewBinding(key.WithKeys("c", "y"), key.WithHelp("c", "copy link")),
+		Toggle:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "toggle")),
+	}
+}
+
+// ShortHelp is the one-line help of the main screen.
+func (k KeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.Help, k.Switcher, k.AddContact, k.MyAddress, k.Quit}
+}
+
+// FullHelp is every key, grouped by where it works; the help dialog shows it.
+func (k KeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{
+		{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Help, k.Quit},
+		{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline},
+		{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField},
+		{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle},
+	}
+}
+
+// helpGroupTitles name the columns of FullHelp.
+var helpGroupTitles = []string{"Anywhere", "Contacts & composer", "Conversation & dialogs", "In dialogs"}

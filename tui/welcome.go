@@ -1,0 +1,280 @@
+package tui
+
+import (
+	"context"
+	"math"
+	"strings"
+	"unicode"
+
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+)
+
+// welcomeModel is the first-run screen: it creates a profile.
+type welcomeModel struct {
+	keys   *KeyMap
+	styles *Styles
+	width  int
+	height int
+
+	name, pass, pass2 textinput.Model
+	noPass            bool
+	focus             int // 0 name, 1 pass, 2 repeat, 3 no-passphrase box
+	busy              bool
+	err               string
+}
+
+const (
+	fieldName = iota
+	fieldPass
+	fieldPass2
+	fieldNoPass
+)
+
+func newWelcome(keys *KeyMap, st *Styles) welcomeModel {
+	w := welcomeModel{keys: keys, styles: st}
+	w.name = newInput(st, "how contacts will see you", 32)
+	w.name.CharLimit = 64
+	w.pass = newInput(st, "a long phrase you will remember", 32)
+	w.pass.EchoMode = textinput.EchoPassword
+	w.pass.EchoCharacter = '•'
+	w.pass2 = newInput(st, "the same again", 32)
+	w.pass2.EchoMode = textinput.EchoPassword
+	w.pass2.EchoCharacter = '•'
+	return w
+}
+
+func (w *welcomeModel) SetSize(width, height int) { w.width, w.height = width, height }
+
+func (w *welcomeModel) restyle() {
+	restyleInput(&w.name, w.styles)
+	restyleInput(&w.pass, w.styles)
+	restyleInput(&w.pass2, w.styles)
+}
+
+func (w *welcomeModel) Focus() tea.Cmd { return w.setFocus(fieldName) }
+
+func (w *welcomeModel) setFocus(f int) tea.Cmd {
+	w.focus = f
+	w.name.Blur()
+	w.pass.Blur()
+	w.pass2.Blur()
+	switch f {
+	case fieldName:
+		return w.name.Focus()
+	case fieldPass:
+		return w.pass.Focus()
+	case fieldPass2:
+		return w.pass2.Focus()
+	}
+	return nil
+}
+
+// next moves focus, skipping the passphrase fields when "no passphrase" is chosen.
+func (w *welcomeModel) next(d int) tea.Cmd {
+	f := w.focus
+	for {
+		f = (f + d + 4) % 4
+		if !(w.noPass && (f == fieldPass || f == fieldPass2)) {
+			return w.setFocus(f)
+		}
+	}
+}
+
+func (w *welcomeModel) passphrase() []byte {
+	if w.noPass {
+		return nil
+	}
+	return []byte(w.pass.Value())
+}
+
+func (w *welcomeModel) clearSecrets() {
+	w.pass.SetValue("")
+	w.pass2.SetValue("")
+}
+
+func (w *welcomeModel) fail(err error) {
+	w.busy = false
+	w.err = "could not create the profile: " + err.Error()
+}
+
+// validate returns what is wrong with the form, or "".
+func (w *welcomeModel) validate() string {
+	name := strings.TrimSpace(w.name.Value())
+	switch {
+	case name == "":
+		return "choose a nickname"
+	case w.noPass:
+		return ""
+	case w.pass.Value() == "":
+		return "enter a passphrase, or tick “no passphrase”"
+	case w.pass.Value() != w.pass2.Value():
+		return "the two passphrases differ"
+	}
+	return ""
+}
+
+func (w *welcomeModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.Cmd {
+	if w.busy {
+		return nil
+	}
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		switch {
+		case matches(k, w.keys.Quit) || k.String() == "esc":
+			return tea.Quit
+		case k.String() == "tab" || k.String() == "down":
+			return w.next(1)
+		case k.String() == "shift+tab" || k.String() == "up":
+			return w.next(-1)
+		case w.focus == fieldNoPass && matches(k, w.keys.Toggle):
+			w.noPass = !w.noPass
+			w.err = ""
+			return nil
+		case k.String() == "enter":
+			if w.focus == fieldName || (w.focus == fieldPass && !w.noPass) {
+				return w.next(1)
+			}
+			if e := w.validate(); e != "" {
+				w.err = e
+				if strings.HasPrefix(e, "choose") {
+					return w.setFocus(fieldName)
+				}
+				return nil
+			}
+			if p == nil {
+				w.err = "no profile directory"
+				return nil
+			}
+			w.busy, w.err = true, ""
+			name, pass, noPass := strings.TrimSpace(w.name.Value()), w.passphrase(), w.noPass
+			return call(ctx, func(ctx context.Context) tea.Msg {
+				return createdMsg{err: p.Create(ctx, name, pass, noPass)}
+			})
+		}
+	}
+	var cmd tea.Cmd
+	switch w.focus {
+	case fieldName:
+		w.name, cmd = w.name.Update(msg)
+	case fieldPass:
+		w.pass, cmd = w.pass.Update(msg)
+	case fieldPass2:
+		w.pass2, cmd = w.pass2.Update(msg)
+	}
+	if _, ok := msg.(tea.KeyPressMsg); ok {
+		w.err = ""
+	}
+	return cmd
+}
+
+func (w *welcomeModel) View() string {
+	s := w.styles
+	var b strings.Builder
+	b.WriteString(s.Title.Render("Welcome to chive") + "\n")
+	b.WriteString(s.Muted.Render("Private chat where every user is a Tor onion service.") + "\n\n")
+	b.WriteString("Create your profile. It stays on this computer, encrypted.\n\n")
+
+	field := func(i int, label, view string) {
+		marker := "  "
+		if w.focus == i {
+			marker = s.Accent.Render("▸ ")
+		}
+		b.WriteString(marker + s.Label.Render(padRight(label, 12)) + view + "\n")
+	}
+	field(fieldName, "Nickname", w.name.View())
+	if w.noPass {
+		field(fieldPass, "Passphrase", s.Muted.Render("(none)"))
+		field(fieldPass2, "Repeat", s.Muted.Render("(none)"))
+	} else {
+		field(fieldPass, "Passphrase", w.pass.View())
+		field(fieldPass2, "Repeat", w.pass2.View())
+	}
+	b.WriteString("  " + padRight("", 12) + w.strengthHint() + "\n")
+	box := "[ ]"
+	if w.noPass {
+		box = "[x]"
+	}
+	field(fieldNoPass, "", box+" No passphrase")
+	if w.noPass {
+		b.WriteString("\n" + s.Warning.Render("⚠ Without a passphrase, anyone who can read your files can read\n  your messages and impersonate you. Fine for a demo, not for real use.") + "\n")
+	}
+	b.WriteString("\n")
+	switch {
+	case w.busy:
+		b.WriteString(s.Accent.Render("Creating your keys…") + "\n")
+	case w.err != "":
+		b.WriteString(s.Error.Render("✗ "+w.err) + "\n")
+	default:
+		b.WriteString("\n")
+	}
+	b.WriteString("\n" + s.Hint.Render("tab next field · space toggle the box · enter create · ctrl+q quit"))
+	return place(w.width, w.height, lipgloss.NewStyle().Width(min(72, max(20, w.width-2))).Render(b.String()))
+}
+
+func (w *welcomeModel) strengthHint() string {
+	if w.noPass {
+		return ""
+	}
+	p := w.pass.Value()
+	if p == "" {
+		return w.styles.Muted.Render("strength: —")
+	}
+	label, st := passphraseStrength(p)
+	style := w.styles.StrengthWeak
+	switch st {
+	case 1:
+		style = w.styles.StrengthFair
+	case 2:
+		style = w.styles.StrengthStrong
+	}
+	hint := style.Render("strength: " + label)
+	if p2 := w.pass2.Value(); p2 != "" {
+		if p2 == p {
+			hint += w.styles.Success.Render("  ✓ match")
+		} else if !strings.HasPrefix(p, p2) {
+			hint += w.styles.Error.Render("  ✗ differ")
+		}
+	}
+	return hint
+}
+
+// passphraseStrength is a rough estimate from length and character classes:
+// enough to steer people away from short passwords, not a cracking model.
+func passphraseStrength(p string) (string, int) {
+	var lower, upper, digit, other bool
+	n := 0
+	for _, r := range p {
+		n++
+		switch {
+		case unicode.IsLower(r):
+			lower = true
+		case unicode.IsUpper(r):
+			upper = true
+		case unicode.IsDigit(r):
+			digit = true
+		default:
+			other = true
+		}
+	}
+	pool := 0
+	for _, c := range []struct {
+		on bool
+		n  int
+	}{{lower, 26}, {upper, 26}, {digit, 10}, {other, 33}} {
+		if c.on {
+			pool += c.n
+		}
+	}
+	bits := float64(n) * math.Log2(float64(max(pool, 2)))
+	switch {
+	case n < 8:
+		return "weak — too short (8+ characters; a few words is best)", 0
+	case bits < 50:
+		return "weak — add words or characters", 0
+	case bits < 75:
+		return "fair", 1
+	default:
+		return "strong", 2
+	}
+}
