@@ -40,5 +40,9 @@ fuzz:
 	  done; \
 	done
 
+## demo: Alice and Bob chatting over a private Tor network, side by side in tmux
+demo: deps build
+	./$(BIN) demo
+
 clean:
 	rm -rf bin
