@@ -779,7 +779,11 @@ func displayName(ct node.Contact) string {
 // View draws the main screen, with a dialog over it when one is open.
 func (c *chatModel) View() string {
 	if c.width < 20 || c.height < 8 {
-		return place(c.width, c.height, truncate("chive: window too small", c.width))
+		msg := "chive: window too small"
+		if c.width < 24 {
+			msg = "too small"
+		}
+		return place(c.width, c.height, truncate(msg, c.width))
 	}
 	side, mainW := c.columns()
 	bodyH := c.height - 1
@@ -972,7 +976,7 @@ func (c *chatModel) viewMain(w, h int) string {
 	if ct != nil && ct.State != node.StateAccepted && c.composer.Value() == "" {
 		note := "you can write once they accept"
 		if ct.State == node.StatePendingIncoming {
-			note = "press enter in the list (tab) to answer the request"
+			note = c.answerHint()
 		}
 		comp = s.Muted.Render("  " + note)
 	}
@@ -1018,7 +1022,7 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 			" " + s.Label.Render("Greeting: ") + sanitize(ct.Greeting, false),
 			" " + s.Label.Render("Address:  ") + truncate(ct.Address, w-12),
 			"",
-			" " + s.Hint.Render("tab to the list, enter to accept, decline or block"),
+			" " + s.Hint.Render(c.answerHint()),
 		}
 	case !c.conv.loaded:
 		body = []string{" " + s.Muted.Render("loading…")}
@@ -1047,6 +1051,13 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 		out = append(out, strings.Repeat(" ", w))
 	}
 	return out
+}
+
+func (c *chatModel) answerHint() string {
+	if c.focus == focusList {
+		return "press enter to accept, decline or block"
+	}
+	return "tab to the list, then enter to accept, decline or block"
 }
 
 func (c *chatModel) emptyState(w int) []string {

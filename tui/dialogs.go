@@ -320,7 +320,9 @@ func (d *addDialog) view(c *chatModel) string {
 	case d.addr.Value() == "":
 		rows = append(rows, s.Muted.Render("  56 letters/digits; chive: links and .onion work too"))
 	case e != "":
-		rows = append(rows, s.Error.Render(lipgloss.Wrap("  ✗ "+e, inner, " ")))
+		for _, l := range strings.Split(lipgloss.Wrap("✗ "+e, inner-2, " "), "\n") {
+			rows = append(rows, "  "+s.Error.Render(l))
+		}
 	default:
 		rows = append(rows, s.Success.Render("  ✓ valid address "+a.Short()))
 	}

@@ -191,3 +191,57 @@ func plain(m tea.Model) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// fakeProfile is a Profile on top of a fake node.
+type fakeProfile struct {
+	exists     bool
+	passphrase string // "" means none needed
+	api        node.API
+
+	created     bool
+	createdName string
+	createdPass string
+	createdNone bool
+	unlocks     int
+}
+
+func (p *fakeProfile) State(ctx context.Context) (bool, bool, error) {
+	return p.exists, p.exists && p.passphrase != "", nil
+}
+
+func (p *fakeProfile) Create(ctx context.Context, name string, pass []byte, none bool) error {
+	p.created, p.createdName, p.createdPass, p.createdNone = true, name, string(pass), none
+	p.exists = true
+	if !none {
+		p.passphrase = string(pass)
+	}
+	return nil
+}
+
+func (p *fakeProfile) Unlock(ctx context.Context, pass []byte) (node.API, error) {
+	p.unlocks++
+	if string(pass) != p.passphrase {
+		return nil, fmt.Errorf("open profile: %w", ErrWrongPassphrase)
+	}
+	return p.api, nil
+}
+
+// profileModel builds a root model that starts at the welcome or unlock screen.
+func profileModel(t testing.TB, p Profile, w, h int) *Model {
+	dark := true
+	m := New(context.Background(), Options{Profile: p, Dir: "/home/alice/.local/share/chive", Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true})
+	drive(t, m, tea.WindowSizeMsg{Width: w, Height: h})
+	drain(t, m, m.Init())
+	return m
+}
+
+var (
+	blackish = colorRGB{0x10, 0x10, 0x10}
+	whitish  = colorRGB{0xf8, 0xf8, 0xf8}
+)
+
+type colorRGB struct{ r, g, b uint8 }
+
+func (c colorRGB) RGBA() (r, g, b, a uint32) {
+	return uint32(c.r) * 0x101, uint32(c.g) * 0x101, uint32(c.b) * 0x101, 0xffff
+}
