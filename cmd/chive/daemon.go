@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/node/rpc"
+	"github.com/chive-im/chive/onion"
+)
+
+func init() {
+	register(&command{
+		name:    "daemon",
+		summary: "run the node headless, serving the CLI and UI on a control socket",
+		usage: `Usage: chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]
+
+Runs the node without a UI: starts Tor, publishes your onion service,
+delivers and receives messages, and serves the JSON-RPC API (docs/api.md) on
+<profile>/chive.sock, which "chive send", "chive inbox", the UI and scripts
+use. Logs go to stderr; they never hold message text or keys.
+Stops cleanly on SIGINT or SIGTERM. Run it in tmux, or under systemd
+(contrib/chive.service).
+`,
+		run: runDaemon,
+	})
+}
+
+func runDaemon(ctx context.Context, e *env, args []string) int {
+	const name = "daemon"
+	fs := newFlags(name, commands[name].usage, e.stderr)
+	c := addCommon(fs, e)
+	u := addUnlock(fs, e)
+	format := fs.String("log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	pos, help, err := parseArgs(fs, args)
+	if help {
+		return exitOK
+	}
+	if err == nil && len(pos) > 0 {
+		err = usageError("unexpected argument %q", pos[0])
+	}
+	var log *slog.Logger
+	if err == nil {
+		log, err = newLogger(e, *format, *level)
+	}
+	if err == nil {
+		err = daemon(ctx, e, c, u, log)
+	}
+	if err != nil {
+		return fail(e, name, err)
+	}
+	return exitOK
+}
+
+func newLogger(e *env, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	}
+	return nil, usageError("--log-format %q: want text or json", format)
+}
+
+func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger) error {
+	dir, err := resolveProfile(c.profile, e.getenv)
+	if err != nil {
+		return err
+	}
+	if !profileExists(dir) {
+		return noProfileError(dir)
+	}
+	pass, err := u.passphrase(e, dir)
+	if err != nil {
+		return err
+	}
+	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
+	clear(pass)
+	if err != nil {
+		err = explainOpenError(dir, err)
+		if errors.Is(err, errInUse) {
+			return fmt.Errorf("already running: %w", err)
+		}
+		return err
+	}
+	// From here on the profile lock is ours, so a socket left in the
+	// profile is stale; rpc.Listen removes it.
+	path := rpc.SocketPath(dir)
+	ln, err := rpc.Listen(path)
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	srv := rpc.NewServer(n, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	subCtx, stopEvents := context.WithCancel(context.Background())
+	events, err := n.Subscribe(subCtx)
+	if err != nil {
+		stopEvents()
+		srv.Close()
+		n.Close()
+		return fmt.Errorf("subscribe to node events: %w", err)
+	}
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		logEvents(log, events)
+	}()
+
+	shutdown := func() error {
+		// A second signal during shutdown means "now".
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		go func() {
+			if _, ok := <-sigs; ok {
+				log.Warn("second signal: exiting without a clean shutdown")
+				os.Exit(exitError)
+			}
+		}()
+		srv.Close()
+		<-served
+		err := n.Close()
+		stopEvents()
+		<-logged
+		return err
+	}
+
+	if err := n.Start(ctx); err != nil {
+		shutdown()
+		return fmt.Errorf("start: %w", err)
+	}
+	attrs := []any{"pid", os.Getpid(), "profile", dir, "socket", path}
+	if st, err := n.Status(ctx); err == nil {
+		attrs = append(attrs, "address", st.Address)
+	}
+	if c.testnet != "" {
+		attrs = append(attrs, "tor_testnet", c.testnet)
+	}
+	log.Info("daemon running", attrs...)
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	if err := shutdown(); err != nil {
+		log.Error("shutdown", "err", err)
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// logEvents logs what the node does, without message text, greetings or
+// keys: ids, states and short addresses only.
+func logEvents(log *slog.Logger, events <-chan node.Event) {
+	var lastTor node.TorStatus
+	short := func(a string) string { return onion.Address(a).Short() }
+	for ev := range events {
+		switch ev := ev.(type) {
+		case node.TorProgressEvent:
+			t := ev.Tor
+			if t.State == lastTor.State && t.Percent == lastTor.Percent {
+				continue
+			}
+			lastTor = t
+			if t.State == node.TorFailed {
+				log.Error("tor failed", "error", t.Error)
+				continue
+			}
+			log.Info("tor", "state", t.State, "percent", t.Percent, "summary", t.Summary)
+		case node.ReachableEvent:
+			if ev.Reachable {
+				log.Info("onion service published: reachable")
+			} else {
+				log.Warn("onion service not reachable")
+			}
+		case node.PresenceEvent:
+			log.Debug("presence", "contact", short(ev.Address), "presence", ev.Presence)
+		case node.ContactRequestEvent:
+			log.Info("contact request", "from", short(ev.Contact.Address))
+		case node.ContactEvent:
+			log.Info("contact", "contact", short(ev.Contact.Address), "state", ev.Contact.State, "removed", ev.Removed)
+		case node.MessageEvent:
+			log.Info("message", "id", ev.Message.ID, "contact", short(ev.Message.Address), "direction", ev.Message.Direction)
+		case node.MessageStateEvent:
+			if ev.Error != "" {
+				log.Warn("message state", "id", ev.ID, "contact", short(ev.Address), "state", ev.State, "error", ev.Error)
+			} else {
+				log.Info("message state", "id", ev.ID, "contact", short(ev.Address), "state", ev.State)
+			}
+		case node.ErrorEvent:
+			log.Warn("node", "error", ev.Message)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chive-im/chive/onion"
+)
+
+func init() {
+	register(&command{
+		name:    "init",
+		summary: "create a profile and print its address",
+		usage: `Usage: chive init --name NAME (--passphrase-file FILE | --no-passphrase) [--profile DIR]
+
+Creates a new profile: a fresh onion identity and an encrypted database.
+The passphrase is read from FILE (which only you may read: chmod 600), or
+asked twice on a terminal. --no-passphrase leaves the database key unwrapped
+on disk: anyone who can read the profile directory can read your messages.
+Prints the new address, to give to your contacts.
+`,
+		run: runInit,
+	})
+}
+
+func runInit(ctx context.Context, e *env, args []string) int {
+	const name = "init"
+	fs := newFlags(name, commands[name].usage, e.stderr)
+	c := addCommon(fs, e)
+	u := addUnlock(fs, e)
+	nick := fs.String("name", "", "your display `name` (shown to contacts you add)")
+	noPass := fs.Bool("no-passphrase", false, "store the profile without a passphrase (not recommended)")
+	jsonOut := fs.Bool("json", false, "print {\"address\",\"uri\",\"profile\"} as JSON")
+	pos, help, err := parseArgs(fs, args)
+	if help {
+		return exitOK
+	}
+	if err == nil {
+		err = doInit(ctx, e, c, u, strings.TrimSpace(*nick), *noPass, *jsonOut, pos)
+	}
+	if err != nil {
+		return fail(e, name, err)
+	}
+	return exitOK
+}
+
+func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPass, jsonOut bool, pos []string) error {
+	if len(pos) > 0 {
+		return usageError("unexpected argument %q", pos[0])
+	}
+	if nick == "" {
+		return usageError("--name is required")
+	}
+	if noPass && u.passFile != "" {
+		return usageError("give either --passphrase-file or --no-passphrase, not both")
+	}
+	dir, err := resolveProfile(c.profile, e.getenv)
+	if err != nil {
+		return err
+	}
+	if profileExists(dir) {
+		return fmt.Errorf("a profile already exists in %s (use --profile DIR to create another one)", dir)
+	}
+	var pass []byte
+	switch {
+	case noPass:
+		fmt.Fprintln(e.stderr, "chive init: warning: no passphrase; anyone who can read "+dir+" can read your messages")
+	case u.passFile != "":
+		if pass, err = readPassphraseFile(u.passFile); err != nil {
+			return err
+		}
+	default:
+		if _, ok := terminal(e.stdin); !ok {
+			return usageError("give --passphrase-file FILE or --no-passphrase (no terminal to ask for a passphrase)")
+		}
+		if pass, err = promptPassphrase(e, "New passphrase: "); err != nil {
+			return err
+		}
+		again, err := promptPassphrase(e, "Again: ")
+		if err != nil {
+			return err
+		}
+		same := bytes.Equal(pass, again)
+		clear(again)
+		if !same {
+			return errors.New("the passphrases differ; nothing was created")
+		}
+		if len(pass) == 0 {
+			return errors.New("empty passphrase; use --no-passphrase if you really want none")
+		}
+	}
+	addr, err := createProfile(ctx, dir, nick, pass, noPass)
+	clear(pass)
+	if err != nil {
+		return explainOpenError(dir, err)
+	}
+	a := onion.Address(addr)
+	if jsonOut {
+		return writeJSON(e.stdout, map[string]string{"address": addr, "uri": a.URI(), "profile": dir})
+	}
+	fmt.Fprintln(e.stdout, addr)
+	fmt.Fprintf(e.stderr, "Created profile %s for %s.\nShare your address: %s\nStart the node with: chive daemon   (or just: chive)\n", dir, nick, a.URI())
+	return nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/chive-im/chive/node"
+)
+
+// This file is the CLI's only contact with the node's lifecycle functions
+// (profile creation and in-process opening); everything else goes through
+// node.API.
+
+// localNode is a profile opened in-process: the API plus its lifecycle.
+type localNode interface {
+	node.API
+	Start(ctx context.Context) error
+	Close() error
+}
+
+type openOptions struct {
+	dir        string
+	passphrase []byte
+	testnet    string
+	logger     *slog.Logger
+}
+
+func resolveProfile(flagDir string, getenv func(string) string) (string, error) {
+	return node.ResolveProfile(flagDir, getenv)
+}
+
+func profileExists(dir string) bool { return node.ProfileExists(dir) }
+
+func needsPassphrase(dir string) (bool, error) { return node.NeedsPassphrase(dir) }
+
+func createProfile(ctx context.Context, dir, name string, passphrase []byte, noPassphrase bool) (string, error) {
+	return node.CreateProfile(ctx, dir, name, passphrase, noPassphrase)
+}
+
+func openNode(ctx context.Context, o openOptions) (localNode, error) {
+	n, err := node.Open(ctx, node.Options{Dir: o.dir, Passphrase: o.passphrase, Testnet: o.testnet, Logger: o.logger})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// explainOpenError says in the user's words why a profile did not open.
+func explainOpenError(dir string, err error) error {
+	var locked *node.LockedError
+	var perm *node.PermissionError
+	switch {
+	case errors.Is(err, node.ErrWrongPassphrase):
+		return fmt.Errorf("wrong passphrase for the profile in %s", dir)
+	case errors.As(err, &locked):
+		if locked.PID != 0 {
+			return fmt.Errorf("the profile in %s is in use by another chive (pid %d): %w", dir, locked.PID, errInUse)
+		}
+		return fmt.Errorf("the profile in %s is in use by another chive: %w", dir, errInUse)
+	case errors.As(err, &perm):
+		return fmt.Errorf("%s is readable by other users (mode %04o); fix it with: %s", perm.Path, perm.Mode.Perm(), perm.Fix())
+	case errors.Is(err, node.ErrNoProfile):
+		return noProfileError(dir)
+	case errors.Is(err, node.ErrNewerVersion):
+		return fmt.Errorf("the profile in %s was written by a newer version of chive; upgrade chive to open it", dir)
+	}
+	return err
+}

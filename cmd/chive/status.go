@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+func init() {
+	register(&command{
+		name:    "status",
+		summary: "show Tor's state, your address, contacts online and the outbox",
+		usage: `Usage: chive status [--json]
+
+Shows whether a daemon runs, Tor's bootstrap state, your address and whether
+it is reachable, how many contacts are online and how many items wait in
+the outbox. Without a daemon it opens the profile and reports what is stored
+(Tor is not started).
+`,
+		run: runStatus,
+	})
+}
+
+func runStatus(ctx context.Context, e *env, args []string) int {
+	const name = "status"
+	fs := newFlags(name, commands[name].usage, e.stderr)
+	c := addCommon(fs, e)
+	u := addUnlock(fs, e)
+	jsonOut := fs.Bool("json", false, "print the status as JSON")
+	pos, help, err := parseArgs(fs, args)
+	if help {
+		return exitOK
+	}
+	if err == nil && len(pos) > 0 {
+		err = usageError("unexpected argument %q", pos[0])
+	}
+	if err == nil {
+		err = status(ctx, e, c, u, *jsonOut)
+	}
+	if err != nil {
+		return fail(e, name, err)
+	}
+	return exitOK
+}
+
+func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) error {
+	s, err := attach(ctx, e, c, u)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := s.api.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		return writeJSON(e.stdout, st)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "name:      %s\n", clean(st.Name))
+	fmt.Fprintf(w, "address:   %s\n", st.Address)
+	fmt.Fprintf(w, "profile:   %s\n", s.dir)
+	if st.Daemon {
+		fmt.Fprintf(w, "daemon:    running\n")
+		tor := fmt.Sprintf("%s %d%%", st.Tor.State, st.Tor.Percent)
+		if st.Tor.Summary != "" {
+			tor += " (" + clean(st.Tor.Summary) + ")"
+		}
+		fmt.Fprintf(w, "tor:       %s\n", tor)
+		if st.Tor.Error != "" {
+			fmt.Fprintf(w, "tor error: %s\n", clean(st.Tor.Error))
+		}
+		fmt.Fprintf(w, "reachable: %s\n", yesNo(st.Reachable))
+	} else {
+		fmt.Fprintf(w, "daemon:    not running (start it with: chive daemon)\n")
+		fmt.Fprintf(w, "tor:       not started\n")
+	}
+	fmt.Fprintf(w, "contacts:  %d (%d online, %d pending requests)\n", st.Contacts, st.ContactsOnline, st.PendingRequests)
+	fmt.Fprintf(w, "outbox:    %d waiting\n", st.Outbox)
+	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// writeJSON writes v as one line of JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
