@@ -2,6 +2,8 @@ package ratchet
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -479,5 +481,23 @@ func TestMessageSizes(t *testing.T) {
 	}
 	if len(msg) != 100+Overhead {
 		t.Fatalf("message %d bytes, want %d", len(msg), 100+Overhead)
+	}
+}
+
+func TestKDFCKIsHMAC(t *testing.T) {
+	ck := [32]byte{1, 2, 3, 250}
+	for range 3 {
+		mk, next := kdfCK(ck)
+		for _, c := range []struct {
+			in   byte
+			want [32]byte
+		}{{1, mk}, {2, next}} {
+			m := hmac.New(sha256.New, ck[:])
+			m.Write([]byte{c.in})
+			if !bytes.Equal(m.Sum(nil), c.want[:]) {
+				t.Fatalf("kdfCK(%x) with 0x%02x differs from HMAC-SHA-256", ck, c.in)
+			}
+		}
+		ck = next
 	}
 }

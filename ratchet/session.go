@@ -3,7 +3,6 @@ package ratchet
 import (
 	"crypto/ecdh"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/mlkem"
 	"crypto/rand"
 	"crypto/sha256"
@@ -96,22 +95,33 @@ func kdfRK(rk [32]byte, dhOut, ss []byte) (root, ck, nhk [32]byte) {
 	return
 }
 
-var (
-	ckMsgInput   = []byte{0x01}
-	ckChainInput = []byte{0x02}
-)
-
-// kdfCK is the symmetric-key ratchet: HMAC-SHA-256 with the chain key,
-// constant 0x01 for the message key and 0x02 for the next chain key
-// (Signal's recommendation).
+// kdfCK is the symmetric-key ratchet: HMAC-SHA-256 keyed with the chain
+// key, over the constant 0x01 for the message key and 0x02 for the next
+// chain key (Signal's recommendation). HMAC is spelled out (RFC 2104) over
+// sha256.Sum256 so the hot path allocates nothing; TestKDFCKIsHMAC checks it
+// against crypto/hmac.
 func kdfCK(ck [32]byte) (mk, next [32]byte) {
-	m := hmac.New(sha256.New, ck[:])
-	m.Write(ckMsgInput)
-	m.Sum(mk[:0])
-	m.Reset()
-	m.Write(ckChainInput)
-	m.Sum(next[:0])
-	return
+	return hmacByte(&ck, 0x01), hmacByte(&ck, 0x02)
+}
+
+func hmacByte(key *[32]byte, b byte) [32]byte {
+	var inner [64 + 1]byte
+	var outer [64 + 32]byte
+	for i := range 64 {
+		k := byte(0)
+		if i < 32 {
+			k = key[i]
+		}
+		inner[i] = k ^ 0x36
+		outer[i] = k ^ 0x5c
+	}
+	inner[64] = b
+	ih := sha256.Sum256(inner[:])
+	copy(outer[64:], ih[:])
+	out := sha256.Sum256(outer[:])
+	clear(inner[:])
+	clear(outer[:])
+	return out
 }
 
 func (h *header) marshal() [hdrPlainSize]byte {
@@ -353,7 +363,7 @@ func (s *State) decrypt(msg, ad []byte, now time.Time) (*State, []byte, error) {
 		dhStep = true
 	}
 	ek, ct, bodyStart, ok := splitBlob(msg, h.flags)
-	if !ok {
+	if !ok || h.n == math.MaxUint32 {
 		return decryptErr(ErrDecrypt)
 	}
 	if dhStep {
