@@ -74,7 +74,8 @@ func (k *keyFile) ad() []byte {
 
 func (k *keyFile) kek(passphrase []byte) []byte {
 	if k.KDF == kdfNone {
-		return noPassphraseKEK[:]
+		kek := noPassphraseKEK // a copy: callers clear what they get
+		return kek[:]
 	}
 	return argon2.IDKey(passphrase, k.Salt, k.Params.Time, k.Params.MemoryKiB, k.Params.Threads, 32)
 }

@@ -166,6 +166,9 @@ func (tx *Tx) QueueMessage(om OutgoingMessage) (Message, error) {
 		NextAttempt: om.NextAttempt, Created: om.Created}, m.Seq); err != nil {
 		return Message{}, fmt.Errorf("storage: queue message: %w", err)
 	}
+	if err := tx.db.runHook("queue:outbox"); err != nil {
+		return Message{}, err
+	}
 	return m, nil
 }
 
@@ -217,6 +220,9 @@ func (tx *Tx) ReceiveMessage(im IncomingMessage) (Message, error) {
 	}
 	if err := tx.PutSession(im.ContactID, im.Session, im.Received); err != nil {
 		return Message{}, fmt.Errorf("storage: receive message: %w", err)
+	}
+	if err := tx.db.runHook("receive:session"); err != nil {
+		return Message{}, err
 	}
 	return m, nil
 }

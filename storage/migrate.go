@@ -57,15 +57,9 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
-// migrate brings the database to SchemaVersion in one transaction, so a
-// failed upgrade leaves the old version intact. A newer database is refused
-// before anything is written.
-func (db *DB) migrate(ctx context.Context) error {
-	return db.migrateTo(ctx, -1)
-}
-
-// migrateTo applies migrations up to version target (-1: all). Tests use it
-// to build the golden fixtures of earlier versions.
+// migrateTo brings the database to version target (-1: SchemaVersion) in
+// one transaction, so a failed upgrade leaves the old version intact. A
+// newer database is refused before anything is written.
 func (db *DB) migrateTo(ctx context.Context, target int) error {
 	ms, err := migrations()
 	if err != nil {

@@ -254,6 +254,9 @@ func (tx *Tx) Acknowledge(contactID int64, id MessageID, at time.Time) (OutboxIt
 			return OutboxItem{}, fmt.Errorf("storage: acknowledge: %w", err)
 		}
 	}
+	if err := tx.db.runHook("ack:message"); err != nil {
+		return OutboxItem{}, err
+	}
 	return it, nil
 }
 

@@ -111,10 +111,6 @@ type DB struct {
 	seal *sealer
 	lock *os.File
 
-	// hook, when set by tests, is called between the statements of a
-	// transaction; an error it returns aborts (rolls back) the transaction.
-	hook func(stage string) error
-
 	mu     sync.Mutex
 	closed bool
 }
@@ -189,7 +185,7 @@ func Create(ctx context.Context, dir string, passphrase []byte, id Identity, opt
 			}
 		}
 	}()
-	db, err = openSQL(ctx, dir, dbKey, lock)
+	db, err = openSQL(ctx, dir, dbKey, lock, createVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +250,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("storage: open: database missing: %w", err)
 	}
-	db, err = openSQL(ctx, dir, dbKey, lock)
+	db, err = openSQL(ctx, dir, dbKey, lock, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +332,7 @@ func releaseLock(f *os.File) {
 	f.Close()
 }
 
-func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File) (*DB, error) {
+func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, version int) (*DB, error) {
 	s, err := newSealer(dbKey)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open: %w", err)
@@ -357,7 +353,7 @@ func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File) (*DB,
 	}
 	sdb.SetMaxOpenConns(4)
 	db := &DB{dir: dir, sql: sdb, seal: s, lock: lock}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrateTo(ctx, version); err != nil {
 		sdb.Close()
 		return nil, err
 	}

@@ -46,9 +46,18 @@ func (db *DB) Update(ctx context.Context, fn TxFunc) error {
 	return nil
 }
 
+// testHook, set only by tests, is called between the statements of a
+// transaction (and after the last one); an error it returns aborts the
+// transaction, which must then roll back whole.
+var testHook func(stage string) error
+
+// createVersion is the schema version Create builds; tests lower it to
+// make fixtures of earlier versions.
+var createVersion = -1
+
 func (db *DB) runHook(stage string) error {
-	if db.hook != nil {
-		return db.hook(stage)
+	if testHook != nil {
+		return testHook(stage)
 	}
 	return nil
 }
