@@ -212,6 +212,7 @@ func benchConversation(b *testing.B) {
 	b.StopTimer()
 	n := float64(b.N)
 	b.ReportMetric(float64(wire)/n, "wire-B/msg")
+	b.ReportMetric(float64(wire)/n-float64(len(pt)+Overhead), "pq-B/msg")
 	b.ReportMetric(float64(pqEncaps)/n*1000, "pq-steps/1000msg")
 	sizeA, _ := sa.MarshalBinary()
 	b.ReportMetric(float64(len(sizeA)), "state-B")

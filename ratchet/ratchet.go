@@ -28,6 +28,7 @@
 package ratchet
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"time"
@@ -129,7 +130,15 @@ func UnmarshalIdentity(data []byte) (*Identity, error) { return unmarshalIdentit
 func (id *Identity) OnionKey() ed25519.PublicKey { return id.bundle.OnionKey }
 
 // Bundle returns the identity's signed public bundle.
-func (id *Identity) Bundle() *Bundle { b := id.bundle; return &b }
+func (id *Identity) Bundle() *Bundle {
+	b := id.bundle
+	b.OnionKey = bytes.Clone(b.OnionKey)
+	b.IdentityKey = bytes.Clone(b.IdentityKey)
+	b.PreKey = bytes.Clone(b.PreKey)
+	b.PQKey = bytes.Clone(b.PQKey)
+	b.Signature = bytes.Clone(b.Signature)
+	return &b
+}
 
 // Bundle is the public part of an Identity that a user hands a new contact:
 // everything needed to run Accept against them, signed by the onion key.
