@@ -76,7 +76,10 @@ func ParseAddress(s string) (Address, error) {
 		if unicode.IsSpace(r) {
 			return -1
 		}
-		return unicode.ToLower(r)
+		if 'A' <= r && r <= 'Z' { // ASCII only: no Unicode case folding tricks
+			return r + 'a' - 'A'
+		}
+		return r
 	}, s)
 	if rest, ok := strings.CutPrefix(norm, URIScheme); ok {
 		norm = strings.TrimPrefix(rest, "//")

@@ -88,7 +88,11 @@ func (t *Tor) Dial(ctx context.Context, addr Address) (net.Conn, error) {
 		return nil, fmt.Errorf("onion: dial %s: %w", addr.Short(), t.Err())
 	default:
 	}
-	return dialSOCKS(ctx, t.socksAddr, addr)
+	socks, err := t.socks()
+	if err != nil {
+		return nil, fmt.Errorf("onion: dial %s: %w", addr.Short(), err)
+	}
+	return dialSOCKS(ctx, socks, addr)
 }
 
 // dialSOCKS is a SOCKS5 CONNECT written for cancellation: the connection's

@@ -98,10 +98,9 @@ type Config struct {
 // Tor is a running tor, managed or attached. Its methods are safe for
 // concurrent use.
 type Tor struct {
-	cfg       Config
-	cmd       *exec.Cmd // nil when attached
-	socksAddr string
-	logs      *logTail
+	cfg  Config
+	cmd  *exec.Cmd // nil when attached
+	logs *logTail
 
 	// ctrlMu serialises control-port requests: bine's control.Conn deadlocks
 	// when two goroutines send requests at once.
@@ -117,6 +116,7 @@ type Tor struct {
 	closing   chan struct{}
 
 	mu        sync.Mutex
+	socksAddr string
 	progress  Progress
 	exitErr   error // why done was closed
 	readyOnce bool
@@ -357,21 +357,53 @@ func (t *Tor) afterConnect() error {
 	if err != nil {
 		return fmt.Errorf("onion: ask tor for its socks port: %w", err)
 	}
-	// The value is a list of quoted addresses; take the first TCP one.
-	for _, f := range strings.Fields(socks) {
-		f = strings.Trim(f, `"`)
-		if !strings.HasPrefix(f, "unix:") && f != "" {
-			t.socksAddr = f
-			break
-		}
-	}
-	if t.socksAddr == "" {
-		return fmt.Errorf("onion: tor has no TCP SocksPort (got %q)", socks)
-	}
+	t.setSOCKS(socks)
 	if phase != "" {
 		t.onStatus(parseStatus(phase))
 	}
 	return nil
+}
+
+// setSOCKS records the first TCP address of a net/listeners/socks value.
+// Tor opens no listener while DisableNetwork is set: then it stays empty
+// and Dial asks again.
+func (t *Tor) setSOCKS(val string) {
+	for _, f := range strings.Fields(val) {
+		f = strings.Trim(f, `"`)
+		if f != "" && !strings.HasPrefix(f, "unix:") {
+			t.mu.Lock()
+			t.socksAddr = f
+			t.mu.Unlock()
+			return
+		}
+	}
+}
+
+// socks returns tor's SOCKS address, asking tor if it is not known yet.
+func (t *Tor) socks() (string, error) {
+	t.mu.Lock()
+	a := t.socksAddr
+	t.mu.Unlock()
+	if a != "" {
+		return a, nil
+	}
+	err := t.request(func(c *control.Conn) error {
+		kvs, err := c.GetInfo("net/listeners/socks")
+		for _, kv := range kvs {
+			t.setSOCKS(kv.Val)
+		}
+		return err
+	})
+	t.mu.Lock()
+	a = t.socksAddr
+	t.mu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("ask tor for its socks port: %w", err)
+	}
+	if a == "" {
+		return "", errors.New("tor has no TCP SocksPort open (is DisableNetwork set?)")
+	}
+	return a, nil
 }
 
 // request runs one control-port request at a time.
@@ -575,8 +607,13 @@ func (t *Tor) finish(reason error) {
 	close(t.done)
 }
 
-// SOCKSAddr is tor's SOCKS5 listener, "127.0.0.1:port".
-func (t *Tor) SOCKSAddr() string { return t.socksAddr }
+// SOCKSAddr is tor's SOCKS5 listener, "127.0.0.1:port", or "" if tor
+// has not opened it yet.
+func (t *Tor) SOCKSAddr() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.socksAddr
+}
 
 // PID is the managed tor process's id, or 0 when attached.
 func (t *Tor) PID() int {
@@ -674,19 +711,28 @@ func (l *logTail) consume(r io.Reader) {
 	io.Copy(io.Discard, r)
 }
 
-// lastProblem returns the most useful recent [err] or [warn] line, without
+// lastProblem returns the most useful recent [err] or [warn] lines, without
 // tor's timestamp prefix.
 func (l *logTail) lastProblem() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, sev := range []string{"[err]", "[warn]"} {
-		for i := len(l.lines) - 1; i >= 0; i-- {
-			if _, msg, ok := strings.Cut(l.lines[i], sev+" "); ok {
-				return msg
-			}
+	var errLine string
+	var warns []string
+	for _, line := range l.lines {
+		if _, msg, ok := strings.Cut(line, "[err] "); ok {
+			errLine = msg
+		} else if _, msg, ok := strings.Cut(line, "[warn] "); ok {
+			warns = append(warns, msg)
 		}
 	}
-	return ""
+	if len(warns) > 3 {
+		warns = warns[len(warns)-3:]
+	}
+	// "Reading config failed--see warnings above." says nothing by itself.
+	if errLine != "" && (len(warns) == 0 || !strings.Contains(errLine, "see warnings")) {
+		return errLine
+	}
+	return strings.Join(warns, "; ")
 }
 
 func (l *logTail) sawConfigError() bool {

@@ -27,3 +27,6 @@ func detach(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.Setpgid = true
 }
+
+// CanKill9 reports whether Kill is an uncatchable SIGKILL (for tests).
+func CanKill9() bool { return true }

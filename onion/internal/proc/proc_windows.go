@@ -36,3 +36,6 @@ func detach(cmd *exec.Cmd) {
 	}
 	cmd.SysProcAttr.CreationFlags |= syscall.CREATE_NEW_PROCESS_GROUP
 }
+
+// CanKill9 reports whether Kill is an uncatchable SIGKILL (for tests).
+func CanKill9() bool { return false }
