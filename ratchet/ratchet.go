@@ -195,7 +195,8 @@ func (s *State) Encrypt(plaintext, ad []byte, now time.Time) (next *State, msg [
 // Decrypt opens a message from the peer, in any order, within the skipped-key
 // bounds. On success it returns the state to persist in s's place; on any
 // error s is unchanged and next is nil. Authentication failures of any kind,
-// replays included, return ErrDecrypt.
+// replays included, return ErrDecrypt: a message decrypts once, so a caller
+// that may see duplicates (retransmissions) deduplicates by message id first.
 func (s *State) Decrypt(msg, ad []byte, now time.Time) (next *State, plaintext []byte, err error) {
 	return s.decrypt(msg, ad, now)
 }
