@@ -85,8 +85,8 @@ func server(ctx context.Context, conn net.Conn, self ed25519.PrivateKey, cfg *Co
 	if err := writeMsg(conn, &Welcome{}); err != nil {
 		return nil, err
 	}
-	if !stop() || conn.SetDeadline(time.Time{}) != nil {
-		return nil, ctx.Err()
+	if err := clearDeadline(ctx, conn, stop); err != nil {
+		return nil, err
 	}
 	return newLink(conn, br, ed25519.PublicKey(auth.Key), false, cfg), nil
 }
@@ -142,10 +142,21 @@ func client(ctx context.Context, conn net.Conn, self ed25519.PrivateKey, peer ed
 	if _, ok := m.(*Welcome); !ok {
 		return nil, fmt.Errorf("%s during handshake: %w", m.Type(), ErrUnexpected)
 	}
-	if !stop() || conn.SetDeadline(time.Time{}) != nil {
-		return nil, ctx.Err()
+	if err := clearDeadline(ctx, conn, stop); err != nil {
+		return nil, err
 	}
 	return newLink(conn, br, peer, true, cfg), nil
+}
+
+// clearDeadline ends the handshake's deadline and cancellation watch.
+func clearDeadline(ctx context.Context, conn net.Conn, stop func() bool) error {
+	if !stop() {
+		return fmt.Errorf("handshake: %w", context.Cause(ctx))
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return err
+	}
+	return nil
 }
 
 func writeMsg(conn net.Conn, m Msg) error {

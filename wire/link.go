@@ -53,9 +53,10 @@ func (c *Config) withDefaults() Config {
 	return d
 }
 
-// Link is an authenticated connection to one peer. Send and Recv may be
-// called from different goroutines; Send is safe for concurrent use. A
-// background reader answers pings and notices a dead peer.
+// Link is an authenticated connection to one peer. Send, Post and Recv may
+// be called from different goroutines, Send and Post concurrently. A
+// background reader answers pings and notices a dead peer; a background
+// writer is the only one to write to the connection.
 type Link struct {
 	conn   net.Conn
 	br     *bufio.Reader
@@ -70,7 +71,10 @@ type Link struct {
 
 	lastRecv atomic.Int64 // unix nanoseconds of the last frame received
 
-	wmu sync.Mutex // serializes frame writes
+	data    chan outFrame // frames Send waits for, to the writer
+	qmu     sync.Mutex
+	ctrl    [][]byte      // frames Post queued, written before data frames
+	ctrlWak chan struct{} // cap 1
 
 	pingMu  sync.Mutex
 	pingSeq uint64
@@ -79,17 +83,20 @@ type Link struct {
 
 func newLink(conn net.Conn, br *bufio.Reader, peer ed25519.PublicKey, dialed bool, cfg *Config) *Link {
 	l := &Link{
-		conn:   conn,
-		br:     br,
-		peer:   peer,
-		dialed: dialed,
-		cfg:    *cfg,
-		recv:   make(chan Msg, 16),
-		done:   make(chan struct{}),
-		pings:  make(map[uint64]chan struct{}),
+		conn:    conn,
+		br:      br,
+		peer:    peer,
+		dialed:  dialed,
+		cfg:     *cfg,
+		recv:    make(chan Msg, 16),
+		done:    make(chan struct{}),
+		pings:   make(map[uint64]chan struct{}),
+		data:    make(chan outFrame),
+		ctrlWak: make(chan struct{}, 1),
 	}
 	l.lastRecv.Store(time.Now().UnixNano())
 	go l.readLoop()
+	go l.writeLoop()
 	go l.keepalive()
 	return l
 }
@@ -128,14 +135,58 @@ func (l *Link) closeWith(err error) {
 	})
 }
 
-// Send writes one frame, bounded by Config.WriteTimeout. A failed write
-// closes the link, since a partial frame cannot be taken back.
+// MaxQueued is how many frames Post may have waiting; a peer that makes us
+// queue more (sending frames while not reading our acks) loses the link.
+const MaxQueued = 16384
+
+// ErrQueueFull ends a link whose peer does not read what we queue for it.
+var ErrQueueFull = errors.New("send queue full (peer not reading)")
+
+type outFrame struct {
+	b    []byte
+	done chan error
+}
+
+// Send writes one frame and waits until it is written, bounded by
+// Config.WriteTimeout. A failed write closes the link, since a partial frame
+// cannot be taken back.
 func (l *Link) Send(m Msg) error {
 	b, err := Marshal(m)
 	if err != nil {
 		return err
 	}
 	return l.write(b)
+}
+
+// Post queues a frame and returns at once; queued frames go out before
+// frames given to Send. It is for replies from a receive loop (acks): a
+// reader that waited for its own writes could deadlock with a peer doing
+// the same.
+func (l *Link) Post(m Msg) error {
+	b, err := Marshal(m)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-l.done:
+		return fmt.Errorf("wire: post: %w", l.err)
+	default:
+	}
+	l.qmu.Lock()
+	full := len(l.ctrl) >= MaxQueued
+	if !full {
+		l.ctrl = append(l.ctrl, b)
+	}
+	l.qmu.Unlock()
+	if full {
+		l.closeWith(ErrQueueFull)
+		return fmt.Errorf("wire: post: %w", ErrQueueFull)
+	}
+	select {
+	case l.ctrlWak <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // SendFrame writes a frame Marshal produced earlier (e.g. one stored in an
@@ -160,15 +211,55 @@ func (l *Link) SendFrame(frame []byte) error {
 }
 
 func (l *Link) write(frame []byte) error {
-	l.wmu.Lock()
-	defer l.wmu.Unlock()
+	f := outFrame{b: frame, done: make(chan error, 1)}
 	select {
+	case l.data <- f:
 	case <-l.done:
 		return fmt.Errorf("wire: send: %w", l.err)
-	default:
 	}
+	select {
+	case err := <-f.done:
+		return err
+	case <-l.done:
+		return fmt.Errorf("wire: send: %w", l.err)
+	}
+}
+
+// writeLoop is the only writer of conn: queued control frames first, then
+// data frames one at a time.
+func (l *Link) writeLoop() {
+	for {
+		l.qmu.Lock()
+		var next []byte
+		if len(l.ctrl) > 0 {
+			next = l.ctrl[0]
+			l.ctrl[0] = nil
+			l.ctrl = l.ctrl[1:]
+		}
+		l.qmu.Unlock()
+		if next != nil {
+			if l.writeConn(next) != nil {
+				return
+			}
+			continue
+		}
+		select {
+		case <-l.ctrlWak:
+		case f := <-l.data:
+			err := l.writeConn(f.b)
+			f.done <- err
+			if err != nil {
+				return
+			}
+		case <-l.done:
+			return
+		}
+	}
+}
+
+func (l *Link) writeConn(b []byte) error {
 	l.conn.SetWriteDeadline(time.Now().Add(l.cfg.WriteTimeout))
-	if _, err := l.conn.Write(frame); err != nil {
+	if _, err := l.conn.Write(b); err != nil {
 		l.closeWith(err)
 		return fmt.Errorf("wire: send: %w", err)
 	}
@@ -209,7 +300,7 @@ func (l *Link) Ping(ctx context.Context) (time.Duration, error) {
 		l.pingMu.Unlock()
 	}()
 	start := time.Now()
-	if err := l.Send(&Ping{Seq: seq}); err != nil {
+	if err := l.Post(&Ping{Seq: seq}); err != nil {
 		return 0, err
 	}
 	select {
@@ -238,7 +329,7 @@ func (l *Link) readLoop() {
 		}
 		switch m := m.(type) {
 		case *Ping:
-			if l.Send(&Pong{Seq: m.Seq}) != nil {
+			if l.Post(&Pong{Seq: m.Seq}) != nil {
 				return
 			}
 		case *Pong:
@@ -274,7 +365,7 @@ func (l *Link) keepalive() {
 		}
 		idle := time.Since(time.Unix(0, l.lastRecv.Load()))
 		if idle >= l.cfg.KeepaliveInterval {
-			if err := l.Send(&Ping{}); err != nil {
+			if err := l.Post(&Ping{}); err != nil {
 				return
 			}
 			idle = 0

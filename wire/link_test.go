@@ -418,3 +418,63 @@ func TestSendFrame(t *testing.T) {
 		t.Fatal("a rejected frame broke the link")
 	}
 }
+
+// TestBidirectionalFlood: both sides send many frames at once and ack every
+// one from their receive loop. Over net.Pipe (no buffering at all) this
+// deadlocks unless replies never wait for the link's own writes.
+func TestBidirectionalFlood(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	srv, cli := pair(t, sk, ck, pub(sk))
+	if srv.err != nil || cli.err != nil {
+		t.Fatal(srv.err, cli.err)
+	}
+	const n = 500
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, l := range []*Link{srv.l, cli.l} {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := range n {
+				id := ID{byte(i), byte(i >> 8), 1}
+				if err := l.Send(&Message{ID: id, Ciphertext: bytes.Repeat([]byte{1}, 1000)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			msgs, acks := 0, 0
+			for msgs < n || acks < n {
+				m, err := l.Recv(t.Context())
+				if err != nil {
+					errs <- err
+					return
+				}
+				switch m := m.(type) {
+				case *Message:
+					msgs++
+					l.Post(&Ack{ID: m.ID})
+				case *Ack:
+					acks++
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("deadlock: flood did not complete")
+	}
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+}
