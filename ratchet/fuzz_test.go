@@ -39,6 +39,27 @@ func loadKAT(tb testing.TB) *katFile {
 	return katData
 }
 
+var (
+	katStatesOnce sync.Once
+	katStates     []*State
+)
+
+// receiverState returns the recorded receiver state of message i, decoded
+// once: States are immutable, so the fuzz targets can share them.
+func receiverState(tb testing.TB, i int) *State {
+	k := loadKAT(tb)
+	katStatesOnce.Do(func() {
+		for _, m := range k.Messages {
+			st, err := UnmarshalState(unhexTB(tb, m.ReceiverState))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			katStates = append(katStates, st)
+		}
+	})
+	return katStates[i]
+}
+
 func unhexTB(tb testing.TB, s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -116,11 +137,8 @@ func FuzzDecrypt(f *testing.F) {
 	addSeeds(f, "FuzzDecrypt", seeds)
 	f.Fuzz(func(t *testing.T, which byte, msg, ad []byte) {
 		k := loadKAT(t)
-		m := k.Messages[int(which)%len(k.Messages)]
-		st, err := UnmarshalState(unhexTB(t, m.ReceiverState))
-		if err != nil {
-			t.Fatal(err)
-		}
+		i := int(which) % len(k.Messages)
+		m, st := k.Messages[i], receiverState(t, i)
 		pt, err := decryptUnchanged(t, st, msg, ad, time.Unix(m.Time, 0))
 		if err == nil {
 			for _, o := range k.Messages {
@@ -155,11 +173,8 @@ func FuzzDecryptHeader(f *testing.F) {
 	addSeeds(f, "FuzzDecryptHeader", seeds)
 	f.Fuzz(func(t *testing.T, which, kind byte, dhPub []byte, n, pn uint32, flags byte, blob, body, ad []byte) {
 		k := loadKAT(t)
-		m := k.Messages[int(which)%len(k.Messages)]
-		st, err := UnmarshalState(unhexTB(t, m.ReceiverState))
-		if err != nil {
-			t.Fatal(err)
-		}
+		i := int(which) % len(k.Messages)
+		m, st := k.Messages[i], receiverState(t, i)
 		hk := &st.nhkr
 		switch {
 		case kind%3 == 0 && st.hasHKr:
