@@ -228,7 +228,7 @@ func (c *chatModel) setFlash(s string, isErr bool) tea.Cmd {
 	c.flash, c.flashErr = s, isErr
 	c.flashID++
 	id := c.flashID
-	return tea.Tick(flashFor, func(time.Time) tea.Msg { return flashExpiredMsg{id} })
+	return c.after(flashFor, flashExpiredMsg{id})
 }
 
 // relayout re-renders the conversation if something changed, keeping the
@@ -701,7 +701,7 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 	case node.TypingEvent:
 		c.typing[e.Address] = c.now().Add(typingFor)
 		addr := e.Address
-		return tea.Tick(typingFor, func(time.Time) tea.Msg { return typingExpiredMsg{addr} })
+		return c.after(typingFor, typingExpiredMsg{addr})
 	case node.ErrorEvent:
 		return c.setFlash(e.Message, true)
 	}

@@ -93,9 +93,14 @@ func (c *conversation) prependOlder(newestFirst []node.Message, limit int) (trim
 			page = append(page, m)
 		}
 	}
-	c.msgs = append(page, c.msgs...)
-	if over := len(c.msgs) - maxWindow; over > 0 {
+	// The messages trimmed at the new end are the old window's last ones:
+	// count their lines on the current layout, before changing it.
+	over := len(page) + len(c.msgs) - maxWindow
+	if over > 0 {
 		trimmedLines = c.linesOfLast(over)
+	}
+	c.msgs = append(page, c.msgs...)
+	if over > 0 {
 		cut := len(c.msgs) - over
 		c.newer = append(c.newer, newerPage{before: c.newerBoundary(), n: over, first: c.msgs[cut].ID})
 		c.msgs = c.msgs[:cut:cut]

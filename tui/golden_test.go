@@ -51,7 +51,7 @@ func TestGoldenScreens(t *testing.T) {
 		{"main_bootstrapping", 80, 24, bootstrappingModel, nil},
 		{"main_tor_failed", 80, 24, torFailedModel, nil},
 		{"main_typing", 80, 24, mainModel, []step{keys("down"), func(t *testing.T, m *Model) {
-			drive(t, m, eventMsg{ev: node.TypingEvent{Address: bobAddr}, ch: make(chan node.Event)})
+			drive(t, m, eventMsg{ev: node.TypingEvent{Address: bobAddr}})
 		}}},
 		{"dialog_help", 80, 24, mainModel, []step{keys("f1")}},
 		{"dialog_switcher", 80, 24, mainModel, []step{keys("ctrl+k"), text("o")}},

@@ -53,6 +53,7 @@ func world(t testing.TB) *nodetest.Fake {
 func testModel(t testing.TB, api node.API, w, h int) *Model {
 	dark := true
 	m := New(context.Background(), Options{API: api, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true})
+	m.e.noTimers = true
 	drive(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	drain(t, m, m.Init())
 	return m
@@ -66,8 +67,9 @@ func drive(t testing.TB, m tea.Model, msg tea.Msg) {
 }
 
 // drain runs commands as Bubble Tea would, feeding their messages back.
-// Commands that do not return quickly (waiting for events, timers) are
-// dropped: tests send those messages themselves.
+// Each round runs the pending commands concurrently; those that do not
+// return within a short grace (waiting for events, timers) are dropped:
+// tests send those messages themselves.
 func drain(t testing.TB, m tea.Model, cmd tea.Cmd) {
 	t.Helper()
 	queue := []tea.Cmd{cmd}
@@ -75,45 +77,91 @@ func drain(t testing.TB, m tea.Model, cmd tea.Cmd) {
 		if rounds > 1000 {
 			t.Fatal("drain: commands never settle")
 		}
-		c := queue[0]
-		queue = queue[1:]
-		if c == nil {
-			continue
+		var msgs []tea.Msg
+		for _, msg := range runCmds(queue) {
+			msgs = append(msgs, flatten(msg)...)
 		}
-		msg := runCmd(c)
-		switch msg := msg.(type) {
-		case nil:
-		case tea.BatchMsg:
-			queue = append(queue, msg...)
-		case timeoutMsg:
-		default:
-			if isSequence(msg) {
-				for _, c := range cmdsOf(msg) {
-					queue = append(queue, c)
-				}
-				continue
+		queue = nil
+		for _, msg := range msgs {
+			switch msg := msg.(type) {
+			case nil, timeoutMsg, tea.QuitMsg:
+			case subscribedMsg:
+				// Tests deliver events themselves (ev); waiting here would block.
+			case tea.Cmd:
+				queue = append(queue, msg)
+			default:
+				_, next := m.Update(msg)
+				queue = append(queue, next)
 			}
-			if _, ok := msg.(tea.QuitMsg); ok {
-				continue
-			}
-			_, next := m.Update(msg)
-			queue = append(queue, next)
 		}
 	}
+}
+
+// flatten turns batches and sequences into their commands (as tea.Cmd
+// values in the returned slice) and keeps other messages.
+func flatten(msg tea.Msg) []tea.Msg {
+	if b, ok := msg.(tea.BatchMsg); ok {
+		out := make([]tea.Msg, 0, len(b))
+		for _, c := range b {
+			out = append(out, c)
+		}
+		return out
+	}
+	if isSequence(msg) {
+		var out []tea.Msg
+		for _, c := range cmdsOf(msg) {
+			out = append(out, c)
+		}
+		return out
+	}
+	return []tea.Msg{msg}
 }
 
 type timeoutMsg struct{}
 
-func runCmd(c tea.Cmd) tea.Msg {
-	ch := make(chan tea.Msg, 1)
-	go func() { ch <- c() }()
-	select {
-	case msg := <-ch:
-		return msg
-	case <-time.After(150 * time.Millisecond):
-		return timeoutMsg{}
+// commandGrace is how long drain waits for a command. With timers off and
+// events delivered by the tests, every command returns quickly; this is
+// only a safety net on a loaded machine.
+const commandGrace = 5 * time.Second
+
+// runCmds runs commands concurrently and returns their messages in order;
+// a command still running after the grace period yields timeoutMsg.
+func runCmds(cmds []tea.Cmd) []tea.Msg {
+	out := make([]tea.Msg, len(cmds))
+	chans := make([]chan tea.Msg, len(cmds))
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		chans[i] = make(chan tea.Msg, 1)
+		go func() { chans[i] <- c() }()
 	}
+	deadline := time.After(commandGrace)
+	for i, ch := range chans {
+		if ch == nil {
+			continue
+		}
+		select {
+		case out[i] = <-ch:
+		case <-deadline:
+			deadline = closedTime
+			select {
+			case out[i] = <-ch:
+			default:
+				out[i] = timeoutMsg{}
+			}
+		}
+	}
+	return out
 }
+
+var closedTime = func() <-chan time.Time {
+	ch := make(chan time.Time)
+	close(ch)
+	return ch
+}()
+
+func runCmd(c tea.Cmd) tea.Msg { return runCmds([]tea.Cmd{c})[0] }
 
 // tea.Sequence returns an unexported slice type of commands.
 func isSequence(msg tea.Msg) bool {
@@ -230,6 +278,7 @@ func (p *fakeProfile) Unlock(ctx context.Context, pass []byte) (node.API, error)
 func profileModel(t testing.TB, p Profile, w, h int) *Model {
 	dark := true
 	m := New(context.Background(), Options{Profile: p, Dir: "/home/alice/.local/share/chive", Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true})
+	m.e.noTimers = true
 	drive(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	drain(t, m, m.Init())
 	return m

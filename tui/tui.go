@@ -131,6 +131,16 @@ type env struct {
 	loc             *time.Location
 	noBell, noTitle bool
 	colour          bool // the terminal shows colours (not NO_COLOR or a dumb terminal)
+	noTimers        bool // tests: one-shot timers are sent by the test instead
+}
+
+// after delivers msg once after d: the only timers the UI uses (a flash
+// fading, a typing indicator expiring), so nothing ticks while idle.
+func (e *env) after(d time.Duration, msg tea.Msg) tea.Cmd {
+	if e.noTimers {
+		return nil
+	}
+	return tea.Tick(d, func(time.Time) tea.Msg { return msg })
 }
 
 // Init asks for the background colour and either starts the main screen

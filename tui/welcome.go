@@ -132,6 +132,10 @@ func (w *welcomeModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.C
 			w.err = ""
 			return nil
 		case k.String() == "enter":
+			if w.focus == fieldName && strings.TrimSpace(w.name.Value()) == "" {
+				w.err = "choose a nickname"
+				return nil
+			}
 			if w.focus == fieldName || (w.focus == fieldPass && !w.noPass) {
 				return w.next(1)
 			}

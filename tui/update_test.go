@@ -1,0 +1,640 @@
+package tui
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"charm.land/lipgloss/v2"
+
+	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/node/nodetest"
+)
+
+func calls(f *nodetest.Fake, name string) int {
+	n := 0
+	for _, c := range f.Calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+// ev delivers a node event as the wait-for-next-event command would.
+func ev(t *testing.T, m *Model, e node.Event) {
+	t.Helper()
+	drive(t, m, eventMsg{ev: e})
+}
+
+func TestWelcomeUpdate(t *testing.T) {
+	cases := []struct {
+		name     string
+		input    func(t *testing.T, m *Model)
+		wantErr  string
+		wantPass string
+		wantNone bool
+		created  bool
+	}{
+		{"no nickname", func(t *testing.T, m *Model) { drive(t, m, press("enter")) }, "choose a nickname", "", false, false},
+		{"no passphrase and box unticked", func(t *testing.T, m *Model) {
+			typeText(t, m, "alice")
+			drive(t, m, press("tab"))
+			drive(t, m, press("tab"))
+			drive(t, m, press("enter"))
+		}, "enter a passphrase, or tick", "", false, false},
+		{"passphrases differ", func(t *testing.T, m *Model) {
+			typeText(t, m, "alice")
+			drive(t, m, press("enter"))
+			typeText(t, m, "one two three four")
+			drive(t, m, press("enter"))
+			typeText(t, m, "one two three five")
+			drive(t, m, press("enter"))
+		}, "the two passphrases differ", "", false, false},
+		{"with passphrase", func(t *testing.T, m *Model) {
+			typeText(t, m, "alice")
+			drive(t, m, press("enter"))
+			typeText(t, m, "one two three four")
+			drive(t, m, press("enter"))
+			typeText(t, m, "one two three four")
+			drive(t, m, press("enter"))
+		}, "", "one two three four", false, true},
+		{"explicitly no passphrase", func(t *testing.T, m *Model) {
+			typeText(t, m, "alice")
+			drive(t, m, press("shift+tab"))
+			drive(t, m, press("space"))
+			drive(t, m, press("enter"))
+		}, "", "", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := world(t)
+			p := &fakeProfile{api: f}
+			m := profileModel(t, p, 80, 24)
+			if m.screen != screenWelcome {
+				t.Fatalf("screen = %v, want welcome", m.screen)
+			}
+			tc.input(t, m)
+			if got := plain(m); tc.wantErr != "" && !strings.Contains(got, tc.wantErr) {
+				t.Errorf("view lacks %q:\n%s", tc.wantErr, got)
+			}
+			if p.created != tc.created {
+				t.Fatalf("created = %v, want %v", p.created, tc.created)
+			}
+			if !tc.created {
+				return
+			}
+			if p.createdName != "alice" || p.createdPass != tc.wantPass || p.createdNone != tc.wantNone {
+				t.Errorf("Create(%q, %q, none=%v), want (alice, %q, %v)", p.createdName, p.createdPass, p.createdNone, tc.wantPass, tc.wantNone)
+			}
+			if m.screen != screenMain {
+				t.Errorf("after creating, screen = %v, want main", m.screen)
+			}
+			if m.welcome.pass.Value() != "" || m.welcome.pass2.Value() != "" {
+				t.Error("passphrase fields not cleared after use")
+			}
+		})
+	}
+}
+
+func TestUnlockRetry(t *testing.T) {
+	p := &fakeProfile{exists: true, passphrase: "right", api: world(t)}
+	m := profileModel(t, p, 80, 24)
+	if m.screen != screenUnlock {
+		t.Fatalf("screen = %v, want unlock", m.screen)
+	}
+	typeText(t, m, "wrong")
+	drive(t, m, press("enter"))
+	if m.screen != screenUnlock || !strings.Contains(plain(m), "Wrong passphrase. Try again.") {
+		t.Fatalf("after a wrong passphrase:\n%s", plain(m))
+	}
+	if m.unlock.pass.Value() != "" {
+		t.Error("wrong passphrase left in the field")
+	}
+	typeText(t, m, "right")
+	drive(t, m, press("enter"))
+	if m.screen != screenMain {
+		t.Fatalf("after the right passphrase, screen = %v\n%s", m.screen, plain(m))
+	}
+	if p.unlocks != 2 {
+		t.Errorf("unlocks = %d, want 2", p.unlocks)
+	}
+}
+
+func TestNoPassphraseProfileOpensAtOnce(t *testing.T) {
+	p := &fakeProfile{exists: true, api: world(t)}
+	m := profileModel(t, p, 80, 24)
+	if m.screen != screenMain {
+		t.Fatalf("screen = %v, want main\n%s", m.screen, plain(m))
+	}
+}
+
+func TestMainUpdate(t *testing.T) {
+	type check func(t *testing.T, m *Model, f *nodetest.Fake)
+	cases := []struct {
+		name  string
+		steps func(t *testing.T, m *Model, f *nodetest.Fake)
+		check check
+	}{
+		{"send a message", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down")) // Bob
+			typeText(t, m, "hello bob")
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "Send") != 1 {
+				t.Fatalf("Send calls = %d", calls(f, "Send"))
+			}
+			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
+			if last.Text != "hello bob" || last.State != node.Queued {
+				t.Errorf("last message = %+v", last)
+			}
+			if m.chat.composer.Value() != "" {
+				t.Errorf("composer = %q, want empty", m.chat.composer.Value())
+			}
+			if !strings.Contains(plain(m), "hello bob ◷") {
+				t.Errorf("view lacks the queued message:\n%s", plain(m))
+			}
+		}},
+		{"alt+enter and ctrl+j add lines, enter sends all", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			typeText(t, m, "one")
+			drive(t, m, press("alt+enter"))
+			typeText(t, m, "two")
+			drive(t, m, tea.KeyPressMsg{Code: 'j', Mod: tea.ModCtrl})
+			typeText(t, m, "three")
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
+			if last.Text != "one\ntwo\nthree" {
+				t.Errorf("sent %q", last.Text)
+			}
+		}},
+		{"paste goes to the composer", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			drive(t, m, tea.PasteMsg{Content: "pasted\ntext"})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if got := m.chat.composer.Value(); got != "pasted\ntext" {
+				t.Errorf("composer = %q", got)
+			}
+		}},
+		{"empty composer sends nothing", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			typeText(t, m, "   ")
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "Send") != 0 {
+				t.Error("sent a blank message")
+			}
+		}},
+		{"cannot write to a contact who has not accepted", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			drive(t, m, press("tab")) // to the list
+			drive(t, m, press("down"))
+			drive(t, m, press("tab")) // Dave has not accepted: focus stays
+			typeText(t, m, "x")
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if m.chat.focus != focusList || m.chat.selected != daveAddr {
+				t.Errorf("focus %v selected %q", m.chat.focus, m.chat.selected)
+			}
+			if !strings.Contains(plain(m), "you can write once they accept") {
+				t.Errorf("no note:\n%s", plain(m))
+			}
+		}},
+		{"message out of view: unread, bell, title", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			m.e.noBell = false
+			drive(t, m, press("down")) // Bob open
+			ev(t, m, node.MessageEvent{Message: node.Message{ID: "c1", Seq: 99, Address: carolAddr, Direction: node.Incoming, Text: "ping", Time: testNow, State: node.Received}})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			i := m.chat.contactIndex(carolAddr)
+			if m.chat.contacts[i].Unread != 1 {
+				t.Errorf("Carol unread = %d", m.chat.contacts[i].Unread)
+			}
+			if got := m.View().WindowTitle; got != "(1) chive" {
+				t.Errorf("title = %q", got)
+			}
+		}},
+		{"message in view is marked read, no unread", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			f.Calls = nil
+			ev(t, m, node.MessageEvent{Message: node.Message{ID: "b9", Seq: 99, Address: bobAddr, Direction: node.Incoming, Text: "you there?", Time: testNow, State: node.Received}})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "MarkRead") != 1 {
+				t.Errorf("MarkRead calls = %v", f.Calls)
+			}
+			if m.chat.current().Unread != 0 || m.View().WindowTitle != "chive" {
+				t.Errorf("unread %d title %q", m.chat.current().Unread, m.View().WindowTitle)
+			}
+			if !strings.Contains(plain(m), "you there?") {
+				t.Errorf("message not shown:\n%s", plain(m))
+			}
+		}},
+		{"message while the terminal is unfocused counts as unread", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			drive(t, m, tea.BlurMsg{})
+			f.Calls = nil
+			ev(t, m, node.MessageEvent{Message: node.Message{ID: "b9", Seq: 99, Address: bobAddr, Direction: node.Incoming, Text: "hello?", Time: testNow, State: node.Received}})
+			if m.View().WindowTitle != "(1) chive" {
+				t.Errorf("title = %q", m.View().WindowTitle)
+			}
+			drive(t, m, tea.FocusMsg{})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "MarkRead") != 1 || m.View().WindowTitle != "chive" {
+				t.Errorf("after focus: calls %v title %q", f.Calls, m.View().WindowTitle)
+			}
+		}},
+		{"state changes update marks", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
+			ev(t, m, node.MessageStateEvent{ID: last.ID, Address: bobAddr, State: node.Delivered, At: testNow})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if !strings.Contains(plain(m), "see you ✓✓") {
+				t.Errorf("no delivered mark:\n%s", plain(m))
+			}
+		}},
+		{"retry failed messages", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			drive(t, m, press("ctrl+r"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "Retry") != 1 {
+				t.Errorf("Retry calls = %d", calls(f, "Retry"))
+			}
+		}},
+		{"typing indicator shows and expires", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			ev(t, m, node.TypingEvent{Address: bobAddr})
+			if !strings.Contains(plain(m), "Bob is typing…") {
+				t.Errorf("no typing indicator:\n%s", plain(m))
+			}
+			m.chat.now = func() time.Time { return testNow.Add(typingFor + time.Second) }
+			drive(t, m, typingExpiredMsg{bobAddr})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if strings.Contains(plain(m), "is typing") {
+				t.Error("typing indicator stayed")
+			}
+		}},
+		{"typing is sent at most every few seconds", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			typeText(t, m, "abc")
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "Typing") != 1 {
+				t.Errorf("Typing calls = %d, want 1", calls(f, "Typing"))
+			}
+		}},
+		{"accept a request", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("enter")) // Carol's request is on top
+			if !strings.Contains(plain(m), "Contact request") {
+				t.Fatalf("no request dialog:\n%s", plain(m))
+			}
+			drive(t, m, press("a"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "AcceptContact") != 1 {
+				t.Fatalf("calls %v", f.Calls)
+			}
+			ct := m.chat.contacts[m.chat.contactIndex(carolAddr)]
+			if ct.State != node.StateAccepted || m.chat.focus != focusComposer {
+				t.Errorf("Carol %s, focus %v", ct.State, m.chat.focus)
+			}
+		}},
+		{"decline and block", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("enter"))
+			drive(t, m, press("b"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "BlockContact") != 1 {
+				t.Fatalf("calls %v", f.Calls)
+			}
+		}},
+		{"incoming request appears on top", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ev(t, m, node.ContactRequestEvent{Contact: node.Contact{Address: strings.Repeat("e", 56), Name: "Erin", State: node.StatePendingIncoming, Greeting: "hey", Created: testNow}})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if m.chat.contacts[0].Name != "Erin" && m.chat.contacts[1].Name != "Erin" {
+				t.Errorf("contacts %v", m.chat.contacts)
+			}
+			if !strings.Contains(plain(m), "contact request from Erin") {
+				t.Errorf("no flash:\n%s", plain(m))
+			}
+		}},
+		{"quick switcher opens by name", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+k"))
+			typeText(t, m, "bo")
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if m.chat.selected != bobAddr || m.chat.dialog != nil || m.chat.focus != focusComposer {
+				t.Errorf("selected %q dialog %T focus %v", m.chat.selected, m.chat.dialog, m.chat.focus)
+			}
+		}},
+		{"add contact validates and sends", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+n"))
+			drive(t, m, press("tab"))
+			drive(t, m, press("tab"))
+			drive(t, m, press("enter")) // nothing pasted yet
+			if !strings.Contains(plain(m), "paste their address first") {
+				t.Fatalf("no error:\n%s", plain(m))
+			}
+			drive(t, m, tea.PasteMsg{Content: "chive:pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"})
+			drive(t, m, press("enter"))
+			typeText(t, m, "Pat")
+			drive(t, m, press("enter"))
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if calls(f, "AddContact") != 1 {
+				t.Fatalf("calls %v\n%s", f.Calls, plain(m))
+			}
+			ct, err := f.Contact(context.Background(), "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd")
+			if err != nil || ct.Name != "Pat" {
+				t.Errorf("contact %+v %v", ct, err)
+			}
+			if m.chat.dialog != nil || m.chat.selected != ct.Address {
+				t.Errorf("dialog %T selected %q", m.chat.dialog, m.chat.selected)
+			}
+		}},
+		{"details: rename, verify, delete keeping history", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down"))
+			drive(t, m, press("ctrl+d"))
+			drive(t, m, press("r"))
+			for range 3 {
+				drive(t, m, press("backspace"))
+			}
+			typeText(t, m, "Bobby")
+			drive(t, m, press("enter"))
+			drive(t, m, press("v"))
+			drive(t, m, press("x"))
+			drive(t, m, press("k"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			for _, c := range []string{"SafetyNumber", "RenameContact", "SetVerified", "RemoveContact"} {
+				if calls(f, c) != 1 {
+					t.Errorf("%s calls = %d (%v)", c, calls(f, c), f.Calls)
+				}
+			}
+		}},
+		{"my address copies the link", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+o"))
+			_, cmd := m.Update(press("c"))
+			if cmd == nil {
+				t.Fatal("no clipboard command")
+			}
+			msg := cmd()
+			if reflect.TypeOf(msg).Name() != "setClipboardMsg" || reflect.ValueOf(msg).String() != "chive:"+aliceAddr {
+				t.Errorf("copy sent %T %v", msg, msg)
+			}
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {}},
+		{"tor progress reaches the status line", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ev(t, m, node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 75, Summary: "Loading relay descriptors"}})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if !strings.Contains(plain(m), "Tor 75% Loading relay descriptors") {
+				t.Errorf("status:\n%s", plain(m))
+			}
+		}},
+		{"presence updates the list and the counter", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ev(t, m, node.PresenceEvent{Address: bobAddr, Presence: node.Offline, LastSeen: testNow.Add(-5 * time.Minute)})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if !strings.Contains(plain(m), "1/3 online") || !strings.Contains(plain(m), "○ Bob") {
+				t.Errorf("view:\n%s", plain(m))
+			}
+		}},
+		{"esc closes dialogs, ctrl+q quits", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+n"))
+			drive(t, m, press("esc"))
+			if m.chat.dialog != nil {
+				t.Fatal("dialog still open")
+			}
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			_, cmd := m.Update(press("ctrl+q"))
+			if _, ok := cmd().(tea.QuitMsg); !ok {
+				t.Error("ctrl+q does not quit")
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := world(t)
+			m := testModel(t, f, 80, 24)
+			tc.steps(t, m, f)
+			tc.check(t, m, f)
+		})
+	}
+}
+
+func TestBellRings(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 80, 24)
+	m.e.noBell = false
+	drive(t, m, press("down")) // Bob open, Carol out of view
+	_, cmd := m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "x", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}, })
+	if !containsMsg(cmd, tea.RawMsg{Msg: "\a"}) {
+		t.Error("no bell for a message out of view")
+	}
+	m.e.noBell = true
+	_, cmd = m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "y", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}, })
+	if containsMsg(cmd, tea.RawMsg{Msg: "\a"}) {
+		t.Error("bell rings with NoBell")
+	}
+}
+
+// containsMsg runs cmd (and batches) looking for want, skipping slow commands.
+func containsMsg(cmd tea.Cmd, want tea.Msg) bool {
+	if cmd == nil {
+		return false
+	}
+	msg := runCmd(cmd)
+	if b, ok := msg.(tea.BatchMsg); ok {
+		for _, c := range b {
+			if containsMsg(c, want) {
+				return true
+			}
+		}
+		return false
+	}
+	return reflect.DeepEqual(msg, want)
+}
+
+// TestEventsAreReissued checks the wait-for-next-event loop: after each
+// event, Update returns a command that waits for the next one.
+func TestEventsAreReissued(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 80, 24)
+	ch := make(chan node.Event, 1)
+	_, cmd := m.Update(eventMsg{ev: node.ReachableEvent{Reachable: true}, ch: ch})
+	ch <- node.TypingEvent{Address: bobAddr}
+	if !containsMsg(cmd, eventMsg{ev: node.TypingEvent{Address: bobAddr}, ch: ch}) {
+		t.Fatal("no command waiting for the next event")
+	}
+	close(ch)
+	_, cmd = m.Update(eventMsg{ev: node.ReachableEvent{Reachable: true}, ch: ch})
+	if !containsMsg(cmd, eventsClosedMsg{}) {
+		t.Fatal("closed channel not reported")
+	}
+}
+
+// TestUpdateDoesNotBlock runs Update against a node whose every call hangs:
+// Update must return at once because node calls only happen in commands.
+func TestUpdateDoesNotBlock(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 80, 24)
+	m.chat.api = hangingAPI{f}
+	done := make(chan struct{})
+	go func() {
+		for _, k := range []string{"down", "h", "i", "enter", "ctrl+k", "esc", "ctrl+d", "esc", "pgup", "end"} {
+			m.Update(press(k))
+		}
+		m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+		m.View()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Update blocked on a node call")
+	}
+}
+
+// hangingAPI blocks every call until its context ends.
+type hangingAPI struct{ *nodetest.Fake }
+
+func (h hangingAPI) Send(ctx context.Context, ref, text string) (node.Message, error) {
+	<-ctx.Done()
+	return node.Message{}, ctx.Err()
+}
+
+func (h hangingAPI) History(ctx context.Context, ref, before string, limit int) ([]node.Message, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (h hangingAPI) SafetyNumber(ctx context.Context, ref string) (string, error) {
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+func (h hangingAPI) MarkRead(ctx context.Context, ref string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h hangingAPI) Typing(ctx context.Context, ref string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestKeyMapHelp checks that help lists every binding of the KeyMap, each
+// with help text, and that the composer does not steal a global key.
+func TestKeyMapHelp(t *testing.T) {
+	km := DefaultKeyMap()
+	var inHelp []key.Binding
+	for _, g := range km.FullHelp() {
+		inHelp = append(inHelp, g...)
+	}
+	if len(helpGroupTitles) != len(km.FullHelp()) {
+		t.Errorf("%d help titles for %d groups", len(helpGroupTitles), len(km.FullHelp()))
+	}
+	v := reflect.ValueOf(km)
+	for i := range v.NumField() {
+		b := v.Field(i).Interface().(key.Binding)
+		name := v.Type().Field(i).Name
+		if len(b.Keys()) == 0 || b.Help().Key == "" || b.Help().Desc == "" {
+			t.Errorf("%s: keys %v help %+v", name, b.Keys(), b.Help())
+		}
+		found := slices.ContainsFunc(inHelp, func(h key.Binding) bool { return reflect.DeepEqual(h.Keys(), b.Keys()) && h.Help() == b.Help() })
+		if !found {
+			t.Errorf("%s is not in the help", name)
+		}
+	}
+	// The help dialog shows every description.
+	m := testModel(t, world(t), 120, 40)
+	drive(t, m, press("f1"))
+	view := plain(m)
+	for _, b := range inHelp {
+		if !strings.Contains(view, b.Help().Desc) {
+			t.Errorf("help dialog lacks %q", b.Help().Desc)
+		}
+	}
+	// Global keys must not also be composer keys.
+	global := []key.Binding{km.Quit, km.Switcher, km.AddContact, km.MyAddress, km.Details, km.Retry, km.ScrollUp, km.ScrollDown, km.ScrollTop, km.ScrollEnd, km.FocusNext}
+	ta := newComposer(&m.styles).KeyMap
+	tv := reflect.ValueOf(ta)
+	for i := range tv.NumField() {
+		cb := tv.Field(i).Interface().(key.Binding)
+		for _, g := range global {
+			for _, k := range g.Keys() {
+				if slices.Contains(cb.Keys(), k) {
+					t.Errorf("composer %s also uses global key %q", tv.Type().Field(i).Name, k)
+				}
+			}
+		}
+	}
+	for _, k := range km.Send.Keys() {
+		if slices.Contains(ta.InsertNewline.Keys(), k) {
+			t.Errorf("send key %q also inserts a newline", k)
+		}
+	}
+}
+
+// TestResize checks that every size gives exactly the terminal's lines, none
+// wider than the terminal, whatever is open.
+func TestResize(t *testing.T) {
+	sizes := [][2]int{{80, 24}, {200, 60}, {59, 20}, {60, 20}, {40, 12}, {20, 8}, {19, 7}, {10, 3}, {1, 1}, {120, 40}, {80, 24}}
+	setups := map[string][]string{
+		"main":     {"down"},
+		"request":  nil,
+		"help":     {"f1"},
+		"add":      {"ctrl+n"},
+		"address":  {"ctrl+o"},
+		"details":  {"down", "ctrl+d"},
+		"switcher": {"ctrl+k"},
+	}
+	for name, ks := range setups {
+		t.Run(name, func(t *testing.T) {
+			m := testModel(t, world(t), 80, 24)
+			for _, k := range ks {
+				drive(t, m, press(k))
+			}
+			for _, sz := range sizes {
+				drive(t, m, tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+				checkFrame(t, m, sz[0], sz[1])
+			}
+		})
+	}
+	t.Run("welcome", func(t *testing.T) {
+		m := profileModel(t, &fakeProfile{api: world(t)}, 80, 24)
+		for _, sz := range sizes {
+			drive(t, m, tea.WindowSizeMsg{Width: sz[0], Height: sz[1]})
+			{
+				checkFrame(t, m, sz[0], sz[1])
+			}
+		}
+	})
+}
+
+func checkFrame(t *testing.T, m *Model, w, h int) {
+	t.Helper()
+	content := m.View().Content
+	lines := strings.Split(content, "\n")
+	if len(lines) > h {
+		t.Errorf("%dx%d: %d lines", w, h, len(lines))
+	}
+	for i, l := range lines {
+		if lw := lipgloss.Width(l); lw > w {
+			t.Errorf("%dx%d: line %d is %d wide: %q", w, h, i, lw, ansi.Strip(l))
+		}
+	}
+}
+
+func TestSanitize(t *testing.T) {
+	in := "hi\x1b[2J\x1b]0;pwned\x07 there\r\n\u202eevil\ttab"
+	got := sanitize(in, true)
+	if strings.ContainsAny(got, "\x1b\x07\r\u202e") {
+		t.Errorf("sanitize left control characters: %q", got)
+	}
+	f := world(t)
+	f.SimMessage("Bob", node.Message{Direction: node.Incoming, Text: in, Time: testNow})
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("down"))
+	if strings.Contains(m.View().Content, "\x1b[2J") || strings.Contains(m.View().Content, "\x1b]0;") {
+		t.Error("a peer's escape sequence reached the terminal")
+	}
+}
