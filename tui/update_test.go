@@ -10,8 +10,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-	"github.com/charmbracelet/x/ansi"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/nodetest"
@@ -425,12 +425,12 @@ func TestBellRings(t *testing.T) {
 	m := testModel(t, f, 80, 24)
 	m.e.noBell = false
 	drive(t, m, press("down")) // Bob open, Carol out of view
-	_, cmd := m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "x", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}, })
+	_, cmd := m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "x", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}})
 	if !containsMsg(cmd, tea.RawMsg{Msg: "\a"}) {
 		t.Error("no bell for a message out of view")
 	}
 	m.e.noBell = true
-	_, cmd = m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "y", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}, })
+	_, cmd = m.Update(eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "y", Address: carolAddr, Direction: node.Incoming, Text: "hi"}}})
 	if containsMsg(cmd, tea.RawMsg{Msg: "\a"}) {
 		t.Error("bell rings with NoBell")
 	}

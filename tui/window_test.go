@@ -133,7 +133,9 @@ func TestMouseWheelScrolls(t *testing.T) {
 	}
 }
 
-func containsText(s, sub string) bool { return len(sub) > 0 && len(s) >= len(sub) && (indexOf(s, sub) >= 0) }
+func containsText(s, sub string) bool {
+	return len(sub) > 0 && len(s) >= len(sub) && (indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {
