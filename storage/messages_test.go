@@ -305,3 +305,63 @@ func TestContactsStorage(t *testing.T) {
 		t.Fatalf("deleted contact: %v", err)
 	}
 }
+
+// TestConcurrentWriters: the node writes from several goroutines (links,
+// UI, receipts) while readers page; none may fail with "database is locked".
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	const writers, each = 4, 20
+	cs := make([]Contact, writers)
+	for i := range cs {
+		cs[i] = addContact(t, db, "c"+string(rune('a'+i)), "c"+string(rune('a'+i)), StateAccepted)
+	}
+	errc := make(chan error, 2*writers)
+	done := make(chan struct{})
+	for w := range writers {
+		go func() {
+			for i := range each {
+				var err error
+				if i%2 == 0 {
+					_, err = db.QueueMessage(ctx, OutgoingMessage{ContactID: cs[w].ID, Body: "q", Session: []byte("s"), Frame: []byte("f")})
+				} else {
+					_, err = db.ReceiveMessage(ctx, IncomingMessage{ContactID: cs[w].ID, ID: NewMessageID(), Body: "r", Session: []byte("s")})
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+		go func() {
+			for {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				if _, err := db.History(ctx, cs[w].ID, 0, 50); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := db.Inbox(ctx, InboxQuery{IncludeOutgoing: true, Limit: 1000})
+	if err != nil || len(ms) != writers*each {
+		t.Fatalf("%d messages after concurrent writes (%v), want %d", len(ms), err, writers*each)
+	}
+}

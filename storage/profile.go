@@ -69,6 +69,9 @@ func Exists(dir string) bool {
 func NeedsPassphrase(dir string) (bool, error) {
 	k, err := readKeyFile(dir)
 	if err != nil {
+		if errors.Is(err, ErrNoProfile) {
+			return false, err
+		}
 		return false, fmt.Errorf("storage: needs passphrase: %w", err)
 	}
 	return k.KDF != kdfNone, nil
