@@ -49,6 +49,10 @@ type Options struct {
 	// --detach"); stop them with StopDir. Otherwise they exit when this
 	// process exits, even on kill -9 (within tor's 15 s poll).
 	Detach bool
+	// KeyCache is where authority keys are kept between runs (generating
+	// them is the slow part of Start). Empty means the user cache dir
+	// ($XDG_CACHE_HOME/chive/testnet-keys); "off" disables the cache.
+	KeyCache string
 	// Progress, if set, receives one line per step while the network comes
 	// up.
 	Progress func(string)
@@ -159,7 +163,7 @@ func Start(ctx context.Context, o Options) (_ *Network, err error) {
 	}
 
 	say(fmt.Sprintf("generating keys for %d authorities", o.Authorities))
-	if err := n.makeAuthorityKeys(ctx, torPath, gencert); err != nil {
+	if err := n.makeAuthorityKeys(ctx, torPath, gencert, keyCache(o.KeyCache)); err != nil {
 		release()
 		return nil, err
 	}
@@ -199,6 +203,20 @@ func Start(ctx context.Context, o Options) (_ *Network, err error) {
 	}
 	say("network ready")
 	return n, nil
+}
+
+func keyCache(dir string) string {
+	switch dir {
+	case "off":
+		return ""
+	case "":
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		return filepath.Join(base, "chive", "testnet-keys")
+	}
+	return dir
 }
 
 func findTools(torPath string) (tor, gencert string, err error) {
@@ -278,7 +296,7 @@ func freePorts(n int) ([]int, func(), error) {
 // makeAuthorityKeys creates each authority's v3 identity, signing key and
 // certificate (tor-gencert) and its relay identity (tor --list-fingerprint),
 // in parallel: RSA key generation is the slow part.
-func (n *Network) makeAuthorityKeys(ctx context.Context, torPath, gencert string) error {
+func (n *Network) makeAuthorityKeys(ctx context.Context, torPath, gencert, cacheDir string) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(n.nodes))
 	for i, nd := range n.nodes {
@@ -288,29 +306,95 @@ func (n *Network) makeAuthorityKeys(ctx context.Context, torPath, gencert string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = makeAuthorityKey(ctx, nd, torPath, gencert)
+			errs[i] = makeAuthorityKey(ctx, nd, i, torPath, gencert, cacheDir)
+			if errs[i] == nil {
+				errs[i] = relayFingerprint(ctx, nd, torPath)
+			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func makeAuthorityKey(ctx context.Context, nd *node, torPath, gencert string) error {
+// authorityKeyFiles are what tor-gencert makes and an authority reads from
+// its keys directory.
+var authorityKeyFiles = []string{"authority_identity_key", "authority_signing_key", "authority_certificate"}
+
+func makeAuthorityKey(ctx context.Context, nd *node, i int, torPath, gencert, cacheDir string) error {
 	keys := filepath.Join(nd.Dir, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return fmt.Errorf("testnet: %w", err)
 	}
+	// The v3 identity is an RSA-3072 key: generating three of them takes
+	// seconds on an idle machine and minutes on a loaded one. They are
+	// throwaway test keys tied to no address, so reuse them from a cache.
+	cached := ""
+	if cacheDir != "" {
+		cached = filepath.Join(cacheDir, fmt.Sprintf("auth%d", i))
+		if certUsable(filepath.Join(cached, "authority_certificate")) && copyFiles(cached, keys, authorityKeyFiles) == nil {
+			return nd.readV3Ident(keys)
+		}
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(keys), "gencert-")
+	if err != nil {
+		return fmt.Errorf("testnet: %w", err)
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, gencert,
 		"--create-identity-key", "--passphrase-fd", "0",
-		"-i", filepath.Join(keys, "authority_identity_key"),
-		"-s", filepath.Join(keys, "authority_signing_key"),
-		"-c", filepath.Join(keys, "authority_certificate"),
-		"-m", "12",
-		"-a", fmt.Sprintf("127.0.0.1:%d", nd.DirPort))
+		"-i", filepath.Join(tmp, "authority_identity_key"),
+		"-s", filepath.Join(tmp, "authority_signing_key"),
+		"-c", filepath.Join(tmp, "authority_certificate"),
+		"-m", "12")
 	cmd.Stdin = strings.NewReader("\n") // empty passphrase
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testnet: tor-gencert for %s: %w: %s", nd.Name, err, bytes.TrimSpace(out))
 	}
+	if err := copyFiles(tmp, keys, authorityKeyFiles); err != nil {
+		return err
+	}
+	if cached != "" {
+		// Publish to the cache atomically: parallel test processes may race.
+		if err := os.MkdirAll(cacheDir, 0o700); err == nil {
+			os.RemoveAll(cached)
+			os.Rename(tmp, cached)
+		}
+	}
+	return nd.readV3Ident(keys)
+}
+
+// certUsable reports whether an authority certificate exists and stays
+// valid for at least another month.
+func certUsable(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "dir-key-expires "); ok {
+			exp, err := time.Parse(time.DateTime, strings.TrimSpace(v))
+			return err == nil && time.Until(exp) > 30*24*time.Hour
+		}
+	}
+	return false
+}
+
+func copyFiles(from, to string, names []string) error {
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			return fmt.Errorf("testnet: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(to, name), b, 0o600); err != nil {
+			return fmt.Errorf("testnet: %w", err)
+		}
+	}
+	return nil
+}
+
+// readV3Ident reads the authority's v3 identity fingerprint from its
+// certificate.
+func (nd *node) readV3Ident(keys string) error {
 	cert, err := os.ReadFile(filepath.Join(keys, "authority_certificate"))
 	if err != nil {
 		return fmt.Errorf("testnet: %w", err)
@@ -323,12 +407,17 @@ func makeAuthorityKey(ctx context.Context, nd *node, torPath, gencert string) er
 	if len(nd.v3ident) != 40 {
 		return fmt.Errorf("testnet: no v3 identity fingerprint in %s's certificate", nd.Name)
 	}
+	return nil
+}
 
+// relayFingerprint creates the node's relay identity key and reads its
+// fingerprint (tor --list-fingerprint).
+func relayFingerprint(ctx context.Context, nd *node, torPath string) error {
 	empty := filepath.Join(nd.Dir, "torrc-empty")
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		return fmt.Errorf("testnet: %w", err)
 	}
-	cmd = exec.CommandContext(ctx, torPath, "--list-fingerprint", "--quiet",
+	cmd := exec.CommandContext(ctx, torPath, "--list-fingerprint", "--quiet",
 		"-f", empty, "--defaults-torrc", empty,
 		"--DataDirectory", nd.Dir, "--ORPort", strconv.Itoa(nd.ORPort), "--Nickname", nd.Name)
 	out, err := cmd.Output()
@@ -553,6 +642,11 @@ func (n *Network) PIDs() []int {
 	return pids
 }
 
+// stopGrace is how long a node may take to exit after SIGTERM before it is
+// killed. Tor usually exits at once, but now and then one waits on a worker
+// thread for seconds; the network's state is disposable, so do not wait.
+const stopGrace = 2 * time.Second
+
 // Close stops every tor process of the network and waits until they have
 // exited; it removes the directory if Start created it. Later calls return
 // the first call's result.
@@ -570,7 +664,7 @@ func (n *Network) Close() error {
 			}
 			select {
 			case <-nd.exited:
-			case <-time.After(5 * time.Second):
+			case <-time.After(stopGrace):
 				proc.Kill(nd.PID)
 				select {
 				case <-nd.exited:
@@ -668,7 +762,7 @@ func StopDir(dir string) error {
 	}
 	var errs []error
 	for _, nd := range live {
-		if proc.WaitExit(nd.PID, 5*time.Second) {
+		if proc.WaitExit(nd.PID, stopGrace) {
 			continue
 		}
 		proc.Kill(nd.PID)
