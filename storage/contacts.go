@@ -102,8 +102,10 @@ func (tx *Tx) InsertContact(c Contact) (Contact, error) {
 		return Contact{}, fmt.Errorf("storage: insert contact: %w", ErrExists)
 	}
 	// The id is part of every sealed value's associated data, so pick it
-	// before sealing; the write lock is held (BEGIN IMMEDIATE).
-	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT coalesce(max(id), 0) + 1 FROM contacts`).Scan(&c.ID); err != nil {
+	// before sealing, the way AUTOINCREMENT would (never reusing one); the
+	// write lock is held (BEGIN IMMEDIATE).
+	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'contacts'), 0),
+		coalesce((SELECT max(id) FROM contacts), 0)) + 1`).Scan(&c.ID); err != nil {
 		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
 	}
 	if c.Created.IsZero() {

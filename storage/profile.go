@@ -149,11 +149,20 @@ func Create(ctx context.Context, dir string, passphrase []byte, id Identity, opt
 			return nil, fmt.Errorf("%w in %s (%s present)", ErrProfileExists, dir, name)
 		}
 	}
-	// The directory may predate us (mkdir by the user, umask 022): it holds
-	// nothing of ours yet, so tightening it is safe.
+	// The directory may predate us (mkdir by the user, umask 022). If it is
+	// empty, tightening it is safe; if it holds other things (--profile ~ by
+	// mistake), say so rather than chmod someone's directory.
 	if checkPerms {
-		if err := os.Chmod(dir, 0o700); err != nil {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
 			return nil, fmt.Errorf("storage: create: %w", err)
+		}
+		if len(ents) == 0 {
+			if err := os.Chmod(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("storage: create: %w", err)
+			}
+		} else if err := CheckPermissions(dir); err != nil {
+			return nil, err
 		}
 	}
 	lock, err := acquireLock(dir)

@@ -412,3 +412,34 @@ func TestNewerVersionRefused(t *testing.T) {
 	}
 	sameHashes(t, before, hashFiles(t, dir))
 }
+
+func TestCreateInNonEmptyLooseDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	os.Mkdir(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	_, err := Create(context.Background(), dir, testPass, testIdentity(t), CreateOptions{KDF: cheapKDF})
+	var pe *PermissionError
+	if !errors.As(err, &pe) {
+		t.Fatalf("create in a non-empty 0755 dir: %v, want *PermissionError", err)
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o755 {
+		t.Fatal("Create changed the mode of a directory it does not own")
+	}
+}
+
+func TestContactIDsNeverReused(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	a := addContact(t, db, "a", "a", StateAccepted)
+	b := addContact(t, db, "b", "b", StateAccepted)
+	if err := db.Update(ctx, func(tx *Tx) error { return tx.DeleteContact(b.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	c := addContact(t, db, "c", "c", StateAccepted)
+	if c.ID == b.ID || c.ID <= a.ID {
+		t.Fatalf("ids a=%d b=%d (deleted) c=%d: reused", a.ID, b.ID, c.ID)
+	}
+	if got, err := db.Contact(ctx, c.ID); err != nil || got.Address != "c" {
+		t.Fatalf("contact c: %+v %v", got, err)
+	}
+}

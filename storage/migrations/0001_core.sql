@@ -12,7 +12,9 @@ CREATE TABLE identity (
 ) STRICT;
 
 CREATE TABLE contacts (
-	id               INTEGER PRIMARY KEY,
+	-- AUTOINCREMENT: an id is never reused, so a stale id held by a running
+	-- node can never write into a later contact's rows.
+	id               INTEGER PRIMARY KEY AUTOINCREMENT,
 	-- HMAC-SHA256 of the canonical address under a key derived from the
 	-- database key: an equality lookup without storing the address in clear.
 	address_mac      BLOB NOT NULL UNIQUE,
