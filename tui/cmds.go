@@ -105,6 +105,13 @@ func call(ctx context.Context, fn func(ctx context.Context) tea.Msg) tea.Cmd {
 	}
 }
 
+// local runs a call that may take long but must not be cut short: creating
+// or unlocking a profile runs a memory-hard key derivation, which takes
+// seconds on a busy machine.
+func local(ctx context.Context, fn func(ctx context.Context) tea.Msg) tea.Cmd {
+	return func() tea.Msg { return fn(ctx) }
+}
+
 func loadStatus(ctx context.Context, api node.API) tea.Cmd {
 	return call(ctx, func(ctx context.Context) tea.Msg {
 		st, err := api.Status(ctx)

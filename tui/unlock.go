@@ -39,7 +39,7 @@ func (u *unlockModel) Focus() tea.Cmd   { return u.pass.Focus() }
 // start unlocks with pass in a command.
 func (u *unlockModel) start(ctx context.Context, p Profile, pass []byte) tea.Cmd {
 	u.busy, u.err = true, ""
-	return call(ctx, func(ctx context.Context) tea.Msg {
+	return local(ctx, func(ctx context.Context) tea.Msg {
 		api, err := p.Unlock(ctx, pass)
 		return unlockedMsg{api, err}
 	})

@@ -152,7 +152,7 @@ func (w *welcomeModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.C
 			}
 			w.busy, w.err = true, ""
 			name, pass, noPass := strings.TrimSpace(w.name.Value()), w.passphrase(), w.noPass
-			return call(ctx, func(ctx context.Context) tea.Msg {
+			return local(ctx, func(ctx context.Context) tea.Msg {
 				return createdMsg{err: p.Create(ctx, name, pass, noPass)}
 			})
 		}
@@ -206,7 +206,7 @@ func (w *welcomeModel) View() string {
 	b.WriteString("\n")
 	switch {
 	case w.busy:
-		b.WriteString(s.Accent.Render("Creating your keys…") + "\n")
+		b.WriteString(s.Accent.Render("Creating your keys… (a few seconds)") + "\n")
 	case w.err != "":
 		b.WriteString(s.Error.Render("✗ "+w.err) + "\n")
 	default:
