@@ -1,0 +1,346 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/ratchet"
+	"github.com/chive-im/chive/storage"
+	"github.com/chive-im/chive/wire"
+)
+
+// errDrop ends a link whose peer sent something it may not send. Nothing is
+// said to the peer: it just loses the link.
+var errDrop = errors.New("frame not allowed from this peer")
+
+// handle processes one frame from p on l. An error closes the link. Every
+// reliable frame is acknowledged only after what it carries is durably
+// stored, so a crash before the ack makes the peer resend it.
+func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
+	// The plain row, not the book's summary: this runs for every frame.
+	sc, err := n.db.ContactByAddress(n.ctx, string(p.addr))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	known := err == nil && !sc.Removed
+	c := contactFromStorage(sc)
+	switch m := m.(type) {
+	case *wire.Request:
+		return n.onRequest(p, l, c, known, m)
+	case *wire.Accept:
+		if !known {
+			return errDrop
+		}
+		return n.onAccept(p, l, c, m)
+	case *wire.Ack:
+		if !known {
+			return errDrop
+		}
+		return n.onAck(p, c, m)
+	}
+	// Everything else needs an accepted contact.
+	if !known || c.State != contacts.Accepted {
+		return errDrop
+	}
+	switch m := m.(type) {
+	case *wire.Message:
+		return n.onMessage(p, l, c, m)
+	case *wire.Receipt:
+		return n.onReceipt(p, l, c, m)
+	case *wire.Typing:
+		now := time.Now()
+		n.mu.Lock()
+		ok := now.Sub(p.typingIn) >= time.Second
+		if ok {
+			p.typingIn = now
+		}
+		n.mu.Unlock()
+		if ok {
+			n.events.publish(TypingEvent{Address: string(p.addr)})
+		}
+		return nil
+	}
+	return fmt.Errorf("%s: %w", m.Type(), errDrop)
+}
+
+// contactFromStorage is contacts' view of a row, without the summary.
+func contactFromStorage(sc storage.Contact) contacts.Contact {
+	return contacts.Contact{
+		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
+		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, LastSeen: sc.LastSeen,
+	}
+}
+
+func ack(l *wire.Link, id wire.ID) error { return l.Post(&wire.Ack{ID: id}) }
+
+func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, m *wire.Request) error {
+	// The bundle must be the dialer's own, signed by the key that just
+	// authenticated the link.
+	b, err := ratchet.ParseBundle(m.Bundle, p.pub)
+	if err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if known {
+		if seen, err := n.db.Seen(n.ctx, c.ID, storage.MessageID(m.ID)); err == nil && seen {
+			return ack(l, m.ID) // a resend of a request we stored
+		}
+		switch c.State {
+		case contacts.Accepted:
+			// A re-request must not reset the session: the peer still gets
+			// our acceptance from the outbox if it never did.
+			return ack(l, m.ID)
+		case contacts.Blocked:
+			return ack(l, m.ID) // silence: indistinguishable from pending
+		case contacts.Requested:
+			return n.mutualRequest(p, l, c, b, m)
+		}
+	}
+	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
+		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		return err
+	})
+	switch {
+	case errors.Is(err, contacts.ErrBlocked):
+		return ack(l, m.ID)
+	case errors.Is(err, contacts.ErrRateLimited):
+		// Not acknowledged: the requester retries later, with backoff.
+		return fmt.Errorf("request: %w", err)
+	case err != nil:
+		return fmt.Errorf("request: %w", err)
+	}
+	n.events.publish(ContactRequestEvent{Contact: n.apiContact(stored)})
+	return ack(l, m.ID)
+}
+
+// mutualRequest handles a request from someone we asked too. The side with
+// the smaller address accepts, the other waits for that acceptance, so
+// exactly one session is made. p.mu is held.
+func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratchet.Bundle, m *wire.Request) error {
+	if n.addr > p.addr {
+		return ack(l, m.ID)
+	}
+	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
+		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("request: accept mutual request: %w", err)
+	}
+	p.enqueueLocked(it)
+	n.events.publish(ContactEvent{Contact: n.apiContact(accepted)})
+	n.kickDial(p, c.ID)
+	return ack(l, m.ID)
+}
+
+// acceptLocked runs the accepter's side of the key agreement and, in one
+// transaction, stores the session, marks the contact accepted and queues the
+// acceptance frame. p.mu must be held.
+func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, storage.OutboxItem, error) {
+	now := time.Now()
+	st, hs, err := ratchet.Accept(n.rid, b, now)
+	if err != nil {
+		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	stBytes, err := st.MarshalBinary()
+	if err != nil {
+		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	id := wire.NewID()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	if err != nil {
+		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	var it storage.OutboxItem
+	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
+		if bundleBytes != nil {
+			sc, err := tx.Contact(c.ID)
+			if err != nil {
+				return err
+			}
+			sc.PeerBundle = bundleBytes
+			if err := tx.UpdateContact(sc); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+			return err
+		}
+		var err error
+		it, err = tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
+		if err != nil {
+			return err
+		}
+		if extra != nil {
+			return extra(tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	return out, it, nil
+}
+
+func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accept) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id := storage.MessageID(m.ID)
+	if seen, err := n.db.Seen(n.ctx, c.ID, id); err == nil && seen {
+		return ack(l, m.ID)
+	}
+	switch c.State {
+	case contacts.Requested:
+	case contacts.Accepted:
+		// Both accepted at once (impossible with mutualRequest's rule) or a
+		// stale acceptance: keep the session we have.
+		return ack(l, m.ID)
+	default:
+		return errDrop
+	}
+	now := time.Now()
+	st, err := ratchet.Complete(n.rid, p.pub, m.Handshake, now)
+	if err != nil {
+		// A handshake that does not verify never will: acknowledge it so it
+		// is not resent forever, and tell the user.
+		n.log.Warn("invalid acceptance", "peer", p.addr.Short(), "err", err)
+		n.events.publish(ErrorEvent{Message: fmt.Sprintf("%s sent an invalid acceptance; ask them to accept again", c.Display())})
+		return ack(l, m.ID)
+	}
+	stBytes, err := st.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
+		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+			return err
+		}
+		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
+	return ack(l, m.ID)
+}
+
+func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
+	now := time.Now()
+	it, err := n.db.Acknowledge(n.ctx, c.ID, storage.MessageID(m.ID), now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // a repeated ack
+	}
+	if err != nil {
+		return err
+	}
+	if it.Kind == storage.KindMessage {
+		n.events.publish(MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
+	}
+	return nil
+}
+
+func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
+	p.mu.Lock()
+	msg, err := n.receiveLocked(c, m)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if msg != nil {
+		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+	}
+	return ack(l, m.ID)
+}
+
+// receiveLocked decrypts and stores a message, or reports a duplicate
+// (nil message, nil error) without decrypting it again. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Message, error) {
+	id := storage.MessageID(m.ID)
+	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
+		return nil, err
+	} else if seen {
+		return nil, nil
+	}
+	sess, err := n.db.Session(n.ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("message: session: %w", err)
+	}
+	st, err := ratchet.UnmarshalState(sess)
+	if err != nil {
+		return nil, fmt.Errorf("message: session: %w", err)
+	}
+	now := time.Now()
+	next, pt, err := st.Decrypt(m.Ciphertext, m.ID[:], now)
+	var content wire.Content
+	if err == nil {
+		content, err = wire.UnmarshalContent(pt)
+	}
+	if err != nil {
+		// It will never decrypt: acknowledge it so the peer stops resending,
+		// and record the id so a resend is not reported twice.
+		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
+		if dup, err := n.db.MarkSeen(n.ctx, c.ID, id, now); err == nil && !dup {
+			n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+		}
+		return nil, nil
+	}
+	nextBytes, err := next.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
+		ContactID: c.ID,
+		ID:        id,
+		Body:      content.Text,
+		Created:   time.UnixMilli(content.Time),
+		Received:  now,
+		Session:   nextBytes,
+	})
+	if errors.Is(err, storage.ErrDuplicate) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message: store: %w", err)
+	}
+	return &stored, nil
+}
+
+func (n *Node) onReceipt(p *peer, l *wire.Link, c contacts.Contact, m *wire.Receipt) error {
+	ids := make([]storage.MessageID, len(m.IDs))
+	for i, id := range m.IDs {
+		ids[i] = storage.MessageID(id)
+	}
+	status := storage.StatusDelivered
+	if m.Read {
+		status = storage.StatusRead
+	}
+	now := time.Now()
+	var changed []storage.MessageID
+	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
+		dup, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now)
+		if err != nil || dup {
+			return err
+		}
+		changed, err = tx.ApplyReceipt(c.ID, ids, status, now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	state := Delivered
+	if m.Read {
+		state = Read
+	}
+	for _, id := range changed {
+		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
+	}
+	return ack(l, m.ID)
+}
+

@@ -1,0 +1,417 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/onion/testnet"
+	"github.com/chive-im/chive/ratchet"
+	"github.com/chive-im/chive/storage"
+	"github.com/chive-im/chive/wire"
+)
+
+// Errors from Open, re-exported so callers need not import storage. Test
+// them with errors.Is (and errors.As for the two error types).
+var (
+	ErrWrongPassphrase = storage.ErrWrongPassphrase
+	ErrNoProfile       = storage.ErrNoProfile
+	ErrNewerVersion    = storage.ErrNewerVersion
+)
+
+type (
+	// LockedError: another process has the profile open ("already running (pid N)").
+	LockedError = storage.LockedError
+	// PermissionError: the profile is readable by others; Fix says how to repair it.
+	PermissionError = storage.PermissionError
+)
+
+// Options say which profile to open and how to reach Tor.
+type Options struct {
+	Dir        string
+	Passphrase []byte
+	// Testnet is the directory of a private test network ("" = real Tor);
+	// the client torrc lines come from testnet.ClientTorrcFromDir.
+	Testnet string
+	TorPath string // optional
+	// ControlAddr and ControlPassword attach to an existing tor (optional).
+	ControlAddr, ControlPassword string
+	// Logger gets diagnostics; nil discards them. It never sees message
+	// text, greetings or keys.
+	Logger *slog.Logger
+	// Transport replaces Tor, e.g. with NewMemNetwork().Transport() in tests.
+	// nil: Tor as the fields above say.
+	Transport StartTransport
+
+	tune *tuning // nil: defaults; tests shorten the timers
+}
+
+// tuning holds the node's timers and limits. Tests shorten them.
+type tuning struct {
+	link         wire.Config
+	dialTimeout  time.Duration // one dial + link handshake
+	backoffMin   time.Duration // first redial delay after a failure
+	backoffMax   time.Duration // cap of the exponential backoff
+	torRetryMin  time.Duration // restart delay after tor failed
+	torRetryMax  time.Duration
+	listenTry    time.Duration // one attempt to publish the onion service
+	strangerIdle time.Duration // links to non-contacts close when idle this long
+	typingEvery  time.Duration // at most one typing frame per contact per this
+	maxStrangers int           // concurrent links to peers that are not accepted contacts
+	maxHandshake int           // concurrent inbound link handshakes
+	// Contact request limits (zero: the contacts package's defaults).
+	perAddress, totalRequests contacts.Rate
+}
+
+func defaultTuning() *tuning {
+	return &tuning{
+		link:         wire.Config{KeepaliveInterval: 30 * time.Second, Timeout: 90 * time.Second, HandshakeTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second},
+		dialTimeout:  2 * time.Minute,
+		backoffMin:   5 * time.Second,
+		backoffMax:   10 * time.Minute,
+		torRetryMin:  time.Second,
+		torRetryMax:  time.Minute,
+		listenTry:    3 * time.Minute,
+		strangerIdle: 2 * time.Minute,
+		typingEvery:  3 * time.Second,
+		maxStrangers: 32,
+		maxHandshake: 32,
+	}
+}
+
+// Node is the engine of one profile. Open unlocks the profile, Start brings
+// up Tor and delivery, Close stops everything. *Node implements API.
+type Node struct {
+	db     *storage.DB
+	key    ed25519.PrivateKey
+	pub    ed25519.PublicKey
+	addr   onion.Address
+	rid    *ratchet.Identity
+	bundle []byte
+	name   string
+	log    *slog.Logger
+	tune   *tuning
+	opts   Options
+	events *broker
+	book   *contacts.Book
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the node started
+	hsSem  chan struct{}  // inbound handshakes in progress
+
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	tr        Transport     // nil while the network is down
+	trUp      chan struct{} // closed when tr is set; replaced when it goes down
+	reachable bool
+	tor       TorStatus
+	peers     map[onion.Address]*peer
+	strangers int // links up to peers that are not accepted contacts
+}
+
+var _ API = (*Node)(nil)
+
+// Open unlocks the profile in o.Dir and holds its lock until Close. It
+// starts nothing. Errors wrap ErrWrongPassphrase, ErrNoProfile,
+// ErrNewerVersion, *LockedError or *PermissionError.
+func Open(ctx context.Context, o Options) (*Node, error) {
+	if o.Dir == "" {
+		return nil, errors.New("node: open: no profile directory")
+	}
+	db, err := storage.Open(ctx, o.Dir, o.Passphrase, storage.OpenOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("node: open: %w", err)
+	}
+	n, err := newNode(ctx, db, o)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("node: open: %w", err)
+	}
+	return n, nil
+}
+
+func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
+	ident, err := db.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rid, err := ratchet.UnmarshalIdentity(ident.Ratchet)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := rid.Bundle().MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tune := o.tune
+	if tune == nil {
+		tune = defaultTuning()
+	}
+	pub := ident.OnionKey.Public().(ed25519.PublicKey)
+	n := &Node{
+		db:     db,
+		key:    ident.OnionKey,
+		pub:    pub,
+		addr:   onion.AddressFromPublicKey(pub),
+		rid:    rid,
+		bundle: bundle,
+		name:   ident.Name,
+		log:    log,
+		tune:   tune,
+		opts:   o,
+		events: newBroker(),
+		hsSem:  make(chan struct{}, tune.maxHandshake),
+		trUp:   make(chan struct{}),
+		tor:    TorStatus{State: TorStarting},
+		peers:  make(map[onion.Address]*peer),
+	}
+	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// Dir is the profile directory.
+func (n *Node) Dir() string { return n.db.Dir() }
+
+// Address is our onion address.
+func (n *Node) Address() string { return string(n.addr) }
+
+// Start brings up Tor, our onion service and delivery in the background and
+// returns at once; progress arrives as TorProgressEvent and ReachableEvent.
+// If tor exits later it is restarted. Start may be called once.
+func (n *Node) Start(ctx context.Context) error {
+	start := n.opts.Transport
+	if start == nil {
+		cfg := onion.Config{
+			DataDir:         n.db.TorDir(),
+			TorPath:         n.opts.TorPath,
+			ControlAddr:     n.opts.ControlAddr,
+			ControlPassword: n.opts.ControlPassword,
+		}
+		if n.opts.Testnet != "" {
+			lines, err := testnet.ClientTorrcFromDir(n.opts.Testnet)
+			if err != nil {
+				return fmt.Errorf("node: start: %w", err)
+			}
+			cfg.ExtraTorrc = lines
+		}
+		start = torStarter(cfg)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return fmt.Errorf("node: start: %w", ErrClosed)
+	}
+	if n.started {
+		return errors.New("node: start: already started")
+	}
+	n.started = true
+	n.goLocked(func() { n.supervise(start) })
+	return nil
+}
+
+// goLocked runs f in a goroutine counted by n.wg, unless the node is closed.
+// n.mu must be held.
+func (n *Node) goLocked(f func()) bool {
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// goFunc is goLocked for callers not holding n.mu.
+func (n *Node) goFunc(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.goLocked(f)
+}
+
+// Close stops delivery and Tor, closes the database and releases the
+// profile lock. Idempotent; other methods then fail with ErrClosed.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	var links []*wire.Link
+	for _, p := range n.peers {
+		if p.link != nil {
+			links = append(links, p.link)
+		}
+	}
+	n.mu.Unlock()
+
+	n.cancel()
+	n.events.close()
+	for _, l := range links {
+		l.Close()
+	}
+	n.wg.Wait() // outside n.mu: goroutines take it on their way out
+	return n.db.Close()
+}
+
+// check fails once the node is closed.
+func (n *Node) check() error {
+	if n.ctx.Err() != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// supervise keeps the network up: it starts the transport (tor), publishes
+// our onion service, accepts links, and starts over whenever tor exits.
+func (n *Node) supervise(start StartTransport) {
+	delay := n.tune.torRetryMin
+	retry := func(err error) bool {
+		n.log.Warn("network down", "err", err, "retry_in", delay)
+		n.setTor(TorStatus{State: TorFailed, Error: err.Error()})
+		select {
+		case <-time.After(delay):
+		case <-n.ctx.Done():
+			return false
+		}
+		delay = min(2*delay, n.tune.torRetryMax)
+		return true
+	}
+	for n.ctx.Err() == nil {
+		tr, err := start(n.ctx, n.setTor)
+		if err != nil {
+			if n.ctx.Err() != nil || !retry(err) {
+				return
+			}
+			continue
+		}
+		ln, err := n.listen(tr)
+		if err != nil {
+			tr.Close()
+			if n.ctx.Err() != nil || !retry(err) {
+				return
+			}
+			continue
+		}
+		delay = n.tune.torRetryMin
+		n.mu.Lock()
+		n.tr = tr
+		n.reachable = true
+		close(n.trUp)
+		n.goLocked(func() { n.acceptLoop(ln) })
+		n.mu.Unlock()
+		n.events.publish(ReachableEvent{Reachable: true})
+		n.log.Info("reachable", "address", n.addr.Short())
+		n.dialPending()
+
+		select {
+		case <-tr.Done():
+			n.log.Warn("tor exited; restarting it")
+		case <-n.ctx.Done():
+		}
+		n.mu.Lock()
+		n.tr = nil
+		n.reachable = false
+		n.trUp = make(chan struct{})
+		n.mu.Unlock()
+		ln.Close()
+		tr.Close()
+		n.events.publish(ReachableEvent{Reachable: false})
+	}
+}
+
+// listen publishes our onion service, retrying while the transport lives.
+func (n *Node) listen(tr Transport) (net.Listener, error) {
+	for {
+		ctx, cancel := context.WithTimeout(n.ctx, n.tune.listenTry)
+		ln, err := tr.Listen(ctx, n.key)
+		cancel()
+		if err == nil {
+			return ln, nil
+		}
+		select {
+		case <-tr.Done():
+			return nil, fmt.Errorf("publish onion service: %w", err)
+		case <-n.ctx.Done():
+			return nil, n.ctx.Err()
+		default:
+		}
+		n.log.Warn("publishing the onion service failed; retrying", "err", err)
+		select {
+		case <-time.After(n.tune.torRetryMin):
+		case <-n.ctx.Done():
+			return nil, n.ctx.Err()
+		}
+	}
+}
+
+func (n *Node) setTor(st TorStatus) {
+	n.mu.Lock()
+	n.tor = st
+	n.mu.Unlock()
+	n.events.publish(TorProgressEvent{Tor: st})
+}
+
+// transport waits until the network is up, or ctx ends.
+func (n *Node) transport(ctx context.Context) (Transport, error) {
+	for {
+		n.mu.Lock()
+		tr, up := n.tr, n.trUp
+		n.mu.Unlock()
+		if tr != nil {
+			return tr, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// acceptLoop authenticates every inbound connection, a bounded number at
+// a time: a flood of half-open handshakes cannot exhaust the node.
+func (n *Node) acceptLoop(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		select {
+		case n.hsSem <- struct{}{}:
+		default:
+			c.Close()
+			continue
+		}
+		ok := n.goFunc(func() {
+			defer func() { <-n.hsSem }()
+			l, err := wire.Server(n.ctx, c, n.key, &n.tune.link)
+			if err != nil {
+				n.log.Debug("inbound handshake failed", "err", err)
+				return
+			}
+			n.adopt(l)
+		})
+		if !ok {
+			<-n.hsSem
+			c.Close()
+			return
+		}
+	}
+}

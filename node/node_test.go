@@ -1,0 +1,439 @@
+package node
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/wire"
+)
+
+func onionAddr(n *tnode) onion.Address { return n.addr }
+
+const memWait = 60 * time.Second
+
+func TestRequestAcceptChat(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	ctx := t.Context()
+
+	if _, err := alice.Send(ctx, bob.Address(), "too early"); !errors.Is(err, ErrUnknownContact) {
+		t.Fatalf("send to a stranger: %v, want ErrUnknownContact", err)
+	}
+	c, err := alice.AddContact(ctx, "chive:"+bob.Address(), "bob", "hi bob, it's alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != StateRequested || c.Name != "bob" {
+		t.Fatalf("added contact = %+v", c)
+	}
+	if _, err := alice.Send(ctx, "bob", "still too early"); !errors.Is(err, ErrNotAccepted) {
+		t.Fatalf("send before acceptance: %v, want ErrNotAccepted", err)
+	}
+	ev := bob.waitFor(memWait, "request", isState(alice.Address(), StatePendingIncoming)).(ContactRequestEvent)
+	if ev.Contact.Greeting != "hi bob, it's alice" {
+		t.Errorf("greeting = %q", ev.Contact.Greeting)
+	}
+	if _, err := bob.AcceptContact(ctx, alice.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.RenameContact(ctx, alice.Address(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
+
+	// Bob may write first (the accepter can encrypt at once).
+	m, err := bob.Send(ctx, "alice", "hello alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != Queued || m.Direction != Outgoing || len(m.ID) != 32 {
+		t.Fatalf("sent message = %+v", m)
+	}
+	bob.waitFor(memWait, "delivered", isMsgState(m.ID, Delivered))
+	for i := range 5 {
+		if _, err := alice.Send(ctx, "bob", texts("a", 5)[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 5), texts("a", 5))
+	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"hello alice"})
+
+	// Read receipts: on by default.
+	if err := alice.MarkRead(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(memWait, "read receipt", isMsgState(m.ID, Read))
+	h, err := bob.History(ctx, "alice", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 6 || h[len(h)-1].ID != m.ID || h[len(h)-1].State != Read {
+		t.Fatalf("history = %+v", h)
+	}
+	older, err := bob.History(ctx, "alice", h[2].ID, 10)
+	if err != nil || len(older) != 3 || older[0].ID != h[3].ID {
+		t.Fatalf("History before %s = %+v, %v", h[2].ID, older, err)
+	}
+	inbox, err := bob.Inbox(ctx, InboxQuery{Contact: "alice"})
+	if err != nil || len(inbox) != 5 || inbox[0].Text != "a-0000" {
+		t.Fatalf("Inbox = %+v, %v", inbox, err)
+	}
+
+	// With receipts off, marking read tells the sender nothing.
+	if err := bob.SetSettings(ctx, Settings{ReadReceipts: false, Typing: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := bob.Settings(ctx); s.ReadReceipts || !s.Typing {
+		t.Fatalf("settings = %+v", s)
+	}
+	if err := bob.MarkRead(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := bob.Status(ctx); st.Outbox != 0 {
+		t.Errorf("outbox after MarkRead without receipts = %d", st.Outbox)
+	}
+
+	// Typing: delivered, ephemeral, rate-limited.
+	for range 5 {
+		if err := alice.Typing(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(memWait, "typing", func(e Event) bool { _, ok := e.(TypingEvent); return ok })
+
+	sa, sb := mustSafety(t, alice, "bob"), mustSafety(t, bob, "alice")
+	if sa != sb || sa == "" {
+		t.Errorf("safety numbers differ: %q vs %q", sa, sb)
+	}
+	st, err := alice.Status(ctx)
+	if err != nil || !st.Reachable || st.Contacts != 1 || st.ContactsOnline != 1 || st.Address != alice.Address() {
+		t.Errorf("status = %+v, %v", st, err)
+	}
+	cs, err := bob.Contacts(ctx)
+	if err != nil || len(cs) != 1 || cs[0].Presence != Online || cs[0].LastMessage == "" {
+		t.Errorf("contacts = %+v, %v", cs, err)
+	}
+}
+
+func mustSend(t testing.TB, n *tnode, ref, text string) Message {
+	t.Helper()
+	m, err := n.Send(t.Context(), ref, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustSafety(t *testing.T, n *tnode, ref string) string {
+	s, err := n.SafetyNumber(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestOfflineDeliveryInOrder(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bobDir := newProfile(t, "bob")
+	bob := startMem(t, mem, bobDir)
+	befriend(t, alice, bob, memWait)
+	bob.Close()
+
+	const count = 100
+	want := texts("offline", count)
+	for _, s := range want {
+		if _, err := alice.Send(t.Context(), bob.Address(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := alice.Status(t.Context()); st.Outbox != count {
+		t.Fatalf("outbox = %d, want %d", st.Outbox, count)
+	}
+	bob = startMem(t, mem, bobDir)
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), count), want)
+	alice.waitFor(memWait, "last delivered", func(e Event) bool {
+		st, _ := alice.Status(t.Context())
+		return st.Outbox == 0
+	})
+	// Nothing arrives twice, even after a reconnect that resends.
+	mem.Fail(onionAddr(bob))
+	time.Sleep(300 * time.Millisecond)
+	checkInOrder(t, bob.received(alice.Address()), want)
+	h, _ := bob.History(t.Context(), alice.Address(), "", 1000)
+	if len(h) != count {
+		t.Fatalf("history has %d messages, want %d", len(h), count)
+	}
+}
+
+func TestAcceptWhileRequesterOffline(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	aliceDir := newProfile(t, "alice")
+	alice := startMem(t, mem, aliceDir)
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	if _, err := alice.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(memWait, "request", isState(alice.Address(), StatePendingIncoming))
+	alice.Close()
+
+	// Days later (well): Bob accepts and even writes while Alice is away.
+	if _, err := bob.AcceptContact(t.Context(), alice.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Send(t.Context(), alice.Address(), "welcome"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := bob.Status(t.Context()); st.Outbox != 2 {
+		t.Fatalf("bob's outbox = %d, want acceptance + message", st.Outbox)
+	}
+	alice = startMem(t, mem, aliceDir)
+	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
+	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"welcome"})
+	if _, err := alice.Send(t.Context(), "bob", "thanks"); err != nil {
+		t.Fatal(err)
+	}
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"thanks"})
+}
+
+func TestMutualRequest(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	// Each adds the other before hearing from them.
+	mem.SetOffline(onionAddr(alice), true)
+	mem.SetOffline(onionAddr(bob), true)
+	if _, err := alice.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.AddContact(t.Context(), alice.Address(), "alice", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	mem.SetOffline(onionAddr(alice), false)
+	mem.SetOffline(onionAddr(bob), false)
+	alice.redialNow(alice.peer(onionAddr(bob)))
+	bob.redialNow(bob.peer(onionAddr(alice)))
+	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
+	bob.waitFor(memWait, "accepted", isState(alice.Address(), StateAccepted))
+	// One session: both directions decrypt.
+	mustSend(t, alice, "bob", "from alice")
+	mustSend(t, bob, "alice", "from bob")
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"from alice"})
+	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"from bob"})
+}
+
+func TestReRequestKeepsSession(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	// Adding an accepted contact again is a no-op.
+	c, err := alice.AddContact(t.Context(), bob.Address(), "bob", "again?")
+	if err != nil || c.State != StateAccepted {
+		t.Fatalf("re-add = %+v, %v", c, err)
+	}
+	// A peer that sends a request anyway (e.g. after losing its state) does
+	// not reset ours.
+	l := alice.currentLink(alice.peer(onionAddr(bob)))
+	if l == nil {
+		t.Fatal("no link")
+	}
+	if err := l.Send(&wire.Request{ID: wire.NewID(), Bundle: alice.bundle, Greeting: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	mustSend(t, alice, bob.Address(), "still here")
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"still here"})
+	if got := bob.count(isState(alice.Address(), StatePendingIncoming)); got != 1 {
+		t.Errorf("bob saw %d requests, want the first one only", got)
+	}
+}
+
+func TestBlock(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	mallory := startMem(t, mem, newProfile(t, "mallory"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(memWait, "request", isState(mallory.Address(), StatePendingIncoming))
+	if err := bob.BlockContact(t.Context(), mallory.Address()); err != nil {
+		t.Fatal(err)
+	}
+	// Mallory tries again: the request is swallowed (acknowledged, so she
+	// cannot tell a block from a pending request) and Bob hears nothing.
+	if err := mallory.RemoveContact(t.Context(), "bob", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now!!"); err != nil {
+		t.Fatal(err)
+	}
+	mallory.waitFor(memWait, "request acknowledged", func(Event) bool {
+		st, _ := mallory.Status(t.Context())
+		return st.Outbox == 0
+	})
+	if got := bob.count(func(e Event) bool { _, ok := e.(ContactRequestEvent); return ok }); got != 1 {
+		t.Fatalf("bob saw %d requests, want 1", got)
+	}
+	c, err := bob.Contact(t.Context(), mallory.Address())
+	if err != nil || c.State != StateBlocked {
+		t.Fatalf("mallory at bob = %+v, %v", c, err)
+	}
+	// A stranger's address can be blocked before it ever asks.
+	eve := startMem(t, mem, newProfile(t, "eve"))
+	if err := bob.BlockContact(t.Context(), eve.Address()); err != nil {
+		t.Fatal(err)
+	}
+	eve.AddContact(t.Context(), bob.Address(), "bob", "hi")
+	eve.waitFor(memWait, "request acknowledged", func(Event) bool {
+		st, _ := eve.Status(t.Context())
+		return st.Outbox == 0
+	})
+	if got := bob.count(func(e Event) bool { _, ok := e.(ContactRequestEvent); return ok }); got != 1 {
+		t.Fatalf("bob saw %d requests, want 1", got)
+	}
+}
+
+func TestTorRestart(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	for i := range 3 {
+		mem.Fail(onionAddr(bob)) // bob's tor dies, links with it
+		mustSend(t, alice, bob.Address(), texts("r", 3)[i])
+	}
+	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 3), texts("r", 3))
+	if n := bob.count(func(e Event) bool { r, ok := e.(ReachableEvent); return ok && r.Reachable }); n < 2 {
+		t.Errorf("bob was reachable %d times, want a restart", n)
+	}
+}
+
+func TestSimultaneousDials(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	for round := range 5 {
+		// Drop the link, queue on both sides, and let both dial at once.
+		mem.SetOffline(onionAddr(alice), true)
+		mem.SetOffline(onionAddr(bob), true)
+		alice.dropLink(onionAddr(bob))
+		bob.dropLink(onionAddr(alice))
+		mustSend(t, alice, bob.Address(), texts("a", 5)[round])
+		mustSend(t, bob, alice.Address(), texts("b", 5)[round])
+		mem.SetOffline(onionAddr(alice), false)
+		mem.SetOffline(onionAddr(bob), false)
+		alice.redialNow(alice.peer(onionAddr(bob)))
+		bob.redialNow(bob.peer(onionAddr(alice)))
+		bob.waitReceived(memWait, alice.Address(), round+1)
+		alice.waitReceived(memWait, bob.Address(), round+1)
+	}
+	checkInOrder(t, bob.received(alice.Address()), texts("a", 5))
+	checkInOrder(t, alice.received(bob.Address()), texts("b", 5))
+	// Settled on one link, the same one on both sides.
+	time.Sleep(300 * time.Millisecond)
+	la, lb := alice.currentLink(alice.peer(onionAddr(bob))), bob.currentLink(bob.peer(onionAddr(alice)))
+	if la == nil || lb == nil || la.Dialed() == lb.Dialed() {
+		t.Fatalf("links: alice %v, bob %v", la, lb)
+	}
+	smaller := min(alice.Address(), bob.Address())
+	if la.Dialed() != (alice.Address() == smaller) {
+		t.Errorf("kept the link dialed by the larger address")
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	checkGoroutines(t)
+	dir := newProfile(t, "alice")
+	if _, err := Open(t.Context(), Options{Dir: dir, Passphrase: []byte("wrong")}); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	if _, err := Open(t.Context(), Options{Dir: t.TempDir(), Passphrase: testPass}); !errors.Is(err, ErrNoProfile) {
+		t.Fatalf("no profile: %v", err)
+	}
+	if !ProfileExists(dir) {
+		t.Fatal("ProfileExists = false")
+	}
+	if need, err := NeedsPassphrase(dir); err != nil || !need {
+		t.Fatalf("NeedsPassphrase = %v, %v", need, err)
+	}
+	n, err := Open(t.Context(), Options{Dir: dir, Passphrase: testPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locked *LockedError
+	if _, err := Open(t.Context(), Options{Dir: dir, Passphrase: testPass}); !errors.As(err, &locked) {
+		t.Fatalf("second open: %v, want *LockedError", err)
+	}
+	if n.Dir() != dir {
+		t.Errorf("Dir = %q", n.Dir())
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := n.Status(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Status after Close: %v", err)
+	}
+	if err := n.Start(t.Context()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+	// The lock is released.
+	n, err = Open(t.Context(), Options{Dir: dir, Passphrase: testPass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+}
+
+func TestSubscribeSlowReader(t *testing.T) {
+	b := newBroker()
+	ctx := t.Context()
+	ch, err := b.subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads while a flood of events arrives.
+	for i := range 1000 {
+		b.publish(TorProgressEvent{Tor: TorStatus{Percent: i % 101}})
+		b.publish(PresenceEvent{Address: "x", Presence: Online})
+		b.publish(MessageEvent{Message: Message{Seq: int64(i)}})
+	}
+	var msgs, progress, presence int
+	timeout := time.After(10 * time.Second)
+	for msgs < 1000 {
+		select {
+		case e := <-ch:
+			switch e := e.(type) {
+			case MessageEvent:
+				if e.Message.Seq != int64(msgs) {
+					t.Fatalf("message %d out of order: %d", msgs, e.Message.Seq)
+				}
+				msgs++
+			case TorProgressEvent:
+				progress++
+			case PresenceEvent:
+				presence++
+			}
+		case <-timeout:
+			t.Fatalf("got %d of 1000 messages", msgs)
+		}
+	}
+	if progress > 2 || presence > 2 {
+		t.Errorf("droppable events delivered: %d progress, %d presence; want coalesced to 1 each", progress, presence)
+	}
+}
