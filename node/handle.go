@@ -343,4 +343,3 @@ func (n *Node) onReceipt(p *peer, l *wire.Link, c contacts.Contact, m *wire.Rece
 	}
 	return ack(l, m.ID)
 }
-
