@@ -225,13 +225,11 @@ func FuzzComplete(f *testing.F) {
 	k := loadKAT(f)
 	hs := unhexTB(f, k.Handshake)
 	addSeeds(f, "FuzzComplete", [][]any{{hs}, {hs[:HandshakeSize-1]}})
+	self, err := UnmarshalIdentity(unhexTB(f, k.RequesterIdentity))
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		k := loadKAT(t)
-		self, err := UnmarshalIdentity(unhexTB(t, k.RequesterIdentity))
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := unhexTB(t, k.Handshake)
 		peer := ed25519.PublicKey(hs[2:34])
 		st, err := Complete(self, peer, data, time.Unix(0, 0))
 		if err == nil && !bytes.Equal(data, hs) {
