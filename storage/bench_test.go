@@ -90,16 +90,23 @@ func BenchmarkQueueMessage(b *testing.B) {
 	}
 }
 
-// The 1M-message database is built once per process (batched inserts)
-// and removed by TestMain.
-var big struct {
-	once        sync.Once
-	dir         string
-	db          *DB
-	large, tiny int64 // contact ids
-	maxSeq      int64
-	err         error
+// msgDB is a database of n messages: n - n/1000 in the "large"
+// conversation and every 1000th in the "scattered" one (a small
+// conversation whose rows are spread over the whole file).
+type msgDB struct {
+	once             sync.Once
+	dir              string
+	keep             bool
+	db               *DB
+	large, scattered int64 // contact ids
+	maxSeq           int64
+	err              error
 }
+
+var (
+	big   msgDB // benchMessages() messages
+	small msgDB // 1,000 messages: the baseline
+)
 
 func benchMessages() int {
 	if n, err := strconv.Atoi(os.Getenv("CHIVE_BENCH_MESSAGES")); err == nil && n > 0 {
@@ -108,109 +115,165 @@ func benchMessages() int {
 	return 1_000_000
 }
 
-func buildBig(b *testing.B) {
-	big.once.Do(func() {
+// build makes (or, with keepDir, reuses) the database. The 1M build takes
+// minutes; CHIVE_BENCH_DIR=dir keeps it between runs.
+func (m *msgDB) build(b *testing.B, n int, keepDir string) {
+	m.once.Do(func() {
 		ctx := context.Background()
 		start := time.Now()
-		big.dir, big.err = os.MkdirTemp("", "chive-bench-")
-		if big.err != nil {
+		if keepDir != "" {
+			m.dir, m.keep = keepDir, true
+		} else if m.dir, m.err = os.MkdirTemp("", "chive-bench-"); m.err != nil {
 			return
 		}
-		dir := filepath.Join(big.dir, "p")
+		dir := filepath.Join(m.dir, fmt.Sprintf("p%d", n))
+		if Exists(dir) {
+			if m.db, m.err = Open(ctx, dir, testPass, OpenOptions{}); m.err != nil {
+				return
+			}
+			large, _ := m.db.ContactByAddress(ctx, "large")
+			scattered, _ := m.db.ContactByAddress(ctx, "scattered")
+			m.large, m.scattered = large.ID, scattered.ID
+			m.err = m.db.sql.QueryRow(`SELECT max(seq) FROM messages`).Scan(&m.maxSeq)
+			return
+		}
 		db, err := Create(ctx, dir, testPass, testIdentity(b), CreateOptions{KDF: cheapKDF})
 		if err != nil {
-			big.err = err
+			m.err = err
 			return
 		}
-		big.db = db
-		var large, tiny Contact
+		m.db = db
+		var large, scattered Contact
 		db.Update(ctx, func(tx *Tx) error {
 			large, _ = tx.InsertContact(Contact{Address: "large", Nickname: "large", State: StateAccepted})
-			tiny, _ = tx.InsertContact(Contact{Address: "tiny", Nickname: "tiny", State: StateAccepted})
+			scattered, _ = tx.InsertContact(Contact{Address: "scattered", Nickname: "scattered", State: StateAccepted})
 			return nil
 		})
-		big.large, big.tiny = large.ID, tiny.ID
-		n := benchMessages()
+		m.large, m.scattered = large.ID, scattered.ID
 		const batch = 10_000
 		t0 := time.Unix(1700000000, 0)
 		for i := 0; i < n; i += batch {
 			err := db.Update(ctx, func(tx *Tx) error {
 				for j := i; j < min(i+batch, n); j++ {
 					c := large.ID
-					// Interleave a small conversation through the first 1,000,000/1000 positions.
-					if j%1000 == 0 {
-						c = tiny.ID
+					if j%1000 == 999 {
+						c = scattered.ID
 					}
 					dir := Incoming
 					if j%2 == 1 {
 						dir = Outgoing
 					}
-					m, err := tx.insertMessage(Message{ID: NewMessageID(), ContactID: c, Direction: dir, Body: benchBody,
-						Status: StatusDelivered, Created: t0.Add(time.Duration(j) * time.Second)})
+					at := t0.Add(time.Duration(j) * time.Second)
+					msg, err := tx.insertMessage(Message{ID: NewMessageID(), ContactID: c, Direction: dir, Body: benchBody,
+						Status: StatusRead, Created: at, Delivered: at, Read: at})
 					if err != nil {
 						return err
 					}
-					big.maxSeq = m.Seq
+					m.maxSeq = msg.Seq
 				}
 				return nil
 			})
 			if err != nil {
-				big.err = err
+				m.err = err
 				return
 			}
 		}
-		fmt.Fprintf(os.Stderr, "built a %d-message database in %v\n", n, time.Since(start).Round(time.Second))
+		// A few unread messages, as a real inbox has.
+		for range 5 {
+			if _, err := db.ReceiveMessage(ctx, IncomingMessage{ContactID: large.ID, ID: NewMessageID(), Body: benchBody, Session: []byte("s")}); err != nil {
+				m.err = err
+				return
+			}
+		}
+		if n > 10_000 {
+			fmt.Fprintf(os.Stderr, "built a %d-message database in %v\n", n, time.Since(start).Round(time.Second))
+		}
 	})
-	if big.err != nil {
-		b.Fatal(big.err)
+	if m.err != nil {
+		b.Fatal(m.err)
+	}
+}
+
+func (m *msgDB) close() {
+	if m.db != nil {
+		m.db.Close()
+	}
+	if m.dir != "" && !m.keep {
+		os.RemoveAll(m.dir)
 	}
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if big.db != nil {
-		big.db.Close()
-	}
-	if big.dir != "" {
-		os.RemoveAll(big.dir)
-	}
+	big.close()
+	small.close()
 	os.Exit(code)
 }
 
+// BenchmarkHistoryPage opens a page of 50 in a 1M-message database, from
+// the newest message and from random points deep in the history (half the
+// ops each). Baseline: the same pages in a 1,000-message database.
 func BenchmarkHistoryPage(b *testing.B) {
 	ctx := context.Background()
-	buildBig(b)
-	db := big.db
-	page := func(b *testing.B, contact int64) {
+	page := func(b *testing.B, m *msgDB, contact int64) {
 		r := rand.New(rand.NewPCG(1, 2))
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			// From the newest, or from a random point deep in the history.
 			var cursor int64
 			if i%2 == 1 {
-				cursor = 1 + r.Int64N(big.maxSeq)
+				cursor = 1 + r.Int64N(m.maxSeq)
 			}
-			ms, err := db.History(ctx, contact, cursor, 50)
+			ms, err := m.db.History(ctx, contact, cursor, 50)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(ms) == 0 && cursor > big.maxSeq/2 {
+			if contact == m.large && cursor > 100 && len(ms) == 0 {
 				b.Fatal("empty page")
 			}
 		}
 	}
-	b.Run(fmt.Sprintf("keyset/conversation=%d", benchMessages()-benchMessages()/1000), func(b *testing.B) { page(b, big.large) })
-	b.Run(fmt.Sprintf("baseline-keyset/conversation=%d", benchMessages()/1000), func(b *testing.B) { page(b, big.tiny) })
-	b.Run("contrast-offset/deep", func(b *testing.B) {
-		// What OFFSET would cost for the same page half way back.
-		off := (benchMessages() - benchMessages()/1000) / 2
+	b.Run("1M/large-conversation", func(b *testing.B) {
+		big.build(b, benchMessages(), os.Getenv("CHIVE_BENCH_DIR"))
+		page(b, &big, big.large)
+	})
+	b.Run("baseline-1k/large-conversation", func(b *testing.B) {
+		small.build(b, 1000, "")
+		page(b, &small, small.large)
+	})
+	b.Run("1M/scattered-conversation", func(b *testing.B) {
+		// 1,000 messages spread over the whole file: every row on its own page.
+		big.build(b, benchMessages(), os.Getenv("CHIVE_BENCH_DIR"))
+		page(b, &big, big.scattered)
+	})
+	b.Run("contrast-1M/offset-half-way", func(b *testing.B) {
+		// What OFFSET would cost for a page half way back.
+		big.build(b, benchMessages(), os.Getenv("CHIVE_BENCH_DIR"))
+		off := benchMessages() / 2
+		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			ms, err := db.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE contact_id = ? ORDER BY seq DESC LIMIT 50 OFFSET ?`, big.large, off)
+			ms, err := big.db.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE contact_id = ? ORDER BY seq DESC LIMIT 50 OFFSET ?`, big.large, off)
 			if err != nil || len(ms) != 50 {
 				b.Fatal(len(ms), err)
 			}
 		}
 	})
+}
+
+// BenchmarkConversationSummary is the contact list's per-contact work
+// (unread count + newest message) on the 1M conversation; baseline 1k.
+func BenchmarkConversationSummary(b *testing.B) {
+	ctx := context.Background()
+	run := func(b *testing.B, m *msgDB) {
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			c, err := m.db.Conversation(ctx, m.large)
+			if err != nil || c.Unread != 5 || c.Last == nil {
+				b.Fatal(c, err)
+			}
+		}
+	}
+	b.Run("1M", func(b *testing.B) { big.build(b, benchMessages(), os.Getenv("CHIVE_BENCH_DIR")); run(b, &big) })
+	b.Run("baseline-1k", func(b *testing.B) { small.build(b, 1000, ""); run(b, &small) })
 }
 
 func BenchmarkUnlock(b *testing.B) {

@@ -366,7 +366,7 @@ func (db *DB) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 // MarkRead marks every unread incoming message of the conversation read at
 // at and returns their ids (for read receipts), oldest first.
 func (tx *Tx) MarkRead(contactID int64, at time.Time) ([]MessageID, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `UPDATE messages SET read = ?, status = 'read'
+	rows, err := tx.tx.QueryContext(tx.ctx, `UPDATE messages INDEXED BY messages_unread SET read = ?, status = 'read'
 		WHERE contact_id = ? AND direction = 'in' AND read IS NULL RETURNING seq, id`, ns(at), contactID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: mark read: %w", err)
@@ -462,7 +462,11 @@ func (db *DB) Conversation(ctx context.Context, contactID int64) (Conversation, 
 		return Conversation{}, err
 	}
 	c := Conversation{ContactID: contactID}
-	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE contact_id = ? AND direction = 'in' AND read IS NULL`,
+	// INDEXED BY: without statistics the planner prefers the (contact,
+	// direction, id) unique index and walks every incoming message; the
+	// partial index holds only the unread ones.
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM messages INDEXED BY messages_unread
+		WHERE contact_id = ? AND direction = 'in' AND read IS NULL`,
 		contactID).Scan(&c.Unread); err != nil {
 		return Conversation{}, fmt.Errorf("storage: conversation: %w", err)
 	}
