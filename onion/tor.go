@@ -666,7 +666,7 @@ func (t *Tor) Close() error {
 	if t.cmd != nil && t.cmd.Process != nil {
 		select {
 		case <-t.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(3 * time.Second):
 			t.cmd.Process.Kill()
 			select {
 			case <-t.done:
