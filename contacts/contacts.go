@@ -127,7 +127,11 @@ type Book struct {
 	self onion.Address
 	max  int
 
-	mu    sync.Mutex
+	// nameMu serializes Add and Rename so the unique-name check and the
+	// write cannot interleave with another Add or Rename.
+	nameMu sync.Mutex
+
+	mu    sync.Mutex // guards the buckets
 	total bucket
 	per   map[onion.Address]*bucket
 	rate  Rate
@@ -246,6 +250,8 @@ func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...
 	if name, err = validName(name); err != nil {
 		return Contact{}, err
 	}
+	b.nameMu.Lock()
+	defer b.nameMu.Unlock()
 	existing, err := b.db.ContactByAddress(ctx, string(addr))
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return Contact{}, fmt.Errorf("contacts: add: %w", err)
@@ -460,6 +466,8 @@ func (b *Book) Rename(ctx context.Context, id int64, name string) (Contact, erro
 	if err != nil {
 		return Contact{}, err
 	}
+	b.nameMu.Lock()
+	defer b.nameMu.Unlock()
 	if err := b.nameTaken(ctx, name, id); err != nil {
 		return Contact{}, err
 	}

@@ -20,4 +20,30 @@
 // and [DB.Acknowledge] ("acknowledge"). [DB.Update] runs several writes in one
 // transaction when a caller needs more (for example accepting a contact,
 // storing the new session and queueing the acceptance frame together).
+//
+// # For the node
+//
+// Sending: read [DB.Session], encrypt with a fresh [NewMessageID] as the
+// frame id, then [DB.QueueMessage] with the new state and the frame. The
+// outbox item's id is the message id. Delivery loop: [DB.PendingContacts]
+// to find work, [DB.Outbox] for a contact's frames in order, [DB.MarkSent]
+// after writing one to the link, [DB.Acknowledge] (contact, id) when the
+// peer acks it, [DB.Reschedule] after a failure, [DB.DropOutbox] to give up.
+//
+// Receiving: [DB.Seen] first (skip the decrypt of a replay), decrypt, then
+// [DB.ReceiveMessage] with the new state; [ErrDuplicate] means a concurrent
+// duplicate won and nothing changed. Non-message frames (receipts,
+// acceptances) are deduplicated with [DB.MarkSeen].
+//
+// Frames without a message (contact request, acceptance, receipts):
+// [DB.QueueFrame], or [Tx.QueueFrame] inside contacts.Book's Then
+// callbacks so the contact change and its frame commit together.
+//
+// Reading: [DB.History] (newest first, cursor = Seq), [DB.Inbox] (oldest
+// first after a Seq, for following), [DB.MarkRead] (returns the ids to put
+// in a read receipt), [DB.ApplyReceipt] for the peer's receipts,
+// [DB.Setting] / [DB.SetSetting] (e.g. [SettingReadReceipts]).
+//
+// Peer-driven calls take the contact id: a peer can only acknowledge,
+// receipt or duplicate ids within its own conversation.
 package storage
