@@ -32,6 +32,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
+	for _, d := range tempDirs {
+		os.RemoveAll(d)
+	}
 	if shared != nil {
 		if err := shared.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "closing the test network:", err)
@@ -39,6 +45,22 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// cleanups run after all tests and benchmarks, before the network stops.
+var (
+	cleanups []func()
+	tempDirs []string
+)
+
+// osMkdirTemp makes a directory that outlives one benchmark (removed by
+// TestMain).
+func osMkdirTemp() (string, error) {
+	d, err := os.MkdirTemp("", "chive-onion-bench-")
+	if err == nil {
+		tempDirs = append(tempDirs, d)
+	}
+	return d, err
 }
 
 // network returns the shared test network, starting it if needed.

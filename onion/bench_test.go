@@ -1,0 +1,228 @@
+package onion_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/onion"
+)
+
+// Benchmarks run on the shared private network. Each iteration of the
+// start/publish and cold-connect benchmarks starts a tor, so run them with
+// a small count: go test -run '^$' -bench . -benchtime 3x ./onion/
+
+// startTor starts and bootstraps a managed tor for a benchmark; the caller
+// closes it.
+func startTor(b *testing.B, ctx context.Context) *onion.Tor {
+	b.Helper()
+	tor, err := onion.Start(ctx, onion.Config{DataDir: b.TempDir(), ExtraTorrc: network(b).ClientTorrc()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tor.WaitReady(ctx); err != nil {
+		tor.Close()
+		b.Fatal(err)
+	}
+	return tor
+}
+
+// BenchmarkStartToPublished: from starting tor to the onion service's
+// descriptor being uploaded, i.e. how long until a user is reachable.
+func BenchmarkStartToPublished(b *testing.B) {
+	n := network(b)
+	var boot, publish time.Duration
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		start := time.Now()
+		tor, err := onion.Start(ctx, onion.Config{DataDir: b.TempDir(), ExtraTorrc: n.ClientTorrc()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := tor.WaitReady(ctx); err != nil {
+			b.Fatal(err)
+		}
+		ready := time.Now()
+		l, err := tor.Listen(ctx, newKey(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := time.Now()
+		boot += ready.Sub(start)
+		publish += done.Sub(ready)
+		b.StopTimer()
+		l.Close()
+		tor.Close()
+		cancel()
+		b.StartTimer()
+	}
+	b.ReportMetric(boot.Seconds()/float64(b.N), "bootstrap-s/op")
+	b.ReportMetric(publish.Seconds()/float64(b.N), "publish-s/op")
+	b.ReportMetric(0, "ns/op") // the two metrics above say it better
+}
+
+// benchPair is a published echo service and a second, bootstrapped tor to
+// reach it from, shared by the connect and echo benchmarks.
+type benchPair struct {
+	server, client *onion.Tor
+	addr           onion.Address
+}
+
+var (
+	pairOnce sync.Once
+	pair     *benchPair
+	pairErr  error
+)
+
+func getPair(b *testing.B) *benchPair {
+	n := network(b)
+	pairOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := &benchPair{}
+		dirs := [2]string{}
+		for i := range dirs {
+			dirs[i], pairErr = osMkdirTemp()
+			if pairErr != nil {
+				return
+			}
+		}
+		if p.server, pairErr = onion.Start(ctx, onion.Config{DataDir: dirs[0], ExtraTorrc: n.ClientTorrc()}); pairErr != nil {
+			return
+		}
+		if p.client, pairErr = onion.Start(ctx, onion.Config{DataDir: dirs[1], ExtraTorrc: n.ClientTorrc()}); pairErr != nil {
+			return
+		}
+		for _, t := range []*onion.Tor{p.server, p.client} {
+			if pairErr = t.WaitReady(ctx); pairErr != nil {
+				return
+			}
+		}
+		_, key, _ := ed25519.GenerateKey(nil)
+		l, err := p.server.Listen(ctx, key)
+		if err != nil {
+			pairErr = err
+			return
+		}
+		p.addr = l.Address()
+		go rawEcho(l)
+		pair = p
+		cleanups = append(cleanups, func() { p.server.Close(); p.client.Close() })
+	})
+	if pairErr != nil {
+		b.Fatal(pairErr)
+	}
+	return pair
+}
+
+// rawEcho copies every byte back.
+func rawEcho(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() { defer c.Close(); io.Copy(c, c) }()
+	}
+}
+
+// BenchmarkConnectCold: a freshly bootstrapped tor's first connection to
+// an onion service (descriptor fetch, introduction, rendezvous).
+func BenchmarkConnectCold(b *testing.B) {
+	p := getPair(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		tor := startTor(b, ctx)
+		b.StartTimer()
+		c, err := tor.Dial(ctx, p.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		tor.Close()
+		cancel()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkConnectWarm: another connection once the rendezvous circuit
+// exists (what reconnects after a dropped link cost).
+func BenchmarkConnectWarm(b *testing.B) {
+	p := getPair(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	first, err := p.client.Dial(ctx, p.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer first.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := p.client.Dial(ctx, p.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+// BenchmarkEchoRTT: one 64-byte round trip through the onion link, and the
+// same over plain loopback TCP in the same run; reports the ratio.
+func BenchmarkEchoRTT(b *testing.B) {
+	p := getPair(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	oc, err := p.client.Dial(ctx, p.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer oc.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go rawEcho(ln)
+	tc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tc.Close()
+
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	rtt := func(c net.Conn) {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rtt(oc) // warm up both paths
+	rtt(tc)
+	// Loopback is orders of magnitude faster: take many samples of it.
+	const loops = 200
+	start := time.Now()
+	for i := 0; i < loops; i++ {
+		rtt(tc)
+	}
+	loopback := time.Since(start) / loops
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rtt(oc)
+	}
+	b.StopTimer()
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(loopback.Nanoseconds()), "loopback-ns/op")
+	b.ReportMetric(float64(per)/float64(loopback), "x-loopback")
+}
