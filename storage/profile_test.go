@@ -268,9 +268,8 @@ func TestDefaultKDFParams(t *testing.T) {
 	}
 	t.Logf("unlock with default params (t=%d, %d MiB, p=%d): %v", kf.Params.Time, kf.Params.MemoryKiB>>10, kf.Params.Threads, time.Since(start))
 	db.Close()
-	if _, err := Open(ctx, dir, []byte("wrong"), OpenOptions{}); !errors.Is(err, ErrWrongPassphrase) {
-		t.Fatalf("wrong passphrase: %v", err)
-	}
+	// (Wrong passphrases are tested with cheap parameters: under -race each
+	// default-cost derivation takes many seconds.)
 }
 
 func TestKeyFileTampered(t *testing.T) {
