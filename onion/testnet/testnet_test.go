@@ -142,3 +142,26 @@ func TestDetachedNetwork(t *testing.T) {
 		t.Errorf("ClientTorrcFromDir of an empty dir: %v", err)
 	}
 }
+
+// BenchmarkStart: from nothing to a usable consensus, with cached authority
+// keys (the first run on a machine also generates them).
+// go test -run '^$' -bench . -benchtime 3x ./onion/testnet/
+func BenchmarkStart(b *testing.B) {
+	if _, _, err := findTools(""); err != nil {
+		b.Skip(err)
+	}
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		n, err := Start(ctx, Options{})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := n.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
+}
