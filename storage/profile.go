@@ -95,11 +95,9 @@ type CreateOptions struct {
 	KDF *KDFParams
 }
 
-// OpenOptions configure Open. The zero value is what chive uses.
-type OpenOptions struct {
-	// Now is the clock for rows Open writes (none today); nil means time.Now.
-	Now func() time.Time
-}
+// OpenOptions configure Open. It has no fields yet; it keeps Open's
+// signature stable for options to come (read-only opening, for one).
+type OpenOptions struct{}
 
 // ChangeOptions configure DB.ChangePassphrase.
 type ChangeOptions struct {
