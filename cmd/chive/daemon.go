@@ -90,7 +90,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if err != nil {
 		err = explainOpenError(dir, err)
 		if errors.Is(err, errInUse) {
-			return fmt.Errorf("already running: %w", err)
+			return fmt.Errorf("%w; stop it first (chive status talks to it)", err)
 		}
 		return err
 	}
@@ -166,6 +166,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 // keys: ids, states and short addresses only.
 func logEvents(log *slog.Logger, events <-chan node.Event) {
 	var lastTor node.TorStatus
+	reachable := false
 	short := func(a string) string { return onion.Address(a).Short() }
 	for ev := range events {
 		switch ev := ev.(type) {
@@ -181,10 +182,14 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			}
 			log.Info("tor", "state", t.State, "percent", t.Percent, "summary", t.Summary)
 		case node.ReachableEvent:
-			if ev.Reachable {
+			if ev.Reachable == reachable {
+				continue
+			}
+			reachable = ev.Reachable
+			if reachable {
 				log.Info("onion service published: reachable")
 			} else {
-				log.Warn("onion service not reachable")
+				log.Warn("onion service no longer reachable")
 			}
 		case node.PresenceEvent:
 			log.Debug("presence", "contact", short(ev.Address), "presence", ev.Presence)

@@ -56,9 +56,9 @@ func explainOpenError(dir string, err error) error {
 		return fmt.Errorf("wrong passphrase for the profile in %s", dir)
 	case errors.As(err, &locked):
 		if locked.PID != 0 {
-			return fmt.Errorf("the profile in %s is in use by another chive (pid %d): %w", dir, locked.PID, errInUse)
+			return fmt.Errorf("another chive is already running on the profile in %s (pid %d)%w", dir, locked.PID, wrapQuiet{errInUse})
 		}
-		return fmt.Errorf("the profile in %s is in use by another chive: %w", dir, errInUse)
+		return fmt.Errorf("another chive is already running on the profile in %s%w", dir, wrapQuiet{errInUse})
 	case errors.As(err, &perm):
 		return fmt.Errorf("%s is readable by other users (mode %04o); fix it with: %s", perm.Path, perm.Mode.Perm(), perm.Fix())
 	case errors.Is(err, node.ErrNoProfile):

@@ -1,0 +1,504 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/node/rpc"
+	"github.com/chive-im/chive/onion/testnet"
+)
+
+// Integration tests: the real chive binary, real daemons, real tor on a
+// private Tor network (onion/testnet), talking through the CLI as a user
+// would. Skipped with -short.
+
+var it struct {
+	once   sync.Once
+	err    error
+	bin    string           // the chive binary
+	tmp    string           // holds the binary and the network
+	net    *testnet.Network // shared by every integration test
+	netDir string
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if it.net != nil {
+		it.net.Close()
+	}
+	if it.tmp != "" {
+		os.RemoveAll(it.tmp)
+	}
+	os.Exit(code)
+}
+
+// setup builds the binary and starts the shared network, once.
+func setup(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test on a private Tor network; skipped with -short")
+	}
+	it.once.Do(func() {
+		start := time.Now()
+		defer func() { t.Logf("setup (build + test network) took %s", time.Since(start).Round(time.Second)) }()
+		it.tmp, it.err = os.MkdirTemp("", "chive-it")
+		if it.err != nil {
+			return
+		}
+		it.bin = filepath.Join(it.tmp, "chive")
+		build := exec.Command("go", "build", "-o", it.bin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			it.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		it.net, it.err = testnet.Start(ctx, testnet.Options{Dir: filepath.Join(it.tmp, "net")})
+		if it.err == nil {
+			it.netDir = it.net.Dir()
+		}
+	})
+	if it.err != nil {
+		t.Fatalf("integration setup: %v", it.err)
+	}
+	start := time.Now()
+	t.Cleanup(func() { t.Logf("%s took %s (after setup)", t.Name(), time.Since(start).Round(time.Second)) })
+}
+
+// profileDir returns a fresh short directory for a profile (Unix socket
+// paths are limited to about 108 bytes, t.TempDir's can be longer).
+func profileDir(t *testing.T, name string) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "chive-"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return filepath.Join(d, name)
+}
+
+func cliEnv(profile string, extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CHIVE_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "CHIVE_HOME="+profile, "CHIVE_TOR_TESTNET="+it.netDir)
+	return append(env, extra...)
+}
+
+// cli runs the binary to completion.
+func cli(t *testing.T, profile string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, it.bin, args...)
+	cmd.Env = cliEnv(profile)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("chive %v: %v", args, err)
+	}
+	return result{code, out.String(), errb.String()}
+}
+
+// daemonProc is a running "chive daemon".
+type daemonProc struct {
+	t       *testing.T
+	profile string
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	done    chan struct{}
+	err     error
+}
+
+func startDaemon(t *testing.T, profile string, extraEnv ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(it.bin, "daemon", "--log-level", "debug")
+	cmd.Env = cliEnv(profile, extraEnv...)
+	d := &daemonProc{t: t, profile: profile, cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			cmd.Process.Kill()
+			<-d.done
+		}
+		if t.Failed() {
+			t.Logf("daemon %s log:\n%s", filepath.Base(profile), d.log.String())
+		}
+	})
+	// The socket appears once the profile is unlocked (Argon2id: seconds on a busy machine).
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if c, err := rpc.Dial(context.Background(), rpc.SocketPath(profile)); err == nil {
+			c.Close()
+			return d
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("daemon exited early (%v):\n%s", d.err, d.log.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon socket did not appear:\n%s", d.log.String())
+		}
+	}
+}
+
+// stop sends sig and waits for the daemon to exit.
+func (d *daemonProc) stop(sig syscall.Signal) error {
+	d.t.Helper()
+	d.cmd.Process.Signal(sig)
+	select {
+	case <-d.done:
+		return d.err
+	case <-time.After(60 * time.Second):
+		d.t.Fatalf("daemon did not exit within 60s of %v:\n%s", sig, d.log.String())
+		return nil
+	}
+}
+
+// status asks the daemon (or the profile) for its status.
+func statusOf(t *testing.T, profile string) node.Status {
+	t.Helper()
+	r := cli(t, profile, "", "status", "--json")
+	wantCode(t, r, exitOK)
+	var st node.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v: %q", err, r.stdout)
+	}
+	return st
+}
+
+// until polls cond every half second for up to d.
+func until(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func waitReachable(t *testing.T, profile string) {
+	t.Helper()
+	until(t, 3*time.Minute, filepath.Base(profile)+" reachable", func() bool { return statusOf(t, profile).Reachable })
+}
+
+// torProcessesFor lists tor processes whose command line mentions dir.
+func torProcessesFor(dir string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		cl := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		if strings.Contains(cl, "tor") && strings.Contains(cl, dir) && !strings.Contains(cl, "chive daemon") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestDaemonLifecycle: init with a passphrase file, the daemon's socket,
+// a second daemon refused, bad requests over the socket, clean shutdown.
+func TestDaemonLifecycle(t *testing.T) {
+	setup(t)
+	alice := profileDir(t, "alice")
+	pass := filepath.Join(filepath.Dir(alice), "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o640)
+
+	r := cli(t, alice, "", "init", "--name", "alice", "--passphrase-file", pass)
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "chmod 600") {
+		t.Errorf("group-readable passphrase file: %q", r.stderr)
+	}
+	os.Chmod(pass, 0o600)
+	r = cli(t, alice, "", "init", "--name", "alice", "--passphrase-file", pass)
+	wantCode(t, r, exitOK)
+	addr := strings.TrimSpace(r.stdout)
+	if len(addr) != 56 {
+		t.Fatalf("init printed %q", r.stdout)
+	}
+	wantCode(t, cli(t, alice, "", "init", "--name", "again", "--passphrase-file", pass), exitError)
+
+	// Without a daemon: no passphrase, no terminal → a clear error.
+	r = cli(t, alice, "", "status")
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "--passphrase-file") {
+		t.Errorf("locked profile without passphrase: %q", r.stderr)
+	}
+	wrong := filepath.Join(filepath.Dir(alice), "wrong")
+	os.WriteFile(wrong, []byte("nope"), 0o600)
+	d0 := exec.Command(it.bin, "daemon")
+	d0.Env = cliEnv(alice, "CHIVE_PASSPHRASE_FILE="+wrong)
+	out, err := d0.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "wrong passphrase") {
+		t.Errorf("daemon with a wrong passphrase: %v %q", err, out)
+	}
+
+	d := startDaemon(t, alice, "CHIVE_PASSPHRASE_FILE="+pass)
+	fi, err := os.Stat(rpc.SocketPath(alice))
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket: %v %v", fi.Mode(), err)
+	}
+
+	// A second daemon is refused, naming the first one's pid.
+	d2 := exec.Command(it.bin, "daemon")
+	d2.Env = cliEnv(alice, "CHIVE_PASSPHRASE_FILE="+pass)
+	out, err = d2.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitError {
+		t.Errorf("second daemon: %v", err)
+	}
+	if want := fmt.Sprintf("already running on the profile in %s (pid %d)", alice, d.cmd.Process.Pid); !strings.Contains(string(out), want) {
+		t.Errorf("second daemon said %q, want %q", out, want)
+	}
+	if _, err := os.Stat(rpc.SocketPath(alice)); err != nil {
+		t.Errorf("second daemon removed the first one's socket: %v", err)
+	}
+
+	// Commands now go through the daemon: no passphrase needed.
+	st := statusOf(t, alice)
+	if !st.Daemon || st.Address != addr || st.Name != "alice" {
+		t.Errorf("status through the daemon: %+v", st)
+	}
+
+	// Malformed and oversized requests get errors; the daemon lives on.
+	nc, err := net.Dial("unix", rpc.SocketPath(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	nc.Write([]byte("{\"jsonrpc\":\"2.0\",\"id\":1,\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"}\n"))
+	var replies string // requests run concurrently: replies in any order
+	for range 2 {
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("bad requests: %v", err)
+		}
+		replies += line
+	}
+	for _, want := range []string{`"id":null,"error":{"code":-32700`, `"id":2,"error":{"code":-32601`} {
+		if !strings.Contains(replies, want) {
+			t.Errorf("bad requests: got %q, want %s", replies, want)
+		}
+	}
+	go nc.Write(append(bytes.Repeat([]byte("x"), rpc.MaxLine+10), '\n'))
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if line, err := br.ReadString('\n'); err != nil || !strings.Contains(line, `"code":-32600`) {
+		t.Errorf("oversized request: %q %v", line, err)
+	}
+	nc.Close()
+	if st := statusOf(t, alice); !st.Daemon {
+		t.Error("daemon gone after bad requests")
+	}
+
+	// SIGTERM: clean exit, socket removed, tor stopped, profile unlocked.
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("daemon exit after SIGTERM: %v\n%s", err, d.log.String())
+	}
+	if _, err := os.Stat(rpc.SocketPath(alice)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after SIGTERM: %v", err)
+	}
+	if pids := torProcessesFor(alice); len(pids) > 0 {
+		t.Errorf("tor still running for the profile after SIGTERM: %v", pids)
+	}
+	log := d.log.String()
+	for _, want := range []string{"daemon running", "shutting down", "msg=stopped", "msg=tor"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("daemon log lacks %q", want)
+		}
+	}
+	// The profile opens in-process now that the daemon is gone.
+	r = cli(t, alice, "", "status", "--passphrase-file", pass)
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "daemon:    not running") {
+		t.Errorf("status without daemon:\n%s", r.stdout)
+	}
+}
+
+var latencyRE = regexp.MustCompile(`delivered [0-9a-f]{32} to \S+ in (\S+)`)
+
+// TestTwoDaemonsChat: two daemons introduced through the CLI, messages both
+// ways with --wait delivered, inbox --follow, queued messages across a
+// restart and across kill -9, each delivered once.
+func TestTwoDaemonsChat(t *testing.T) {
+	setup(t)
+	alice, bob := profileDir(t, "alice"), profileDir(t, "bob")
+	var addrs [2]string
+	for i, p := range []string{alice, bob} {
+		r := cli(t, p, "", "init", "--name", filepath.Base(p), "--no-passphrase")
+		wantCode(t, r, exitOK)
+		addrs[i] = strings.TrimSpace(r.stdout)
+	}
+	aliceAddr, bobAddr := addrs[0], addrs[1]
+	da, db := startDaemon(t, alice), startDaemon(t, bob)
+	all := []*daemonProc{da, db}
+	waitReachable(t, alice)
+	waitReachable(t, bob)
+
+	// Alice asks; Bob sees the request and accepts it.
+	r := cli(t, alice, "", "contacts", "add", "chive:"+bobAddr, "--name", "bob", "--greeting", "hi, it's alice")
+	wantCode(t, r, exitOK)
+	var req node.Contact
+	until(t, 3*time.Minute, "bob to see alice's request", func() bool {
+		r := cli(t, bob, "", "contacts", "--json")
+		var cs []node.Contact
+		json.Unmarshal([]byte(r.stdout), &cs)
+		for _, c := range cs {
+			if c.Address == aliceAddr && c.State == node.StatePendingIncoming {
+				req = c
+				return true
+			}
+		}
+		return false
+	})
+	if req.Greeting != "hi, it's alice" {
+		t.Errorf("greeting %q", req.Greeting)
+	}
+	wantCode(t, cli(t, bob, "", "contacts", "accept", aliceAddr), exitOK)
+	wantCode(t, cli(t, bob, "", "contacts", "rename", aliceAddr, "alice"), exitOK)
+	until(t, 3*time.Minute, "alice to see bob's acceptance", func() bool {
+		r := cli(t, alice, "", "contacts", "--json")
+		var cs []node.Contact
+		json.Unmarshal([]byte(r.stdout), &cs)
+		return len(cs) == 1 && cs[0].State == node.StateAccepted
+	})
+
+	// Bob follows his inbox while Alice sends.
+	follow := exec.Command(it.bin, "inbox", "--follow", "--json")
+	follow.Env = cliEnv(bob)
+	followOut := &syncBuffer{}
+	follow.Stdout, follow.Stderr = followOut, followOut
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	time.Sleep(time.Second) // let it subscribe; a message before that is in its backlog anyway
+
+	r = cli(t, alice, "", "send", "bob", "hello bob, this is secret text", "--wait", "delivered", "--timeout", "3m")
+	wantCode(t, r, exitOK)
+	if m := latencyRE.FindStringSubmatch(r.stdout); m != nil {
+		t.Logf("alice → bob send→delivered: %s", m[1])
+	} else {
+		t.Errorf("send output %q", r.stdout)
+	}
+	until(t, time.Minute, "inbox --follow to print the message", func() bool {
+		return strings.Contains(followOut.String(), "hello bob, this is secret text")
+	})
+	var line inboxLine
+	json.Unmarshal([]byte(strings.SplitN(followOut.String(), "\n", 2)[0]), &line)
+	if line.Address != aliceAddr || line.Contact != "alice" || len(line.ID) != 32 {
+		t.Errorf("follow line %+v", line)
+	}
+
+	r = cli(t, bob, "", "send", "alice", "--wait", "delivered", "--timeout", "3m")
+	wantCode(t, r, exitUsage) // no text, empty stdin
+	r = cli(t, bob, "hi alice\n", "send", "alice", "--wait", "delivered", "--timeout", "3m")
+	wantCode(t, r, exitOK)
+	if m := latencyRE.FindStringSubmatch(r.stdout); m != nil {
+		t.Logf("bob → alice send→delivered: %s", m[1])
+	}
+	r = cli(t, alice, "", "inbox", "--json")
+	if !strings.Contains(r.stdout, `"text":"hi alice"`) {
+		t.Errorf("alice's inbox: %s", r.stdout)
+	}
+	wantCode(t, cli(t, alice, "", "send", "carol", "hi"), exitUnknownPeer)
+
+	// Bob stops (SIGTERM). Alice queues a message, restarts cleanly, queues
+	// two more and is killed with -9. Her restart cleans up the stale socket
+	// and still has all three queued; when Bob is back each arrives once.
+	if err := db.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("bob's daemon: %v", err)
+	}
+	wantCode(t, cli(t, alice, "", "send", "bob", "while you were away"), exitQueued)
+	if err := da.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("alice's daemon: %v", err)
+	}
+	da = startDaemon(t, alice)
+	all = append(all, da)
+	for _, text := range []string{"queued one", "queued two"} {
+		wantCode(t, cli(t, alice, "", "send", "bob", text), exitQueued)
+	}
+	da.stop(syscall.SIGKILL)
+	if _, err := os.Stat(rpc.SocketPath(alice)); err != nil {
+		t.Errorf("expected a stale socket after kill -9: %v", err)
+	}
+	da = startDaemon(t, alice)
+	all = append(all, da)
+	if st := statusOf(t, alice); st.Outbox < 3 {
+		t.Errorf("outbox after kill -9 and restart: %d, want 3", st.Outbox)
+	}
+	db = startDaemon(t, bob)
+	all = append(all, db)
+	texts := []string{"while you were away", "queued one", "queued two"}
+	until(t, 4*time.Minute, "bob to receive the queued messages", func() bool {
+		r := cli(t, bob, "", "inbox", "--json", "--contact", "alice")
+		for _, text := range texts {
+			if !strings.Contains(r.stdout, `"text":"`+text+`"`) {
+				return false
+			}
+		}
+		return true
+	})
+	// Give any duplicate time to arrive, then count.
+	until(t, time.Minute, "alice's outbox to drain", func() bool { return statusOf(t, alice).Outbox == 0 })
+	r = cli(t, bob, "", "inbox", "--json")
+	for _, text := range append(texts, "hello bob, this is secret text") {
+		if n := strings.Count(r.stdout, `"text":"`+text+`"`); n != 1 {
+			t.Errorf("%q received %d times, want once", text, n)
+		}
+	}
+
+	// Logs never hold message text or greetings.
+	for _, d := range all {
+		log := d.log.String()
+		for _, secret := range []string{"secret text", "hi alice", "queued one", "while you were away", "it's alice"} {
+			if strings.Contains(log, secret) {
+				t.Errorf("daemon log of %s holds message text %q", filepath.Base(d.profile), secret)
+			}
+		}
+	}
+	for _, d := range []*daemonProc{da, db} {
+		if err := d.stop(syscall.SIGTERM); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}
+}
