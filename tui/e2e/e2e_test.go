@@ -1,0 +1,219 @@
+// Package e2e drives two real chive binaries in tmux over a private Tor
+// network, as two new users would: create profiles in the welcome screen,
+// add a contact, accept, and chat both ways. Assertions read the screen
+// with tmux capture-pane.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/onion/testnet"
+)
+
+var chiveBin string // built in TestMain
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if runtime.GOOS == "windows" {
+		return m.Run() // the test skips itself
+	}
+	dir, err := os.MkdirTemp("", "chive-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	chiveBin = filepath.Join(dir, "chive")
+	build := exec.Command("go", "build", "-o", chiveBin, "github.com/chive-im/chive/cmd/chive")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build chive:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// tmux is one private tmux server (its own socket) for the test.
+type tmux struct {
+	t    *testing.T
+	sock string
+}
+
+func (x *tmux) cmd(args ...string) (string, error) {
+	c := exec.Command("tmux", append([]string{"-L", x.sock}, args...)...)
+	c.Env = append(os.Environ(), "TMUX=")
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+func (x *tmux) must(args ...string) string {
+	x.t.Helper()
+	out, err := x.cmd(args...)
+	if err != nil {
+		x.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return out
+}
+
+// keys sends tmux key names (Enter, Tab, C-n, Space...).
+func (x *tmux) keys(target string, keys ...string) {
+	x.t.Helper()
+	x.must(append([]string{"send-keys", "-t", target}, keys...)...)
+	time.Sleep(150 * time.Millisecond) // let the UI take them in order
+}
+
+// text types literal text.
+func (x *tmux) text(target, s string) {
+	x.t.Helper()
+	x.must("send-keys", "-t", target, "-l", s)
+	time.Sleep(150 * time.Millisecond)
+}
+
+func (x *tmux) screen(target string) string {
+	out, _ := x.cmd("capture-pane", "-p", "-t", target)
+	return out
+}
+
+// waitFor polls the screen until it contains want.
+func (x *tmux) waitFor(target, want string, timeout time.Duration) string {
+	x.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := x.screen(target)
+		if strings.Contains(s, want) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			x.t.Fatalf("%s: %q not on screen after %s:\n%s", target, want, timeout, s)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+var addressRE = regexp.MustCompile(`\b[a-z2-7]{56}\b`)
+
+func TestTwoUsersChatInTmux(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("tmux end-to-end test needs a Unix terminal")
+	}
+	if testing.Short() {
+		t.Skip("starts a private Tor network and two chive processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed (make deps installs it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	root := t.TempDir()
+
+	t.Log("starting the private Tor network")
+	net, err := testnet.Start(ctx, testnet.Options{Dir: filepath.Join(root, "net"), Progress: func(s string) { t.Log("testnet:", s) }})
+	if err != nil {
+		t.Fatalf("testnet: %v", err)
+	}
+	t.Cleanup(func() { net.Close() })
+
+	x := &tmux{t: t, sock: "chive-e2e-" + strconv.Itoa(os.Getpid())}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []string{"alice", "bob"} {
+				t.Logf("--- %s's screen at the end:\n%s", p, x.screen(p))
+			}
+		}
+		x.cmd("kill-server")
+	})
+	start := func(name string) {
+		cmdline := fmt.Sprintf("CHIVE_NO_BELL=1 %s --profile %s --tor-testnet %s; sleep 600", chiveBin, filepath.Join(root, name), net.Dir())
+		x.must("new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmdline)
+	}
+	start("alice")
+	start("bob")
+
+	// Alice creates a profile with a passphrase, Bob without one.
+	x.waitFor("alice", "Create your profile", 30*time.Second)
+	x.text("alice", "Alice")
+	x.keys("alice", "Enter")
+	x.text("alice", "purple otter saxophone 42")
+	x.keys("alice", "Enter")
+	x.text("alice", "purple otter saxophone 42")
+	x.waitFor("alice", "match", 10*time.Second)
+	x.keys("alice", "Enter")
+
+	x.waitFor("bob", "Create your profile", 30*time.Second)
+	x.text("bob", "Bob")
+	x.keys("bob", "Tab", "Tab", "Tab", "Space")
+	x.waitFor("bob", "Without a passphrase", 10*time.Second)
+	x.keys("bob", "Enter")
+
+	// Both reach the main screen at once, while Tor bootstraps.
+	x.waitFor("alice", "No contacts yet", 3*time.Minute)
+	bobScreen := x.waitFor("bob", "No contacts yet", 3*time.Minute)
+	bobAddr := addressRE.FindString(bobScreen)
+	if bobAddr == "" {
+		t.Fatalf("no address on Bob's screen:\n%s", bobScreen)
+	}
+	t.Logf("Bob's address: %s", bobAddr)
+	x.waitFor("alice", "Tor ready", 4*time.Minute)
+	x.waitFor("bob", "Tor ready", 4*time.Minute)
+
+	// Alice adds Bob, pasting the address in the chive: link form.
+	x.keys("alice", "C-n")
+	x.waitFor("alice", "Add a contact", 10*time.Second)
+	x.text("alice", "chive:"+strings.ToUpper(bobAddr))
+	x.waitFor("alice", "valid address", 10*time.Second)
+	x.keys("alice", "Enter")
+	x.text("alice", "Bob")
+	x.keys("alice", "Enter", "Enter") // greeting pre-filled: "Hi, it's Alice"
+	x.waitFor("alice", "Waiting for Bob to accept", 30*time.Second)
+
+	// Bob sees the request with the greeting, and accepts.
+	x.waitFor("bob", "Hi, it's Alice", 4*time.Minute)
+	x.keys("bob", "Enter")
+	x.waitFor("bob", "Contact request", 10*time.Second)
+	x.keys("bob", "a")
+	x.waitFor("bob", "say hello", 60*time.Second)
+
+	// Alice learns it; then they chat both ways.
+	x.waitFor("alice", "accepted", 4*time.Minute)
+	x.text("alice", "Hello Bob, over onion services!")
+	x.keys("alice", "Enter")
+	x.waitFor("bob", "Hello Bob, over onion services!", 3*time.Minute)
+	x.text("bob", "Hi Alice, loud and clear.")
+	x.keys("bob", "Enter")
+	x.waitFor("alice", "Hi Alice, loud and clear.", 3*time.Minute)
+	// Alice's message was delivered (✓✓) and both sides show who said what.
+	s := x.waitFor("alice", "✓✓", time.Minute)
+	if !strings.Contains(s, "You ") || !strings.Contains(s, "Bob ") {
+		t.Errorf("Alice's screen lacks sender labels:\n%s", s)
+	}
+	t.Logf("Alice's screen mid-conversation:\n%s", s)
+
+	// Quitting stops the node: the pane's shell goes on to "sleep".
+	x.keys("alice", "C-q")
+	x.keys("bob", "C-q")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// The panes' shells mention the profile too; match the chive binary itself.
+		out, _ := exec.Command("pgrep", "-f", "^"+regexp.QuoteMeta(chiveBin)+" ").Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chive still running after ctrl+q: %s", out)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
