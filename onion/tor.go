@@ -223,19 +223,25 @@ func (t *Tor) launch(ctx context.Context) error {
 	}
 	cmd := exec.Command(torPath, "-f", torrcPath, "--defaults-torrc", defaultsPath)
 	cmd.Dir = dir
-	out, err := cmd.StdoutPipe()
+	// Our own pipe, not StdoutPipe: Wait closes that one on exit, losing the
+	// last lines that say why tor exited. Ours reads to EOF.
+	out, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("onion: start: %w", err)
 	}
-	cmd.Stderr = cmd.Stdout
+	cmd.Stdout, cmd.Stderr = w, w
 	proc.Detach(cmd)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
 		return fmt.Errorf("onion: start %s: %w", torPath, err)
 	}
 	t.cmd = cmd
 	logsDone := make(chan struct{})
 	go func() {
 		defer close(logsDone)
+		defer out.Close()
 		t.logs.consume(out)
 	}()
 	go func() {
@@ -330,7 +336,8 @@ func (t *Tor) connect(ctx context.Context, network, addr, password string) error
 }
 
 // afterConnect subscribes to events, learns the SOCKS port and the current
-// bootstrap phase, and starts the event loop.
+// bootstrap phase, and starts the event loop. Events tor sends meanwhile
+// wait in t.events, so they apply after the initial phase, in order.
 func (t *Tor) afterConnect() error {
 	err := t.request(func(c *control.Conn) error {
 		return c.AddEventListener(t.events, control.EventCodeStatusClient, control.EventCodeHSDesc, control.EventCodeNetworkLiveness)
@@ -338,9 +345,6 @@ func (t *Tor) afterConnect() error {
 	if err != nil {
 		return fmt.Errorf("onion: subscribe to tor events: %w", err)
 	}
-	go t.readEvents()
-	go t.dispatchEvents()
-
 	var socks, phase string
 	err = t.request(func(c *control.Conn) error {
 		kvs, err := c.GetInfo("net/listeners/socks", "status/bootstrap-phase")
@@ -361,6 +365,8 @@ func (t *Tor) afterConnect() error {
 	if phase != "" {
 		t.onStatus(parseStatus(phase))
 	}
+	go t.readEvents()
+	go t.dispatchEvents()
 	return nil
 }
 
@@ -423,8 +429,13 @@ func (t *Tor) readEvents() {
 	defer close(t.eventsDone)
 	for {
 		if err := t.ctrl.HandleNextEvent(); err != nil {
-			if t.cmd == nil { // attached: losing the connection is losing tor
-				t.finish(fmt.Errorf("%w: control connection lost: %v", ErrTorExited, err))
+			select {
+			case <-t.closing:
+				t.finish(ErrClosed)
+			default:
+				if t.cmd == nil { // attached: losing the connection is losing tor
+					t.finish(fmt.Errorf("%w: control connection lost: %v", ErrTorExited, err))
+				}
 			}
 			return
 		}
@@ -447,15 +458,13 @@ func (t *Tor) dispatchEvents() {
 			case *control.HSDescEvent:
 				t.onHSDesc(ev)
 			case *control.NetworkLivenessEvent:
-				t.mu.Lock()
-				p := t.progress
+				p := t.Progress()
 				if strings.EqualFold(ev.Raw, "DOWN") {
 					p.Warning = "no network"
 				} else if p.Warning == "no network" {
 					p.Warning = ""
 				}
-				t.setProgressLocked(p)
-				t.mu.Unlock()
+				t.setProgress(p)
 			}
 		case <-t.eventsDone:
 			// The connection is gone, so nothing can send any more.
@@ -507,8 +516,7 @@ func (t *Tor) onStatus(st status) {
 	if err != nil {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	prev := t.Progress()
 	p := Progress{Percent: pct, Tag: st.args["TAG"], Summary: st.args["SUMMARY"]}
 	if st.severity == "WARN" || st.severity == "ERR" {
 		p.Warning = st.args["WARNING"]
@@ -518,18 +526,22 @@ func (t *Tor) onStatus(st status) {
 		if p.Warning == "" {
 			p.Warning = "tor reported a problem"
 		}
-	} else if p.Percent == t.progress.Percent && t.progress.Warning != "" {
-		p.Warning = t.progress.Warning
+	} else if p.Percent == prev.Percent && prev.Warning != "" {
+		p.Warning = prev.Warning
 	}
-	t.setProgressLocked(p)
+	t.setProgress(p)
 }
 
-func (t *Tor) setProgressLocked(p Progress) {
+// setProgress records p and tells OnProgress, outside the lock so the
+// callback may call Progress. Only the event loop calls it after Start.
+func (t *Tor) setProgress(p Progress) {
+	t.mu.Lock()
 	t.progress = p
 	if p.Percent >= 100 && !t.readyOnce {
 		t.readyOnce = true
 		close(t.ready)
 	}
+	t.mu.Unlock()
 	if t.cfg.OnProgress != nil {
 		t.cfg.OnProgress(p)
 	}
