@@ -48,6 +48,9 @@ type chatModel struct {
 	flashErr bool
 	flashID  int
 
+	torProgressN int  // counts bootstrap progress, to notice a stall
+	torStalled   bool // no bootstrap progress for torStallAfter
+
 	termFocused  bool
 	eventsClosed bool
 	dirty        bool // conversation needs a new layout
@@ -62,7 +65,28 @@ const (
 	typingFor     = 6 * time.Second
 	typingEvery   = 3 * time.Second
 	flashFor      = 6 * time.Second
+	torStallAfter = 60 * time.Second
 )
+
+// torStallMsg fires torStallAfter after bootstrap progress n.
+type torStallMsg struct{ n int }
+
+// torProgress records Tor's status and, while it bootstraps, arms a one-shot
+// timer that flags a stall if nothing moves (no network, blocked Tor).
+func (c *chatModel) torProgress(t node.TorStatus) tea.Cmd {
+	prev := c.status.Tor
+	c.status.Tor = t
+	if t.State != node.TorBootstrapping && t.State != node.TorStarting {
+		c.torStalled = false
+		return nil
+	}
+	if c.torProgressN > 0 && t.Percent == prev.Percent && t.State == prev.State {
+		return nil
+	}
+	c.torStalled = false
+	c.torProgressN++
+	return c.after(torStallAfter, torStallMsg{c.torProgressN})
+}
 
 func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 	c := &chatModel{env: e, ctx: ctx, api: api, typing: map[string]time.Time{}, termFocused: true}
@@ -307,9 +331,17 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return c.setFlash("status: "+msg.err.Error(), true)
 		}
+		tor := msg.st.Tor
+		msg.st.Tor = c.status.Tor
 		c.status, c.statusLoaded = msg.st, true
 		if c.contactsOK {
 			c.recount()
+		}
+		return c.torProgress(tor)
+	case torStallMsg:
+		st := c.status.Tor.State
+		if msg.n == c.torProgressN && (st == node.TorBootstrapping || st == node.TorStarting) {
+			c.torStalled = true
 		}
 		return nil
 	case settingsMsg:
@@ -634,10 +666,11 @@ func (c *chatModel) handleHistory(msg historyMsg) tea.Cmd {
 func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 	switch e := ev.(type) {
 	case node.TorProgressEvent:
-		c.status.Tor = e.Tor
+		cmd := c.torProgress(e.Tor)
 		if e.Tor.State == node.TorFailed {
-			return c.notify()
+			return tea.Batch(cmd, c.notify())
 		}
+		return cmd
 	case node.ReachableEvent:
 		c.status.Reachable = e.Reachable
 	case node.PresenceEvent:
@@ -973,7 +1006,9 @@ func (c *chatModel) viewMain(w, h int) string {
 	lines = append(lines, rule+s.Divider.Render(strings.Repeat("─", max(0, w-rw))))
 
 	comp := c.composer.View()
-	if ct != nil && ct.State != node.StateAccepted && c.composer.Value() == "" {
+	if ct == nil && c.composer.Value() == "" {
+		comp = s.Muted.Render("  add a contact (ctrl+n) to start chatting")
+	} else if ct != nil && ct.State != node.StateAccepted && c.composer.Value() == "" {
 		note := "you can write once they accept"
 		if ct.State == node.StatePendingIncoming {
 			note = c.answerHint()
@@ -995,6 +1030,14 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 		return nil
 	}
 	var banner []string
+	if c.torStalled {
+		t := c.status.Tor
+		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying.", t.Percent, sanitize(t.Summary, false))
+		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
+			banner = append(banner, " "+s.Warning.Render(l))
+		}
+		banner = banner[:min(len(banner), max(0, h-1))]
+	}
 	if c.status.Tor.State == node.TorFailed {
 		why := c.status.Tor.Error
 		if why == "" {
@@ -1066,7 +1109,7 @@ func (c *chatModel) emptyState(w int) []string {
 	lines := []string{
 		" " + s.Title.Render("No contacts yet."),
 		"",
-		" Your address (share it with people you want to chat with):",
+		" Your address; share it with people you trust:",
 	}
 	if addr == "" {
 		lines = append(lines, "   "+s.Muted.Render("loading…"))
@@ -1097,6 +1140,9 @@ func (c *chatModel) viewStatus() string {
 		left += " · daemon"
 	}
 	mid, kind := torText(c.status)
+	if c.torStalled {
+		mid = fmt.Sprintf("◷ Tor stuck at %d%%: no network?", c.status.Tor.Percent)
+	}
 	midStyle := s.StatusBusy
 	switch kind {
 	case styleReady:

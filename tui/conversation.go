@@ -207,6 +207,15 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 		return
 	}
 	bodyW := w - 2
+	// The newest outgoing message the peer has read says so in words, as
+	// the glyphs of delivered and read differ only in colour.
+	lastRead := -1
+	for i := len(c.msgs) - 1; i >= 0; i-- {
+		if c.msgs[i].Direction == node.Outgoing && c.msgs[i].State == node.Read {
+			lastRead = i
+			break
+		}
+	}
 	var prev *node.Message
 	for i := range c.msgs {
 		m := &c.msgs[i]
@@ -229,6 +238,9 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 		mark := ""
 		if m.Direction == node.Outgoing {
 			mark = stateMark(st, m.State)
+			if i == lastRead {
+				mark += st.Time.Render(" read")
+			}
 		}
 		for j, l := range wrapped {
 			line := "  " + st.Body.Render(l)

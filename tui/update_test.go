@@ -638,3 +638,20 @@ func TestSanitize(t *testing.T) {
 		t.Error("a peer's escape sequence reached the terminal")
 	}
 }
+
+func TestTorStall(t *testing.T) {
+	f := world(t)
+	f.SimTor(node.TorStatus{State: node.TorBootstrapping, Percent: 14, Summary: "Handshaking with a relay"})
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("down"))
+	n := m.chat.torProgressN
+	drive(t, m, torStallMsg{n})
+	if !strings.Contains(plain(m), "stuck at 14%") || !strings.Contains(plain(m), "Is this computer online?") {
+		t.Fatalf("no stall notice:\n%s", plain(m))
+	}
+	ev(t, m, node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 50, Summary: "Loading"}})
+	drive(t, m, torStallMsg{n}) // the old timer: progress since
+	if strings.Contains(plain(m), "stuck") {
+		t.Fatalf("stall notice after progress:\n%s", plain(m))
+	}
+}
