@@ -496,9 +496,24 @@ func TestTwoDaemonsChat(t *testing.T) {
 			}
 		}
 	}
-	for _, d := range []*daemonProc{da, db} {
-		if err := d.stop(syscall.SIGTERM); err != nil {
-			t.Errorf("stop: %v", err)
-		}
+	// Without a daemon, send --wait opens the profile, starts Tor, waits
+	// for delivery and closes it again.
+	if err := da.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	r = cli(t, alice, "", "send", "bob", "one-shot", "--wait", "delivered", "--timeout", "3m")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stderr, "no daemon running") || !latencyRE.MatchString(r.stdout) {
+		t.Errorf("one-shot send: %q %q", r.stdout, r.stderr)
+	}
+	if pids := torProcessesFor(alice); len(pids) > 0 {
+		t.Errorf("one-shot send left tor running: %v", pids)
+	}
+	r = cli(t, bob, "", "inbox", "--contact", "alice")
+	if !strings.Contains(r.stdout, "alice: one-shot") {
+		t.Errorf("bob's inbox after one-shot send:\n%s", r.stdout)
+	}
+	if err := db.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("stop: %v", err)
 	}
 }
