@@ -659,7 +659,10 @@ func (n *Network) Close() error {
 				proc.Terminate(nd.PID)
 			}
 		}
-		grace := time.After(stopGrace)
+		// One deadline for all: a closed Done channel stays readable for
+		// every node, unlike a time.After value.
+		grace, cancel := context.WithTimeout(context.Background(), stopGrace)
+		defer cancel()
 		for _, nd := range n.nodes {
 			if nd.cmd == nil {
 				continue
@@ -667,7 +670,7 @@ func (n *Network) Close() error {
 			select {
 			case <-nd.exited:
 				continue
-			case <-grace:
+			case <-grace.Done():
 			}
 			proc.Kill(nd.PID)
 			select {
