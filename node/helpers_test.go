@@ -58,7 +58,6 @@ func newProfile(t testing.TB, name string) string {
 // tnode is a node under test with a recording subscriber.
 type tnode struct {
 	*Node
-	t      testing.TB
 	o      Options
 	mu     sync.Mutex
 	events []Event
@@ -71,10 +70,15 @@ func openNode(t testing.TB, o Options) *tnode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &tnode{Node: n, t: t, o: o, notify: make(chan struct{}, 1)}
+	return wrap(t, n, o)
+}
+
+// wrap records n's events and closes it when the test ends.
+func wrap(t testing.TB, n *Node, o Options) *tnode {
+	tn := &tnode{Node: n, o: o, notify: make(chan struct{}, 1)}
 	ch, err := n.Subscribe(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // a fresh node always subscribes
 	}
 	go func() {
 		for e := range ch {
@@ -98,7 +102,7 @@ func startMem(t testing.TB, mem *MemNetwork, dir string) *tnode {
 	if err := n.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	n.waitFor(10*time.Second, "reachable", func(e Event) bool {
+	n.waitFor(t, 10*time.Second, "reachable", func(e Event) bool {
 		r, ok := e.(ReachableEvent)
 		return ok && r.Reachable
 	})
@@ -107,8 +111,8 @@ func startMem(t testing.TB, mem *MemNetwork, dir string) *tnode {
 
 // waitFor waits until an event matching f has been recorded (at any time
 // since the node opened) and returns it.
-func (n *tnode) waitFor(timeout time.Duration, what string, f func(Event) bool) Event {
-	n.t.Helper()
+func (n *tnode) waitFor(t testing.TB, timeout time.Duration, what string, f func(Event) bool) Event {
+	t.Helper()
 	deadline := time.After(timeout)
 	for {
 		n.mu.Lock()
@@ -122,7 +126,7 @@ func (n *tnode) waitFor(timeout time.Duration, what string, f func(Event) bool) 
 		select {
 		case <-n.notify:
 		case <-deadline:
-			n.t.Fatalf("%s: timed out after %v waiting for %s", n.addr.Short(), timeout, what)
+			t.Fatalf("%s: timed out after %v waiting for %s", n.addr.Short(), timeout, what)
 		}
 	}
 }
@@ -153,8 +157,8 @@ func (n *tnode) received(addr string) []string {
 	return out
 }
 
-func (n *tnode) waitReceived(timeout time.Duration, addr string, count int) []string {
-	n.t.Helper()
+func (n *tnode) waitReceived(t testing.TB, timeout time.Duration, addr string, count int) []string {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		got := n.received(addr)
@@ -162,7 +166,7 @@ func (n *tnode) waitReceived(timeout time.Duration, addr string, count int) []st
 			return got
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("%s: got %d of %d messages from %s", n.addr.Short(), len(got), count, addr[:8])
+			t.Fatalf("%s: got %d of %d messages from %s", n.addr.Short(), len(got), count, addr[:8])
 		}
 		select {
 		case <-n.notify:
@@ -196,11 +200,11 @@ func befriend(t testing.TB, a, b *tnode, timeout time.Duration) {
 	if _, err := a.AddContact(t.Context(), b.Address(), "b", "hello from a"); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor(timeout, "contact request", isState(a.Address(), StatePendingIncoming))
+	b.waitFor(t, timeout, "contact request", isState(a.Address(), StatePendingIncoming))
 	if _, err := b.AcceptContact(t.Context(), a.Address()); err != nil {
 		t.Fatal(err)
 	}
-	a.waitFor(timeout, "acceptance", isState(b.Address(), StateAccepted))
+	a.waitFor(t, timeout, "acceptance", isState(b.Address(), StateAccepted))
 }
 
 func texts(prefix string, n int) []string {

@@ -33,7 +33,7 @@ func TestRequestAcceptChat(t *testing.T) {
 	if _, err := alice.Send(ctx, "bob", "still too early"); !errors.Is(err, ErrNotAccepted) {
 		t.Fatalf("send before acceptance: %v, want ErrNotAccepted", err)
 	}
-	ev := bob.waitFor(memWait, "request", isState(alice.Address(), StatePendingIncoming)).(ContactRequestEvent)
+	ev := bob.waitFor(t, memWait, "request", isState(alice.Address(), StatePendingIncoming)).(ContactRequestEvent)
 	if ev.Contact.Greeting != "hi bob, it's alice" {
 		t.Errorf("greeting = %q", ev.Contact.Greeting)
 	}
@@ -43,7 +43,7 @@ func TestRequestAcceptChat(t *testing.T) {
 	if err := bob.RenameContact(ctx, alice.Address(), "alice"); err != nil {
 		t.Fatal(err)
 	}
-	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
+	alice.waitFor(t, memWait, "accepted", isState(bob.Address(), StateAccepted))
 
 	// Bob may write first (the accepter can encrypt at once).
 	m, err := bob.Send(ctx, "alice", "hello alice")
@@ -53,20 +53,20 @@ func TestRequestAcceptChat(t *testing.T) {
 	if m.State != Queued || m.Direction != Outgoing || len(m.ID) != 32 {
 		t.Fatalf("sent message = %+v", m)
 	}
-	bob.waitFor(memWait, "delivered", isMsgState(m.ID, Delivered))
+	bob.waitFor(t, memWait, "delivered", isMsgState(m.ID, Delivered))
 	for i := range 5 {
 		if _, err := alice.Send(ctx, "bob", texts("a", 5)[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 5), texts("a", 5))
-	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"hello alice"})
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 5), texts("a", 5))
+	checkInOrder(t, alice.waitReceived(t, memWait, bob.Address(), 1), []string{"hello alice"})
 
 	// Read receipts: on by default.
 	if err := alice.MarkRead(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor(memWait, "read receipt", isMsgState(m.ID, Read))
+	bob.waitFor(t, memWait, "read receipt", isMsgState(m.ID, Read))
 	h, err := bob.History(ctx, "alice", "", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestRequestAcceptChat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bob.waitFor(memWait, "typing", func(e Event) bool { _, ok := e.(TypingEvent); return ok })
+	bob.waitFor(t, memWait, "typing", func(e Event) bool { _, ok := e.(TypingEvent); return ok })
 
 	sa, sb := mustSafety(t, alice, "bob"), mustSafety(t, bob, "alice")
 	if sa != sb || sa == "" {
@@ -156,8 +156,8 @@ func TestOfflineDeliveryInOrder(t *testing.T) {
 		t.Fatalf("outbox = %d, want %d", st.Outbox, count)
 	}
 	bob = startMem(t, mem, bobDir)
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), count), want)
-	alice.waitFor(memWait, "last delivered", func(e Event) bool {
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), count), want)
+	alice.waitFor(t, memWait, "last delivered", func(e Event) bool {
 		st, _ := alice.Status(t.Context())
 		return st.Outbox == 0
 	})
@@ -180,7 +180,7 @@ func TestAcceptWhileRequesterOffline(t *testing.T) {
 	if _, err := alice.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor(memWait, "request", isState(alice.Address(), StatePendingIncoming))
+	bob.waitFor(t, memWait, "request", isState(alice.Address(), StatePendingIncoming))
 	alice.Close()
 
 	// Days later (well): Bob accepts and even writes while Alice is away.
@@ -194,12 +194,12 @@ func TestAcceptWhileRequesterOffline(t *testing.T) {
 		t.Fatalf("bob's outbox = %d, want acceptance + message", st.Outbox)
 	}
 	alice = startMem(t, mem, aliceDir)
-	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
-	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"welcome"})
+	alice.waitFor(t, memWait, "accepted", isState(bob.Address(), StateAccepted))
+	checkInOrder(t, alice.waitReceived(t, memWait, bob.Address(), 1), []string{"welcome"})
 	if _, err := alice.Send(t.Context(), "bob", "thanks"); err != nil {
 		t.Fatal(err)
 	}
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"thanks"})
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 1), []string{"thanks"})
 }
 
 func TestMutualRequest(t *testing.T) {
@@ -220,13 +220,13 @@ func TestMutualRequest(t *testing.T) {
 	mem.SetOffline(onionAddr(bob), false)
 	alice.redialNow(alice.peer(onionAddr(bob)))
 	bob.redialNow(bob.peer(onionAddr(alice)))
-	alice.waitFor(memWait, "accepted", isState(bob.Address(), StateAccepted))
-	bob.waitFor(memWait, "accepted", isState(alice.Address(), StateAccepted))
+	alice.waitFor(t, memWait, "accepted", isState(bob.Address(), StateAccepted))
+	bob.waitFor(t, memWait, "accepted", isState(alice.Address(), StateAccepted))
 	// One session: both directions decrypt.
 	mustSend(t, alice, "bob", "from alice")
 	mustSend(t, bob, "alice", "from bob")
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"from alice"})
-	checkInOrder(t, alice.waitReceived(memWait, bob.Address(), 1), []string{"from bob"})
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 1), []string{"from alice"})
+	checkInOrder(t, alice.waitReceived(t, memWait, bob.Address(), 1), []string{"from bob"})
 }
 
 func TestReRequestKeepsSession(t *testing.T) {
@@ -251,7 +251,7 @@ func TestReRequestKeepsSession(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	mustSend(t, alice, bob.Address(), "still here")
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 1), []string{"still here"})
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 1), []string{"still here"})
 	if got := bob.count(isState(alice.Address(), StatePendingIncoming)); got != 1 {
 		t.Errorf("bob saw %d requests, want the first one only", got)
 	}
@@ -265,7 +265,7 @@ func TestBlock(t *testing.T) {
 	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now"); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitFor(memWait, "request", isState(mallory.Address(), StatePendingIncoming))
+	bob.waitFor(t, memWait, "request", isState(mallory.Address(), StatePendingIncoming))
 	if err := bob.BlockContact(t.Context(), mallory.Address()); err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestBlock(t *testing.T) {
 	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now!!"); err != nil {
 		t.Fatal(err)
 	}
-	mallory.waitFor(memWait, "request acknowledged", func(Event) bool {
+	mallory.waitFor(t, memWait, "request acknowledged", func(Event) bool {
 		st, _ := mallory.Status(t.Context())
 		return st.Outbox == 0
 	})
@@ -294,7 +294,7 @@ func TestBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	eve.AddContact(t.Context(), bob.Address(), "bob", "hi")
-	eve.waitFor(memWait, "request acknowledged", func(Event) bool {
+	eve.waitFor(t, memWait, "request acknowledged", func(Event) bool {
 		st, _ := eve.Status(t.Context())
 		return st.Outbox == 0
 	})
@@ -313,7 +313,7 @@ func TestTorRestart(t *testing.T) {
 		mem.Fail(onionAddr(bob)) // bob's tor dies, links with it
 		mustSend(t, alice, bob.Address(), texts("r", 3)[i])
 	}
-	checkInOrder(t, bob.waitReceived(memWait, alice.Address(), 3), texts("r", 3))
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 3), texts("r", 3))
 	if n := bob.count(func(e Event) bool { r, ok := e.(ReachableEvent); return ok && r.Reachable }); n < 2 {
 		t.Errorf("bob was reachable %d times, want a restart", n)
 	}
@@ -337,8 +337,8 @@ func TestSimultaneousDials(t *testing.T) {
 		mem.SetOffline(onionAddr(bob), false)
 		alice.redialNow(alice.peer(onionAddr(bob)))
 		bob.redialNow(bob.peer(onionAddr(alice)))
-		bob.waitReceived(memWait, alice.Address(), round+1)
-		alice.waitReceived(memWait, bob.Address(), round+1)
+		bob.waitReceived(t, memWait, alice.Address(), round+1)
+		alice.waitReceived(t, memWait, bob.Address(), round+1)
 	}
 	checkInOrder(t, bob.received(alice.Address()), texts("a", 5))
 	checkInOrder(t, alice.received(bob.Address()), texts("b", 5))
