@@ -102,6 +102,7 @@ func (c *chatModel) Init() tea.Cmd {
 
 func (c *chatModel) restyle() {
 	restyleComposer(&c.composer, c.styles)
+	c.conv.cache = nil
 	c.dirty = true
 	c.relayout()
 }

@@ -41,10 +41,22 @@ type conversation struct {
 	loaded        bool // first page arrived
 	unseenBelow   int  // messages that arrived while the window was away from the newest
 
+	// cache holds each message's rendered body for the current width and
+	// styles, so a new message or state change re-renders one message.
+	cache map[string]renderedBody
+
 	scroll   int      // lines from the bottom
 	lines    []string // rendered, for the current width
 	msgStart []int    // first line of each message in lines
 	width    int
+}
+
+type renderedBody struct {
+	width    int
+	state    node.MessageState
+	errText  string
+	lastRead bool
+	lines    []string
 }
 
 func (c *conversation) reset(address string) {
@@ -216,6 +228,8 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 			break
 		}
 	}
+	next := make(map[string]renderedBody, len(c.msgs))
+	defer func() { c.cache = next }()
 	var prev *node.Message
 	for i := range c.msgs {
 		m := &c.msgs[i]
@@ -233,39 +247,53 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 			}
 			c.lines = append(c.lines, sender+" "+st.Time.Render(t.Format("15:04")))
 		}
-		text := sanitize(m.Text, true)
-		wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
-		mark := ""
-		if m.Direction == node.Outgoing {
-			mark = stateMark(st, m.State)
-			if i == lastRead {
-				mark += st.Time.Render(" read")
-			}
+		body, ok := c.cache[m.ID]
+		if !ok || body.width != w || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) {
+			body = renderedBody{width: w, state: m.State, errText: m.Error, lastRead: i == lastRead,
+				lines: renderBody(m, bodyW, i == lastRead, st)}
 		}
-		for j, l := range wrapped {
-			line := "  " + st.Body.Render(l)
-			if j == len(wrapped)-1 && mark != "" {
-				if lipgloss.Width(l)+1+lipgloss.Width(mark) <= bodyW {
-					line += " " + mark
-				} else {
-					c.lines = append(c.lines, line)
-					line = "  " + strings.Repeat(" ", max(0, bodyW-lipgloss.Width(mark))) + mark
-				}
-			}
-			c.lines = append(c.lines, line)
-		}
-		if m.Direction == node.Outgoing && m.State == node.Failed {
-			reason := sanitize(m.Error, false)
-			if reason == "" {
-				reason = "not delivered"
-			}
-			note := fmt.Sprintf("✗ %s · ctrl+r retry", reason)
-			for _, l := range strings.Split(ansi.Wrap(note, bodyW, ""), "\n") {
-				c.lines = append(c.lines, "  "+st.MarkFailed.Render(l))
-			}
-		}
+		next[m.ID] = body
+		c.lines = append(c.lines, body.lines...)
 		prev = m
 	}
+}
+
+// renderBody wraps a message's text to bodyW and adds its state mark and,
+// for a failed message, the reason and the retry key.
+func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string {
+	var lines []string
+	text := sanitize(m.Text, true)
+	wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
+	mark := ""
+	if m.Direction == node.Outgoing {
+		mark = stateMark(st, m.State)
+		if lastRead {
+			mark += st.Time.Render(" read")
+		}
+	}
+	for j, l := range wrapped {
+		line := "  " + st.Body.Render(l)
+		if j == len(wrapped)-1 && mark != "" {
+			if lipgloss.Width(l)+1+lipgloss.Width(mark) <= bodyW {
+				line += " " + mark
+			} else {
+				lines = append(lines, line)
+				line = "  " + strings.Repeat(" ", max(0, bodyW-lipgloss.Width(mark))) + mark
+			}
+		}
+		lines = append(lines, line)
+	}
+	if m.Direction == node.Outgoing && m.State == node.Failed {
+		reason := sanitize(m.Error, false)
+		if reason == "" {
+			reason = "not delivered"
+		}
+		note := fmt.Sprintf("✗ %s · ctrl+r retry", reason)
+		for _, l := range strings.Split(ansi.Wrap(note, bodyW, ""), "\n") {
+			lines = append(lines, "  "+st.MarkFailed.Render(l))
+		}
+	}
+	return lines
 }
 
 func stateMark(st *Styles, s node.MessageState) string {
