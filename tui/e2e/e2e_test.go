@@ -48,7 +48,7 @@ func run(m *testing.M) int {
 
 // tmux is one private tmux server (its own socket) for the test.
 type tmux struct {
-	t    *testing.T
+	t    testing.TB
 	sock string
 }
 
