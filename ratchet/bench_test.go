@@ -219,3 +219,38 @@ func benchConversation(b *testing.B) {
 	b.ReportMetric(float64(floorTotal.Nanoseconds())/n, "floor-ns/msg")
 	b.ReportMetric(float64(convNs)/float64(floorTotal), "x-floor")
 }
+
+// BenchmarkOutOfOrder is the cost of the copy-on-write skipped-key store:
+// one op decrypts a message whose key sits among MaxSkip stored keys (the
+// state keeps them all; each op starts from the same state).
+func BenchmarkOutOfOrder(b *testing.B) {
+	sa, sb := benchPair(b)
+	now := time.Unix(1_800_000_000, 0)
+	pt := make([]byte, 1024)
+	var msgs [][]byte
+	for range MaxSkip + 1 {
+		var msg []byte
+		var err error
+		if sb, msg, err = sb.Encrypt(pt, nil, now); err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	st, _, err := sa.Decrypt(msgs[MaxSkip], nil, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st.skipped.len() != MaxSkip {
+		b.Fatalf("%d skipped", st.skipped.len())
+	}
+	size, _ := st.MarshalBinary()
+	b.ReportMetric(float64(len(size)), "state-B")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, _, err := st.Decrypt(msgs[i%MaxSkip], nil, now); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

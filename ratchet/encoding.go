@@ -68,10 +68,12 @@ func (s *State) marshal() ([]byte, error) {
 	out = binary.BigEndian.AppendUint32(out, uint32(len(s.skipped.chains)))
 	for _, c := range s.skipped.chains {
 		out = append(out, c.hk[:]...)
-		out = binary.BigEndian.AppendUint32(out, uint32(len(c.keys)))
-		for _, k := range c.keys {
-			out = binary.BigEndian.AppendUint32(out, k.n)
-			out = append(out, k.mk[:]...)
+		out = binary.BigEndian.AppendUint32(out, uint32(c.count))
+		for _, b := range c.blocks {
+			for _, k := range b.keys {
+				out = binary.BigEndian.AppendUint32(out, k.n)
+				out = append(out, k.mk[:]...)
+			}
 		}
 	}
 	return out, nil
@@ -160,17 +162,18 @@ func unmarshalState(data []byte) (*State, error) {
 			if r.bad || nkeys == 0 || uint64(st.total)+uint64(nkeys) > MaxSkippedTotal {
 				return fail("bad skipped keys")
 			}
-			c.keys = make([]skippedKey, nkeys)
-			for i := range c.keys {
-				c.keys[i].n = r.u32()
-				r.key(&c.keys[i].mk)
-				if i > 0 && c.keys[i].n <= c.keys[i-1].n {
+			keys := make([]skippedKey, nkeys)
+			for i := range keys {
+				keys[i].n = r.u32()
+				r.key(&keys[i].mk)
+				if i > 0 && keys[i].n <= keys[i-1].n {
 					return fail("skipped keys out of order")
 				}
 			}
 			if r.bad {
 				return fail("truncated")
 			}
+			c.blocks, c.count = appendBlocks(nil, keys), int(nkeys)
 			st.total += int(nkeys)
 			st.chains = append(st.chains, c)
 		}

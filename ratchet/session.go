@@ -325,7 +325,7 @@ func (s *State) decrypt(msg, ad []byte, now time.Time) (*State, []byte, error) {
 			if !ok {
 				continue
 			}
-			ki := ch.find(h.n)
+			bi, ki := ch.find(h.n)
 			if ki < 0 {
 				// Same header key as the current receiving chain, or a
 				// replay: handled below.
@@ -335,12 +335,12 @@ func (s *State) decrypt(msg, ad []byte, now time.Time) (*State, []byte, error) {
 			if !ok {
 				return decryptErr(ErrDecrypt)
 			}
-			pt, ok := openBody(&ch.keys[ki].mk, &s.sessionID, msg, ad, bodyStart)
+			pt, ok := openBody(ch.key(bi, ki), &s.sessionID, msg, ad, bodyStart)
 			if !ok {
 				return decryptErr(ErrDecrypt)
 			}
 			st := *s
-			st.skipped = s.skipped.without(ci, ki)
+			st.skipped = s.skipped.without(ci, bi, ki)
 			st.countReceived()
 			return &st, pt, nil
 		}
