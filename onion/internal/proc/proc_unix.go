@@ -30,3 +30,7 @@ func detach(cmd *exec.Cmd) {
 
 // CanKill9 reports whether Kill is an uncatchable SIGKILL (for tests).
 func CanKill9() bool { return true }
+
+// Suspend stops pid (SIGSTOP) so that it ignores everything but SIGKILL,
+// as a hung tor does; for tests.
+func Suspend(pid int) error { return syscall.Kill(pid, syscall.SIGSTOP) }

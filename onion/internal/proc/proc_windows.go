@@ -3,6 +3,7 @@
 package proc
 
 import (
+	"errors"
 	"os/exec"
 	"syscall"
 )
@@ -39,3 +40,6 @@ func detach(cmd *exec.Cmd) {
 
 // CanKill9 reports whether Kill is an uncatchable SIGKILL (for tests).
 func CanKill9() bool { return false }
+
+// Suspend is not supported on Windows.
+func Suspend(pid int) error { return errors.New("proc: suspend not supported on windows") }
