@@ -220,6 +220,20 @@ func TestContacts(t *testing.T) {
 		t.Fatalf("--json: %q %v", r.stdout, err)
 	}
 
+	// A stranger's request has no nickname yet: shown as "-", named by address.
+	stranger := testAddr(9)
+	d.f.SimRequest(stranger, "", "")
+	r = d.run(t, "contacts")
+	if !strings.Contains(r.stdout, "- asks to be your contact: chive contacts accept "+stranger) {
+		t.Errorf("nameless request:\n%s", r.stdout)
+	}
+	r = d.run(t, "contacts", "accept", stranger)
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "chive contacts rename "+stranger+" NAME") {
+		t.Errorf("accepting a nameless request: %s", r.stdout)
+	}
+	wantCode(t, d.run(t, "contacts", "rm", stranger), exitOK)
+
 	wantCode(t, d.run(t, "contacts", "accept", "carol"), exitOK)
 	if c, _ := d.f.Contact(context.Background(), "carol"); c.State != node.StateAccepted {
 		t.Errorf("after accept: %s", c.State)

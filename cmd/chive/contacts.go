@@ -136,7 +136,7 @@ func contacts(ctx context.Context, e *env, c *common, u *unlock, o contactsOpts,
 			return writeJSON(w, shown{ct, sn})
 		}
 		fmt.Fprintf(w, "name:     %s\naddress:  %s\nstate:    %s\npresence: %s\nverified: %s\n",
-			clean(ct.Name), ct.Address, ct.State, ct.Presence, yesNo(ct.Verified))
+			displayName(ct), ct.Address, ct.State, ct.Presence, yesNo(ct.Verified))
 		if !ct.LastSeen.IsZero() {
 			fmt.Fprintf(w, "seen:     %s\n", ct.LastSeen.Local().Format(time.DateTime))
 		}
@@ -151,13 +151,18 @@ func contacts(ctx context.Context, e *env, c *common, u *unlock, o contactsOpts,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept.\n", clean(ct.Name), ct.Address, later)
+		fmt.Fprintf(w, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept.\n", displayName(ct), ct.Address, later)
 	case "accept":
 		ct, err := api.AcceptContact(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "Accepted %s (%s)%s.\nSay hello: chive send %s hi\n", clean(ct.Name), ct.Address, later, shellWord(ct.Name))
+		fmt.Fprintf(w, "Accepted %s (%s)%s.\n", displayName(ct), ct.Address, later)
+		if ct.Name == "" {
+			fmt.Fprintf(w, "Give them a name: chive contacts rename %s NAME\n", ct.Address)
+		} else {
+			fmt.Fprintf(w, "Say hello: chive send %s hi\n", shellWord(ct.Name))
+		}
 	case "decline":
 		if err := api.DeclineContact(ctx, pos[0]); err != nil {
 			return err
@@ -197,7 +202,7 @@ func printContacts(e *env, cs []node.Contact) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tPRESENCE\tUNREAD\tADDRESS")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", clean(c.Name), c.State, c.Presence, c.Unread, c.Address)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", displayName(c), c.State, c.Presence, c.Unread, c.Address)
 	}
 	tw.Flush()
 	for _, c := range cs {
@@ -206,9 +211,26 @@ func printContacts(e *env, cs []node.Contact) {
 			if c.Greeting != "" {
 				g = fmt.Sprintf(" (%q)", clean(c.Greeting))
 			}
-			fmt.Fprintf(e.stdout, "%s asks to be your contact%s: chive contacts accept %s\n", clean(c.Name), g, shellWord(c.Name))
+			fmt.Fprintf(e.stdout, "%s asks to be your contact%s: chive contacts accept %s\n", displayName(c), g, ref(c))
 		}
 	}
+}
+
+// displayName is the contact's nickname, or "-" before it has one (a
+// request from a stranger).
+func displayName(c node.Contact) string {
+	if n := clean(c.Name); n != "" {
+		return n
+	}
+	return "-"
+}
+
+// ref is how to name the contact on the command line.
+func ref(c node.Contact) string {
+	if c.Name != "" {
+		return shellWord(c.Name)
+	}
+	return c.Address
 }
 
 // shellWord quotes s for a command line a user may copy.

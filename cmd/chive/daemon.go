@@ -74,6 +74,10 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 }
 
 func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger) error {
+	// "chive daemon 2>&1 | tee log" and Ctrl-C: tee dies first, and Go
+	// would kill us with SIGPIPE on the next log line, before the socket
+	// is removed and tor stopped. Losing log lines is better.
+	signal.Ignore(syscall.SIGPIPE)
 	dir, err := resolveProfile(c.profile, e.getenv)
 	if err != nil {
 		return err

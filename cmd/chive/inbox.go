@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/onion"
 )
 
 func init() {
@@ -106,7 +107,7 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		if o.json {
 			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text})
 		}
-		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), clean(m.Contact), clean(m.Text))
+		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), clean(m.Text))
 		return err
 	}
 	for {
@@ -161,4 +162,13 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			}
 		}
 	}
+}
+
+// sender names a message's contact for people: the nickname, or the short
+// address when the contact has none.
+func sender(m node.Message) string {
+	if n := clean(m.Contact); n != "" {
+		return n
+	}
+	return onion.Address(m.Address).Short()
 }

@@ -352,6 +352,31 @@ func TestDaemonLifecycle(t *testing.T) {
 	if !strings.Contains(r.stdout, "daemon:    not running") {
 		t.Errorf("status without daemon:\n%s", r.stdout)
 	}
+
+	// "chive daemon 2>&1 | tee log", then Ctrl-C kills tee too: the daemon
+	// must still shut down cleanly with nowhere to write its log.
+	cmd := exec.Command(it.bin, "daemon")
+	cmd.Env = cliEnv(alice, "CHIVE_PASSPHRASE_FILE="+pass)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	until(t, 2*time.Minute, "the daemon's socket", func() bool {
+		_, err := os.Stat(rpc.SocketPath(alice))
+		return err == nil
+	})
+	pipe.Close()
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("daemon with a closed stderr, after SIGINT: %v", err)
+	}
+	if _, err := os.Stat(rpc.SocketPath(alice)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after SIGINT with a closed stderr: %v", err)
+	}
 }
 
 var latencyRE = regexp.MustCompile(`delivered [0-9a-f]{32} to \S+ in (\S+)`)

@@ -130,7 +130,7 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 		fmt.Fprintln(e.stdout, human)
 		return code, nil
 	}
-	who := clean(m.Contact)
+	who := sender(m)
 	if o.wait == "" {
 		if s.daemon() {
 			return report(exitQueued, fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, who))
