@@ -281,7 +281,9 @@ func Run(ctx context.Context, opts Options, progOpts ...tea.ProgramOption) error
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	m := New(ctx, opts)
-	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, progOpts...)...)
+	// Bubble Tea's renderer wakes at its frame rate even when nothing
+	// changes; a chat needs no more than 30 frames a second.
+	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(30)}, progOpts...)...)
 	_, err := p.Run()
 	if err != nil && !errors.Is(err, tea.ErrProgramKilled) && !errors.Is(err, tea.ErrInterrupted) {
 		return fmt.Errorf("tui: %w", err)
