@@ -467,6 +467,52 @@ func TestTwoDaemonsChat(t *testing.T) {
 	}
 	wantCode(t, cli(t, alice, "", "send", "carol", "hi"), exitUnknownPeer)
 
+	// The rest of the API, through rpc.Client against the real daemons.
+	ctx := context.Background()
+	ca, err := rpc.Dial(ctx, rpc.SocketPath(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := rpc.Dial(ctx, rpc.SocketPath(bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snA, errA := ca.SafetyNumber(ctx, "bob")
+	snB, errB := cb.SafetyNumber(ctx, "alice")
+	if errA != nil || errB != nil || snA == "" || snA != snB {
+		t.Errorf("safety numbers differ: %q %v / %q %v", snA, errA, snB, errB)
+	}
+	h, err := ca.History(ctx, "bob", "", 10)
+	if err != nil || len(h) != 2 || h[0].Text != "hi alice" || h[1].Direction != node.Outgoing || h[1].State != node.Delivered {
+		t.Errorf("alice's history: %+v %v", h, err)
+	}
+	if err := ca.MarkRead(ctx, "bob"); err != nil {
+		t.Error(err)
+	}
+	if c, err := ca.Contact(ctx, "bob"); err != nil || c.Unread != 0 {
+		t.Errorf("after mark_read: %+v %v", c, err)
+	}
+	if err := ca.SetVerified(ctx, bobAddr, true); err != nil {
+		t.Error(err)
+	}
+	if c, _ := ca.Contact(ctx, "bob"); !c.Verified {
+		t.Error("verified not recorded")
+	}
+	if err := ca.Typing(ctx, "bob"); err != nil {
+		t.Error(err)
+	}
+	if err := ca.SetSettings(ctx, node.Settings{ReadReceipts: false, Typing: true}); err != nil {
+		t.Error(err)
+	}
+	if s, err := ca.Settings(ctx); err != nil || s.ReadReceipts || !s.Typing {
+		t.Errorf("settings: %+v %v", s, err)
+	}
+	if _, err := ca.History(ctx, "nobody", "", 1); !errors.Is(err, node.ErrUnknownContact) {
+		t.Errorf("history of an unknown contact: %v", err)
+	}
+	ca.Close()
+	cb.Close()
+
 	// Bob stops (SIGTERM). Alice queues a message, restarts cleanly, queues
 	// two more and is killed with -9. Her restart cleans up the stale socket
 	// and still has all three queued; when Bob is back each arrives once.
