@@ -324,7 +324,15 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 	case eventMsg:
 		return tea.Batch(c.handleEvent(msg.ev), waitEvent(msg.ch))
 	case eventMsgOnce:
-		return tea.Batch(c.handleEvent(msg.ev), c.setFlash(msg.flash, false))
+		cmds := []tea.Cmd{c.handleEvent(msg.ev), c.setFlash(msg.flash, false)}
+		if ce, ok := msg.ev.(node.ContactEvent); ok && msg.rename && c.dialog == nil {
+			d := newDetailsDialog(c, ce.Contact)
+			d.renaming = true
+			d.note = "Give them a name you will recognise."
+			c.dialog = d
+			cmds = append(cmds, d.init(c), d.name.Focus())
+		}
+		return tea.Batch(cmds...)
 	case eventsClosedMsg:
 		c.eventsClosed = true
 		return c.setFlash("lost the connection to the node; restart chive", true)

@@ -446,7 +446,7 @@ func (d *requestDialog) update(c *chatModel, msg tea.Msg) (bool, tea.Cmd) {
 			if err != nil {
 				return doneMsg{err: err}
 			}
-			return eventMsgOnce{node.ContactEvent{Contact: ct}, "accepted " + name + ": say hello!"}
+			return eventMsgOnce{ev: node.ContactEvent{Contact: ct}, flash: "accepted " + name + ": say hello!", rename: strings.TrimSpace(ct.Name) == ""}
 		})
 	case matches(k, c.keys.Decline):
 		return true, action(c.ctx, "declined "+name, func(ctx context.Context) error { return api.DeclineContact(ctx, addr) })
@@ -482,8 +482,9 @@ func (d *requestDialog) view(c *chatModel) string {
 // eventMsgOnce applies a contact change at once (without waiting for the
 // node's event) and flashes a note.
 type eventMsgOnce struct {
-	ev    node.Event
-	flash string
+	ev     node.Event
+	flash  string
+	rename bool // open the contact's details to name them (requests carry no name)
 }
 
 // ---- contact details ----
@@ -497,6 +498,7 @@ type detailsDialog struct {
 	name      textinput.Model
 	confirm   string // "", "block" or "delete"
 	err       string
+	note      string
 }
 
 func newDetailsDialog(c *chatModel, ct node.Contact) *detailsDialog {
@@ -643,6 +645,9 @@ func (d *detailsDialog) view(c *chatModel) string {
 	}
 	if d.err != "" {
 		rows = append(rows, s.Error.Render(d.err))
+	}
+	if d.note != "" && d.renaming {
+		rows = append([]string{s.Accent.Render(d.note)}, rows...)
 	}
 	return frame(c, "Contact details", strings.Join(rows, "\n"), hint, inner)
 }

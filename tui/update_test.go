@@ -655,3 +655,28 @@ func TestTorStall(t *testing.T) {
 		t.Fatalf("stall notice after progress:\n%s", plain(m))
 	}
 }
+
+func TestAcceptUnnamedRequestAsksForName(t *testing.T) {
+	f := world(t)
+	erin := strings.Repeat("e", 52) + "eeed"
+	f.SimContact(node.Contact{Address: erin, State: node.StatePendingIncoming, Greeting: "it's Erin", Created: testNow})
+	m := testModel(t, f, 80, 24)
+	// Erin is the newest request: top of the list, selected.
+	if m.chat.selected != erin {
+		t.Fatalf("selected %q", m.chat.selected)
+	}
+	drive(t, m, press("enter"))
+	drive(t, m, press("a"))
+	if !strings.Contains(plain(m), "Give them a name you will recognise") {
+		t.Fatalf("no naming prompt:\n%s", plain(m))
+	}
+	typeText(t, m, "Erin")
+	drive(t, m, press("enter"))
+	drive(t, m, press("esc"))
+	if c, _ := f.Contact(context.Background(), erin); c.Name != "Erin" || c.State != node.StateAccepted {
+		t.Errorf("Erin: %+v", c)
+	}
+	if m.chat.dialog != nil || m.chat.focus != focusComposer {
+		t.Errorf("dialog %T focus %v", m.chat.dialog, m.chat.focus)
+	}
+}
