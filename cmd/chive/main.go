@@ -20,7 +20,7 @@ const (
 	exitOK          = 0
 	exitError       = 1 // anything not listed below
 	exitUsage       = 2 // bad flags or arguments
-	exitQueued      = 3 // send: queued, not yet sent/delivered
+	exitQueued      = 3 // send without --wait: queued, not yet sent/delivered
 	exitTimeout     = 4 // send --wait: timed out waiting
 	exitUnknownPeer = 5 // send/contacts: no such contact
 	exitNoDaemon    = 6 // the command needs a running daemon or a profile and found neither
@@ -115,13 +115,18 @@ Every command takes --profile DIR (or CHIVE_HOME) and --tor-testnet DIR (or
 CHIVE_TOR_TESTNET) to use a private Tor network started by "chive testnet up".
 Flags may come before or after positional arguments.
 
+Headless: "chive daemon" runs the node and serves <profile>/chive.sock
+(JSON-RPC, docs/api.md); address, contacts, send, inbox and status talk to
+it. With no daemon running they open the profile themselves, unlocking it
+with --passphrase-file FILE (or CHIVE_PASSPHRASE_FILE) or a terminal prompt.
+
 Exit codes:
   0  success (send: delivered or sent, as asked with --wait)
   1  error
   2  usage error (bad flag or argument)
-  3  send: message queued, not yet sent
+  3  send without --wait: queued (accepted; it is delivered in the background)
   4  send --wait: timed out (the message stays queued and will be delivered later)
   5  unknown contact
-  6  no running daemon and no profile to open
+  6  no running daemon and no profile to open (create one with "chive init")
 `)
 }
