@@ -115,6 +115,11 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed (make deps installs it)")
 	}
+	if _, err := exec.LookPath("tor"); err != nil {
+		if _, err := os.Stat("/usr/sbin/tor"); err != nil {
+			t.Skip("tor not installed (make deps installs it)")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	root := t.TempDir()
@@ -184,7 +189,12 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.keys("bob", "Enter")
 	x.waitFor("bob", "Contact request", 10*time.Second)
 	x.keys("bob", "a")
-	x.waitFor("bob", "say hello", 60*time.Second)
+	// A request carries no name: Bob is asked to give one.
+	x.waitFor("bob", "Give them a name", 60*time.Second)
+	x.text("bob", "Alice")
+	x.keys("bob", "Enter")
+	x.waitFor("bob", "renamed to Alice", 30*time.Second)
+	x.keys("bob", "Escape")
 
 	// Alice learns it; then they chat both ways.
 	x.waitFor("alice", "accepted", 4*time.Minute)
