@@ -757,6 +757,10 @@ func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
 		c.contacts[i].LastMessage, c.contacts[i].LastAt = m.Text, m.Time
 	}
 	var cmds []tea.Cmd
+	if i < 0 {
+		// A conversation the list does not know yet: refresh it.
+		cmds = append(cmds, loadContacts(c.ctx, c.api))
+	}
 	if m.Address == c.conv.address && c.conv.loaded {
 		if len(c.conv.newer) > 0 {
 			c.conv.unseenBelow++
@@ -829,9 +833,15 @@ func (c *chatModel) View() string {
 	}
 	side, mainW := c.columns()
 	bodyH := c.height - 1
-	right := c.viewMain(mainW, bodyH)
-	body := right
-	if side > 0 {
+	var body string
+	switch {
+	case side == 0 && c.focus == focusList && len(c.contacts) > 0:
+		// Collapsed: the list takes the whole width while it has focus.
+		body = c.viewSidebar(c.width, bodyH)
+	case side == 0:
+		body = c.viewMain(mainW, bodyH)
+	default:
+		right := c.viewMain(mainW, bodyH)
 		left := c.viewSidebar(side, bodyH)
 		div := c.styles.Divider.Render(strings.TrimSuffix(strings.Repeat("│\n", bodyH), "\n"))
 		body = lipgloss.JoinHorizontal(lipgloss.Top, left, div, right)
@@ -989,7 +999,7 @@ func (c *chatModel) viewMain(w, h int) string {
 			header += "  " + s.Success.Render("✓ verified")
 		}
 		if side == 0 {
-			header += s.Hint.Render("  · ctrl+k switch")
+			header += s.Hint.Render("  · tab contacts")
 		}
 	case len(c.contacts) == 0:
 		header = " " + s.Header.Render("chive")

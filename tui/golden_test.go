@@ -45,6 +45,7 @@ func TestGoldenScreens(t *testing.T) {
 		{"main_wide", 120, 40, mainModel, []step{keys("down")}},
 		{"main_200x60", 200, 60, mainModel, []step{keys("down")}},
 		{"main_collapsed", 50, 16, mainModel, []step{keys("down")}},
+		{"main_collapsed_list", 50, 16, mainModel, []step{keys("down", "tab")}},
 		{"main_tiny", 16, 5, mainModel, nil},
 		{"main_request", 80, 24, mainModel, nil},
 		{"main_empty", 80, 24, emptyModel, nil},
