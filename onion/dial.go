@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -119,6 +120,11 @@ func dialSOCKS(ctx context.Context, socksAddr string, addr Address) (_ net.Conn,
 	wrap := func(step string, err error) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("onion: dial %s: %w", addr.Short(), ctx.Err())
+		}
+		// The connection's deadline is ctx's and may fire a moment before
+		// ctx's own timer: report it as ctx's.
+		if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("onion: dial %s: %w", addr.Short(), context.DeadlineExceeded)
 		}
 		return fmt.Errorf("onion: dial %s: socks %s: %w", addr.Short(), step, err)
 	}

@@ -429,11 +429,13 @@ func (t *Tor) readEvents() {
 	defer close(t.eventsDone)
 	for {
 		if err := t.ctrl.HandleNextEvent(); err != nil {
-			select {
-			case <-t.closing:
-				t.finish(ErrClosed)
-			default:
-				if t.cmd == nil { // attached: losing the connection is losing tor
+			// A managed tor's end is reported by its process exiting.
+			// An attached one's is the connection closing.
+			if t.cmd == nil {
+				select {
+				case <-t.closing:
+					t.finish(ErrClosed)
+				default:
 					t.finish(fmt.Errorf("%w: control connection lost: %v", ErrTorExited, err))
 				}
 			}
