@@ -398,6 +398,11 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 	case tea.BlurMsg:
 		c.termFocused = false
 		return nil
+	case tea.MouseClickMsg:
+		if c.dialog != nil || msg.Button != tea.MouseLeft {
+			return nil
+		}
+		return c.click(msg.X, msg.Y)
 	case tea.MouseWheelMsg:
 		if c.dialog != nil {
 			return nil
@@ -538,6 +543,31 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		cmd = tea.Batch(cmd, c.sendTyping())
 	}
 	return cmd
+}
+
+// click selects the contact under the pointer, or focuses the composer
+// when the click is in the conversation.
+func (c *chatModel) click(x, y int) tea.Cmd {
+	side, _ := c.columns()
+	listShown := side > 0 || (c.focus == focusList && len(c.contacts) > 0)
+	if listShown && (side == 0 || x < side) {
+		if y < 1 {
+			return nil
+		}
+		i := c.listTop + (y-1)/2
+		if i >= len(c.contacts) {
+			return nil
+		}
+		cmd := c.open(c.contacts[i].Address)
+		if c.contacts[i].State != node.StateAccepted {
+			return tea.Batch(cmd, c.setFocus(focusList))
+		}
+		return tea.Batch(cmd, c.setFocus(focusComposer))
+	}
+	if ct := c.current(); ct != nil && ct.State == node.StateAccepted {
+		return c.setFocus(focusComposer)
+	}
+	return nil
 }
 
 func (c *chatModel) moveSelection(d int) tea.Cmd {

@@ -680,3 +680,20 @@ func TestAcceptUnnamedRequestAsksForName(t *testing.T) {
 		t.Errorf("dialog %T focus %v", m.chat.dialog, m.chat.focus)
 	}
 }
+
+func TestMouseClickSelectsContact(t *testing.T) {
+	m := testModel(t, world(t), 80, 24)
+	// Rows: 0 title, 1-2 Carol, 3-4 Bob, 5-6 Dave.
+	drive(t, m, tea.MouseClickMsg{X: 5, Y: 3, Button: tea.MouseLeft})
+	if m.chat.selected != bobAddr || m.chat.focus != focusComposer {
+		t.Fatalf("after clicking Bob: selected %q focus %v", m.chat.selected, m.chat.focus)
+	}
+	drive(t, m, tea.MouseClickMsg{X: 5, Y: 6, Button: tea.MouseLeft})
+	if m.chat.selected != daveAddr || m.chat.focus != focusList {
+		t.Fatalf("after clicking Dave: selected %q focus %v", m.chat.selected, m.chat.focus)
+	}
+	drive(t, m, tea.MouseClickMsg{X: 5, Y: 20, Button: tea.MouseLeft}) // below the list
+	if m.chat.selected != daveAddr {
+		t.Fatalf("click below the list changed the selection")
+	}
+}
