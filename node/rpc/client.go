@@ -122,6 +122,9 @@ func (c *Client) readLoop() {
 // A JSON-RPC error is returned as *Error, which unwraps to node's sentinel
 // errors (errors.Is(err, node.ErrUnknownContact)).
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	req := request{JSONRPC: "2.0", Method: method}
 	if params != nil {
 		b, err := json.Marshal(params)

@@ -745,3 +745,45 @@ func TestHandlerPanic(t *testing.T) {
 		t.Errorf("server unusable after a panic: %v", err)
 	}
 }
+
+func TestListenLongPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Listen(SocketPath(dir))
+	if err == nil || !strings.Contains(err.Error(), "shorter path") {
+		t.Errorf("Listen on a %d-byte path: %v", len(SocketPath(dir)), err)
+	}
+}
+
+// slowStatus is a node.API whose Status waits for release.
+type slowStatus struct {
+	*nodetest.Fake
+	release chan struct{}
+}
+
+func (s slowStatus) Status(ctx context.Context) (node.Status, error) {
+	<-s.release
+	return s.Fake.Status(ctx)
+}
+
+func TestCallCancelledInFlight(t *testing.T) {
+	api := slowStatus{newFake(), make(chan struct{})}
+	path, _ := serve(t, api)
+	c := dialT(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Status(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("in-flight call past its deadline: %v", err)
+	}
+	// Other calls on the same connection are not held up by the slow one,
+	// and its late answer goes nowhere.
+	if s, err := c.Settings(context.Background()); err != nil || !s.Typing {
+		t.Errorf("Settings while Status is stuck: %+v %v", s, err)
+	}
+	close(api.release)
+	if st, err := c.Status(context.Background()); err != nil || st.Address != aliceAddr {
+		t.Errorf("after release: %+v %v", st, err)
+	}
+}

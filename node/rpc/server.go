@@ -29,6 +29,10 @@ const (
 	writeTimeout = time.Minute
 )
 
+// maxSocketPath is the longest Unix socket path that works everywhere
+// (sun_path is 104 bytes on macOS and BSD, 108 on Linux, NUL included).
+const maxSocketPath = 103
+
 // ErrDaemonRunning is returned by Listen when another process already serves
 // the socket.
 var ErrDaemonRunning = errors.New("a daemon is already serving this profile")
@@ -56,6 +60,10 @@ func Listen(path string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
+		if len(path) > maxSocketPath {
+			return nil, fmt.Errorf("rpc: listen: socket path %s is %d bytes, longer than Unix sockets allow (%d); use a profile directory with a shorter path: %w",
+				path, len(path), maxSocketPath, err)
+		}
 		return nil, fmt.Errorf("rpc: listen: %w", err)
 	}
 	// Connecting needs write permission on the socket, which the default
