@@ -556,7 +556,8 @@ func TestSubscribeRaw(t *testing.T) {
 }
 
 func TestConcurrentClients(t *testing.T) {
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ends the subscription nobody drains to the end
 	f := newFake()
 	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted})
 	path, _ := serve(t, f)
