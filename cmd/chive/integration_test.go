@@ -353,6 +353,52 @@ func TestDaemonLifecycle(t *testing.T) {
 		t.Errorf("status without daemon:\n%s", r.stdout)
 	}
 
+	// On a terminal, the daemon asks for the passphrase (tmux is the terminal).
+	if tmux, err := exec.LookPath("tmux"); err != nil {
+		t.Log("no tmux: passphrase prompt not tested")
+	} else {
+		sock := filepath.Join(filepath.Dir(alice), "tmux.sock") // a private tmux server, removed with the dir
+		tm := func(args ...string) {
+			t.Helper()
+			c := exec.Command(tmux, append([]string{"-S", sock}, args...)...)
+			c.Env = append(cliEnv(alice), "TMUX=")
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("tmux %v: %v %s", args, err, out)
+			}
+		}
+		logf := filepath.Join(filepath.Dir(alice), "prompt.log")
+		tm("new-session", "-d", "-s", "p", "-x", "100", "-y", "20", it.bin+" daemon 2> "+logf)
+		defer exec.Command(tmux, "-S", sock, "kill-server").Run()
+		until(t, 30*time.Second, "the passphrase prompt", func() bool {
+			b, _ := os.ReadFile(logf)
+			return strings.Contains(string(b), "Passphrase for "+alice)
+		})
+		tm("send-keys", "-t", "p", "correct horse battery staple", "Enter")
+		until(t, 2*time.Minute, "the daemon unlocked from the prompt", func() bool {
+			c, err := rpc.Dial(context.Background(), rpc.SocketPath(alice))
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			st, err := c.Status(context.Background())
+			return err == nil && st.Daemon
+		})
+		b, _ := os.ReadFile(logf)
+		m := regexp.MustCompile(`daemon running" pid=(\d+)`).FindStringSubmatch(string(b))
+		if m == nil {
+			t.Fatalf("no pid in the log:\n%s", b)
+		}
+		pid, _ := strconv.Atoi(m[1])
+		syscall.Kill(pid, syscall.SIGTERM)
+		until(t, time.Minute, "the prompted daemon to stop", func() bool {
+			_, err := os.Stat(rpc.SocketPath(alice))
+			return errors.Is(err, os.ErrNotExist)
+		})
+		if strings.Contains(string(b), "correct horse") {
+			t.Error("the passphrase was echoed or logged")
+		}
+	}
+
 	// "chive daemon 2>&1 | tee log", then Ctrl-C kills tee too: the daemon
 	// must still shut down cleanly with nowhere to write its log.
 	cmd := exec.Command(it.bin, "daemon")
