@@ -102,10 +102,15 @@ func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
 		return fmt.Sprintf("%s --profile %s --tor-testnet %s; %s -L %s kill-session -t chive",
 			shellQuote(self), shellQuote(profile), shellQuote(net.Dir()), shellQuote(tmux), sock)
 	}
-	defer tm("kill-server").Run()
 	if out, err := tm("new-session", "-d", "-s", "chive", "-x", "200", "-y", "50", pane(alice)).CombinedOutput(); err != nil {
 		return fmt.Errorf("tmux new-session: %v: %s", err, out)
 	}
+	// Stop our tmux server (and so both chives) however we leave, and
+	// remove its socket file, which tmux leaves behind.
+	defer func() {
+		tm("kill-server").Run()
+		os.Remove(tmuxSocket(sock))
+	}()
 	if out, err := tm("split-window", "-h", "-t", "chive", pane(bob)).CombinedOutput(); err != nil {
 		return fmt.Errorf("tmux split-window: %v: %s", err, out)
 	}
@@ -231,6 +236,15 @@ func waitFor(ctx context.Context, cond func() (bool, error)) error {
 		case <-t.C:
 		}
 	}
+}
+
+// tmuxSocket is where tmux puts the socket of "tmux -L name".
+func tmuxSocket(name string) string {
+	dir := os.Getenv("TMUX_TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	return filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), name)
 }
 
 func shellQuote(s string) string {

@@ -59,6 +59,16 @@ func (x *tmux) cmd(args ...string) (string, error) {
 	return string(out), err
 }
 
+// kill stops the server and removes the socket file tmux leaves behind.
+func (x *tmux) kill() {
+	x.cmd("kill-server")
+	dir := os.Getenv("TMUX_TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), x.sock))
+}
+
 func (x *tmux) must(args ...string) string {
 	x.t.Helper()
 	out, err := x.cmd(args...)
@@ -138,7 +148,7 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 				t.Logf("--- %s's screen at the end:\n%s", p, x.screen(p))
 			}
 		}
-		x.cmd("kill-server")
+		x.kill()
 	})
 	start := func(name string) {
 		cmdline := fmt.Sprintf("CHIVE_NO_BELL=1 %s --profile %s --tor-testnet %s; sleep 600", chiveBin, filepath.Join(root, name), net.Dir())

@@ -34,7 +34,7 @@ func BenchmarkRSS(b *testing.B) {
 			dir := filepath.Join(b.TempDir(), "alice")
 			seed(b, dir, n)
 			x := &tmux{t: nil, sock: "chive-rss-" + strconv.Itoa(os.Getpid())}
-			defer x.cmd("kill-server")
+			defer x.kill()
 			var rss float64
 			for b.Loop() {
 				rss = measureRSS(b, x, dir, n)
