@@ -22,6 +22,7 @@ type unlockModel struct {
 	busy     bool
 	err      string
 	attempts int
+	noPass   bool // the profile has no passphrase: enter just retries
 }
 
 func newUnlock(keys *KeyMap, st *Styles, dir string) unlockModel {
@@ -39,6 +40,7 @@ func (u *unlockModel) Focus() tea.Cmd   { return u.pass.Focus() }
 // start unlocks with pass in a command.
 func (u *unlockModel) start(ctx context.Context, p Profile, pass []byte) tea.Cmd {
 	u.busy, u.err = true, ""
+	u.noPass = pass == nil
 	return local(ctx, func(ctx context.Context) tea.Msg {
 		api, err := p.Unlock(ctx, pass)
 		return unlockedMsg{api, err}
@@ -65,6 +67,8 @@ func (u *unlockModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.Cm
 		switch {
 		case matches(k, u.keys.Quit) || k.String() == "esc":
 			return tea.Quit
+		case k.String() == "enter" && u.noPass:
+			return u.start(ctx, p, nil)
 		case k.String() == "enter":
 			if u.pass.Value() == "" {
 				u.err = "Type your passphrase, then press enter."
@@ -91,12 +95,17 @@ func (u *unlockModel) View() string {
 		b.WriteString(s.Accent.Render("Unlocking your profile…") + "\n")
 		return place(u.width, u.height, b.String())
 	}
-	b.WriteString("Passphrase  " + u.pass.View() + "\n\n")
+	hint := "enter unlock · ctrl+q quit"
+	if u.noPass {
+		hint = "enter try again · ctrl+q quit"
+	} else {
+		b.WriteString("Passphrase  " + u.pass.View() + "\n\n")
+	}
 	if u.err != "" {
-		b.WriteString(s.Error.Render("✗ "+u.err) + "\n")
+		b.WriteString(s.Error.Render(lipgloss.Wrap("✗ "+u.err, min(70, max(20, u.width-4)), " ")) + "\n")
 	} else {
 		b.WriteString("\n")
 	}
-	b.WriteString("\n" + s.Hint.Render("enter unlock · ctrl+q quit"))
+	b.WriteString("\n" + s.Hint.Render(hint))
 	return place(u.width, u.height, lipgloss.NewStyle().Width(min(72, max(20, u.width-2))).Render(b.String()))
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -695,5 +696,32 @@ func TestMouseClickSelectsContact(t *testing.T) {
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 20, Button: tea.MouseLeft}) // below the list
 	if m.chat.selected != daveAddr {
 		t.Fatalf("click below the list changed the selection")
+	}
+}
+
+// failingProfile fails to open the first time (another chive holds it).
+type failingProfile struct {
+	fakeProfile
+	fails int
+}
+
+func (p *failingProfile) Unlock(ctx context.Context, pass []byte) (node.API, error) {
+	if p.fails > 0 {
+		p.fails--
+		return nil, errors.New("the profile in /x is in use by another chive (pid 42)")
+	}
+	return p.fakeProfile.Unlock(ctx, pass)
+}
+
+func TestUnlockErrorRetry(t *testing.T) {
+	p := &failingProfile{fakeProfile: fakeProfile{exists: true, api: world(t)}, fails: 1}
+	m := profileModel(t, p, 80, 24)
+	v := plain(m)
+	if m.screen != screenUnlock || !strings.Contains(v, "in use by another chive (pid 42)") || strings.Contains(v, "Passphrase") {
+		t.Fatalf("screen %v:\n%s", m.screen, v)
+	}
+	drive(t, m, press("enter"))
+	if m.screen != screenMain {
+		t.Fatalf("retry did not open: %v\n%s", m.screen, plain(m))
 	}
 }
