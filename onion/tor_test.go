@@ -496,3 +496,63 @@ func childMain() {
 	fmt.Printf("TORPID=%d\n", tor.PID())
 	select {} // wait to be killed
 }
+
+// TestAttachPassword attaches to a tor that only allows password
+// authentication, as a system tor configured with HashedControlPassword.
+func TestAttachPassword(t *testing.T) {
+	if torMissing != "" {
+		t.Skip(torMissing)
+	}
+	torPath, err := exec.LookPath("tor")
+	if err != nil {
+		torPath = "/usr/sbin/tor"
+	}
+	out, err := exec.Command(torPath, "--quiet", "--hash-password", "correct horse").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(out))
+	hash := fields[len(fields)-1]
+	dir := t.TempDir()
+	portFile := filepath.Join(dir, "port")
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o600)
+	cmd := exec.Command(torPath, "-f", empty, "--defaults-torrc", empty, "--quiet",
+		"--DataDirectory", filepath.Join(dir, "data"), "--ControlPort", "auto",
+		"--ControlPortWriteToFile", portFile, "--HashedControlPassword", hash,
+		"--CookieAuthentication", "0", "--DisableNetwork", "1", "--SocksPort", "auto")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var addr string
+	for i := 0; i < 200 && addr == ""; i++ {
+		b, _ := os.ReadFile(portFile)
+		if s := strings.TrimSpace(string(b)); strings.HasSuffix(string(b), "\n") {
+			addr = strings.TrimPrefix(s, "PORT=")
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if addr == "" {
+		t.Fatal("tor did not write its control port")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := onion.Start(ctx, onion.Config{ControlAddr: addr, ControlPassword: "wrong"}); err == nil || !strings.Contains(err.Error(), "authenticate") {
+		t.Errorf("wrong password: %v", err)
+	}
+	att, err := onion.Start(ctx, onion.Config{ControlAddr: addr, ControlPassword: "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := att.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd.ProcessState != nil || !proc.Alive(cmd.Process.Pid) {
+		t.Fatal("closing an attached Tor stopped the tor process")
+	}
+}
