@@ -24,7 +24,7 @@ Runs the node without a UI: starts Tor, publishes your onion service,
 delivers and receives messages, and serves the JSON-RPC API (docs/api.md) on
 <profile>/chive.sock, which "chive send", "chive inbox", the UI and scripts
 use. Logs go to stderr; they never hold message text or keys.
-Stops cleanly on SIGINT or SIGTERM. Run it in tmux, or under systemd
+Stops cleanly on SIGINT, SIGTERM or SIGHUP. Run it in tmux, or under systemd
 (contrib/chive.service).
 `,
 		run: runDaemon,
@@ -78,6 +78,10 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	// would kill us with SIGPIPE on the next log line, before the socket
 	// is removed and tor stopped. Losing log lines is better.
 	signal.Ignore(syscall.SIGPIPE)
+	// Closing the terminal (or the tmux pane) it runs in is a request to
+	// stop, like SIGINT and SIGTERM: shut down cleanly rather than die.
+	ctx, stopHup := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stopHup()
 	dir, err := resolveProfile(c.profile, e.getenv)
 	if err != nil {
 		return err
@@ -127,7 +131,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	shutdown := func() error {
 		// A second signal during shutdown means "now".
 		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
 		go func() {
 			if _, ok := <-sigs; ok {

@@ -22,8 +22,8 @@ With --json, one JSON object per line:
   {"id":"…","seq":12,"contact":"bob","address":"…","time":"2026-11-26T20:01:02Z","text":"hello"}
 --after SEQ prints only messages after that seq (resume where a script left
 off); --follow keeps running and prints new messages as they arrive (without
-a daemon it starts Tor itself to receive them). Reading the inbox does not
-mark messages read.
+a daemon it starts Tor itself to receive them; when the daemon it follows
+stops, it exits with status 1). Reading the inbox does not mark messages read.
 `,
 		run: runInbox,
 	})

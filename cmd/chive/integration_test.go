@@ -630,7 +630,11 @@ func TestTwoDaemonsChat(t *testing.T) {
 	if !strings.Contains(r.stdout, "alice: one-shot") {
 		t.Errorf("bob's inbox after one-shot send:\n%s", r.stdout)
 	}
-	if err := db.stop(syscall.SIGTERM); err != nil {
-		t.Errorf("stop: %v", err)
+	// SIGHUP (terminal or tmux pane closed) is a clean stop too.
+	if err := db.stop(syscall.SIGHUP); err != nil {
+		t.Errorf("bob's daemon after SIGHUP: %v", err)
+	}
+	if _, err := os.Stat(rpc.SocketPath(bob)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after SIGHUP: %v", err)
 	}
 }
