@@ -25,6 +25,8 @@ type peer struct {
 	link      *wire.Link // the one link in use, nil if none
 	stranger  bool       // link counted in n.strangers
 	dialing   bool       // a dialLoop runs
+	reconnect int        // dial attempts left even without work (see reconnectLinked)
+	downAt    time.Time  // when the last link went down
 	writing   *wire.Link // link a writeLoop runs for
 	failures  int        // consecutive failed dials, for backoff
 	nextDial  time.Time
@@ -111,6 +113,7 @@ func (n *Node) adopt(l *wire.Link) {
 	// Whoever dialed, the peer is reachable now: forget the backoff.
 	p.failures = 0
 	p.nextDial = time.Time{}
+	p.reconnect = 0
 	ok := n.goLocked(func() { n.readLoop(p, l) })
 	if ok && known {
 		n.startWriterLocked(p, l)
@@ -142,6 +145,7 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 		return
 	}
 	p.link = nil
+	p.downAt = time.Now()
 	if p.stranger {
 		p.stranger = false
 		n.strangers--
@@ -189,6 +193,38 @@ func (n *Node) dialPending() {
 			continue
 		}
 		n.kickDial(n.peer(addr), c.ID)
+	}
+}
+
+// linkedPeers returns the peers that have a link up, or had one until a
+// moment ago (a dying tor takes the links with it), for reconnectLinked.
+func (n *Node) linkedPeers() []*peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var ps []*peer
+	recent := time.Now().Add(-time.Minute)
+	for _, p := range n.peers {
+		if (p.link != nil && !p.stranger) || p.downAt.After(recent) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// reconnectLinked redials peers that had a link when our tor died, even
+// without work: their side may not notice at once, and has no fresh
+// descriptor of our new onion service, while we can reach theirs. A few
+// attempts, then we wait for work or for them as usual.
+func (n *Node) reconnectLinked(ps []*peer) {
+	for _, p := range ps {
+		c, err := n.db.ContactByAddress(n.ctx, string(p.addr))
+		if err != nil || c.Removed || c.State != storage.StateAccepted {
+			continue
+		}
+		n.mu.Lock()
+		p.reconnect = 3
+		n.mu.Unlock()
+		n.kickDial(p, c.ID)
 	}
 }
 
@@ -271,8 +307,9 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 			return
 		}
 		wait := time.Until(p.nextDial)
+		want := p.reconnect > 0
 		n.mu.Unlock()
-		if !n.hasWork(contactID) {
+		if !want && !n.hasWork(contactID) {
 			return
 		}
 		if wait > 0 {
@@ -296,6 +333,7 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		if err != nil {
 			n.mu.Lock()
 			p.failures++
+			p.reconnect = max(p.reconnect-1, 0)
 			d := n.backoff(p.failures)
 			p.nextDial = time.Now().Add(d)
 			up := p.link != nil

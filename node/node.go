@@ -293,6 +293,7 @@ func (n *Node) supervise(start StartTransport) {
 		delay = min(2*delay, n.tune.torRetryMax)
 		return true
 	}
+	var relink []*peer // peers linked when tor died
 	for n.ctx.Err() == nil {
 		tr, err := start(n.ctx, n.setTor)
 		if err != nil {
@@ -319,10 +320,13 @@ func (n *Node) supervise(start StartTransport) {
 		n.events.publish(ReachableEvent{Reachable: true})
 		n.log.Info("reachable", "address", n.addr.Short())
 		n.dialPending()
+		n.reconnectLinked(relink)
+		relink = nil
 
 		select {
 		case <-tr.Done():
 			n.log.Warn("tor exited; restarting it")
+			relink = n.linkedPeers()
 		case <-n.ctx.Done():
 		}
 		n.mu.Lock()

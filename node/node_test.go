@@ -277,10 +277,7 @@ func TestBlock(t *testing.T) {
 	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now!!"); err != nil {
 		t.Fatal(err)
 	}
-	mallory.waitFor(t, memWait, "request acknowledged", func(Event) bool {
-		st, _ := mallory.Status(t.Context())
-		return st.Outbox == 0
-	})
+	waitOutbox(t, mallory, 0)
 	if got := bob.count(func(e Event) bool { _, ok := e.(ContactRequestEvent); return ok }); got != 1 {
 		t.Fatalf("bob saw %d requests, want 1", got)
 	}
@@ -294,10 +291,7 @@ func TestBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	eve.AddContact(t.Context(), bob.Address(), "bob", "hi")
-	eve.waitFor(t, memWait, "request acknowledged", func(Event) bool {
-		st, _ := eve.Status(t.Context())
-		return st.Outbox == 0
-	})
+	waitOutbox(t, eve, 0)
 	if got := bob.count(func(e Event) bool { _, ok := e.(ContactRequestEvent); return ok }); got != 1 {
 		t.Fatalf("bob saw %d requests, want 1", got)
 	}
@@ -316,6 +310,20 @@ func TestTorRestart(t *testing.T) {
 	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 3), texts("r", 3))
 	if n := bob.count(func(e Event) bool { r, ok := e.(ReachableEvent); return ok && r.Reachable }); n < 2 {
 		t.Errorf("bob was reachable %d times, want a restart", n)
+	}
+	// With nothing to send, bob still reconnects to the contacts it was
+	// linked with: they may hold a stale descriptor of his onion service.
+	waitOutbox(t, alice, 0)
+	mem.Fail(onionAddr(bob))
+	deadline := time.Now().Add(memWait)
+	for {
+		if l := bob.currentLink(bob.peer(onionAddr(alice))); l != nil && l.Dialed() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob did not reconnect after his tor restarted")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -435,5 +443,58 @@ func TestSubscribeSlowReader(t *testing.T) {
 	}
 	if progress > 2 || presence > 2 {
 		t.Errorf("droppable events delivered: %d progress, %d presence; want coalesced to 1 each", progress, presence)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	n := &Node{tune: defaultTuning()}
+	for f := 1; f < 30; f++ {
+		want := n.tune.backoffMin << (f - 1)
+		if f > 20 || want > n.tune.backoffMax {
+			want = n.tune.backoffMax
+		}
+		for range 20 {
+			d := n.backoff(f)
+			if d < want/2 || d > want {
+				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", f, d, want/2, want)
+			}
+		}
+	}
+}
+
+// TestBackoffResetByPeer: a peer that connects to us resets our backoff
+// for it, so its queued messages need not wait out a long delay.
+func TestBackoffResetByPeer(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	alice.tune.backoffMin, alice.tune.backoffMax = time.Hour, time.Hour
+	mem.SetOffline(onionAddr(bob), true)
+	alice.dropLink(onionAddr(bob))
+	mustSend(t, alice, bob.Address(), "waiting")
+	p := alice.peer(onionAddr(bob))
+	deadline := time.Now().Add(memWait)
+	for {
+		alice.Node.mu.Lock()
+		f := p.failures
+		alice.Node.mu.Unlock()
+		if f > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice never failed to dial")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Alice now waits about an hour. Bob writes, so he dials her.
+	mem.SetOffline(onionAddr(bob), false)
+	mustSend(t, bob, alice.Address(), "hi")
+	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 1), []string{"waiting"})
+	alice.Node.mu.Lock()
+	defer alice.Node.mu.Unlock()
+	if p.failures != 0 || !p.nextDial.IsZero() {
+		t.Errorf("backoff not reset: failures %d, next dial %v", p.failures, p.nextDial)
 	}
 }
