@@ -358,6 +358,12 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 			c.settings = msg.s
 		}
 		return nil
+	case settingsSavedMsg:
+		if msg.err != nil {
+			c.settings = msg.old
+			return c.setFlash("settings: "+msg.err.Error(), true)
+		}
+		return nil
 	case contactsMsg:
 		if msg.err != nil {
 			return c.setFlash("contacts: "+msg.err.Error(), true)
@@ -467,6 +473,9 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case matches(k, keys.MyAddress):
 		c.dialog = newAddressDialog(c)
+		return nil
+	case matches(k, keys.Settings):
+		c.dialog = &settingsDialog{}
 		return nil
 	case matches(k, keys.Details):
 		if ct := c.current(); ct != nil {

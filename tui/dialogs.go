@@ -651,3 +651,87 @@ func (d *detailsDialog) view(c *chatModel) string {
 	}
 	return frame(c, "Contact details", strings.Join(rows, "\n"), hint, inner)
 }
+
+// ---- settings ----
+
+type settingsSavedMsg struct {
+	old node.Settings
+	err error
+}
+
+// settingsDialog toggles the node's privacy settings (stored in the
+// profile) and this UI's bell and window title (for this session; the
+// --no-bell and --no-title flags set them at start).
+type settingsDialog struct{ cur int }
+
+type setting struct {
+	label, help string
+	on          func(c *chatModel) bool
+	toggle      func(c *chatModel) tea.Cmd
+}
+
+func settingsList() []setting {
+	save := func(c *chatModel, old node.Settings) tea.Cmd {
+		api, s := c.api, c.settings
+		return call(c.ctx, func(ctx context.Context) tea.Msg {
+			return settingsSavedMsg{old: old, err: api.SetSettings(ctx, s)}
+		})
+	}
+	return []setting{
+		{"Send read receipts", "contacts see when you have read their messages",
+			func(c *chatModel) bool { return c.settings.ReadReceipts },
+			func(c *chatModel) tea.Cmd {
+				old := c.settings
+				c.settings.ReadReceipts = !old.ReadReceipts
+				return save(c, old)
+			}},
+		{"Send typing indicators", "contacts see when you are typing",
+			func(c *chatModel) bool { return c.settings.Typing },
+			func(c *chatModel) tea.Cmd { old := c.settings; c.settings.Typing = !old.Typing; return save(c, old) }},
+		{"Bell on new messages", "when a message arrives out of view (this session)",
+			func(c *chatModel) bool { return !c.noBell },
+			func(c *chatModel) tea.Cmd { c.noBell = !c.noBell; return nil }},
+		{"Unread count in the window title", "this session",
+			func(c *chatModel) bool { return !c.noTitle },
+			func(c *chatModel) tea.Cmd { c.noTitle = !c.noTitle; return nil }},
+	}
+}
+
+func (d *settingsDialog) update(c *chatModel, msg tea.Msg) (bool, tea.Cmd) {
+	k, ok := msg.(tea.KeyPressMsg)
+	if !ok {
+		return false, nil
+	}
+	list := settingsList()
+	switch {
+	case matches(k, c.keys.Quit):
+		return true, tea.Quit
+	case matches(k, c.keys.Close), matches(k, c.keys.Settings):
+		return true, nil
+	case k.String() == "up" || k.String() == "k" || k.String() == "shift+tab":
+		d.cur = (d.cur + len(list) - 1) % len(list)
+	case k.String() == "down" || k.String() == "j" || k.String() == "tab":
+		d.cur = (d.cur + 1) % len(list)
+	case matches(k, c.keys.Toggle), k.String() == "enter":
+		return false, list[d.cur].toggle(c)
+	}
+	return false, nil
+}
+
+func (d *settingsDialog) view(c *chatModel) string {
+	s := c.styles
+	inner := dialogWidth(c.width, 60)
+	var rows []string
+	for i, st := range settingsList() {
+		box := "[ ]"
+		if st.on(c) {
+			box = "[x]"
+		}
+		line := fit(box+" "+st.label, inner)
+		if i == d.cur {
+			line = s.Selected.Render(line)
+		}
+		rows = append(rows, line, s.Muted.Render(truncate("    "+st.help, inner)))
+	}
+	return frame(c, "Settings", strings.Join(rows, "\n"), "↑/↓ choose · space toggle · esc close", inner)
+}

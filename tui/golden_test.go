@@ -55,6 +55,7 @@ func TestGoldenScreens(t *testing.T) {
 			drive(t, m, eventMsg{ev: node.TypingEvent{Address: bobAddr}})
 		}}},
 		{"dialog_help", 80, 24, mainModel, []step{keys("f1")}},
+		{"dialog_settings", 80, 24, mainModel, []step{keys("ctrl+p", "down", "space")}},
 		{"dialog_switcher", 80, 24, mainModel, []step{keys("ctrl+k"), text("o")}},
 		{"dialog_add_empty", 80, 24, mainModel, []step{keys("ctrl+n")}},
 		{"dialog_add_invalid", 80, 24, mainModel, []step{keys("ctrl+n"), text("chive:abc")}},

@@ -13,6 +13,7 @@ type KeyMap struct {
 	MyAddress   key.Binding
 	Details     key.Binding
 	Retry       key.Binding
+	Settings    key.Binding
 	FocusNext   key.Binding
 	ScrollUp    key.Binding
 	ScrollDown  key.Binding
@@ -49,6 +50,7 @@ func DefaultKeyMap() KeyMap {
 		MyAddress:   key.NewBinding(key.WithKeys("ctrl+o", "f2"), key.WithHelp("ctrl+o", "my address + QR")),
 		Details:     key.NewBinding(key.WithKeys("ctrl+d", "f3"), key.WithHelp("ctrl+d", "contact details")),
 		Retry:       key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "retry failed")),
+		Settings:    key.NewBinding(key.WithKeys("ctrl+p", "f4"), key.WithHelp("ctrl+p", "settings")),
 		FocusNext:   key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "list ⇄ composer")),
 		ScrollUp:    key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "scroll up")),
 		ScrollDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "scroll down")),
@@ -83,7 +85,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is every key, grouped by where it works; the help dialog shows it.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Help, k.Quit},
+		{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Quit},
 		{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline},
 		{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField},
 		{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle},

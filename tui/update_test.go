@@ -725,3 +725,31 @@ func TestUnlockErrorRetry(t *testing.T) {
 		t.Fatalf("retry did not open: %v\n%s", m.screen, plain(m))
 	}
 }
+
+func TestSettingsDialog(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("ctrl+p"))
+	drive(t, m, press("space")) // read receipts off
+	drive(t, m, press("down"))
+	drive(t, m, press("down"))
+	drive(t, m, press("space")) // bell: tests start with NoBell, so this turns it on
+	drive(t, m, press("down"))
+	drive(t, m, press("space")) // title off
+	drive(t, m, press("esc"))
+	s, _ := f.Settings(context.Background())
+	if s.ReadReceipts || !s.Typing || calls(f, "SetSettings") != 1 {
+		t.Errorf("node settings %+v, calls %v", s, f.Calls)
+	}
+	if m.e.noBell || !m.e.noTitle {
+		t.Errorf("noBell %v noTitle %v", m.e.noBell, m.e.noTitle)
+	}
+	drive(t, m, press("down")) // Bob, so Carol's message arrives out of view
+	ev(t, m, node.MessageEvent{Message: node.Message{ID: "z", Address: carolAddr, Direction: node.Incoming, Text: "hi"}})
+	if m.chat.contacts[m.chat.contactIndex(carolAddr)].Unread != 1 {
+		t.Fatal("message not counted as unread")
+	}
+	if got := m.View().WindowTitle; got != "chive" {
+		t.Errorf("title %q with the unread count turned off", got)
+	}
+}
