@@ -98,7 +98,12 @@ func wrap(t testing.TB, n *Node, o Options) *tnode {
 // startMem opens and starts the node of dir on a memory network.
 func startMem(t testing.TB, mem *MemNetwork, dir string) *tnode {
 	t.Helper()
-	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: mem.Transport(), tune: fastTuning(), Logger: testLogger(filepath.Base(dir))})
+	return startMemTuned(t, mem, dir, fastTuning())
+}
+
+func startMemTuned(t testing.TB, mem *MemNetwork, dir string, tune *tuning) *tnode {
+	t.Helper()
+	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: mem.Transport(), tune: tune, Logger: testLogger(filepath.Base(dir))})
 	if err := n.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -372,6 +372,9 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		m, err := l.Recv(ctx)
 		cancel()
 		if err != nil {
+			if stranger && n.ctx.Err() == nil && l.Err() == nil && n.becameContact(p) {
+				continue // accepted meanwhile: the link may stay
+			}
 			return
 		}
 		// Frames still buffered on a link that lost to another are dropped
@@ -384,6 +387,22 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			return
 		}
 	}
+}
+
+// becameContact reports whether a peer counted as a stranger is now an
+// accepted or requested contact, and if so stops counting it.
+func (n *Node) becameContact(p *peer) bool {
+	c, err := n.db.ContactByAddress(n.ctx, string(p.addr))
+	if err != nil || c.Removed || (c.State != storage.StateAccepted && c.State != storage.StateRequested) {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p.stranger {
+		p.stranger = false
+		n.strangers--
+	}
+	return true
 }
 
 // writeLoop sends p's outbox on l: first every unacknowledged item, in

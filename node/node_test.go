@@ -498,3 +498,59 @@ func TestBackoffResetByPeer(t *testing.T) {
 		t.Errorf("backoff not reset: failures %d, next dial %v", p.failures, p.nextDial)
 	}
 }
+
+// TestStrangerLinks: a stranger's idle link is closed; once the stranger is
+// an accepted contact, the same link stays up.
+func TestStrangerLinks(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	tune := fastTuning()
+	tune.strangerIdle = 300 * time.Millisecond
+	bob := startMemTuned(t, mem, newProfile(t, "bob"), tune)
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	eve := startMem(t, mem, newProfile(t, "eve"))
+
+	// Eve asks and is left pending: her link is closed when idle.
+	if _, err := eve.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, memWait, "request", isState(eve.Address(), StatePendingIncoming))
+	ep := bob.peer(onionAddr(eve))
+	waitLink(t, bob, ep, func(l *wire.Link) bool { return l == nil })
+
+	// Alice asks and is accepted on her link, which then stays.
+	if _, err := alice.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, memWait, "request", isState(alice.Address(), StatePendingIncoming))
+	ap := bob.peer(onionAddr(alice))
+	l := bob.currentLink(ap)
+	if l == nil {
+		t.Fatal("alice's link is gone already")
+	}
+	if _, err := bob.AcceptContact(t.Context(), alice.Address()); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, memWait, "accepted", isState(bob.Address(), StateAccepted))
+	time.Sleep(4 * tune.strangerIdle)
+	if got := bob.currentLink(ap); got != l {
+		t.Fatalf("accepted contact's link replaced or closed: %p → %p", l, got)
+	}
+	bob.Node.mu.Lock()
+	strangers := bob.strangers
+	bob.Node.mu.Unlock()
+	if strangers != 0 {
+		t.Errorf("%d links still counted as strangers'", strangers)
+	}
+}
+
+func waitLink(t *testing.T, n *tnode, p *peer, cond func(*wire.Link) bool) {
+	t.Helper()
+	deadline := time.Now().Add(memWait)
+	for !cond(n.currentLink(p)) {
+		if time.Now().After(deadline) {
+			t.Fatal("link condition not met")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
