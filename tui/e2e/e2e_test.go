@@ -37,7 +37,11 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	chiveBin = filepath.Join(dir, "chive")
-	build := exec.Command("go", "build", "-o", chiveBin, "github.com/chive-im/chive/cmd/chive")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go") // go test runs without go on $PATH sometimes
+	}
+	build := exec.Command(goBin, "build", "-o", chiveBin, "github.com/chive-im/chive/cmd/chive")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build chive:", err)
