@@ -766,6 +766,12 @@ func StopDir(dir string) error {
 			}
 		}
 	}
+	if len(live) == 0 {
+		// Its processes died with their owner or were killed: clear the
+		// stale state so nothing mistakes it for a running network.
+		os.Remove(filepath.Join(dir, stateFile))
+		return fmt.Errorf("testnet: %s: %w (none of its tor processes was alive)", dir, ErrNotRunning)
+	}
 	var errs []error
 	deadline := time.Now().Add(stopGrace)
 	for _, nd := range live {
