@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -176,4 +177,33 @@ func BenchmarkStart(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/op")
+}
+
+// TestStaleState: a network whose processes died (owner killed, machine
+// rebooted) is reported as not running, and its pids, possibly reused by
+// now, are never signalled.
+func TestStaleState(t *testing.T) {
+	dir := t.TempDir()
+	nodeDir := filepath.Join(dir, "auth0")
+	os.MkdirAll(nodeDir, 0o700)
+	// Our own pid is alive but is not that node's tor: it must not count.
+	st := state{ClientTorrc: []string{"TestingTorNetwork 1"}, Nodes: []node{
+		{Name: "auth0", Dir: nodeDir, Authority: true, PID: os.Getpid()},
+	}}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(filepath.Join(dir, stateFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ClientTorrcFromDir(dir); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("ClientTorrcFromDir: %v", err)
+	}
+	if err := StopDir(dir); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("StopDir: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale state not removed: %v", err)
+	}
+	if err := prepareDir(dir); err != nil {
+		t.Errorf("reusing the dir: %v", err)
+	}
 }
