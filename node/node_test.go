@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -401,6 +402,11 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("Start after Close: %v", err)
 	}
 	// The lock is released.
+	fast := filepath.Join(t.TempDir(), "fast")
+	addr, err := CreateProfileWith(t.Context(), fast, ProfileOptions{Name: "x", Passphrase: testPass, InsecureFastKDF: true})
+	if err != nil || len(addr) != 56 {
+		t.Fatalf("CreateProfileWith = %q, %v", addr, err)
+	}
 	n, err = Open(t.Context(), Options{Dir: dir, Passphrase: testPass})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,9 @@ type ProfileOptions struct {
 	Passphrase   []byte
 	NoPassphrase bool               // allow an empty passphrase (the UI must warn)
 	KDF          *storage.KDFParams // nil: storage.DefaultKDFParams; tests pass cheap ones
+	// InsecureFastKDF uses the cheapest key stretching there is, for tests
+	// that cannot import storage (tui). Never in a real profile.
+	InsecureFastKDF bool
 }
 
 // CreateProfile makes a new profile in dir: a fresh onion key (the address)
@@ -52,12 +55,16 @@ func CreateProfileWith(ctx context.Context, dir string, o ProfileOptions) (addre
 	if err != nil {
 		return "", fmt.Errorf("node: create profile: %w", err)
 	}
+	kdf := o.KDF
+	if o.InsecureFastKDF {
+		kdf = &storage.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+	}
 	db, err := storage.Create(ctx, dir, o.Passphrase, storage.Identity{
 		Name:     o.Name,
 		OnionKey: key,
 		Ratchet:  idBytes,
 		Created:  now,
-	}, storage.CreateOptions{NoPassphrase: o.NoPassphrase, KDF: o.KDF})
+	}, storage.CreateOptions{NoPassphrase: o.NoPassphrase, KDF: kdf})
 	if err != nil {
 		return "", fmt.Errorf("node: create profile: %w", err)
 	}
