@@ -72,7 +72,7 @@ func network(tb testing.TB) *testnet.Network {
 func torTuning() *tuning {
 	t := defaultTuning()
 	t.link = wire.Config{KeepaliveInterval: 5 * time.Second, Timeout: 45 * time.Second, HandshakeTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second}
-	t.dialTimeout = 90 * time.Second
+	t.dialTimeout = 60 * time.Second
 	t.backoffMin = time.Second
 	t.backoffMax = 4 * time.Second
 	t.torRetryMin = time.Second
