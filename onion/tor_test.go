@@ -414,7 +414,12 @@ func TestStartErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeAndCheck(t, tor)
-	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
+	// Wait (generously: the machine may be loaded) for tor's first
+	// complaint, then WaitReady must name it.
+	for deadline := time.Now().Add(45 * time.Second); tor.Progress().Warning == "" && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, time.Second)
 	defer wcancel()
 	err = tor.WaitReady(wctx)
 	t.Logf("no network: %v", err)
