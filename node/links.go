@@ -30,6 +30,8 @@ type peer struct {
 	writing   *wire.Link // link a writeLoop runs for
 	failures  int        // consecutive failed dials, for backoff
 	nextDial  time.Time
+	linkUp    time.Time     // when link came up
+	linkUsed  bool          // the peer sent a frame on link
 	wakeDial  chan struct{} // cap 1: redial now (backoff reset)
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
@@ -110,8 +112,13 @@ func (n *Node) adopt(l *wire.Link) {
 		p.stranger = true
 	}
 	p.link = l
-	// Whoever dialed, the peer is reachable now: forget the backoff.
-	p.failures = 0
+	p.linkUp, p.linkUsed = time.Now(), false
+	if !l.Dialed() {
+		// The peer connected to us: it is online, forget the backoff. A link
+		// we dialed resets it only once the peer sends something (readLoop),
+		// so a peer that closes our links at once is not redialed in a loop.
+		p.failures = 0
+	}
 	p.nextDial = time.Time{}
 	p.reconnect = 0
 	ok := n.goLocked(func() { n.readLoop(p, l) })
@@ -146,6 +153,11 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 	}
 	p.link = nil
 	p.downAt = time.Now()
+	if !p.linkUsed && time.Since(p.linkUp) < n.tune.shortLink {
+		// Closed before the peer said anything: count it as a failed dial.
+		p.failures++
+		p.nextDial = time.Now().Add(n.backoff(p.failures))
+	}
 	if p.stranger {
 		p.stranger = false
 		n.strangers--
@@ -386,6 +398,12 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 			return
 		}
+		n.mu.Lock()
+		if p.link == l && !p.linkUsed {
+			p.linkUsed = true
+			p.failures = 0
+		}
+		n.mu.Unlock()
 	}
 }
 

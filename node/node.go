@@ -64,6 +64,7 @@ type tuning struct {
 	listenTry    time.Duration // one attempt to publish the onion service
 	strangerIdle time.Duration // links to non-contacts close when idle this long
 	typingEvery  time.Duration // at most one typing frame per contact per this
+	shortLink    time.Duration // a link closed this soon without a frame counts as a failed dial
 	maxStrangers int           // concurrent links to peers that are not accepted contacts
 	maxHandshake int           // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
@@ -81,6 +82,7 @@ func defaultTuning() *tuning {
 		listenTry:    3 * time.Minute,
 		strangerIdle: 2 * time.Minute,
 		typingEvery:  3 * time.Second,
+		shortLink:    30 * time.Second,
 		maxStrangers: 32,
 		maxHandshake: 32,
 	}

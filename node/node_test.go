@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/wire"
 )
@@ -473,10 +474,12 @@ func TestBackoff(t *testing.T) {
 func TestBackoffResetByPeer(t *testing.T) {
 	checkGoroutines(t)
 	mem := NewMemNetwork()
-	alice := startMem(t, mem, newProfile(t, "alice"))
+	at := fastTuning()
+	at.backoffMin, at.backoffMax = time.Hour, time.Hour
+	alice := startMemTuned(t, mem, newProfile(t, "alice"), at)
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
-	alice.tune.backoffMin, alice.tune.backoffMax = time.Hour, time.Hour
+	waitOutbox(t, bob, 0) // the acceptance is acknowledged: bob has no reason to dial
 	mem.SetOffline(onionAddr(bob), true)
 	alice.dropLink(onionAddr(bob))
 	mustSend(t, alice, bob.Address(), "waiting")
@@ -558,5 +561,38 @@ func waitLink(t *testing.T, n *tnode, p *peer, cond func(*wire.Link) bool) {
 			t.Fatal("link condition not met")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRateLimitedRequestBacksOff: a request over the recipient's limit is
+// not acknowledged and its link is closed; the requester retries with
+// backoff rather than in a tight loop, and gets through later.
+func TestRateLimitedRequestBacksOff(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	bt := fastTuning()
+	bt.perAddress = contacts.Rate{Burst: 1, Every: 2 * time.Second}
+	bob := startMemTuned(t, mem, newProfile(t, "bob"), bt)
+	mt := fastTuning()
+	mt.backoffMin, mt.backoffMax = 200*time.Millisecond, 400*time.Millisecond
+	mallory := startMemTuned(t, mem, newProfile(t, "mallory"), mt)
+
+	mallory.AddContact(t.Context(), bob.Address(), "bob", "1")
+	bob.waitFor(t, memWait, "first request", isState(mallory.Address(), StatePendingIncoming))
+	waitOutbox(t, mallory, 0)
+	if err := bob.DeclineContact(t.Context(), mallory.Address()); err != nil {
+		t.Fatal(err)
+	}
+	mallory.RemoveContact(t.Context(), "bob", false)
+	before := mem.Dials(onionAddr(bob))
+	mallory.AddContact(t.Context(), bob.Address(), "bob", "2") // over the limit for ~2 s
+	time.Sleep(1500 * time.Millisecond)
+	if d := mem.Dials(onionAddr(bob)) - before; d > 8 {
+		t.Errorf("%d dials in 1.5 s to a peer that refuses the request: no backoff", d)
+	}
+	// When the bucket refills, the request gets through.
+	waitOutbox(t, mallory, 0)
+	if n := bob.count(func(e Event) bool { _, ok := e.(ContactRequestEvent); return ok }); n != 2 {
+		t.Errorf("bob saw %d requests, want 2", n)
 	}
 }

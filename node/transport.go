@@ -75,11 +75,12 @@ type MemNetwork struct {
 	mu        sync.Mutex
 	listeners map[onion.Address]*memListener
 	down      map[onion.Address]bool // addresses whose dials fail (offline)
+	dials     map[onion.Address]int  // dial attempts per destination
 }
 
 // NewMemNetwork returns an empty in-memory network.
 func NewMemNetwork() *MemNetwork {
-	return &MemNetwork{listeners: make(map[onion.Address]*memListener), down: make(map[onion.Address]bool)}
+	return &MemNetwork{listeners: make(map[onion.Address]*memListener), down: make(map[onion.Address]bool), dials: make(map[onion.Address]int)}
 }
 
 // errMemUnreachable is what dialing an address nobody listens on returns.
@@ -111,6 +112,13 @@ func (m *MemNetwork) SetOffline(addr onion.Address, off bool) {
 	m.mu.Lock()
 	m.down[addr] = off
 	m.mu.Unlock()
+}
+
+// Dials reports how many dials to addr were attempted.
+func (m *MemNetwork) Dials(addr onion.Address) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.dials[addr]
 }
 
 // Dial connects to addr as a stranger would, without a node: for tests that
@@ -151,6 +159,7 @@ func (t *memTransport) Dial(ctx context.Context, addr onion.Address) (net.Conn, 
 	}
 	t.net.mu.Lock()
 	l, down := t.net.listeners[addr], t.net.down[addr]
+	t.net.dials[addr]++
 	t.net.mu.Unlock()
 	if l == nil || down {
 		return nil, errMemUnreachable
