@@ -25,8 +25,7 @@ type peer struct {
 	link      *wire.Link // the one link in use, nil if none
 	stranger  bool       // link counted in n.strangers
 	dialing   bool       // a dialLoop runs
-	reconnect int        // dial attempts left even without work (see reconnectLinked)
-	downAt    time.Time  // when the last link went down
+	reconnect int        // dial attempts left even without work (see announce)
 	writing   *wire.Link // link a writeLoop runs for
 	failures  int        // consecutive failed dials, for backoff
 	nextDial  time.Time
@@ -152,7 +151,6 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 		return
 	}
 	p.link = nil
-	p.downAt = time.Now()
 	if !p.linkUsed && time.Since(p.linkUp) < n.tune.shortLink {
 		// Closed before the peer said anything: count it as a failed dial.
 		p.failures++
@@ -208,33 +206,35 @@ func (n *Node) dialPending() {
 	}
 }
 
-// linkedPeers returns the peers that have a link up, or had one until a
-// moment ago (a dying tor takes the links with it), for reconnectLinked.
-func (n *Node) linkedPeers() []*peer {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var ps []*peer
-	recent := time.Now().Add(-time.Minute)
-	for _, p := range n.peers {
-		if (p.link != nil && !p.stranger) || p.downAt.After(recent) {
-			ps = append(ps, p)
-		}
+// announce dials the accepted contacts seen lately, once or twice each,
+// even with nothing to send, whenever our onion service is (re)published.
+// A peer holding messages for us may have a stale descriptor of our
+// service, from before we restarted, and fail to introduce itself for
+// minutes, while we can reach theirs at once. It also makes presence
+// meaningful right after start.
+func (n *Node) announce() {
+	cs, err := n.db.Contacts(n.ctx)
+	if err != nil {
+		return
 	}
-	return ps
-}
-
-// reconnectLinked redials peers that had a link when our tor died, even
-// without work: their side may not notice at once, and has no fresh
-// descriptor of our new onion service, while we can reach theirs. A few
-// attempts, then we wait for work or for them as usual.
-func (n *Node) reconnectLinked(ps []*peer) {
-	for _, p := range ps {
-		c, err := n.db.ContactByAddress(n.ctx, string(p.addr))
-		if err != nil || c.Removed || c.State != storage.StateAccepted {
+	recent := time.Now().Add(-n.tune.announceWithin)
+	for _, c := range cs {
+		seen := c.LastSeen
+		if c.Updated.After(seen) {
+			seen = c.Updated // accepted lately, maybe never seen since
+		}
+		if c.Removed || c.State != storage.StateAccepted || seen.Before(recent) {
 			continue
 		}
+		addr, err := onion.ParseAddress(c.Address)
+		if err != nil {
+			continue
+		}
+		p := n.peer(addr)
 		n.mu.Lock()
-		p.reconnect = 3
+		if p.link == nil {
+			p.reconnect = 2
+		}
 		n.mu.Unlock()
 		n.kickDial(p, c.ID)
 	}

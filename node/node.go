@@ -65,26 +65,29 @@ type tuning struct {
 	strangerIdle time.Duration // links to non-contacts close when idle this long
 	typingEvery  time.Duration // at most one typing frame per contact per this
 	shortLink    time.Duration // a link closed this soon without a frame counts as a failed dial
-	maxStrangers int           // concurrent links to peers that are not accepted contacts
-	maxHandshake int           // concurrent inbound link handshakes
+	// announce dials accepted contacts last seen within this (see announce).
+	announceWithin time.Duration
+	maxStrangers   int // concurrent links to peers that are not accepted contacts
+	maxHandshake   int // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 }
 
 func defaultTuning() *tuning {
 	return &tuning{
-		link:         wire.Config{KeepaliveInterval: 30 * time.Second, Timeout: 90 * time.Second, HandshakeTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second},
-		dialTimeout:  2 * time.Minute,
-		backoffMin:   5 * time.Second,
-		backoffMax:   10 * time.Minute,
-		torRetryMin:  time.Second,
-		torRetryMax:  time.Minute,
-		listenTry:    3 * time.Minute,
-		strangerIdle: 2 * time.Minute,
-		typingEvery:  3 * time.Second,
-		shortLink:    30 * time.Second,
-		maxStrangers: 32,
-		maxHandshake: 32,
+		link:           wire.Config{KeepaliveInterval: 30 * time.Second, Timeout: 90 * time.Second, HandshakeTimeout: 60 * time.Second, WriteTimeout: 60 * time.Second},
+		dialTimeout:    2 * time.Minute,
+		backoffMin:     5 * time.Second,
+		backoffMax:     10 * time.Minute,
+		torRetryMin:    time.Second,
+		torRetryMax:    time.Minute,
+		listenTry:      3 * time.Minute,
+		strangerIdle:   2 * time.Minute,
+		typingEvery:    3 * time.Second,
+		shortLink:      30 * time.Second,
+		announceWithin: 30 * 24 * time.Hour,
+		maxStrangers:   32,
+		maxHandshake:   32,
 	}
 }
 
@@ -295,7 +298,6 @@ func (n *Node) supervise(start StartTransport) {
 		delay = min(2*delay, n.tune.torRetryMax)
 		return true
 	}
-	var relink []*peer // peers linked when tor died
 	for n.ctx.Err() == nil {
 		tr, err := start(n.ctx, n.setTor)
 		if err != nil {
@@ -322,13 +324,11 @@ func (n *Node) supervise(start StartTransport) {
 		n.events.publish(ReachableEvent{Reachable: true})
 		n.log.Info("reachable", "address", n.addr.Short())
 		n.dialPending()
-		n.reconnectLinked(relink)
-		relink = nil
+		n.announce()
 
 		select {
 		case <-tr.Done():
 			n.log.Warn("tor exited; restarting it")
-			relink = n.linkedPeers()
 		case <-n.ctx.Done():
 		}
 		n.mu.Lock()
