@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cretz/bine/control"
 	bineed25519 "github.com/cretz/bine/torutil/ed25519"
@@ -30,13 +31,19 @@ type Listener struct {
 var ErrPublish = errors.New("onion service descriptor upload failed")
 
 type hsResult struct {
+	started  bool // an upload to one HSDir began
 	uploaded bool
 	reason   string
 }
 
+// publishGrace bounds how long Listen waits, after the first HSDir has the
+// descriptor, for the other uploads tor started: a peer's tor asks one of
+// several HSDirs, and one that lacks the descriptor answers "not found".
+const publishGrace = 5 * time.Second
+
 // Listen hosts the onion service of key on VirtualPort and returns once its
-// descriptor is published (uploaded to at least one HSDir), so that peers
-// can reach it; it fails when ctx ends first. The key is the user's
+// descriptor is published (every upload tor started has finished, or at
+// least one succeeded and publishGrace passed), so that peers can reach it; it fails when ctx ends first. The key is the user's
 // identity: tor receives it over the control port only, it is not written
 // to disk. Listen fails if this tor already hosts the same key.
 func (t *Tor) Listen(ctx context.Context, key ed25519.PrivateKey) (*Listener, error) {
@@ -57,7 +64,7 @@ func (t *Tor) Listen(ctx context.Context, key ed25519.PrivateKey) (*Listener, er
 
 	// Register for HS_DESC events before ADD_ONION: the first upload may be
 	// reported before the reply is read.
-	results := make(chan hsResult, 32)
+	results := make(chan hsResult, 128)
 	t.mu.Lock()
 	t.hsWaiters[string(addr)] = append(t.hsWaiters[string(addr)], results)
 	t.mu.Unlock()
@@ -88,15 +95,33 @@ func (t *Tor) Listen(ctx context.Context, key ed25519.PrivateKey) (*Listener, er
 	t.mu.Unlock()
 
 	var failures []string
+	uploaded, pending := 0, 0
+	var grace <-chan time.Time
 	for {
 		select {
 		case r := <-results:
-			if r.uploaded {
-				return l, nil
+			switch {
+			case r.started:
+				pending++
+			case r.uploaded:
+				pending--
+				uploaded++
+			default:
+				pending--
+				// Tor retries uploads by itself, to other HSDirs and later;
+				// we keep waiting until ctx ends and report what went wrong.
+				failures = append(failures, r.reason)
 			}
-			failures = append(failures, r.reason)
-			// Tor retries uploads by itself, to other HSDirs and later; we
-			// keep waiting until ctx ends and report what went wrong.
+			if uploaded > 0 {
+				if pending <= 0 {
+					return l, nil
+				}
+				if grace == nil {
+					grace = time.After(publishGrace)
+				}
+			}
+		case <-grace:
+			return l, nil
 		case <-t.done:
 			l.Close()
 			return nil, fmt.Errorf("onion: listen %s: %w", addr.Short(), t.Err())
@@ -130,6 +155,8 @@ func (t *Tor) removeWaiter(addr Address, ch chan hsResult) {
 func (t *Tor) onHSDesc(ev *control.HSDescEvent) {
 	var r hsResult
 	switch ev.Action {
+	case "UPLOAD":
+		r.started = true
 	case "UPLOADED":
 		r.uploaded = true
 	case "FAILED":

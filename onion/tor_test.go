@@ -281,14 +281,19 @@ func TestTwoPeers(t *testing.T) {
 			t.Fatalf("address after restart %s, want %s", la2.Address(), oldAddr)
 		}
 		go echo(la2, "A2")
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 		defer cancel()
 		// B may hold a cached descriptor with A's old introduction points;
-		// tor refetches on failure, and so do we for a while.
+		// tor refetches on failure, and so do we for a while. Each attempt
+		// gets its own bound: tor can sit on a stale descriptor's dead
+		// introduction points for longer than we want to wait.
 		var c net.Conn
 		var err error
 		for {
-			if c, err = b.Dial(ctx, oldAddr); err == nil || ctx.Err() != nil {
+			actx, acancel := context.WithTimeout(ctx, 20*time.Second)
+			c, err = b.Dial(actx, oldAddr)
+			acancel()
+			if err == nil || ctx.Err() != nil {
 				break
 			}
 			t.Logf("retrying after: %v", err)
