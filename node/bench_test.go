@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"testing"
@@ -88,12 +89,18 @@ func BenchmarkTorMessageLatency(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range per {
+			// A random pause before each measurement: tor schedules cell
+			// writes on a 10 ms tick, and a fixed phase would favor one side.
+			b.StopTimer()
+			time.Sleep(time.Duration(rand.IntN(10_000)) * time.Microsecond)
+			b.StartTimer()
 			start := time.Now()
 			m := mustSend(b, alice, bob.Address(), fmt.Sprintf("latency %d/%d", i, j))
 			alice.waitFor(b, torWait, "delivered", isMsgState(m.ID, Delivered))
 			msgTotal += time.Since(start)
 
 			b.StopTimer()
+			time.Sleep(time.Duration(rand.IntN(10_000)) * time.Microsecond)
 			rtt, err := l.Ping(b.Context())
 			if err != nil {
 				b.Fatal(err)
