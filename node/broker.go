@@ -130,8 +130,9 @@ func (b *broker) subscribe(ctx context.Context, initial ...Event) (<-chan Event,
 	return ch, nil
 }
 
-// close ends every subscription after its queued events are... dropped: the
-// node is going away, so there is nobody to act on them.
+// close refuses new subscriptions. Existing ones end with the node's
+// context (see Node.Subscribe); what they had queued is dropped, as the
+// node is going away.
 func (b *broker) close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -245,6 +244,3 @@ func (l *memListener) Close() error {
 }
 
 func (l *memListener) Addr() net.Addr { return &onion.Addr{Address: l.addr, Port: onion.VirtualPort} }
-
-// isClosedErr reports whether err means a listener or transport was closed.
-func isClosedErr(err error) bool { return errors.Is(err, net.ErrClosed) }
