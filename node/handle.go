@@ -277,6 +277,7 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Mess
 		return nil, fmt.Errorf("message: session: %w", err)
 	}
 	now := time.Now()
+	n.decrypts.Add(1)
 	next, pt, err := st.Decrypt(m.Ciphertext, m.ID[:], now)
 	var content wire.Content
 	if err == nil {

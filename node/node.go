@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chive-im/chive/contacts"
@@ -111,6 +112,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node started
 	hsSem  chan struct{}  // inbound handshakes in progress
+
+	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
 	mu        sync.Mutex
 	started   bool

@@ -596,3 +596,49 @@ func TestRateLimitedRequestBacksOff(t *testing.T) {
 		t.Errorf("bob saw %d requests, want 2", n)
 	}
 }
+
+// TestDuplicateFrame: a message frame that arrives again (a resend after a
+// lost ack) is acknowledged without being decrypted or shown twice.
+func TestDuplicateFrame(t *testing.T) {
+	checkGoroutines(t)
+	mem := NewMemNetwork()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	waitOutbox(t, bob, 0)
+	mem.SetOffline(onionAddr(bob), true)
+	alice.dropLink(onionAddr(bob))
+	m := mustSend(t, alice, bob.Address(), "once")
+	c, err := alice.db.ContactByAddress(t.Context(), bob.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := alice.db.Outbox(t.Context(), c.ID)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("outbox = %v, %v", items, err)
+	}
+	frame := items[0].Frame
+	mem.SetOffline(onionAddr(bob), false)
+	alice.redialNow(alice.peer(onionAddr(bob)))
+	alice.waitFor(t, memWait, "delivered", isMsgState(m.ID, Delivered))
+
+	l := alice.currentLink(alice.peer(onionAddr(bob)))
+	if l == nil {
+		t.Fatal("no link")
+	}
+	for range 3 {
+		if err := l.SendFrame(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSend(t, alice, bob.Address(), "twice?") // a marker after the duplicates
+	got := bob.waitReceived(t, memWait, alice.Address(), 2)
+	time.Sleep(100 * time.Millisecond)
+	checkInOrder(t, bob.received(alice.Address()), []string{"once", "twice?"})
+	if n := bob.count(func(e Event) bool { _, ok := e.(ErrorEvent); return ok }); n != 0 {
+		t.Errorf("%d error events", n)
+	}
+	if n := bob.decrypts.Load(); n != int64(len(got)) {
+		t.Errorf("bob decrypted %d times for %d messages: duplicates were decrypted", n, len(got))
+	}
+}
