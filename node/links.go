@@ -206,13 +206,14 @@ func (n *Node) dialPending() {
 	}
 }
 
-// announce dials the accepted contacts seen lately, once or twice each,
+// announce dials the accepted contacts seen lately (since is when the
+// current network came up), once or twice each,
 // even with nothing to send, whenever our onion service is (re)published.
 // A peer holding messages for us may have a stale descriptor of our
 // service, from before we restarted, and fail to introduce itself for
 // minutes, while we can reach theirs at once. It also makes presence
 // meaningful right after start.
-func (n *Node) announce() {
+func (n *Node) announce(since time.Time) {
 	cs, err := n.db.Contacts(n.ctx)
 	if err != nil {
 		return
@@ -232,9 +233,13 @@ func (n *Node) announce() {
 		}
 		p := n.peer(addr)
 		n.mu.Lock()
-		if p.link == nil {
-			p.reconnect = 2
+		if p.link != nil && !p.linkUp.Before(since) {
+			n.mu.Unlock()
+			continue // linked through the new network already
 		}
+		// A link from before still looks up: it runs through the dead tor
+		// and is about to go down, then this redials.
+		p.reconnect = 2
 		n.mu.Unlock()
 		n.kickDial(p, c.ID)
 	}

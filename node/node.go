@@ -309,6 +309,7 @@ func (n *Node) supervise(start StartTransport) {
 			}
 			continue
 		}
+		upAt := time.Now()
 		ln, err := n.listen(tr)
 		if err != nil {
 			tr.Close()
@@ -327,7 +328,7 @@ func (n *Node) supervise(start StartTransport) {
 		n.events.publish(ReachableEvent{Reachable: true})
 		n.log.Info("reachable", "address", n.addr.Short())
 		n.dialPending()
-		n.announce()
+		n.announce(upAt)
 
 		select {
 		case <-tr.Done():
