@@ -207,7 +207,7 @@ func (n *Node) dialPending() {
 }
 
 // announce dials the accepted contacts seen lately (since is when the
-// current network came up), once or twice each,
+// current network came up), up to 4 times each,
 // even with nothing to send, whenever our onion service is (re)published.
 // A peer holding messages for us may have a stale descriptor of our
 // service, from before we restarted, and fail to introduce itself for
@@ -239,7 +239,7 @@ func (n *Node) announce(since time.Time) {
 		}
 		// A link from before still looks up: it runs through the dead tor
 		// and is about to go down, then this redials.
-		p.reconnect = 2
+		p.reconnect = 4
 		n.mu.Unlock()
 		n.kickDial(p, c.ID)
 	}
