@@ -390,9 +390,11 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 		pid, _ := strconv.Atoi(m[1])
 		syscall.Kill(pid, syscall.SIGTERM)
+		// The socket goes first; the profile lock only when the process
+		// has exited, and the next daemon below needs the lock.
 		until(t, time.Minute, "the prompted daemon to stop", func() bool {
 			_, err := os.Stat(rpc.SocketPath(alice))
-			return errors.Is(err, os.ErrNotExist)
+			return errors.Is(err, os.ErrNotExist) && syscall.Kill(pid, 0) != nil
 		})
 		if strings.Contains(string(b), "correct horse") {
 			t.Error("the passphrase was echoed or logged")
