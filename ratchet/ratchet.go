@@ -24,7 +24,7 @@
 //	st2, msg, _ := st.Encrypt(plaintext, messageID[:], now)
 //	st3, plaintext, _ := st2.Decrypt(msg, messageID[:], now)
 //
-// The wire formats are specified in docs/ratchet.md.
+// The wire formats are specified in docs/protocol.md ("Handshake and ratchet").
 package ratchet
 
 import (
@@ -86,7 +86,7 @@ const (
 	PQMaxAge = 7 * 24 * time.Hour
 )
 
-// Sizes of the wire formats (docs/ratchet.md has the layouts).
+// Sizes of the wire formats (docs/protocol.md ("Handshake and ratchet") has the layouts).
 const (
 	// BundleSize is the length of a marshaled Bundle.
 	BundleSize = bundleSize
