@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/cretz/bine/control"
 )
 
 // Dial errors, matched with errors.Is on what Dial returns. They come from
@@ -93,7 +95,14 @@ func (t *Tor) Dial(ctx context.Context, addr Address) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onion: dial %s: %w", addr.Short(), err)
 	}
-	return dialSOCKS(ctx, socks, addr)
+	c, err := dialSOCKS(ctx, socks, addr)
+	if errors.Is(err, ErrUnreachable) {
+		// Introduction or rendezvous failed: tor may hold a descriptor whose
+		// introduction points died with a restarted peer, and keep using it
+		// for minutes. Ask for a fresh one so the caller's next try can work.
+		go t.request(func(c *control.Conn) error { return c.GetHiddenServiceDescriptorAsync(string(addr), "") })
+	}
+	return c, err
 }
 
 // dialSOCKS is a SOCKS5 CONNECT written for cancellation: the connection's
