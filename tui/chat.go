@@ -1090,7 +1090,7 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 	var banner []string
 	if c.torStalled {
 		t := c.status.Tor
-		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying.", t.Percent, sanitize(t.Summary, false))
+		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying. With no internet at all, try a private Tor network: chive testnet up (see the README).", t.Percent, sanitize(t.Summary, false))
 		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
 			banner = append(banner, " "+s.Warning.Render(l))
 		}
