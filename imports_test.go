@@ -60,6 +60,10 @@ func violation(rel, imp string) string {
 		return ""
 	case under(rel, "ratchet") || under(rel, "wire"):
 		return "ratchet and wire import nothing of ours"
+	case under(rel, "internal") && !under(impRel, "internal"):
+		return "internal/ helpers are leaves: they import nothing of ours"
+	case under(impRel, "internal"):
+		return "" // leaf helpers (safetext, qr, shell) serve every layer
 	case under(impRel, "cmd"):
 		return "nothing imports cmd"
 	case under(impRel, "tui") && !under(rel, "cmd") && !under(rel, "tui"):
@@ -93,6 +97,10 @@ func TestViolationRules(t *testing.T) {
 		{"tui", module + "/storage", true},
 		{"tui", module + "/node", false},
 		{"storage", module + "/ratchet", true},
+		{"storage", module + "/internal/shell", false},
+		{"wire", module + "/internal/safetext", true},
+		{"internal/qr", module + "/onion", true},
+		{"node", module + "/internal/safetext", false},
 	} {
 		if got := violation(tc.rel, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.rel, tc.imp, got, tc.bad)

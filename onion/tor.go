@@ -152,8 +152,11 @@ func Start(ctx context.Context, cfg Config) (*Tor, error) {
 	return t, nil
 }
 
-// findTor locates the tor binary.
-func findTor(path string) (string, error) {
+// FindTor locates the tor binary: path when given (a name on $PATH or a
+// file), otherwise tor on $PATH or in the usual places ($PATH often lacks
+// /usr/sbin for a non-root user). The error wraps ErrTorNotFound and says
+// how to install it.
+func FindTor(path string) (string, error) {
 	if path != "" {
 		p, err := exec.LookPath(path)
 		if err != nil {
@@ -174,7 +177,7 @@ func findTor(path string) (string, error) {
 
 // launch starts a managed tor process owned by this process.
 func (t *Tor) launch(ctx context.Context) error {
-	torPath, err := findTor(t.cfg.TorPath)
+	torPath, err := FindTor(t.cfg.TorPath)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/onion/internal/proc"
 )
 
@@ -220,16 +221,9 @@ func keyCache(dir string) string {
 }
 
 func findTools(torPath string) (tor, gencert string, err error) {
-	if torPath == "" {
-		torPath = "tor"
-	}
-	tor, err = exec.LookPath(torPath)
+	tor, err = onion.FindTor(torPath)
 	if err != nil {
-		if fi, serr := os.Stat("/usr/sbin/tor"); torPath == "tor" && serr == nil && !fi.IsDir() {
-			tor, err = "/usr/sbin/tor", nil
-		} else {
-			return "", "", fmt.Errorf("testnet: tor not found (install it: sudo apt-get install tor): %w", err)
-		}
+		return "", "", fmt.Errorf("testnet: %w", err)
 	}
 	gencert = filepath.Join(filepath.Dir(tor), "tor-gencert")
 	if _, err := os.Stat(gencert); err != nil {
