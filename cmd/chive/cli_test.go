@@ -483,18 +483,21 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
+// TestOneLine: what the CLI prints of a peer's text is safetext's, on one
+// line per message.
+func TestOneLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":                 "plain",
 		"a\nb":                  "a↵b",
-		"\x1b[31mred\x1b[0m":    "[31mred[0m",
-		"tab\there":             "tab here",
+		"a\r\nb":                "a↵b",
+		"\x1b[31mred\x1b[0m":    "red",
+		"tab\there":             "tab    here",
 		"bell\a\u0085c1":        "bellc1",
 		"bidi \u202eevil\u2066": "bidi evil",
 		"emoji ☕ ok":            "emoji ☕ ok",
 	} {
-		if got := clean(in); got != want {
-			t.Errorf("clean(%q) = %q, want %q", in, got, want)
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

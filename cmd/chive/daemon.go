@@ -14,54 +14,46 @@ import (
 	"github.com/chive-im/chive/onion"
 )
 
-func init() {
-	register(&command{
-		name:    "daemon",
-		summary: "run the node headless, serving the CLI and UI on a control socket",
-		usage: `Usage: chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]
-
-Runs the node without a UI: starts Tor, publishes your onion service,
+func newDaemon(e *env) *command {
+	var (
+		c             common
+		u             unlock
+		format, level string
+	)
+	fs := newFlagSet("daemon")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.StringVar(&format, "log-format", "text", "log format: text or json")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	return &command{
+		name:       "daemon",
+		shortUsage: "chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]",
+		shortHelp:  "run the node headless, serving the CLI and UI on a control socket",
+		longHelp: `Runs the node without a UI: starts Tor, publishes your onion service,
 delivers and receives messages, and serves the JSON-RPC API (docs/api.md) on
 <profile>/chive.sock, which "chive send", "chive inbox", the UI and scripts
 use. Logs go to stderr; they never hold message text or keys.
 Stops cleanly on SIGINT, SIGTERM or SIGHUP. Run it in tmux, or under systemd
 (contrib/chive.service).
 `,
-		run: runDaemon,
-	})
-}
-
-func runDaemon(ctx context.Context, e *env, args []string) int {
-	const name = "daemon"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	format := fs.String("log-format", "text", "log format: text or json")
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			log, err := newLogger(e, format, level)
+			if err != nil {
+				return err
+			}
+			return daemon(ctx, e, &c, &u, log)
+		},
 	}
-	if err == nil && len(pos) > 0 {
-		err = usageError("unexpected argument %q", pos[0])
-	}
-	var log *slog.Logger
-	if err == nil {
-		log, err = newLogger(e, *format, *level)
-	}
-	if err == nil {
-		err = daemon(ctx, e, c, u, log)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -70,7 +62,7 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
 	}
-	return nil, usageError("--log-format %q: want text or json", format)
+	return nil, usagef("--log-format %q: want text or json", format)
 }
 
 func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger) error {
@@ -87,7 +79,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 		return err
 	}
 	if !profileExists(dir) {
-		return noProfileError(dir)
+		return &noProfileError{dir}
 	}
 	pass, err := u.passphrase(e, dir)
 	if err != nil {
@@ -97,7 +89,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	clear(pass)
 	if err != nil {
 		err = explainOpenError(dir, err)
-		if errors.Is(err, errInUse) {
+		if _, ok := errors.AsType[*inUseError](err); ok {
 			return fmt.Errorf("%w; stop it first (chive status talks to it)", err)
 		}
 		return err

@@ -10,52 +10,45 @@ import (
 	"github.com/chive-im/chive/onion"
 )
 
-func init() {
-	register(&command{
-		name:    "init",
-		summary: "create a profile and print its address",
-		usage: `Usage: chive init --name NAME (--passphrase-file FILE | --no-passphrase) [--profile DIR]
-
-Creates a new profile: a fresh onion identity and an encrypted database.
+func newInit(e *env) *command {
+	var (
+		c               common
+		u               unlock
+		nick            string
+		noPass, jsonOut bool
+	)
+	fs := newFlagSet("init")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.StringVar(&nick, "name", "", "your display `name` (shown to contacts you add)")
+	fs.BoolVar(&noPass, "no-passphrase", false, "store the profile without a passphrase (not recommended)")
+	fs.BoolVar(&jsonOut, "json", false, "print {\"address\",\"uri\",\"profile\"} as JSON")
+	return &command{
+		name:       "init",
+		shortUsage: "chive init --name NAME (--passphrase-file FILE | --no-passphrase) [--profile DIR]",
+		shortHelp:  "create a profile and print its address",
+		longHelp: `Creates a new profile: a fresh onion identity and an encrypted database.
 The passphrase is read from FILE (which only you may read: chmod 600), or
 asked twice on a terminal. --no-passphrase leaves the database key unwrapped
 on disk: anyone who can read the profile directory can read your messages.
 Prints the new address, to give to your contacts.
 `,
-		run: runInit,
-	})
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			return doInit(ctx, e, &c, &u, strings.TrimSpace(nick), noPass, jsonOut)
+		},
+	}
 }
 
-func runInit(ctx context.Context, e *env, args []string) int {
-	const name = "init"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	nick := fs.String("name", "", "your display `name` (shown to contacts you add)")
-	noPass := fs.Bool("no-passphrase", false, "store the profile without a passphrase (not recommended)")
-	jsonOut := fs.Bool("json", false, "print {\"address\",\"uri\",\"profile\"} as JSON")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	}
-	if err == nil {
-		err = doInit(ctx, e, c, u, strings.TrimSpace(*nick), *noPass, *jsonOut, pos)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
-}
-
-func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPass, jsonOut bool, pos []string) error {
-	if len(pos) > 0 {
-		return usageError("unexpected argument %q", pos[0])
-	}
+func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPass, jsonOut bool) error {
 	if nick == "" {
-		return usageError("--name is required")
+		return usagef("--name is required")
 	}
 	if noPass && u.passFile != "" {
-		return usageError("give either --passphrase-file or --no-passphrase, not both")
+		return usagef("give either --passphrase-file or --no-passphrase, not both")
 	}
 	dir, err := resolveProfile(c.profile, e.getenv)
 	if err != nil {
@@ -74,7 +67,7 @@ func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPa
 		}
 	default:
 		if _, ok := terminal(e.stdin); !ok {
-			return usageError("give --passphrase-file FILE or --no-passphrase (no terminal to ask for a passphrase)")
+			return usagef("give --passphrase-file FILE or --no-passphrase (no terminal to ask for a passphrase)")
 		}
 		if pass, err = promptPassphrase(e, "New passphrase: "); err != nil {
 			return err
