@@ -60,8 +60,9 @@ func newContacts(e *env) *command {
 	show.shortUsage += " [--json]"
 
 	return &command{
-		name:      "contacts",
-		shortHelp: "list contacts; add, accept, decline, block, rename or remove one",
+		name:       "contacts",
+		shortUsage: "chive contacts [SUBCOMMAND] [ARGS...]",
+		shortHelp:  "list contacts; add, accept, decline, block, rename or remove one",
 		longHelp: `CONTACT is a nickname or an address (any form: upper case, .onion, chive: link).
 The list shows each contact's state (pending-incoming, requested, accepted,
 blocked), presence (online, connecting, offline) and address.

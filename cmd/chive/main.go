@@ -65,8 +65,9 @@ func newRoot(e *env) *command {
 		tui,
 		newHelp(e, root),
 		{
-			name:      "version",
-			shortHelp: "print the version",
+			name:       "version",
+			shortUsage: "chive version",
+			shortHelp:  "print the version",
 			// Arguments are ignored, as they always were.
 			exec: func(context.Context, []string) error {
 				fmt.Fprintln(e.stdout, "chive", version)

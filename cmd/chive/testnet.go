@@ -39,8 +39,9 @@ func newTestnet(e *env) *command {
 		return defaultTestnetDir()
 	}
 	return &command{
-		name:      "testnet",
-		shortHelp: "run a private Tor network on this machine (for tests and demos)",
+		name:       "testnet",
+		shortUsage: "chive testnet up|down",
+		shortHelp:  "run a private Tor network on this machine (for tests and demos)",
 		longHelp: `"up" starts a private Tor network on 127.0.0.1 (3 directory authorities and
 3 relays, no internet needed; ready in about 10-20 s), prints how to point
 chive at it, and stays in the foreground until Ctrl-C, which stops it. With
