@@ -501,3 +501,26 @@ func TestOneLine(t *testing.T) {
 		}
 	}
 }
+
+// On a terminal each QR row is forced to white on black, so it scans on a
+// light background too; the modules are the same.
+func TestQRColour(t *testing.T) {
+	var plain, colour strings.Builder
+	if err := writeQR(&plain, "chive:"+aliceAddr, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeQR(&colour, "chive:"+aliceAddr, true); err != nil {
+		t.Fatal(err)
+	}
+	checkQR(t, plain.String(), "chive:"+aliceAddr)
+	pl := strings.Split(strings.TrimSuffix(plain.String(), "\n"), "\n")
+	cl := strings.Split(strings.TrimSuffix(colour.String(), "\n"), "\n")
+	if len(pl) != len(cl) {
+		t.Fatalf("%d rows plain, %d in colour", len(pl), len(cl))
+	}
+	for i := range cl {
+		if cl[i] != "\x1b[97;40m"+pl[i]+"\x1b[0m" {
+			t.Fatalf("row %d: %q", i, cl[i])
+		}
+	}
+}

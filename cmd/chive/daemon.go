@@ -78,22 +78,19 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	if !profileExists(dir) {
-		return &noProfileError{dir}
-	}
-	pass, err := u.passphrase(e, dir)
+	n, err := unlockProfile(ctx, e, dir, c, u, log)
 	if err != nil {
-		return err
-	}
-	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
-	clear(pass)
-	if err != nil {
-		err = explainOpenError(dir, err)
 		if _, ok := errors.AsType[*inUseError](err); ok {
 			return fmt.Errorf("%w; stop it first (chive status talks to it)", err)
 		}
 		return err
 	}
+	return serve(ctx, n, dir, c.testnet, log)
+}
+
+// serve serves n's API on the profile's socket until ctx ends, then shuts
+// down: the socket first, then the node.
+func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logger) error {
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
@@ -121,16 +118,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	}()
 
 	shutdown := func() error {
-		// A second signal during shutdown means "now".
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-		defer signal.Stop(sigs)
-		go func() {
-			if _, ok := <-sigs; ok {
-				log.Warn("second signal: exiting without a clean shutdown")
-				os.Exit(exitError)
-			}
-		}()
+		defer exitOnSignal(log)()
 		srv.Close()
 		<-served
 		err := n.Close()
@@ -147,8 +135,8 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if st, err := n.Status(ctx); err == nil {
 		attrs = append(attrs, "address", st.Address)
 	}
-	if c.testnet != "" {
-		attrs = append(attrs, "tor_testnet", c.testnet)
+	if testnet != "" {
+		attrs = append(attrs, "tor_testnet", testnet)
 	}
 	log.Info("daemon running", attrs...)
 
@@ -160,6 +148,20 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// exitOnSignal makes a second signal during shutdown mean "now": it exits
+// at once. The returned function stops listening.
+func exitOnSignal(log *slog.Logger) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		if _, ok := <-sigs; ok {
+			log.Warn("second signal: exiting without a clean shutdown")
+			os.Exit(exitError)
+		}
+	}()
+	return func() { signal.Stop(sigs) }
 }
 
 // logEvents logs what the node does, without message text, greetings or

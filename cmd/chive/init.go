@@ -58,32 +58,10 @@ func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPa
 		return fmt.Errorf("a profile already exists in %s (use --profile DIR to create another one)", dir)
 	}
 	var pass []byte
-	switch {
-	case noPass:
+	if noPass {
 		fmt.Fprintln(e.stderr, "chive init: warning: no passphrase; anyone who can read "+dir+" can read your messages")
-	case u.passFile != "":
-		if pass, err = readPassphraseFile(u.passFile); err != nil {
-			return err
-		}
-	default:
-		if _, ok := terminal(e.stdin); !ok {
-			return usagef("give --passphrase-file FILE or --no-passphrase (no terminal to ask for a passphrase)")
-		}
-		if pass, err = promptPassphrase(e, "New passphrase: "); err != nil {
-			return err
-		}
-		again, err := promptPassphrase(e, "Again: ")
-		if err != nil {
-			return err
-		}
-		same := bytes.Equal(pass, again)
-		clear(again)
-		if !same {
-			return errors.New("the passphrases differ; nothing was created")
-		}
-		if len(pass) == 0 {
-			return errors.New("empty passphrase; use --no-passphrase if you really want none")
-		}
+	} else if pass, err = newPassphrase(e, u); err != nil {
+		return err
 	}
 	addr, err := createProfile(ctx, dir, nick, pass, noPass)
 	clear(pass)
@@ -97,4 +75,34 @@ func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPa
 	fmt.Fprintln(e.stdout, addr)
 	fmt.Fprintf(e.stderr, "Created profile %s for %s.\nShare your address: %s\nStart the node with: chive daemon   (or just: chive)\n", dir, nick, a.URI())
 	return nil
+}
+
+// newPassphrase is the new profile's passphrase: the passphrase file's, or
+// asked twice on the terminal.
+func newPassphrase(e *env, u *unlock) ([]byte, error) {
+	if u.passFile != "" {
+		return readPassphraseFile(u.passFile)
+	}
+	if _, ok := terminal(e.stdin); !ok {
+		return nil, usagef("give --passphrase-file FILE or --no-passphrase (no terminal to ask for a passphrase)")
+	}
+	pass, err := promptPassphrase(e, "New passphrase: ")
+	if err != nil {
+		return nil, err
+	}
+	again, err := promptPassphrase(e, "Again: ")
+	if err != nil {
+		clear(pass)
+		return nil, err
+	}
+	same := bytes.Equal(pass, again)
+	clear(again)
+	switch {
+	case !same:
+		clear(pass)
+		return nil, errors.New("the passphrases differ; nothing was created")
+	case len(pass) == 0:
+		return nil, errors.New("empty passphrase; use --no-passphrase if you really want none")
+	}
+	return pass, nil
 }

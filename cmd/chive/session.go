@@ -125,6 +125,19 @@ func attach(ctx context.Context, e *env, c *common, u *unlock) (*session, error)
 	if !errors.Is(err, rpc.ErrNoDaemon) {
 		return nil, fmt.Errorf("connect to the daemon: %w", err)
 	}
+	n, err := unlockProfile(ctx, e, dir, c, u, stderrLogger(e, slog.LevelWarn))
+	if err != nil {
+		if _, ok := errors.AsType[*inUseError](err); ok {
+			err = fmt.Errorf("%w\n(if a daemon is starting, wait until its socket %s appears and try again)", err, rpc.SocketPath(dir))
+		}
+		return nil, err
+	}
+	return &session{api: n, dir: dir, local: n}, nil
+}
+
+// unlockProfile opens the profile in dir in this process, asking for its
+// passphrase as u says. Errors are in the user's words (explainOpenError).
+func unlockProfile(ctx context.Context, e *env, dir string, c *common, u *unlock, log *slog.Logger) (localNode, error) {
 	if !profileExists(dir) {
 		return nil, &noProfileError{dir}
 	}
@@ -132,16 +145,12 @@ func attach(ctx context.Context, e *env, c *common, u *unlock) (*session, error)
 	if err != nil {
 		return nil, err
 	}
-	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: stderrLogger(e, slog.LevelWarn)})
+	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
 	clear(pass)
 	if err != nil {
-		err = explainOpenError(dir, err)
-		if _, ok := errors.AsType[*inUseError](err); ok {
-			err = fmt.Errorf("%w\n(if a daemon is starting, wait until its socket %s appears and try again)", err, rpc.SocketPath(dir))
-		}
-		return nil, err
+		return nil, explainOpenError(dir, err)
 	}
-	return &session{api: n, dir: dir, local: n}, nil
+	return n, nil
 }
 
 func stderrLogger(e *env, level slog.Level) *slog.Logger {
