@@ -14,8 +14,8 @@ import (
 // command is one entry of the CLI's table, in the shape of tailscale's
 // ffcli.Command: a name, a flag set, usage text and exec. A command with
 // subcommands (contacts add, testnet up) is a command with children.
-// Commands parse nothing and print no errors themselves: run does both, and
-// maps exec's error to an exit code in one place (exitCode).
+// Commands neither parse their flags nor print their errors: run does both,
+// and maps exec's error to an exit code in one place (exitCode).
 type command struct {
 	name       string
 	aliases    []string
@@ -86,35 +86,37 @@ func (c *command) run(ctx context.Context, e *env, args []string) int {
 	return exitCode(err)
 }
 
-// dispatch finds the command args name, parses its flags and runs it. It
-// returns the command that ran (or failed to parse) with its error.
+// dispatch runs the command args name under c: it parses that command's
+// flags and calls its exec. It returns the command it got to, for the error
+// report, with the error.
 //
 // Flags may come before or after positional arguments. For a command with
 // children, the flags before the first positional are its own, and a first
 // positional naming a child hands the rest to that child:
-// "chive --profile P contacts --json add ADDR --name N".
+// "chive --profile P contacts --json list".
 func (c *command) dispatch(ctx context.Context, args []string) (*command, error) {
+	var pos []string
 	if len(c.children) > 0 {
 		if err := c.flags.Parse(args); err != nil {
 			return c, flagError(err)
 		}
-		rest := c.flags.Args()
-		if len(rest) > 0 {
+		if rest := c.flags.Args(); len(rest) > 0 {
 			consumed := len(args) - len(rest)
 			afterDashes := consumed > 0 && args[consumed-1] == "--"
-			if ch := c.child(rest[0]); ch != nil && !afterDashes {
-				if err := inherit(c.flags, ch); err != nil {
-					return c, err
-				}
-				return ch.dispatch(ctx, rest[1:])
+			ch := c.child(rest[0])
+			if ch == nil || afterDashes {
+				return c, c.unknown(rest[0])
 			}
-			return c, c.unknown(rest[0])
+			if err := inherit(c.flags, ch); err != nil {
+				return c, err
+			}
+			return ch.dispatch(ctx, rest[1:])
 		}
-		args = nil
-	}
-	pos, err := parseInterspersed(c.flags, args)
-	if err != nil {
-		return c, flagError(err)
+	} else {
+		var err error
+		if pos, err = parseInterspersed(c.flags, args); err != nil {
+			return c, flagError(err)
+		}
 	}
 	if c.exec == nil {
 		return c, usagef("want %s", c.childList())
