@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"github.com/chive-im/chive/internal/shell"
 )
 
 var (
@@ -56,22 +58,5 @@ func (e *PermissionError) Error() string {
 
 // Fix is the shell command that gives the path the permissions chive wants.
 func (e *PermissionError) Fix() string {
-	return fmt.Sprintf("chmod %o %s", e.Want.Perm(), shellQuote(e.Path))
-}
-
-func shellQuote(s string) string {
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || r == '.' || r == '-' || r == '_' || r == '~') {
-			b := []byte{'\''}
-			for i := 0; i < len(s); i++ {
-				if s[i] == '\'' {
-					b = append(b, `'\''`...)
-				} else {
-					b = append(b, s[i])
-				}
-			}
-			return string(append(b, '\''))
-		}
-	}
-	return s
+	return fmt.Sprintf("chmod %o %s", e.Want.Perm(), shell.Quote(e.Path))
 }

@@ -6,45 +6,36 @@ import (
 	"io"
 	"strings"
 
-	"rsc.io/qr"
-
+	"github.com/chive-im/chive/internal/qr"
 	"github.com/chive-im/chive/onion"
 )
 
-func init() {
-	register(&command{
-		name:    "address",
-		summary: "print your onion address (and a QR code with --qr)",
-		usage: `Usage: chive address [--qr] [--json]
-
-Prints your address (the onion ID your contacts add) and its chive: link.
+func newAddress(e *env) *command {
+	var (
+		c               common
+		u               unlock
+		withQR, jsonOut bool
+	)
+	fs := newFlagSet("address")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.BoolVar(&withQR, "qr", false, "draw a QR code of the chive: link")
+	fs.BoolVar(&jsonOut, "json", false, "print {\"address\",\"uri\",\"name\"} as JSON")
+	return &command{
+		name:       "address",
+		shortUsage: "chive address [--qr] [--json]",
+		shortHelp:  "print your onion address (and a QR code with --qr)",
+		longHelp: `Prints your address (the onion ID your contacts add) and its chive: link.
 --qr also draws the link as a QR code in the terminal, to scan with a phone.
 `,
-		run: runAddress,
-	})
-}
-
-func runAddress(ctx context.Context, e *env, args []string) int {
-	const name = "address"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	withQR := fs.Bool("qr", false, "draw a QR code of the chive: link")
-	jsonOut := fs.Bool("json", false, "print {\"address\",\"uri\",\"name\"} as JSON")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			return address(ctx, e, &c, &u, withQR, jsonOut)
+		},
 	}
-	if err == nil && len(pos) > 0 {
-		err = usageError("unexpected argument %q", pos[0])
-	}
-	if err == nil {
-		err = address(ctx, e, c, u, *withQR, *jsonOut)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 func address(ctx context.Context, e *env, c *common, u *unlock, withQR, jsonOut bool) error {
@@ -70,44 +61,20 @@ func address(ctx context.Context, e *env, c *common, u *unlock, withQR, jsonOut 
 	return nil
 }
 
-// writeQR draws text as a QR code with half-block characters, two module
-// rows per line, with a quiet zone. Light modules are drawn as blocks so the
-// code has the right polarity on the usual dark terminal; with colour it is
-// forced to white on black, which scans on any background.
+// writeQR draws text as a QR code. Light modules are drawn as blocks so the
+// code has the right polarity on the usual dark terminal; with colour each
+// row is forced to white on black, which scans on any background.
 func writeQR(w io.Writer, text string, colour bool) error {
-	code, err := qr.Encode(text, qr.M)
+	rows, err := qr.Render(text, qr.Options{Level: qr.M, Quiet: 2, InkLight: true})
 	if err != nil {
-		return fmt.Errorf("qr: %w", err)
-	}
-	const quiet = 2
-	n := code.Size
-	light := func(x, y int) bool {
-		if x < 0 || y < 0 || x >= n || y >= n {
-			return true
-		}
-		return !code.Black(x, y)
+		return err
 	}
 	var b strings.Builder
-	for y := -quiet; y < n+quiet; y += 2 {
+	for _, row := range rows {
 		if colour {
-			b.WriteString("\x1b[97;40m")
+			row = "\x1b[97;40m" + row + "\x1b[0m"
 		}
-		for x := -quiet; x < n+quiet; x++ {
-			top, bottom := light(x, y), y+1 >= n+quiet || light(x, y+1)
-			switch {
-			case top && bottom:
-				b.WriteRune('█')
-			case top:
-				b.WriteRune('▀')
-			case bottom:
-				b.WriteRune('▄')
-			default:
-				b.WriteByte(' ')
-			}
-		}
-		if colour {
-			b.WriteString("\x1b[0m")
-		}
+		b.WriteString(row)
 		b.WriteByte('\n')
 	}
 	_, err = io.WriteString(w, b.String())

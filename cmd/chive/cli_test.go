@@ -483,18 +483,44 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestClean(t *testing.T) {
+// TestOneLine: what the CLI prints of a peer's text is safetext's, on one
+// line per message.
+func TestOneLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain":                 "plain",
 		"a\nb":                  "a↵b",
-		"\x1b[31mred\x1b[0m":    "[31mred[0m",
-		"tab\there":             "tab here",
+		"a\r\nb":                "a↵b",
+		"\x1b[31mred\x1b[0m":    "red",
+		"tab\there":             "tab    here",
 		"bell\a\u0085c1":        "bellc1",
 		"bidi \u202eevil\u2066": "bidi evil",
 		"emoji ☕ ok":            "emoji ☕ ok",
 	} {
-		if got := clean(in); got != want {
-			t.Errorf("clean(%q) = %q, want %q", in, got, want)
+		if got := oneLine(in); got != want {
+			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// On a terminal each QR row is forced to white on black, so it scans on a
+// light background too; the modules are the same.
+func TestQRColour(t *testing.T) {
+	var plain, colour strings.Builder
+	if err := writeQR(&plain, "chive:"+aliceAddr, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeQR(&colour, "chive:"+aliceAddr, true); err != nil {
+		t.Fatal(err)
+	}
+	checkQR(t, plain.String(), "chive:"+aliceAddr)
+	pl := strings.Split(strings.TrimSuffix(plain.String(), "\n"), "\n")
+	cl := strings.Split(strings.TrimSuffix(colour.String(), "\n"), "\n")
+	if len(pl) != len(cl) {
+		t.Fatalf("%d rows plain, %d in colour", len(pl), len(cl))
+	}
+	for i := range cl {
+		if cl[i] != "\x1b[97;40m"+pl[i]+"\x1b[0m" {
+			t.Fatalf("row %d: %q", i, cl[i])
 		}
 	}
 }

@@ -14,54 +14,46 @@ import (
 	"github.com/chive-im/chive/onion"
 )
 
-func init() {
-	register(&command{
-		name:    "daemon",
-		summary: "run the node headless, serving the CLI and UI on a control socket",
-		usage: `Usage: chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]
-
-Runs the node without a UI: starts Tor, publishes your onion service,
+func newDaemon(e *env) *command {
+	var (
+		c             common
+		u             unlock
+		format, level string
+	)
+	fs := newFlagSet("daemon")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.StringVar(&format, "log-format", "text", "log format: text or json")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	return &command{
+		name:       "daemon",
+		shortUsage: "chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]",
+		shortHelp:  "run the node headless, serving the CLI and UI on a control socket",
+		longHelp: `Runs the node without a UI: starts Tor, publishes your onion service,
 delivers and receives messages, and serves the JSON-RPC API (docs/api.md) on
 <profile>/chive.sock, which "chive send", "chive inbox", the UI and scripts
 use. Logs go to stderr; they never hold message text or keys.
 Stops cleanly on SIGINT, SIGTERM or SIGHUP. Run it in tmux, or under systemd
 (contrib/chive.service).
 `,
-		run: runDaemon,
-	})
-}
-
-func runDaemon(ctx context.Context, e *env, args []string) int {
-	const name = "daemon"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	format := fs.String("log-format", "text", "log format: text or json")
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			log, err := newLogger(e, format, level)
+			if err != nil {
+				return err
+			}
+			return daemon(ctx, e, &c, &u, log)
+		},
 	}
-	if err == nil && len(pos) > 0 {
-		err = usageError("unexpected argument %q", pos[0])
-	}
-	var log *slog.Logger
-	if err == nil {
-		log, err = newLogger(e, *format, *level)
-	}
-	if err == nil {
-		err = daemon(ctx, e, c, u, log)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError("--log-level %q: want debug, info, warn or error", level)
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -70,7 +62,7 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
 	}
-	return nil, usageError("--log-format %q: want text or json", format)
+	return nil, usagef("--log-format %q: want text or json", format)
 }
 
 func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger) error {
@@ -86,22 +78,19 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	if !profileExists(dir) {
-		return noProfileError(dir)
-	}
-	pass, err := u.passphrase(e, dir)
+	n, err := unlockProfile(ctx, e, dir, c, u, log)
 	if err != nil {
-		return err
-	}
-	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
-	clear(pass)
-	if err != nil {
-		err = explainOpenError(dir, err)
-		if errors.Is(err, errInUse) {
+		if _, ok := errors.AsType[*inUseError](err); ok {
 			return fmt.Errorf("%w; stop it first (chive status talks to it)", err)
 		}
 		return err
 	}
+	return serve(ctx, n, dir, c.testnet, log)
+}
+
+// serve serves n's API on the profile's socket until ctx ends, then shuts
+// down: the socket first, then the node.
+func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logger) error {
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
@@ -129,16 +118,7 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	}()
 
 	shutdown := func() error {
-		// A second signal during shutdown means "now".
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-		defer signal.Stop(sigs)
-		go func() {
-			if _, ok := <-sigs; ok {
-				log.Warn("second signal: exiting without a clean shutdown")
-				os.Exit(exitError)
-			}
-		}()
+		defer exitOnSignal(log)()
 		srv.Close()
 		<-served
 		err := n.Close()
@@ -155,8 +135,8 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if st, err := n.Status(ctx); err == nil {
 		attrs = append(attrs, "address", st.Address)
 	}
-	if c.testnet != "" {
-		attrs = append(attrs, "tor_testnet", c.testnet)
+	if testnet != "" {
+		attrs = append(attrs, "tor_testnet", testnet)
 	}
 	log.Info("daemon running", attrs...)
 
@@ -168,6 +148,20 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// exitOnSignal makes a second signal during shutdown mean "now": it exits
+// at once. The returned function stops listening.
+func exitOnSignal(log *slog.Logger) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		if _, ok := <-sigs; ok {
+			log.Warn("second signal: exiting without a clean shutdown")
+			os.Exit(exitError)
+		}
+	}()
+	return func() { signal.Stop(sigs) }
 }
 
 // logEvents logs what the node does, without message text, greetings or

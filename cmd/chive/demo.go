@@ -8,43 +8,37 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/chive-im/chive/internal/shell"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/onion/testnet"
 )
 
-func init() {
-	register(&command{
-		name:    "demo",
-		summary: "chat between Alice and Bob on a private Tor network, in tmux",
-		usage: `Usage: chive demo [--dir DIR] [--keep]
-
-Starts a private Tor network on this machine (no internet needed), creates two
+func newDemo(e *env) *command {
+	var (
+		dir  string
+		keep bool
+	)
+	fs := newFlagSet("demo")
+	fs.StringVar(&dir, "dir", "", "keep the demo's network and profiles in `dir` (default: a new temporary directory)")
+	fs.BoolVar(&keep, "keep", false, "keep the directory afterwards")
+	return &command{
+		name:       "demo",
+		shortUsage: "chive demo [--dir DIR] [--keep]",
+		shortHelp:  "chat between Alice and Bob on a private Tor network, in tmux",
+		longHelp: `Starts a private Tor network on this machine (no internet needed), creates two
 profiles, Alice and Bob, introduces them to each other, and opens both in one
 tmux session, side by side. Type in either pane; messages go over real onion
 services. Quitting either chive (ctrl+q) or leaving tmux stops everything the
 demo started.
 `,
-		run: runDemo,
-	})
-}
-
-func runDemo(ctx context.Context, e *env, args []string) int {
-	fs := newFlags("demo", commands["demo"].usage, e.stderr)
-	dirFlag := fs.String("dir", "", "keep the demo's network and profiles in `dir` (default: a new temporary directory)")
-	keep := fs.Bool("keep", false, "keep the directory afterwards")
-	if _, help, err := parseArgs(fs, args); help || err != nil {
-		if help {
-			return exitOK
-		}
-		return fail(e, "demo", err)
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			// Positional arguments are ignored, as they always were.
+			return demo(ctx, e, dir, keep)
+		},
 	}
-	if err := demo(ctx, e, *dirFlag, *keep); err != nil {
-		return fail(e, "demo", err)
-	}
-	return exitOK
 }
 
 func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
@@ -99,8 +93,8 @@ func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
 		return c
 	}
 	pane := func(profile string) string {
-		return fmt.Sprintf("%s --profile %s --tor-testnet %s; %s -L %s kill-session -t chive",
-			shellQuote(self), shellQuote(profile), shellQuote(net.Dir()), shellQuote(tmux), sock)
+		return shell.Join(self, "--profile", profile, "--tor-testnet", net.Dir()) + "; " +
+			shell.Join(tmux, "-L", sock, "kill-session", "-t", "chive")
 	}
 	if out, err := tm("new-session", "-d", "-s", "chive", "-x", "200", "-y", "50", pane(alice)).CombinedOutput(); err != nil {
 		return fmt.Errorf("tmux new-session: %v: %s", err, out)
@@ -245,8 +239,4 @@ func tmuxSocket(name string) string {
 		dir = "/tmp"
 	}
 	return filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), name)
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -2,25 +2,7 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"io"
-	"strings"
 )
-
-// newFlags returns a FlagSet for a subcommand whose -h prints usage to w.
-func newFlags(name, usage string, w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.Usage = func() {
-		fmt.Fprint(w, usage)
-		if !strings.HasSuffix(usage, "\n") {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintln(w, "\nFlags:")
-		fs.PrintDefaults()
-	}
-	return fs
-}
 
 // parseInterspersed parses flags that may appear before or after positional
 // arguments ("chive send bob hi --wait delivered"); the standard flag package
@@ -51,9 +33,20 @@ type common struct {
 	testnet string // --tor-testnet, else CHIVE_TOR_TESTNET; empty means the real Tor network
 }
 
-func addCommon(fs *flag.FlagSet, e *env) *common {
-	c := &common{}
+// register adds the flags to fs. A command with children registers the same
+// common in each child's flag set, so they may be given before or after the
+// subcommand's name.
+func (c *common) register(fs *flag.FlagSet, e *env) {
 	fs.StringVar(&c.profile, "profile", e.getenv("CHIVE_HOME"), "profile `dir`ectory (default $CHIVE_HOME, else $XDG_DATA_HOME/chive)")
 	fs.StringVar(&c.testnet, "tor-testnet", e.getenv("CHIVE_TOR_TESTNET"), "use the private Tor network in `dir` (from \"chive testnet up\"; default $CHIVE_TOR_TESTNET)")
-	return c
+}
+
+// unlock holds the flags that unlock a profile.
+type unlock struct {
+	passFile string
+}
+
+func (u *unlock) register(fs *flag.FlagSet, e *env) {
+	fs.StringVar(&u.passFile, "passphrase-file", e.getenv("CHIVE_PASSPHRASE_FILE"),
+		"read the profile passphrase from `file` (mode 0600; default $CHIVE_PASSPHRASE_FILE); else prompt on a terminal")
 }

@@ -10,13 +10,24 @@ import (
 	"github.com/chive-im/chive/onion"
 )
 
-func init() {
-	register(&command{
-		name:    "inbox",
-		summary: "print received messages, oldest first; --follow for new ones",
-		usage: `Usage: chive inbox [--follow] [--json] [--contact CONTACT] [--after SEQ]
-
-Prints received messages, oldest first, one per line:
+func newInbox(e *env) *command {
+	var (
+		c common
+		u unlock
+		o inboxOpts
+	)
+	fs := newFlagSet("inbox")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.BoolVar(&o.follow, "follow", false, "keep printing new messages as they arrive")
+	fs.BoolVar(&o.json, "json", false, "print JSON lines")
+	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT`")
+	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
+	return &command{
+		name:       "inbox",
+		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT] [--after SEQ]",
+		shortHelp:  "print received messages, oldest first; --follow for new ones",
+		longHelp: `Prints received messages, oldest first, one per line:
   2026-11-26 20:01:02  bob: hello
 With --json, one JSON object per line:
   {"id":"…","seq":12,"contact":"bob","address":"…","time":"2026-11-26T20:01:02Z","text":"hello"}
@@ -25,8 +36,18 @@ off); --follow keeps running and prints new messages as they arrive (without
 a daemon it starts Tor itself to receive them; when the daemon it follows
 stops, it exits with status 1). Reading the inbox does not mark messages read.
 `,
-		run: runInbox,
-	})
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected argument %q (to filter by contact: --contact %s)", args[0], args[0])
+			}
+			err := inbox(ctx, e, &c, &u, o)
+			if o.follow && errors.Is(err, context.Canceled) {
+				return nil // Ctrl-C is how --follow ends
+			}
+			return err
+		},
+	}
 }
 
 type inboxOpts struct {
@@ -34,32 +55,6 @@ type inboxOpts struct {
 	json    bool
 	contact string
 	after   int64
-}
-
-func runInbox(ctx context.Context, e *env, args []string) int {
-	const name = "inbox"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	var o inboxOpts
-	fs.BoolVar(&o.follow, "follow", false, "keep printing new messages as they arrive")
-	fs.BoolVar(&o.json, "json", false, "print JSON lines")
-	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT`")
-	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	}
-	if err == nil && len(pos) > 0 {
-		err = usageError("unexpected argument %q (to filter by contact: --contact %s)", pos[0], pos[0])
-	}
-	if err == nil {
-		err = inbox(ctx, e, c, u, o)
-	}
-	if err != nil && !(o.follow && errors.Is(err, context.Canceled)) {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 // inboxLine is one message of "inbox --json".
@@ -76,7 +71,7 @@ const inboxPage = 200
 
 func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error {
 	if o.after < 0 {
-		return usageError("--after must not be negative")
+		return usagef("--after must not be negative")
 	}
 	s, err := attach(ctx, e, c, u)
 	if err != nil {
@@ -101,37 +96,17 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 	}
 
-	last := o.after
-	printed := map[string]bool{} // ids printed from the backlog, to drop repeats from events
 	print := func(m node.Message) error {
 		if o.json {
 			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text})
 		}
-		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), clean(m.Text))
+		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
 		return err
 	}
-	for {
-		ms, err := api.Inbox(ctx, node.InboxQuery{After: last, Contact: o.contact, Limit: inboxPage})
-		if err != nil {
-			return err
-		}
-		for _, m := range ms {
-			if err := print(m); err != nil {
-				return err
-			}
-			if o.follow {
-				printed[m.ID] = true
-			}
-			last = max(last, m.Seq)
-		}
-		if len(ms) == 0 {
-			break
-		}
+	printed, err := printBacklog(ctx, api, o, print)
+	if err != nil || !o.follow {
+		return err
 	}
-	if !o.follow {
-		return nil
-	}
-
 	if !s.daemon() {
 		fmt.Fprintln(e.stderr, "chive inbox: no daemon running; starting Tor to receive messages")
 		if err := s.start(ctx); err != nil {
@@ -164,10 +139,32 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 	}
 }
 
+// printBacklog prints the stored messages after o.after, page by page, and
+// returns the ids it printed (with --follow, to drop repeats from events).
+func printBacklog(ctx context.Context, api node.API, o inboxOpts, print func(node.Message) error) (map[string]bool, error) {
+	printed := map[string]bool{}
+	last := o.after
+	for {
+		ms, err := api.Inbox(ctx, node.InboxQuery{After: last, Contact: o.contact, Limit: inboxPage})
+		if err != nil || len(ms) == 0 {
+			return printed, err
+		}
+		for _, m := range ms {
+			if err := print(m); err != nil {
+				return nil, err
+			}
+			if o.follow {
+				printed[m.ID] = true
+			}
+			last = max(last, m.Seq)
+		}
+	}
+}
+
 // sender names a message's contact for people: the nickname, or the short
 // address when the contact has none.
 func sender(m node.Message) string {
-	if n := clean(m.Contact); n != "" {
+	if n := oneLine(m.Contact); n != "" {
 		return n
 	}
 	return onion.Address(m.Address).Short()

@@ -31,32 +31,33 @@ import (
 var it struct {
 	once   sync.Once
 	err    error
-	bin    string           // the chive binary
-	tmp    string           // holds the binary and the network
-	net    *testnet.Network // shared by every integration test
-	netDir string
+	bin    string // the chive binary
+	tmp    string // holds the binary
+	netDir string // the shared test network's directory, for --tor-testnet
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if it.net != nil {
-		it.net.Close()
-	}
+	code := testnet.Main(m)
 	if it.tmp != "" {
 		os.RemoveAll(it.tmp)
 	}
 	os.Exit(code)
 }
 
-// setup builds the binary and starts the shared network, once.
+// setup builds the binary once and points the CLI at the package's shared
+// test network.
 func setup(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test on a private Tor network; skipped with -short")
 	}
+	it.netDir = testnet.Shared(t).Dir()
 	it.once.Do(func() {
 		start := time.Now()
-		defer func() { t.Logf("setup (build + test network) took %s", time.Since(start).Round(time.Second)) }()
+		defer func() {
+			t.Logf("setup: test network up in %s, build took %s",
+				testnet.SharedStartup().Round(time.Second), time.Since(start).Round(time.Second))
+		}()
 		it.tmp, it.err = os.MkdirTemp("", "chive-it")
 		if it.err != nil {
 			return
@@ -65,13 +66,6 @@ func setup(t *testing.T) {
 		build := exec.Command("go", "build", "-o", it.bin, ".")
 		if out, err := build.CombinedOutput(); err != nil {
 			it.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		it.net, it.err = testnet.Start(ctx, testnet.Options{Dir: filepath.Join(it.tmp, "net")})
-		if it.err == nil {
-			it.netDir = it.net.Dir()
 		}
 	})
 	if it.err != nil {
@@ -484,7 +478,8 @@ func TestTwoDaemonsChat(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { follow.Process.Kill(); follow.Wait() }()
-	time.Sleep(time.Second) // let it subscribe; a message before that is in its backlog anyway
+	// No need to wait for it to subscribe: it subscribes before it lists the
+	// backlog, so a message arriving first is printed from the backlog.
 
 	r = cli(t, alice, "", "send", "bob", "hello bob, this is secret text", "--wait", "delivered", "--timeout", "3m")
 	wantCode(t, r, exitOK)

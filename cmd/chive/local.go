@@ -55,14 +55,11 @@ func explainOpenError(dir string, err error) error {
 	case errors.Is(err, node.ErrWrongPassphrase):
 		return fmt.Errorf("wrong passphrase for the profile in %s", dir)
 	case errors.As(err, &locked):
-		if locked.PID != 0 {
-			return fmt.Errorf("another chive is already running on the profile in %s (pid %d)%w", dir, locked.PID, wrapQuiet{errInUse})
-		}
-		return fmt.Errorf("another chive is already running on the profile in %s%w", dir, wrapQuiet{errInUse})
+		return &inUseError{dir: dir, pid: locked.PID}
 	case errors.As(err, &perm):
 		return fmt.Errorf("%s is readable by other users (mode %04o); fix it with: %s", perm.Path, perm.Mode.Perm(), perm.Fix())
 	case errors.Is(err, node.ErrNoProfile):
-		return noProfileError(dir)
+		return &noProfileError{dir}
 	case errors.Is(err, node.ErrNewerVersion):
 		return fmt.Errorf("the profile in %s was written by a newer version of chive; upgrade chive to open it", dir)
 	}

@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strings"
 	"syscall"
 )
 
@@ -33,23 +31,7 @@ type env struct {
 	getenv         func(string) string
 }
 
-// command is one subcommand. Each lives in its own file and registers itself in init.
-type command struct {
-	name    string
-	summary string // one line for "chive help"
-	usage   string // shown by "chive <cmd> -h"
-	hidden  bool
-	run     func(ctx context.Context, e *env, args []string) int
-}
-
-var commands = map[string]*command{}
-
-func register(c *command) {
-	if _, dup := commands[c.name]; dup {
-		panic("chive: command registered twice: " + c.name)
-	}
-	commands[c.name] = c
-}
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,37 +41,67 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, e *env) int {
-	name := ""
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	switch name {
-	case "help":
-		if len(args) > 0 {
-			if c, ok := commands[args[0]]; ok {
-				fmt.Fprint(e.stdout, c.usage)
-				return exitOK
-			}
-		}
-		printHelp(e.stdout)
-		return exitOK
-	case "version":
-		fmt.Fprintln(e.stdout, "chive", version)
-		return exitOK
-	case "":
-		name = "tui"
-	}
-	c, ok := commands[name]
-	if !ok {
-		fmt.Fprintf(e.stderr, "chive: unknown command %q\nRun 'chive help' for the list of commands.\n", name)
-		return exitUsage
-	}
-	return c.run(ctx, e, args)
+	return newRoot(e).run(ctx, e, args)
 }
 
-var version = "dev"
+// newRoot builds the command table. Plain "chive" (with or without flags)
+// opens the UI; the table is built per run because flag defaults come from
+// the environment.
+func newRoot(e *env) *command {
+	root := newTUI(e)
+	root.name, root.longHelp = "chive", "" // its usage is printHelp
+	tui := newTUI(e)
+	tui.hidden = true
+	root.children = []*command{
+		newAddress(e),
+		newContacts(e),
+		newDaemon(e),
+		newDemo(e),
+		newInbox(e),
+		newInit(e),
+		newSend(e),
+		newStatus(e),
+		newTestnet(e),
+		tui,
+		newHelp(e, root),
+		{
+			name:       "version",
+			shortUsage: "chive version",
+			shortHelp:  "print the version",
+			// Arguments are ignored, as they always were.
+			exec: func(context.Context, []string) error {
+				fmt.Fprintln(e.stdout, "chive", version)
+				return nil
+			},
+		},
+	}
+	return root
+}
 
-func printHelp(w io.Writer) {
+func newHelp(e *env, root *command) *command {
+	return &command{
+		name:       "help",
+		shortUsage: "chive help [COMMAND [SUBCOMMAND]]",
+		shortHelp:  `show this help, or "chive help <command>"`,
+		exec: func(_ context.Context, args []string) error {
+			c := root
+			for _, name := range args {
+				ch := c.child(name)
+				if ch == nil {
+					// An unknown topic gets the overview, as "chive help" does.
+					c = root
+					break
+				}
+				c = ch
+			}
+			c.printUsage(e.stdout)
+			return nil
+		},
+	}
+}
+
+// printHelp is the root's usage: "chive help" and "chive -h".
+func printHelp(w io.Writer, root *command) {
 	fmt.Fprint(w, `chive — a terminal messenger where every user is a Tor onion service.
 
 Usage:
@@ -98,19 +110,8 @@ Usage:
 
 Commands:
 `)
-	names := make([]string, 0, len(commands))
-	for n, c := range commands {
-		if !c.hidden && n != "tui" {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
-	}
-	fmt.Fprint(w, `  help         show this help, or "chive help <command>"
-  version      print the version
-
+	printRows(w, root.children, func(c *command) string { return c.name })
+	fmt.Fprint(w, `
 Every command takes --profile DIR (or CHIVE_HOME) and --tor-testnet DIR (or
 CHIVE_TOR_TESTNET) to use a private Tor network started by "chive testnet up".
 Flags may come before or after positional arguments.

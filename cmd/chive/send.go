@@ -10,13 +10,23 @@ import (
 	"github.com/chive-im/chive/node"
 )
 
-func init() {
-	register(&command{
-		name:    "send",
-		summary: "send a message (TEXT or stdin); --wait delivered|sent to wait for it",
-		usage: `Usage: chive send CONTACT [TEXT...] [--wait delivered|sent] [--timeout D] [--json]
-
-Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
+func newSend(e *env) *command {
+	var (
+		c common
+		u unlock
+		o sendOpts
+	)
+	fs := newFlagSet("send")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered` or sent")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
+	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
+	return &command{
+		name:       "send",
+		shortUsage: "chive send CONTACT [TEXT...] [--wait delivered|sent] [--timeout D] [--json]",
+		shortHelp:  "send a message (TEXT or stdin); --wait delivered|sent to wait for it",
+		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
 CONTACT (a nickname or an address) and queues it. Without --wait it returns at
 once with exit status 3 (queued); the daemon delivers it in the background.
 --wait sent waits until it was written to the contact's link, --wait delivered
@@ -27,8 +37,11 @@ Exit status: 0 delivered or sent (as asked with --wait), 3 queued (no --wait),
 4 timed out waiting (the message stays queued and is delivered later),
 5 unknown contact, 1 any other error (e.g. the contact has not accepted yet).
 `,
-		run: runSend,
-	})
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			return send(ctx, e, &c, &u, o, args)
+		},
+	}
 }
 
 // maxStdinText bounds what send reads from stdin; the node rejects longer
@@ -41,29 +54,6 @@ type sendOpts struct {
 	json    bool
 }
 
-func runSend(ctx context.Context, e *env, args []string) int {
-	const name = "send"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	var o sendOpts
-	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered` or sent")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
-	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	}
-	code := exitOK
-	if err == nil {
-		code, err = send(ctx, e, c, u, o, pos)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return code
-}
-
 // sendResult is send's --json output.
 type sendResult struct {
 	ID        string            `json:"id"`
@@ -74,34 +64,21 @@ type sendResult struct {
 	TimedOut  bool              `json:"timed_out,omitempty"`
 }
 
-func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) (int, error) {
+func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
 	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" {
-		return 0, usageError("--wait %q: want delivered or sent", o.wait)
+		return usagef("--wait %q: want delivered or sent", o.wait)
 	}
 	if o.timeout <= 0 {
-		return 0, usageError("--timeout must be positive")
+		return usagef("--timeout must be positive")
 	}
-	if len(pos) == 0 {
-		return 0, usageError("whom to send to? chive send CONTACT TEXT")
-	}
-	ref := pos[0]
-	var text string
-	if len(pos) > 1 {
-		text = strings.Join(pos[1:], " ")
-	} else {
-		t, err := readText(e.stdin, maxStdinText)
-		if err != nil {
-			return 0, err
-		}
-		text = t
-	}
-	if strings.TrimSpace(text) == "" {
-		return 0, usageError("nothing to send: give TEXT or pipe it on stdin")
+	ref, text, err := sendArgs(e, pos)
+	if err != nil {
+		return err
 	}
 
 	s, err := attach(ctx, e, c, u)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer s.Close()
 
@@ -111,37 +88,61 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 	if o.wait != "" {
 		// Subscribe before sending so no state change can be missed.
 		if events, err = s.api.Subscribe(subCtx); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	m, err := s.api.Send(ctx, ref, text)
 	if err != nil {
 		if errors.Is(err, node.ErrNotAccepted) {
-			return 0, fmt.Errorf("%w (they must accept your request first; see: chive contacts)", err)
+			return fmt.Errorf("%w (they must accept your request first; see: chive contacts)", err)
 		}
-		return 0, err
+		return err
 	}
-	start := time.Now()
+	queued := time.Now()
 	res := sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State}
-	report := func(code int, human string) (int, error) {
-		if o.json {
-			return code, writeJSON(e.stdout, res)
-		}
-		fmt.Fprintln(e.stdout, human)
-		return code, nil
-	}
-	who := sender(m)
 	if o.wait == "" {
-		if s.daemon() {
-			return report(exitQueued, fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, who))
+		human := fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, sender(m))
+		if !s.daemon() {
+			human = fmt.Sprintf("queued %s for %s; no daemon runs, so it is sent when chive next runs (e.g. chive daemon), or use --wait", m.ID, sender(m))
 		}
-		return report(exitQueued, fmt.Sprintf("queued %s for %s; no daemon runs, so it is sent when chive next runs (e.g. chive daemon), or use --wait", m.ID, who))
+		if err := o.print(e, res, human); err != nil {
+			return err
+		}
+		return exitStatus(exitQueued)
 	}
 	if !s.daemon() {
 		fmt.Fprintln(e.stderr, "chive send: no daemon running; starting Tor to deliver (this can take a while)")
 		if err := s.start(ctx); err != nil {
-			return 0, fmt.Errorf("start tor: %w", err)
+			return fmt.Errorf("start tor: %w", err)
 		}
+	}
+	return awaitState(ctx, e, o, m, res, queued, events)
+}
+
+// sendArgs is whom to send to and the text: the rest of the arguments, or
+// stdin when there are none.
+func sendArgs(e *env, pos []string) (ref, text string, err error) {
+	if len(pos) == 0 {
+		return "", "", usagef("whom to send to? chive send CONTACT TEXT")
+	}
+	if len(pos) > 1 {
+		text = strings.Join(pos[1:], " ")
+	} else if text, err = readText(e.stdin, maxStdinText); err != nil {
+		return "", "", err
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", "", usagef("nothing to send: give TEXT or pipe it on stdin")
+	}
+	return pos[0], text, nil
+}
+
+// awaitState waits until message m, queued at start, reaches the state
+// --wait asks for, fails, or the timeout passes (exit status 4: it stays
+// queued).
+func awaitState(ctx context.Context, e *env, o sendOpts, m node.Message, res sendResult, start time.Time, events <-chan node.Event) error {
+	done := func(verb string) error {
+		res.LatencyMS = time.Since(start).Milliseconds()
+		return o.print(e, res, fmt.Sprintf("%s %s to %s in %s", verb, m.ID, sender(m), time.Since(start).Round(time.Millisecond)))
 	}
 	timer := time.NewTimer(o.timeout)
 	defer timer.Stop()
@@ -150,9 +151,9 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 		case ev, open := <-events:
 			if !open {
 				if ctx.Err() != nil {
-					return 0, ctx.Err()
+					return ctx.Err()
 				}
-				return 0, errors.New("lost the connection to the daemon while waiting; the message stays queued")
+				return errors.New("lost the connection to the daemon while waiting; the message stays queued")
 			}
 			st, ok := ev.(node.MessageStateEvent)
 			if !ok || st.ID != m.ID {
@@ -161,14 +162,12 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 			res.State = st.State
 			switch st.State {
 			case node.Failed:
-				return 0, fmt.Errorf("message %s failed: %s (chive can retry it: the message is kept)", m.ID, st.Error)
+				return fmt.Errorf("message %s failed: %s (chive can retry it: the message is kept)", m.ID, st.Error)
 			case node.Delivered, node.Read:
-				res.LatencyMS = time.Since(start).Milliseconds()
-				return report(exitOK, fmt.Sprintf("delivered %s to %s in %s", m.ID, who, time.Since(start).Round(time.Millisecond)))
+				return done("delivered")
 			case node.Sent:
 				if o.wait == "sent" {
-					res.LatencyMS = time.Since(start).Milliseconds()
-					return report(exitOK, fmt.Sprintf("sent %s to %s in %s", m.ID, who, time.Since(start).Round(time.Millisecond)))
+					return done("sent")
 				}
 			}
 		case <-timer.C:
@@ -178,9 +177,18 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 			if o.json {
 				writeJSON(e.stdout, res)
 			}
-			return exitTimeout, nil
+			return exitStatus(exitTimeout)
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		}
 	}
+}
+
+// print reports the outcome: res with --json, else the human line.
+func (o sendOpts) print(e *env, res sendResult, human string) error {
+	if o.json {
+		return writeJSON(e.stdout, res)
+	}
+	fmt.Fprintln(e.stdout, human)
+	return nil
 }

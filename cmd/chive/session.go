@@ -4,101 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
-	"unicode"
 
 	"golang.org/x/term"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/rpc"
 )
-
-// Errors the commands map to exit codes (see exitCode).
-var (
-	errUsage   = errors.New("usage")
-	errNoSetup = errors.New("no profile")
-	errInUse   = errors.New("profile in use")
-)
-
-func usageError(format string, args ...any) error {
-	return fmt.Errorf(format+"%w", append(args, wrapQuiet{errUsage})...)
-}
-
-// wrapQuiet wraps an error for errors.Is without adding text.
-type wrapQuiet struct{ err error }
-
-func (w wrapQuiet) Error() string { return "" }
-func (w wrapQuiet) Unwrap() error { return w.err }
-
-func noProfileError(dir string) error {
-	return fmt.Errorf("no chive profile in %s and no daemon running for it.\n"+
-		"Create one with:  chive init --name NAME --passphrase-file FILE   (or --no-passphrase)\n"+
-		"or point to another with --profile DIR or CHIVE_HOME%w", dir, wrapQuiet{errNoSetup})
-}
-
-// exitCode maps an error to the exit codes documented in "chive help".
-func exitCode(err error) int {
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, errUsage):
-		return exitUsage
-	case errors.Is(err, node.ErrUnknownContact):
-		return exitUnknownPeer
-	case errors.Is(err, errNoSetup):
-		return exitNoDaemon
-	}
-	return exitError
-}
-
-// fail prints err for command name and returns its exit code. Usage errors
-// also point to the command's help.
-func fail(e *env, name string, err error) int {
-	if errors.Is(err, context.Canceled) {
-		err = errors.New("interrupted")
-	}
-	if errors.Is(err, errFlags) {
-		return exitUsage
-	}
-	fmt.Fprintf(e.stderr, "chive %s: %v\n", name, err)
-	if errors.Is(err, errUsage) {
-		fmt.Fprintf(e.stderr, "Run 'chive %s -h' for usage.\n", name)
-	}
-	return exitCode(err)
-}
-
-// parseArgs parses flags anywhere among args. -h prints usage (exit 0).
-func parseArgs(fs *flag.FlagSet, args []string) (pos []string, help bool, err error) {
-	pos, err = parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, true, nil
-	}
-	if err != nil {
-		// The flag package has printed the problem and the usage.
-		return nil, false, errFlags
-	}
-	return pos, false, nil
-}
-
-// errFlags is a usage error the flag package has already explained.
-var errFlags = fmt.Errorf("bad flags%w", wrapQuiet{errUsage})
-
-// unlock holds the flags that unlock a profile.
-type unlock struct {
-	passFile string
-}
-
-func addUnlock(fs *flag.FlagSet, e *env) *unlock {
-	u := &unlock{}
-	fs.StringVar(&u.passFile, "passphrase-file", e.getenv("CHIVE_PASSPHRASE_FILE"),
-		"read the profile passphrase from `file` (mode 0600; default $CHIVE_PASSPHRASE_FILE); else prompt on a terminal")
-	return u
-}
 
 // readPassphraseFile reads a passphrase file, refusing one other users can
 // read. One trailing newline is not part of the passphrase.
@@ -208,18 +125,9 @@ func attach(ctx context.Context, e *env, c *common, u *unlock) (*session, error)
 	if !errors.Is(err, rpc.ErrNoDaemon) {
 		return nil, fmt.Errorf("connect to the daemon: %w", err)
 	}
-	if !profileExists(dir) {
-		return nil, noProfileError(dir)
-	}
-	pass, err := u.passphrase(e, dir)
+	n, err := unlockProfile(ctx, e, dir, c, u, stderrLogger(e, slog.LevelWarn))
 	if err != nil {
-		return nil, err
-	}
-	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: stderrLogger(e, slog.LevelWarn)})
-	clear(pass)
-	if err != nil {
-		err = explainOpenError(dir, err)
-		if errors.Is(err, errInUse) {
+		if _, ok := errors.AsType[*inUseError](err); ok {
 			err = fmt.Errorf("%w\n(if a daemon is starting, wait until its socket %s appears and try again)", err, rpc.SocketPath(dir))
 		}
 		return nil, err
@@ -227,26 +135,31 @@ func attach(ctx context.Context, e *env, c *common, u *unlock) (*session, error)
 	return &session{api: n, dir: dir, local: n}, nil
 }
 
+// unlockProfile opens the profile in dir in this process, asking for its
+// passphrase as u says. Errors are in the user's words (explainOpenError).
+func unlockProfile(ctx context.Context, e *env, dir string, c *common, u *unlock, log *slog.Logger) (localNode, error) {
+	if !profileExists(dir) {
+		return nil, &noProfileError{dir}
+	}
+	pass, err := u.passphrase(e, dir)
+	if err != nil {
+		return nil, err
+	}
+	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
+	clear(pass)
+	if err != nil {
+		return nil, explainOpenError(dir, err)
+	}
+	return n, nil
+}
+
 func stderrLogger(e *env, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// clean makes text from a peer safe to print on a terminal: control
-// characters (escape sequences could rewrite the screen) and bidi overrides
-// are dropped, a newline becomes "↵" so one message stays one line.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n':
-			return '↵'
-		case r == '\t':
-			return ' '
-		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-			return -1
-		}
-		return r
-	}, s)
-}
+// oneLine makes text a peer controls safe to print on a terminal, on one
+// line: one message per line, a newline shown as "↵".
+func oneLine(s string) string { return safetext.LineWith(s, "↵") }
 
 // readText reads a message from r, at most max bytes, without one trailing newline.
 func readText(r io.Reader, max int) (string, error) {

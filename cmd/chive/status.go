@@ -7,41 +7,33 @@ import (
 	"io"
 )
 
-func init() {
-	register(&command{
-		name:    "status",
-		summary: "show Tor's state, your address, contacts online and the outbox",
-		usage: `Usage: chive status [--json]
-
-Shows whether a daemon runs, Tor's bootstrap state, your address and whether
+func newStatus(e *env) *command {
+	var (
+		c       common
+		u       unlock
+		jsonOut bool
+	)
+	fs := newFlagSet("status")
+	c.register(fs, e)
+	u.register(fs, e)
+	fs.BoolVar(&jsonOut, "json", false, "print the status as JSON")
+	return &command{
+		name:       "status",
+		shortUsage: "chive status [--json]",
+		shortHelp:  "show Tor's state, your address, contacts online and the outbox",
+		longHelp: `Shows whether a daemon runs, Tor's bootstrap state, your address and whether
 it is reachable, how many contacts are online and how many items wait in
 the outbox. Without a daemon it opens the profile and reports what is stored
 (Tor is not started).
 `,
-		run: runStatus,
-	})
-}
-
-func runStatus(ctx context.Context, e *env, args []string) int {
-	const name = "status"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	u := addUnlock(fs, e)
-	jsonOut := fs.Bool("json", false, "print the status as JSON")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			if err := noArgs(args); err != nil {
+				return err
+			}
+			return status(ctx, e, &c, &u, jsonOut)
+		},
 	}
-	if err == nil && len(pos) > 0 {
-		err = usageError("unexpected argument %q", pos[0])
-	}
-	if err == nil {
-		err = status(ctx, e, c, u, *jsonOut)
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) error {
@@ -58,18 +50,18 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 		return writeJSON(e.stdout, st)
 	}
 	w := e.stdout
-	fmt.Fprintf(w, "name:      %s\n", clean(st.Name))
+	fmt.Fprintf(w, "name:      %s\n", oneLine(st.Name))
 	fmt.Fprintf(w, "address:   %s\n", st.Address)
 	fmt.Fprintf(w, "profile:   %s\n", s.dir)
 	if st.Daemon {
 		fmt.Fprintf(w, "daemon:    running\n")
 		tor := fmt.Sprintf("%s %d%%", st.Tor.State, st.Tor.Percent)
 		if st.Tor.Summary != "" {
-			tor += " (" + clean(st.Tor.Summary) + ")"
+			tor += " (" + oneLine(st.Tor.Summary) + ")"
 		}
 		fmt.Fprintf(w, "tor:       %s\n", tor)
 		if st.Tor.Error != "" {
-			fmt.Fprintf(w, "tor error: %s\n", clean(st.Tor.Error))
+			fmt.Fprintf(w, "tor error: %s\n", oneLine(st.Tor.Error))
 		}
 		fmt.Fprintf(w, "reachable: %s\n", yesNo(st.Reachable))
 	} else {

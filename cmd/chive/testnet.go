@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,14 +12,37 @@ import (
 	"github.com/chive-im/chive/onion/testnet"
 )
 
-func init() {
-	register(&command{
-		name:    "testnet",
-		summary: "run a private Tor network on this machine (for tests and demos)",
-		usage: `Usage: chive testnet up [--dir DIR] [--detach] [--relays N]
-       chive testnet down [--dir DIR]
-
-"up" starts a private Tor network on 127.0.0.1 (3 directory authorities and
+func newTestnet(e *env) *command {
+	var (
+		c      common
+		dir    string
+		detach bool
+		relays int
+	)
+	flags := func(name string, own func(*flag.FlagSet)) *flag.FlagSet {
+		fs := newFlagSet(name)
+		c.register(fs, e)
+		fs.StringVar(&dir, "dir", "", "the network's state `dir`ectory")
+		if own != nil {
+			own(fs)
+		}
+		return fs
+	}
+	// netDir is --dir, else --tor-testnet, else the default.
+	netDir := func() (string, error) {
+		switch {
+		case dir != "":
+			return dir, nil
+		case c.testnet != "":
+			return c.testnet, nil
+		}
+		return defaultTestnetDir()
+	}
+	return &command{
+		name:       "testnet",
+		shortUsage: "chive testnet up|down",
+		shortHelp:  "run a private Tor network on this machine (for tests and demos)",
+		longHelp: `"up" starts a private Tor network on 127.0.0.1 (3 directory authorities and
 3 relays, no internet needed; ready in about 10-20 s), prints how to point
 chive at it, and stays in the foreground until Ctrl-C, which stops it. With
 --detach it returns once the network is ready and leaves it running; stop it
@@ -28,46 +52,45 @@ Point other chive commands at the network with --tor-testnet DIR or
 CHIVE_TOR_TESTNET=DIR. DIR defaults to --tor-testnet / $CHIVE_TOR_TESTNET,
 else $XDG_CACHE_HOME/chive/testnet.
 `,
-		run: runTestnet,
-	})
-}
-
-func runTestnet(ctx context.Context, e *env, args []string) int {
-	const name = "testnet"
-	fs := newFlags(name, commands[name].usage, e.stderr)
-	c := addCommon(fs, e)
-	dir := fs.String("dir", "", "the network's state `dir`ectory")
-	detach := fs.Bool("detach", false, "up: return once the network is ready and leave it running")
-	relays := fs.Int("relays", 3, "up: number of relays besides the 3 authorities")
-	pos, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
+		flags: flags("testnet", nil),
+		children: []*command{
+			{
+				name:       "up",
+				shortUsage: "chive testnet up [--dir DIR] [--detach] [--relays N]",
+				shortHelp:  "start a network and wait for Ctrl-C (or --detach)",
+				flags: flags("up", func(fs *flag.FlagSet) {
+					fs.BoolVar(&detach, "detach", false, "return once the network is ready and leave it running")
+					fs.IntVar(&relays, "relays", 3, "number of relays besides the 3 authorities")
+				}),
+				exec: func(ctx context.Context, args []string) error {
+					if err := noArgs(args); err != nil {
+						return err
+					}
+					d, err := netDir()
+					if err != nil {
+						return err
+					}
+					return testnetUp(ctx, e, d, detach, relays)
+				},
+			},
+			{
+				name:       "down",
+				shortUsage: "chive testnet down [--dir DIR]",
+				shortHelp:  "stop a network started with --detach",
+				flags:      flags("down", nil),
+				exec: func(ctx context.Context, args []string) error {
+					if err := noArgs(args); err != nil {
+						return err
+					}
+					d, err := netDir()
+					if err != nil {
+						return err
+					}
+					return testnetDown(e, d)
+				},
+			},
+		},
 	}
-	if err == nil && len(pos) != 1 {
-		err = usageError("want \"up\" or \"down\"")
-	}
-	if err == nil {
-		if *dir == "" {
-			*dir = c.testnet
-		}
-		if *dir == "" {
-			*dir, err = defaultTestnetDir()
-		}
-	}
-	if err == nil {
-		switch pos[0] {
-		case "up":
-			err = testnetUp(ctx, e, *dir, *detach, *relays)
-		case "down":
-			err = testnetDown(e, *dir)
-		default:
-			err = usageError("unknown subcommand %q, want \"up\" or \"down\"", pos[0])
-		}
-	}
-	if err != nil {
-		return fail(e, name, err)
-	}
-	return exitOK
 }
 
 func defaultTestnetDir() (string, error) {
@@ -80,7 +103,7 @@ func defaultTestnetDir() (string, error) {
 
 func testnetUp(ctx context.Context, e *env, dir string, detach bool, relays int) error {
 	if relays < 1 {
-		return usageError("--relays must be at least 1")
+		return usagef("--relays must be at least 1")
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -111,7 +134,7 @@ func testnetUp(ctx context.Context, e *env, dir string, detach bool, relays int)
 	say("Press Ctrl-C to stop it.")
 	select {
 	case <-ctx.Done():
-	case <-stopped(n):
+	case <-stopped(ctx, n):
 		// Someone ran "chive testnet down": nothing left to stop.
 		say("chive testnet: the network was stopped from elsewhere")
 		n.Close()
@@ -125,12 +148,19 @@ func testnetUp(ctx context.Context, e *env, dir string, detach bool, relays int)
 	return nil
 }
 
-// stopped is closed when the network's authorities are all gone.
-func stopped(n *testnet.Network) <-chan struct{} {
+// stopped is closed when the network's authorities are all gone; it stops
+// looking when ctx ends.
+func stopped(ctx context.Context, n *testnet.Network) <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
 		for {
-			time.Sleep(2 * time.Second)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 			if _, err := testnet.ClientTorrcFromDir(n.Dir()); errors.Is(err, testnet.ErrNotRunning) {
 				close(ch)
 				return

@@ -11,64 +11,58 @@ import (
 	"github.com/chive-im/chive/tui"
 )
 
-func init() {
-	register(&command{
-		name:    "tui",
-		summary: "open the terminal UI (what plain \"chive\" does)",
-		hidden:  true,
-		usage: `Usage: chive [--profile DIR] [--tor-testnet DIR] [--no-bell] [--no-title]
-
-Opens the terminal UI. With no profile yet it walks you through creating one.
+func newTUI(e *env) *command {
+	var (
+		c               common
+		noBell, noTitle bool
+	)
+	fs := newFlagSet("chive")
+	c.register(fs, e)
+	fs.BoolVar(&noBell, "no-bell", e.getenv("CHIVE_NO_BELL") != "", "no terminal bell when a message arrives out of view (default $CHIVE_NO_BELL)")
+	fs.BoolVar(&noTitle, "no-title", e.getenv("CHIVE_NO_TITLE") != "", "no unread count in the window title (default $CHIVE_NO_TITLE)")
+	return &command{
+		name:       "tui",
+		shortUsage: "chive [--profile DIR] [--tor-testnet DIR] [--no-bell] [--no-title]",
+		shortHelp:  `open the terminal UI (what plain "chive" does)`,
+		longHelp: `Opens the terminal UI. With no profile yet it walks you through creating one.
 When a daemon ("chive daemon") runs on the profile, the UI attaches to it and
 quitting leaves the daemon running; otherwise the node runs inside the UI and
 stops when you quit.
 `,
-		run: runTUI,
-	})
+		flags: fs,
+		exec: func(ctx context.Context, args []string) error {
+			// Positional arguments are ignored, as they always were.
+			dir, err := resolveProfile(c.profile, e.getenv)
+			if err != nil {
+				return err
+			}
+			return runTUI(ctx, tui.Options{Dir: dir, NoBell: noBell, NoTitle: noTitle}, c.testnet)
+		},
+	}
 }
 
-func runTUI(ctx context.Context, e *env, args []string) int {
-	fs := newFlags("chive", commands["tui"].usage, e.stderr)
-	c := addCommon(fs, e)
-	noBell := fs.Bool("no-bell", e.getenv("CHIVE_NO_BELL") != "", "no terminal bell when a message arrives out of view (default $CHIVE_NO_BELL)")
-	noTitle := fs.Bool("no-title", e.getenv("CHIVE_NO_TITLE") != "", "no unread count in the window title (default $CHIVE_NO_TITLE)")
-	if _, help, err := parseArgs(fs, args); help || err != nil {
-		if help {
-			return exitOK
-		}
-		return fail(e, "tui", err)
-	}
-	dir, err := resolveProfile(c.profile, e.getenv)
-	if err != nil {
-		return fail(e, "tui", err)
-	}
-	opts := tui.Options{Dir: dir, NoBell: *noBell, NoTitle: *noTitle}
-
+// runTUI runs the UI on the daemon serving the profile, or, when none runs,
+// on a node it opens (and creates, if need be) itself.
+func runTUI(ctx context.Context, opts tui.Options, testnet string) error {
 	// A daemon serving the profile: attach, no unlock; it keeps running after.
-	client, err := rpc.Dial(ctx, rpc.SocketPath(dir))
+	client, err := rpc.Dial(ctx, rpc.SocketPath(opts.Dir))
 	switch {
 	case err == nil:
 		defer client.Close()
 		opts.API = client
-		if err := tui.Run(ctx, opts); err != nil {
-			return fail(e, "tui", err)
-		}
-		return exitOK
+		return tui.Run(ctx, opts)
 	case !errors.Is(err, rpc.ErrNoDaemon):
-		return fail(e, "tui", fmt.Errorf("connect to the daemon: %w", err))
+		return fmt.Errorf("connect to the daemon: %w", err)
 	}
 
 	// No daemon: the UI creates or unlocks the profile and runs the node here.
-	p := &tuiProfile{ctx: ctx, dir: dir, testnet: c.testnet}
+	p := &tuiProfile{ctx: ctx, dir: opts.Dir, testnet: testnet}
 	opts.Profile = p
 	err = tui.Run(ctx, opts)
 	if cerr := p.close(); err == nil && cerr != nil {
 		err = cerr
 	}
-	if err != nil {
-		return fail(e, "tui", err)
-	}
-	return exitOK
+	return err
 }
 
 // tuiProfile is tui.Profile over the node's lifecycle functions.
