@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -852,7 +853,7 @@ func (c *chatModel) title() string {
 }
 
 func displayName(ct node.Contact) string {
-	if n := sanitize(strings.TrimSpace(ct.Name), false); n != "" {
+	if n := safetext.Line(strings.TrimSpace(ct.Name)); n != "" {
 		return n
 	}
 	if len(ct.Address) > 8 {
@@ -961,13 +962,13 @@ func (c *chatModel) contactRows(ct node.Contact, w int) (string, string) {
 	var sub string
 	switch {
 	case ct.State == node.StatePendingIncoming:
-		sub = "wants to chat: " + sanitize(ct.Greeting, false)
+		sub = "wants to chat: " + safetext.Line(ct.Greeting)
 	case ct.State == node.StateRequested:
 		sub = "request sent"
 	case c.typing[ct.Address].After(c.now()):
 		sub = s.Typing.Render("typing…")
 	case ct.LastMessage != "":
-		sub = sanitize(ct.LastMessage, false)
+		sub = safetext.Line(ct.LastMessage)
 	case ct.Presence == node.Online:
 		sub = "online"
 	case !ct.LastSeen.IsZero():
@@ -1090,7 +1091,7 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 	var banner []string
 	if c.torStalled {
 		t := c.status.Tor
-		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying. With no internet at all, try a private Tor network: chive testnet up (see the README).", t.Percent, sanitize(t.Summary, false))
+		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying. With no internet at all, try a private Tor network: chive testnet up (see the README).", t.Percent, safetext.Line(t.Summary))
 		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
 			banner = append(banner, " "+s.Warning.Render(l))
 		}
@@ -1101,7 +1102,7 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 		if why == "" {
 			why = "Tor stopped"
 		}
-		text := "✗ Tor failed: " + sanitize(why, false) + ". Check your network connection (and that tor is installed), then restart chive."
+		text := "✗ Tor failed: " + safetext.Line(why) + ". Check your network connection (and that tor is installed), then restart chive."
 		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
 			banner = append(banner, " "+s.Error.Render(l))
 		}
@@ -1120,7 +1121,7 @@ func (c *chatModel) viewConversation(ct *node.Contact, w, h int) []string {
 		body = []string{
 			" " + s.Request.Render(displayName(*ct)+" wants to chat with you."),
 			"",
-			" " + s.Label.Render("Greeting: ") + sanitize(ct.Greeting, false),
+			" " + s.Label.Render("Greeting: ") + safetext.Line(ct.Greeting),
 			" " + s.Label.Render("Address:  ") + truncate(ct.Address, w-12),
 			"",
 			" " + s.Hint.Render(c.answerHint()),
@@ -1190,7 +1191,7 @@ func (c *chatModel) viewStatus() string {
 	if me == "" {
 		me = "me"
 	}
-	left := " " + sanitize(me, false)
+	left := " " + safetext.Line(me)
 	if len(c.status.Address) >= 8 {
 		left += " · " + c.status.Address[:8]
 	}
@@ -1237,7 +1238,7 @@ func torText(st node.Status) (string, statusKind) {
 		if e == "" {
 			e = "stopped"
 		}
-		return "✗ Tor: " + sanitize(e, false), styleFailed
+		return "✗ Tor: " + safetext.Line(e), styleFailed
 	case node.TorReady:
 		if st.Reachable {
 			return "● Tor ready", styleReady
@@ -1248,7 +1249,7 @@ func torText(st node.Status) (string, statusKind) {
 		if sum == "" {
 			sum = "bootstrapping"
 		}
-		return fmt.Sprintf("◷ Tor %d%% %s", t.Percent, sanitize(sum, false)), styleBusy
+		return fmt.Sprintf("◷ Tor %d%% %s", t.Percent, safetext.Line(sum)), styleBusy
 	}
 	return "◷ starting Tor…", styleBusy
 }

@@ -8,6 +8,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -262,7 +263,7 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 // for a failed message, the reason and the retry key.
 func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string {
 	var lines []string
-	text := sanitize(m.Text, true)
+	text := safetext.Text(m.Text)
 	wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
 	mark := ""
 	if m.Direction == node.Outgoing {
@@ -284,7 +285,7 @@ func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string 
 		lines = append(lines, line)
 	}
 	if m.Direction == node.Outgoing && m.State == node.Failed {
-		reason := sanitize(m.Error, false)
+		reason := safetext.Line(m.Error)
 		if reason == "" {
 			reason = "not delivered"
 		}

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/onion"
 )
@@ -195,7 +196,7 @@ func newAddDialog(c *chatModel) *addDialog {
 	d.name.CharLimit = 64
 	d.greeting.CharLimit = 280
 	if c.status.Name != "" {
-		d.greeting.SetValue("Hi, it's " + sanitize(c.status.Name, false))
+		d.greeting.SetValue("Hi, it's " + safetext.Line(c.status.Name))
 	}
 	d.addr.Focus()
 	return d
@@ -461,7 +462,7 @@ func (d *requestDialog) update(c *chatModel, msg tea.Msg) (bool, tea.Cmd) {
 func (d *requestDialog) view(c *chatModel) string {
 	s := c.styles
 	inner := dialogWidth(c.width, 62)
-	greeting := sanitize(d.ct.Greeting, false)
+	greeting := safetext.Line(d.ct.Greeting)
 	if greeting == "" {
 		greeting = s.Muted.Render("(no greeting)")
 	}

@@ -14,6 +14,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/nodetest"
 )
@@ -627,7 +628,7 @@ func checkFrame(t *testing.T, m *Model, w, h int) {
 
 func TestSanitize(t *testing.T) {
 	in := "hi\x1b[2J\x1b]0;pwned\x07 there\r\n\u202eevil\ttab"
-	got := sanitize(in, true)
+	got := safetext.Text(in)
 	if strings.ContainsAny(got, "\x1b\x07\r\u202e") {
 		t.Errorf("sanitize left control characters: %q", got)
 	}

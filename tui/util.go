@@ -2,7 +2,6 @@ package tui
 
 import (
 	"strings"
-	"unicode"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textarea"
@@ -28,32 +27,6 @@ func place(w, h int, s string) string {
 	}
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, strings.Join(lines, "\n"))
 }
-
-// sanitize makes untrusted text (messages, names, greetings from peers)
-// safe to draw: no escape sequences or control characters reach the
-// terminal. Newlines survive only when keepNewlines is set; tabs become spaces.
-func sanitize(s string, keepNewlines bool) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case r == '\n' && keepNewlines:
-			b.WriteRune(r)
-		case r == '\n' || r == '\r':
-			b.WriteRune(' ')
-		case r == '\t':
-			b.WriteString("    ")
-		case r == utf8RuneError, unicode.IsControl(r), r == '\u2028', r == '\u2029',
-			r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069': // bidi overrides
-			b.WriteRune('\ufffd')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-const utf8RuneError = '\uFFFD'
 
 // truncate cuts s to w cells with an ellipsis.
 func truncate(s string, w int) string {
