@@ -618,6 +618,9 @@ func (c *chatModel) send() tea.Cmd {
 	}
 	c.composer.Reset()
 	c.lastTypingSent = time.Time{}
+	if c.conv.address == ct.Address {
+		c.conv.follow = true
+	}
 	return sendText(c.ctx, c.api, ct.Address, text)
 }
 
@@ -636,26 +639,16 @@ func (c *chatModel) sendTyping() tea.Cmd {
 }
 
 func (c *chatModel) handleSent(msg sentMsg) tea.Cmd {
-	if msg.err != nil {
-		if c.composer.Value() == "" {
-			c.composer.SetValue(msg.text)
-		}
-		return c.setFlash("not sent: "+msg.err.Error(), true)
-	}
-	if i := c.contactIndex(msg.address); i >= 0 {
-		c.contacts[i].LastMessage, c.contacts[i].LastAt = msg.m.Text, msg.m.Time
-		c.sortContacts()
-	}
-	if c.conv.address != msg.address {
+	if msg.err == nil {
 		return nil
 	}
-	if len(c.conv.newer) > 0 {
-		return c.jumpLatest()
+	if c.conv.address == msg.address {
+		c.conv.follow = false
 	}
-	c.conv.appendNewer([]node.Message{msg.m})
-	c.conv.scroll = 0
-	c.dirty = true
-	return nil
+	if c.composer.Value() == "" {
+		c.composer.SetValue(msg.text)
+	}
+	return c.setFlash("not sent: "+msg.err.Error(), true)
 }
 
 func (c *chatModel) handleHistory(msg historyMsg) tea.Cmd {
@@ -801,18 +794,29 @@ func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
 		// A conversation the list does not know yet: refresh it.
 		cmds = append(cmds, loadContacts(c.ctx, c.api))
 	}
-	if m.Address == c.conv.address && c.conv.loaded {
+	switch {
+	case m.Address != c.conv.address || !c.conv.loaded:
+	case m.Direction == node.Outgoing && c.conv.follow:
+		// What we just sent: show it at the bottom, wherever the view was.
+		c.conv.follow = false
 		if len(c.conv.newer) > 0 {
-			c.conv.unseenBelow++
-		} else {
-			before := len(c.conv.lines)
-			c.conv.appendNewer([]node.Message{m})
-			c.dirty = true
-			c.relayout()
-			if c.conv.scroll > 0 {
-				c.conv.scroll += len(c.conv.lines) - before
-				c.conv.clamp(c.convHeight())
-			}
+			cmds = append(cmds, c.jumpLatest())
+			break
+		}
+		c.conv.appendNewer([]node.Message{m})
+		c.conv.scroll = 0
+		c.dirty = true
+	case len(c.conv.newer) > 0:
+		c.conv.unseenBelow++
+	default:
+		// Keep a scrolled-up view steady as lines are added below it.
+		before := len(c.conv.lines)
+		c.conv.appendNewer([]node.Message{m})
+		c.dirty = true
+		c.relayout()
+		if c.conv.scroll > 0 {
+			c.conv.scroll += len(c.conv.lines) - before
+			c.conv.clamp(c.convHeight())
 		}
 	}
 	if m.Direction == node.Incoming {

@@ -70,10 +70,12 @@ const (
 	pageNewer                  // append (after the window was trimmed at the new end)
 )
 
+// sentMsg is the reply to Send. It carries only the error, to give the
+// text back to the composer: the message itself comes on screen through
+// the MessageEvent the node publishes for every Send.
 type sentMsg struct {
 	address string
 	text    string
-	m       node.Message
 	err     error
 }
 
@@ -163,8 +165,8 @@ func loadHistory(ctx context.Context, api node.API, address string, gen int, kin
 
 func sendText(ctx context.Context, api node.API, address, text string) tea.Cmd {
 	return call(ctx, func(ctx context.Context) tea.Msg {
-		m, err := api.Send(ctx, address, text)
-		return sentMsg{address: address, text: text, m: m, err: err}
+		_, err := api.Send(ctx, address, text)
+		return sentMsg{address: address, text: text, err: err}
 	})
 }
 

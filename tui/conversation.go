@@ -41,6 +41,7 @@ type conversation struct {
 	loadingNewer  bool
 	loaded        bool // first page arrived
 	unseenBelow   int  // messages that arrived while the window was away from the newest
+	follow        bool // we sent a message here: show it at the bottom when its event comes
 
 	// cache holds each message's rendered body for the current width and
 	// styles, so a new message or state change re-renders one message.

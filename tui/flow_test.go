@@ -41,9 +41,10 @@ func TestFlowChatWithEvents(t *testing.T) {
 	waitOut(t, tm, "Lunch tomorrow?")
 	tm.Type("on my way")
 	tm.Send(press("enter"))
-	waitOut(t, tm, "on my way")
 
-	// The network answers: delivered, a reply, typing, presence.
+	// The node stores it and publishes a MessageEvent, which alone puts it
+	// on screen. nodetest.Fake.Send publishes none (node.Send does): the
+	// test delivers it once the message is in the fake.
 	var sent node.Message
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -57,6 +58,10 @@ func TestFlowChatWithEvents(t *testing.T) {
 	if sent.ID == "" {
 		t.Fatal("message never reached the node")
 	}
+	tm.Send(eventMsg{ev: node.MessageEvent{Message: sent}})
+	waitOut(t, tm, "on my way")
+
+	// The network answers: delivered, a reply, typing, presence.
 	f.SimState(sent.ID, node.Delivered, "")
 	f.SimTyping("Bob")
 	waitOut(t, tm, "Bob is typing")

@@ -29,6 +29,18 @@ func calls(f *nodetest.Fake, name string) int {
 	return n
 }
 
+// sendEvent delivers the MessageEvent the real node publishes for every
+// Send (node.Send, node/apiimpl.go): nodetest.Fake.Send publishes none, so
+// tests that send hand the newest message of ref's conversation over.
+func sendEvent(t *testing.T, m *Model, f *nodetest.Fake, ref string) {
+	t.Helper()
+	ms, err := f.History(context.Background(), ref, "", 1)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("newest message of %s: %v %v", ref, ms, err)
+	}
+	ev(t, m, node.MessageEvent{Message: ms[0]})
+}
+
 // ev delivers a node event as the wait-for-next-event command would.
 func ev(t *testing.T, m *Model, e node.Event) {
 	t.Helper()
@@ -148,6 +160,10 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("down")) // Bob
 			typeText(t, m, "hello bob")
 			drive(t, m, press("enter"))
+			if n := len(m.chat.conv.msgs); m.chat.conv.msgs[n-1].Text == "hello bob" {
+				t.Fatal("the Send reply put the message on screen: only the node's event should")
+			}
+			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			if calls(f, "Send") != 1 {
 				t.Fatalf("Send calls = %d", calls(f, "Send"))
@@ -171,6 +187,7 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, tea.KeyPressMsg{Code: 'j', Mod: tea.ModCtrl})
 			typeText(t, m, "three")
 			drive(t, m, press("enter"))
+			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
 			if last.Text != "one\ntwo\nthree" {
@@ -752,5 +769,55 @@ func TestSettingsDialog(t *testing.T) {
 	}
 	if got := m.View().WindowTitle; got != "chive" {
 		t.Errorf("title %q with the unread count turned off", got)
+	}
+}
+
+// failingSend is the fake with a Send that always fails.
+type failingSend struct{ *nodetest.Fake }
+
+func (f failingSend) Send(ctx context.Context, ref, text string) (node.Message, error) {
+	return node.Message{}, errors.New("the outbox is full")
+}
+
+// TestSendFailureRestoresComposer checks what the Send reply is for: on an
+// error the text comes back to the composer and the failure is shown.
+func TestSendFailureRestoresComposer(t *testing.T) {
+	f := world(t)
+	m := testModel(t, failingSend{f}, 80, 24)
+	drive(t, m, press("down")) // Bob
+	typeText(t, m, "lost words")
+	drive(t, m, press("enter"))
+	if got := m.chat.composer.Value(); got != "lost words" {
+		t.Errorf("composer = %q after a failed send", got)
+	}
+	if !strings.Contains(plain(m), "not sent: the outbox is full") {
+		t.Errorf("no error shown:\n%s", plain(m))
+	}
+}
+
+// TestSentMessageShownAtBottom sends while scrolled up: the message's event
+// brings the view back to the newest, as it did when the reply showed it.
+func TestSentMessageShownAtBottom(t *testing.T) {
+	f := bigWorld(t, 500)
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("pgup"))
+	drive(t, m, press("pgup"))
+	if m.chat.conv.scroll == 0 {
+		t.Fatal("pgup did not scroll")
+	}
+	typeText(t, m, "back down")
+	drive(t, m, press("enter"))
+	sendEvent(t, m, f, "Bob")
+	c := &m.chat.conv
+	if c.scroll != 0 || c.msgs[len(c.msgs)-1].Text != "back down" {
+		t.Fatalf("scroll %d, newest %q", c.scroll, c.msgs[len(c.msgs)-1].Text)
+	}
+	// Someone else's message does not move a scrolled-up view.
+	drive(t, m, press("pgup"))
+	scroll := c.scroll
+	f.SimReceive("Bob", "meanwhile")
+	drain(t, m, nil) // delivers the fake's MessageEvent
+	if c.scroll <= scroll {
+		t.Errorf("scroll %d → %d: the view moved with an incoming message", scroll, c.scroll)
 	}
 }
