@@ -85,12 +85,6 @@ type doneMsg struct {
 	err   error
 }
 
-type safetyMsg struct {
-	address string
-	number  string
-	err     error
-}
-
 type typingExpiredMsg struct{ address string }
 
 type flashExpiredMsg struct{ id int }
@@ -170,8 +164,16 @@ func sendText(ctx context.Context, api node.API, address, text string) tea.Cmd {
 	})
 }
 
-// action runs a node call whose only result is success or an error.
-func action(ctx context.Context, flash string, fn func(ctx context.Context) error) tea.Cmd {
+// saveSettings stores s in the node; the reply carries old to go back to
+// on an error.
+func saveSettings(ctx context.Context, api node.API, old, s node.Settings) tea.Cmd {
+	return call(ctx, func(ctx context.Context) tea.Msg {
+		return settingsSavedMsg{old: old, err: api.SetSettings(ctx, s)}
+	})
+}
+
+// report runs a node call whose only result is success or an error.
+func report(ctx context.Context, flash string, fn func(ctx context.Context) error) tea.Cmd {
 	return call(ctx, func(ctx context.Context) tea.Msg {
 		return doneMsg{flash: flash, err: fn(ctx)}
 	})

@@ -85,11 +85,11 @@ func TestFlowChatWithEvents(t *testing.T) {
 	if !gotSent || !gotReply {
 		t.Errorf("final window: delivered %v, reply %v", gotSent, gotReply)
 	}
-	if u := c.contacts[c.contactIndex(carolAddr)].Unread; u != 1 {
+	if u := c.list.items[c.list.index(carolAddr)].Unread; u != 1 {
 		t.Errorf("Carol unread = %d, want 1", u)
 	}
-	if c.current().Unread != 0 {
-		t.Errorf("Bob unread = %d with his conversation open", c.current().Unread)
+	if c.list.current().Unread != 0 {
+		t.Errorf("Bob unread = %d with his conversation open", c.list.current().Unread)
 	}
 }
 

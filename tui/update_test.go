@@ -218,8 +218,8 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("tab")) // Dave has not accepted: focus stays
 			typeText(t, m, "x")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.focus != focusList || m.chat.selected != daveAddr {
-				t.Errorf("focus %v selected %q", m.chat.focus, m.chat.selected)
+			if m.chat.focus != focusList || m.chat.list.selected != daveAddr {
+				t.Errorf("focus %v selected %q", m.chat.focus, m.chat.list.selected)
 			}
 			if !strings.Contains(plain(m), "you can write once they accept") {
 				t.Errorf("no note:\n%s", plain(m))
@@ -230,9 +230,9 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("down")) // Bob open
 			ev(t, m, node.MessageEvent{Message: node.Message{ID: "c1", Seq: 99, Address: carolAddr, Direction: node.Incoming, Text: "ping", Time: testNow, State: node.Received}})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			i := m.chat.contactIndex(carolAddr)
-			if m.chat.contacts[i].Unread != 1 {
-				t.Errorf("Carol unread = %d", m.chat.contacts[i].Unread)
+			i := m.chat.list.index(carolAddr)
+			if m.chat.list.items[i].Unread != 1 {
+				t.Errorf("Carol unread = %d", m.chat.list.items[i].Unread)
 			}
 			if got := m.View().WindowTitle; got != "(1) chive" {
 				t.Errorf("title = %q", got)
@@ -246,8 +246,8 @@ func TestMainUpdate(t *testing.T) {
 			if calls(f, "MarkRead") != 1 {
 				t.Errorf("MarkRead calls = %v", f.Calls)
 			}
-			if m.chat.current().Unread != 0 || m.View().WindowTitle != "chive" {
-				t.Errorf("unread %d title %q", m.chat.current().Unread, m.View().WindowTitle)
+			if m.chat.list.current().Unread != 0 || m.View().WindowTitle != "chive" {
+				t.Errorf("unread %d title %q", m.chat.list.current().Unread, m.View().WindowTitle)
 			}
 			if !strings.Contains(plain(m), "you there?") {
 				t.Errorf("message not shown:\n%s", plain(m))
@@ -315,7 +315,7 @@ func TestMainUpdate(t *testing.T) {
 			if calls(f, "AcceptContact") != 1 {
 				t.Fatalf("calls %v", f.Calls)
 			}
-			ct := m.chat.contacts[m.chat.contactIndex(carolAddr)]
+			ct := m.chat.list.items[m.chat.list.index(carolAddr)]
 			if ct.State != node.StateAccepted || m.chat.focus != focusComposer {
 				t.Errorf("Carol %s, focus %v", ct.State, m.chat.focus)
 			}
@@ -331,8 +331,8 @@ func TestMainUpdate(t *testing.T) {
 		{"incoming request appears on top", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			ev(t, m, node.ContactRequestEvent{Contact: node.Contact{Address: strings.Repeat("e", 56), Name: "Erin", State: node.StatePendingIncoming, Greeting: "hey", Created: testNow}})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.contacts[0].Name != "Erin" && m.chat.contacts[1].Name != "Erin" {
-				t.Errorf("contacts %v", m.chat.contacts)
+			if m.chat.list.items[0].Name != "Erin" && m.chat.list.items[1].Name != "Erin" {
+				t.Errorf("contacts %v", m.chat.list.items)
 			}
 			if !strings.Contains(plain(m), "contact request from Erin") {
 				t.Errorf("no flash:\n%s", plain(m))
@@ -343,8 +343,8 @@ func TestMainUpdate(t *testing.T) {
 			typeText(t, m, "bo")
 			drive(t, m, press("enter"))
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.selected != bobAddr || m.chat.dialog != nil || m.chat.focus != focusComposer {
-				t.Errorf("selected %q dialog %T focus %v", m.chat.selected, m.chat.dialog, m.chat.focus)
+			if m.chat.list.selected != bobAddr || m.chat.dialog != nil || m.chat.focus != focusComposer {
+				t.Errorf("selected %q dialog %T focus %v", m.chat.list.selected, m.chat.dialog, m.chat.focus)
 			}
 		}},
 		{"add contact validates and sends", func(t *testing.T, m *Model, f *nodetest.Fake) {
@@ -368,8 +368,8 @@ func TestMainUpdate(t *testing.T) {
 			if err != nil || ct.Name != "Pat" {
 				t.Errorf("contact %+v %v", ct, err)
 			}
-			if m.chat.dialog != nil || m.chat.selected != ct.Address {
-				t.Errorf("dialog %T selected %q", m.chat.dialog, m.chat.selected)
+			if m.chat.dialog != nil || m.chat.list.selected != ct.Address {
+				t.Errorf("dialog %T selected %q", m.chat.dialog, m.chat.list.selected)
 			}
 		}},
 		{"details: rename, verify, delete keeping history", func(t *testing.T, m *Model, f *nodetest.Fake) {
@@ -548,8 +548,10 @@ func TestKeyMapHelp(t *testing.T) {
 	for _, g := range km.FullHelp() {
 		inHelp = append(inHelp, g...)
 	}
-	if len(helpGroupTitles) != len(km.FullHelp()) {
-		t.Errorf("%d help titles for %d groups", len(helpGroupTitles), len(km.FullHelp()))
+	for _, g := range km.groups() {
+		if g.title == "" || len(g.keys) == 0 {
+			t.Errorf("help group %q with %d keys", g.title, len(g.keys))
+		}
 	}
 	v := reflect.ValueOf(km)
 	for i := range v.NumField() {
@@ -663,7 +665,7 @@ func TestTorStall(t *testing.T) {
 	f.SimTor(node.TorStatus{State: node.TorBootstrapping, Percent: 14, Summary: "Handshaking with a relay"})
 	m := testModel(t, f, 80, 24)
 	drive(t, m, press("down"))
-	n := m.chat.torProgressN
+	n := m.chat.bar.torProgressN
 	drive(t, m, torStallMsg{n})
 	if !strings.Contains(plain(m), "stuck at 14%") || !strings.Contains(plain(m), "Is this computer online?") {
 		t.Fatalf("no stall notice:\n%s", plain(m))
@@ -681,8 +683,8 @@ func TestAcceptUnnamedRequestAsksForName(t *testing.T) {
 	f.SimContact(node.Contact{Address: erin, State: node.StatePendingIncoming, Greeting: "it's Erin", Created: testNow})
 	m := testModel(t, f, 80, 24)
 	// Erin is the newest request: top of the list, selected.
-	if m.chat.selected != erin {
-		t.Fatalf("selected %q", m.chat.selected)
+	if m.chat.list.selected != erin {
+		t.Fatalf("selected %q", m.chat.list.selected)
 	}
 	drive(t, m, press("enter"))
 	drive(t, m, press("a"))
@@ -704,15 +706,15 @@ func TestMouseClickSelectsContact(t *testing.T) {
 	m := testModel(t, world(t), 80, 24)
 	// Rows: 0 title, 1-2 Carol, 3-4 Bob, 5-6 Dave.
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 3, Button: tea.MouseLeft})
-	if m.chat.selected != bobAddr || m.chat.focus != focusComposer {
-		t.Fatalf("after clicking Bob: selected %q focus %v", m.chat.selected, m.chat.focus)
+	if m.chat.list.selected != bobAddr || m.chat.focus != focusComposer {
+		t.Fatalf("after clicking Bob: selected %q focus %v", m.chat.list.selected, m.chat.focus)
 	}
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 6, Button: tea.MouseLeft})
-	if m.chat.selected != daveAddr || m.chat.focus != focusList {
-		t.Fatalf("after clicking Dave: selected %q focus %v", m.chat.selected, m.chat.focus)
+	if m.chat.list.selected != daveAddr || m.chat.focus != focusList {
+		t.Fatalf("after clicking Dave: selected %q focus %v", m.chat.list.selected, m.chat.focus)
 	}
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 20, Button: tea.MouseLeft}) // below the list
-	if m.chat.selected != daveAddr {
+	if m.chat.list.selected != daveAddr {
 		t.Fatalf("click below the list changed the selection")
 	}
 }
@@ -764,7 +766,7 @@ func TestSettingsDialog(t *testing.T) {
 	}
 	drive(t, m, press("down")) // Bob, so Carol's message arrives out of view
 	ev(t, m, node.MessageEvent{Message: node.Message{ID: "z", Address: carolAddr, Direction: node.Incoming, Text: "hi"}})
-	if m.chat.contacts[m.chat.contactIndex(carolAddr)].Unread != 1 {
+	if m.chat.list.items[m.chat.list.index(carolAddr)].Unread != 1 {
 		t.Fatal("message not counted as unread")
 	}
 	if got := m.View().WindowTitle; got != "chive" {
