@@ -823,3 +823,92 @@ func TestSentMessageShownAtBottom(t *testing.T) {
 		t.Errorf("scroll %d → %d: the view moved with an incoming message", scroll, c.scroll)
 	}
 }
+
+// TestHelpKey: help is the KeyMap's Help binding wherever it is pressed,
+// except that in the composer a key that types text is text.
+func TestHelpKey(t *testing.T) {
+	m := testModel(t, world(t), 80, 24)
+	drive(t, m, press("?")) // the list has focus: Carol's request is selected
+	if _, ok := m.chat.dialog.(*helpDialog); !ok || m.chat.focus != focusList {
+		t.Fatalf("? in the list: dialog %T focus %v", m.chat.dialog, m.chat.focus)
+	}
+	drive(t, m, press("esc"))
+	drive(t, m, press("down")) // Bob: the composer takes focus
+	drive(t, m, press("?"))
+	if m.chat.dialog != nil || m.chat.composer.Value() != "?" {
+		t.Fatalf("? in the composer: dialog %T, composer %q", m.chat.dialog, m.chat.composer.Value())
+	}
+	drive(t, m, press("f1"))
+	if _, ok := m.chat.dialog.(*helpDialog); !ok {
+		t.Fatalf("f1 in the composer: dialog %T", m.chat.dialog)
+	}
+	// A KeyMap with other keys: the help follows it, and so do the hints.
+	km := DefaultKeyMap()
+	km.Help = key.NewBinding(key.WithKeys("f9"), key.WithHelp("f9", "help"))
+	dark := true
+	m2 := New(context.Background(), Options{API: world(t), Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true, KeyMap: &km})
+	m2.e.noTimers = true
+	drive(t, m2, tea.WindowSizeMsg{Width: 80, Height: 24})
+	drain(t, m2, m2.Init())
+	drive(t, m2, press("f1"))
+	if m2.chat.dialog != nil {
+		t.Fatal("f1 opened help with Help bound to f9")
+	}
+	if !strings.Contains(plain(m2), "f9 help") {
+		t.Errorf("status bar does not name f9:\n%s", plain(m2))
+	}
+	drive(t, m2, tea.KeyPressMsg{Code: tea.KeyF9})
+	if _, ok := m2.chat.dialog.(*helpDialog); !ok {
+		t.Fatalf("f9: dialog %T", m2.chat.dialog)
+	}
+}
+
+// quietReplies answers AcceptContact and AddContact as the node would but
+// publishes no event, so a test can hold the event back.
+type quietReplies struct{ *nodetest.Fake }
+
+func (q quietReplies) AcceptContact(ctx context.Context, ref string) (node.Contact, error) {
+	ct, err := q.Fake.Contact(ctx, ref)
+	ct.State = node.StateAccepted
+	return ct, err
+}
+
+func (q quietReplies) AddContact(ctx context.Context, address, name, greeting string) (node.Contact, error) {
+	ct := node.Contact{Address: address, Name: name, State: node.StateRequested, Created: testNow}
+	q.Fake.SimContact(ct) // stored, no event
+	return ct, nil
+}
+
+// TestContactsChangeOnlyOnEvents: the replies to AcceptContact and
+// AddContact change nothing on screen; the ContactEvent does.
+func TestContactsChangeOnlyOnEvents(t *testing.T) {
+	f := world(t)
+	m := testModel(t, quietReplies{f}, 80, 24)
+	drive(t, m, press("enter")) // Carol's request
+	drive(t, m, press("a"))
+	carol := m.chat.list.items[m.chat.list.index(carolAddr)]
+	if carol.State != node.StatePendingIncoming || m.chat.focus == focusComposer {
+		t.Fatalf("after the reply alone: Carol %s, focus %v", carol.State, m.chat.focus)
+	}
+	carol.State = node.StateAccepted
+	ev(t, m, node.ContactEvent{Contact: carol})
+	if got := m.chat.list.current(); got.State != node.StateAccepted || m.chat.focus != focusComposer || !strings.Contains(plain(m), "accepted Carol: say hello!") {
+		t.Fatalf("after the event: %s, focus %v\n%s", got.State, m.chat.focus, plain(m))
+	}
+
+	const pat = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"
+	drive(t, m, press("ctrl+n"))
+	drive(t, m, tea.PasteMsg{Content: pat})
+	drive(t, m, press("enter"))
+	typeText(t, m, "Pat")
+	drive(t, m, press("enter"))
+	drive(t, m, press("enter"))
+	if m.chat.dialog != nil || m.chat.list.selected != pat || m.chat.list.index(pat) >= 0 || m.chat.conv.address != "" {
+		t.Fatalf("after the reply alone: dialog %T, selected %q, in list %v, conversation %q",
+			m.chat.dialog, m.chat.list.selected, m.chat.list.index(pat) >= 0, m.chat.conv.address)
+	}
+	ev(t, m, node.ContactEvent{Contact: node.Contact{Address: pat, Name: "Pat", State: node.StateRequested, Created: testNow}})
+	if m.chat.list.index(pat) < 0 || m.chat.conv.address != pat || !strings.Contains(plain(m), "Waiting for Pat to accept") {
+		t.Fatalf("after the event: conversation %q\n%s", m.chat.conv.address, plain(m))
+	}
+}
