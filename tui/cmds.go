@@ -70,10 +70,12 @@ const (
 	pageNewer                  // append (after the window was trimmed at the new end)
 )
 
+// sentMsg is the reply to Send. It carries only the error, to give the
+// text back to the composer: the message itself comes on screen through
+// the MessageEvent the node publishes for every Send.
 type sentMsg struct {
 	address string
 	text    string
-	m       node.Message
 	err     error
 }
 
@@ -81,12 +83,6 @@ type sentMsg struct {
 type doneMsg struct {
 	flash string
 	err   error
-}
-
-type safetyMsg struct {
-	address string
-	number  string
-	err     error
 }
 
 type typingExpiredMsg struct{ address string }
@@ -163,13 +159,21 @@ func loadHistory(ctx context.Context, api node.API, address string, gen int, kin
 
 func sendText(ctx context.Context, api node.API, address, text string) tea.Cmd {
 	return call(ctx, func(ctx context.Context) tea.Msg {
-		m, err := api.Send(ctx, address, text)
-		return sentMsg{address: address, text: text, m: m, err: err}
+		_, err := api.Send(ctx, address, text)
+		return sentMsg{address: address, text: text, err: err}
 	})
 }
 
-// action runs a node call whose only result is success or an error.
-func action(ctx context.Context, flash string, fn func(ctx context.Context) error) tea.Cmd {
+// saveSettings stores s in the node; the reply carries old to go back to
+// on an error.
+func saveSettings(ctx context.Context, api node.API, old, s node.Settings) tea.Cmd {
+	return call(ctx, func(ctx context.Context) tea.Msg {
+		return settingsSavedMsg{old: old, err: api.SetSettings(ctx, s)}
+	})
+}
+
+// report runs a node call whose only result is success or an error.
+func report(ctx context.Context, flash string, fn func(ctx context.Context) error) tea.Cmd {
 	return call(ctx, func(ctx context.Context) tea.Msg {
 		return doneMsg{flash: flash, err: fn(ctx)}
 	})

@@ -1,12 +1,7 @@
 package tui
 
 import (
-	"fmt"
-	"strings"
 	"time"
-
-	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/node"
 )
@@ -27,8 +22,8 @@ type newerPage struct {
 	first  string // id of the page's oldest message: the "before" of the page under it
 }
 
-// conversation is the bounded window of one conversation and its rendering.
-// msgs run oldest to newest.
+// conversation is the bounded window of one conversation and its rendering
+// (drawn in convview.go). msgs run oldest to newest.
 type conversation struct {
 	address string
 	gen     int
@@ -40,6 +35,7 @@ type conversation struct {
 	loadingNewer  bool
 	loaded        bool // first page arrived
 	unseenBelow   int  // messages that arrived while the window was away from the newest
+	follow        bool // we sent a message here: show it at the bottom when its event comes
 
 	// cache holds each message's rendered body for the current width and
 	// styles, so a new message or state change re-renders one message.
@@ -157,6 +153,31 @@ func (c *conversation) appendNewer(ms []node.Message) {
 	}
 }
 
+// popNewer takes back the page trimmed last from the new end (newest
+// first, as History returns it); false if there is none.
+func (c *conversation) popNewer(newestFirst []node.Message) bool {
+	if len(c.newer) == 0 {
+		return false
+	}
+	e := c.newer[len(c.newer)-1]
+	c.newer = c.newer[:len(c.newer)-1]
+	if e.before == "" {
+		c.unseenBelow = 0
+	}
+	var last int64
+	if n := len(c.msgs); n > 0 {
+		last = c.msgs[n-1].Seq
+	}
+	var add []node.Message
+	for _, m := range reversed(newestFirst) {
+		if m.Seq > last {
+			add = append(add, m)
+		}
+	}
+	c.appendNewer(add)
+	return true
+}
+
 // update changes one message's state in place; false if it is not in the window.
 func (c *conversation) update(id string, st node.MessageState, at time.Time, errText string) bool {
 	i := c.index(id)
@@ -205,137 +226,6 @@ func (c *conversation) failedIDs() []string {
 		}
 	}
 	return ids
-}
-
-// layout renders every message of the window at width w.
-func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Time, peer string) {
-	c.width = w
-	c.lines = c.lines[:0]
-	c.msgStart = c.msgStart[:0]
-	if w < 8 {
-		for range c.msgs {
-			c.msgStart = append(c.msgStart, len(c.lines))
-		}
-		return
-	}
-	bodyW := w - 2
-	// The newest outgoing message the peer has read says so in words, as
-	// the glyphs of delivered and read differ only in colour.
-	lastRead := -1
-	for i := len(c.msgs) - 1; i >= 0; i-- {
-		if c.msgs[i].Direction == node.Outgoing && c.msgs[i].State == node.Read {
-			lastRead = i
-			break
-		}
-	}
-	next := make(map[string]renderedBody, len(c.msgs))
-	defer func() { c.cache = next }()
-	var prev *node.Message
-	for i := range c.msgs {
-		m := &c.msgs[i]
-		c.msgStart = append(c.msgStart, len(c.lines))
-		t := m.Time.In(loc)
-		newDay := prev == nil || !sameDay(prev.Time.In(loc), t)
-		if newDay {
-			label := dayLabel(t, now.In(loc))
-			c.lines = append(c.lines, st.DaySeparator.Render(center("── "+label+" ──", w)))
-		}
-		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute {
-			sender := st.SenderThem.Render(truncate(peer, w-8))
-			if m.Direction == node.Outgoing {
-				sender = st.SenderMe.Render("You")
-			}
-			c.lines = append(c.lines, sender+" "+st.Time.Render(t.Format("15:04")))
-		}
-		body, ok := c.cache[m.ID]
-		if !ok || body.width != w || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) {
-			body = renderedBody{width: w, state: m.State, errText: m.Error, lastRead: i == lastRead,
-				lines: renderBody(m, bodyW, i == lastRead, st)}
-		}
-		next[m.ID] = body
-		c.lines = append(c.lines, body.lines...)
-		prev = m
-	}
-}
-
-// renderBody wraps a message's text to bodyW and adds its state mark and,
-// for a failed message, the reason and the retry key.
-func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string {
-	var lines []string
-	text := sanitize(m.Text, true)
-	wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
-	mark := ""
-	if m.Direction == node.Outgoing {
-		mark = stateMark(st, m.State)
-		if lastRead {
-			mark += st.Time.Render(" read")
-		}
-	}
-	for j, l := range wrapped {
-		line := "  " + st.Body.Render(l)
-		if j == len(wrapped)-1 && mark != "" {
-			if lipgloss.Width(l)+1+lipgloss.Width(mark) <= bodyW {
-				line += " " + mark
-			} else {
-				lines = append(lines, line)
-				line = "  " + strings.Repeat(" ", max(0, bodyW-lipgloss.Width(mark))) + mark
-			}
-		}
-		lines = append(lines, line)
-	}
-	if m.Direction == node.Outgoing && m.State == node.Failed {
-		reason := sanitize(m.Error, false)
-		if reason == "" {
-			reason = "not delivered"
-		}
-		note := fmt.Sprintf("✗ %s · ctrl+r retry", reason)
-		for _, l := range strings.Split(ansi.Wrap(note, bodyW, ""), "\n") {
-			lines = append(lines, "  "+st.MarkFailed.Render(l))
-		}
-	}
-	return lines
-}
-
-func stateMark(st *Styles, s node.MessageState) string {
-	switch s {
-	case node.Queued:
-		return st.MarkQueued.Render("◷")
-	case node.Sent:
-		return st.MarkSent.Render("✓")
-	case node.Delivered:
-		return st.MarkDelivered.Render("✓✓")
-	case node.Read:
-		return st.MarkRead.Render("✓✓")
-	case node.Failed:
-		return st.MarkFailed.Render("✗")
-	}
-	return ""
-}
-
-func sameDay(a, b time.Time) bool {
-	ay, am, ad := a.Date()
-	by, bm, bd := b.Date()
-	return ay == by && am == bm && ad == bd
-}
-
-func dayLabel(t, now time.Time) string {
-	switch {
-	case sameDay(t, now):
-		return "Today"
-	case sameDay(t, now.AddDate(0, 0, -1)):
-		return "Yesterday"
-	case t.Year() == now.Year():
-		return t.Format("Monday 2 January")
-	}
-	return t.Format("Monday 2 January 2006")
-}
-
-func center(s string, w int) string {
-	n := lipgloss.Width(s)
-	if n >= w {
-		return truncate(s, w)
-	}
-	return strings.Repeat(" ", (w-n)/2) + s
 }
 
 // maxScroll is how far up the view can go within the window.

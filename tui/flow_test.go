@@ -33,30 +33,46 @@ func newFlow(t *testing.T, opts Options) *teatest.TestModel {
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.Ascii)))
 }
 
+// sendWatch is the fake handing each message it stores on Send to the test.
+type sendWatch struct {
+	*nodetest.Fake
+	sent chan node.Message
+}
+
+func (w sendWatch) Send(ctx context.Context, ref, text string) (node.Message, error) {
+	m, err := w.Fake.Send(ctx, ref, text)
+	if err == nil {
+		w.sent <- m
+	}
+	return m, err
+}
+
 func TestFlowChatWithEvents(t *testing.T) {
 	f := world(t)
-	tm := newFlow(t, Options{API: f})
+	w := sendWatch{f, make(chan node.Message, 1)}
+	tm := newFlow(t, Options{API: w})
 	waitOut(t, tm, "Carol wants to chat with you")
 	tm.Send(press("down")) // Bob
 	waitOut(t, tm, "Lunch tomorrow?")
 	tm.Type("on my way")
 	tm.Send(press("enter"))
+
+	// The node stores it and publishes a MessageEvent, which alone puts it
+	// on screen. nodetest.Fake.Send publishes none (node.Send does): the
+	// test delivers it once the fake has the message.
+	var sent node.Message
+	select {
+	case sent = <-w.sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("message never reached the node")
+	}
+	if sent.Text != "on my way" {
+		t.Fatalf("sent %q", sent.Text)
+	}
+	tm.Send(eventMsg{ev: node.MessageEvent{Message: sent}})
 	waitOut(t, tm, "on my way")
 
 	// The network answers: delivered, a reply, typing, presence.
-	var sent node.Message
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		ms, _ := f.History(context.Background(), "Bob", "", 1)
-		if len(ms) == 1 && ms[0].Text == "on my way" {
-			sent = ms[0]
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if sent.ID == "" {
-		t.Fatal("message never reached the node")
-	}
 	f.SimState(sent.ID, node.Delivered, "")
 	f.SimTyping("Bob")
 	waitOut(t, tm, "Bob is typing")
@@ -80,11 +96,11 @@ func TestFlowChatWithEvents(t *testing.T) {
 	if !gotSent || !gotReply {
 		t.Errorf("final window: delivered %v, reply %v", gotSent, gotReply)
 	}
-	if u := c.contacts[c.contactIndex(carolAddr)].Unread; u != 1 {
+	if u := c.list.items[c.list.index(carolAddr)].Unread; u != 1 {
 		t.Errorf("Carol unread = %d, want 1", u)
 	}
-	if c.current().Unread != 0 {
-		t.Errorf("Bob unread = %d with his conversation open", c.current().Unread)
+	if c.list.current().Unread != 0 {
+		t.Errorf("Bob unread = %d with his conversation open", c.list.current().Unread)
 	}
 }
 

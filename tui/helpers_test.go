@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,12 +69,15 @@ func drive(t testing.TB, m tea.Model, msg tea.Msg) {
 
 // drain runs commands as Bubble Tea would, feeding their messages back.
 // Each round runs the pending commands concurrently; those that do not
-// return within a short grace (waiting for events, timers) are dropped:
-// tests send those messages themselves.
+// return within a short grace (waiting for events, timers) are dropped.
+// The node's events are delivered as they are published: the fake
+// publishes into the subscription before a call returns, so after each
+// round drain hands every event waiting there to the model, as the
+// wait-for-next-event command would (tests can also send events with ev).
 func drain(t testing.TB, m tea.Model, cmd tea.Cmd) {
 	t.Helper()
 	queue := []tea.Cmd{cmd}
-	for rounds := 0; len(queue) > 0; rounds++ {
+	for rounds := 0; ; rounds++ {
 		if rounds > 1000 {
 			t.Fatal("drain: commands never settle")
 		}
@@ -86,13 +90,42 @@ func drain(t testing.TB, m tea.Model, cmd tea.Cmd) {
 			switch msg := msg.(type) {
 			case nil, timeoutMsg, tea.QuitMsg:
 			case subscribedMsg:
-				// Tests deliver events themselves (ev); waiting here would block.
+				subscriptions.Store(m, msg.ch)
 			case tea.Cmd:
 				queue = append(queue, msg)
 			default:
 				_, next := m.Update(msg)
 				queue = append(queue, next)
 			}
+		}
+		for _, e := range published(m) {
+			_, next := m.Update(eventMsg{ev: e})
+			queue = append(queue, next)
+		}
+		if len(queue) == 0 {
+			return
+		}
+	}
+}
+
+// subscriptions holds each test model's event subscription (tea.Model →
+// <-chan node.Event), taken from its subscribedMsg.
+var subscriptions sync.Map
+
+// published returns the events waiting in m's subscription.
+func published(m tea.Model) []node.Event {
+	v, ok := subscriptions.Load(m)
+	if !ok {
+		return nil
+	}
+	ch := v.(<-chan node.Event)
+	var out []node.Event
+	for {
+		select {
+		case e := <-ch:
+			out = append(out, e)
+		default:
+			return out
 		}
 	}
 }

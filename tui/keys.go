@@ -82,15 +82,37 @@ func (k KeyMap) ShortHelp() []key.Binding {
 	return []key.Binding{k.Help, k.Switcher, k.AddContact, k.MyAddress, k.Quit}
 }
 
-// FullHelp is every key, grouped by where it works; the help dialog shows it.
-func (k KeyMap) FullHelp() [][]key.Binding {
-	return [][]key.Binding{
-		{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Quit},
-		{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline},
-		{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField},
-		{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle},
+// keyGroup is a titled group of keys in the help.
+type keyGroup struct {
+	title string
+	keys  []key.Binding
+}
+
+// groups is every key, grouped by where it works: FullHelp and the help
+// dialog are built from it.
+func (k KeyMap) groups() []keyGroup {
+	return []keyGroup{
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Quit}},
+		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
+		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField}},
+		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
 	}
 }
 
-// helpGroupTitles name the columns of FullHelp.
-var helpGroupTitles = []string{"Anywhere", "Contacts & composer", "Conversation & dialogs", "In dialogs"}
+// FullHelp is every key, grouped by where it works.
+func (k KeyMap) FullHelp() [][]key.Binding {
+	gs := k.groups()
+	out := make([][]key.Binding, len(gs))
+	for i, g := range gs {
+		out[i] = g.keys
+	}
+	return out
+}
+
+// firstKey is the key a hint on screen names for b: its first key.
+func firstKey(b key.Binding) string {
+	if ks := b.Keys(); len(ks) > 0 {
+		return ks[0]
+	}
+	return ""
+}

@@ -14,6 +14,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/nodetest"
 )
@@ -26,6 +27,18 @@ func calls(f *nodetest.Fake, name string) int {
 		}
 	}
 	return n
+}
+
+// sendEvent delivers the MessageEvent the real node publishes for every
+// Send (node.Send, node/apiimpl.go): nodetest.Fake.Send publishes none, so
+// tests that send hand the newest message of ref's conversation over.
+func sendEvent(t *testing.T, m *Model, f *nodetest.Fake, ref string) {
+	t.Helper()
+	ms, err := f.History(context.Background(), ref, "", 1)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("newest message of %s: %v %v", ref, ms, err)
+	}
+	ev(t, m, node.MessageEvent{Message: ms[0]})
 }
 
 // ev delivers a node event as the wait-for-next-event command would.
@@ -147,6 +160,10 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("down")) // Bob
 			typeText(t, m, "hello bob")
 			drive(t, m, press("enter"))
+			if n := len(m.chat.conv.msgs); m.chat.conv.msgs[n-1].Text == "hello bob" {
+				t.Fatal("the Send reply put the message on screen: only the node's event should")
+			}
+			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			if calls(f, "Send") != 1 {
 				t.Fatalf("Send calls = %d", calls(f, "Send"))
@@ -170,6 +187,7 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, tea.KeyPressMsg{Code: 'j', Mod: tea.ModCtrl})
 			typeText(t, m, "three")
 			drive(t, m, press("enter"))
+			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
 			if last.Text != "one\ntwo\nthree" {
@@ -200,8 +218,8 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("tab")) // Dave has not accepted: focus stays
 			typeText(t, m, "x")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.focus != focusList || m.chat.selected != daveAddr {
-				t.Errorf("focus %v selected %q", m.chat.focus, m.chat.selected)
+			if m.chat.focus != focusList || m.chat.list.selected != daveAddr {
+				t.Errorf("focus %v selected %q", m.chat.focus, m.chat.list.selected)
 			}
 			if !strings.Contains(plain(m), "you can write once they accept") {
 				t.Errorf("no note:\n%s", plain(m))
@@ -212,9 +230,9 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("down")) // Bob open
 			ev(t, m, node.MessageEvent{Message: node.Message{ID: "c1", Seq: 99, Address: carolAddr, Direction: node.Incoming, Text: "ping", Time: testNow, State: node.Received}})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			i := m.chat.contactIndex(carolAddr)
-			if m.chat.contacts[i].Unread != 1 {
-				t.Errorf("Carol unread = %d", m.chat.contacts[i].Unread)
+			i := m.chat.list.index(carolAddr)
+			if m.chat.list.items[i].Unread != 1 {
+				t.Errorf("Carol unread = %d", m.chat.list.items[i].Unread)
 			}
 			if got := m.View().WindowTitle; got != "(1) chive" {
 				t.Errorf("title = %q", got)
@@ -228,8 +246,8 @@ func TestMainUpdate(t *testing.T) {
 			if calls(f, "MarkRead") != 1 {
 				t.Errorf("MarkRead calls = %v", f.Calls)
 			}
-			if m.chat.current().Unread != 0 || m.View().WindowTitle != "chive" {
-				t.Errorf("unread %d title %q", m.chat.current().Unread, m.View().WindowTitle)
+			if m.chat.list.current().Unread != 0 || m.View().WindowTitle != "chive" {
+				t.Errorf("unread %d title %q", m.chat.list.current().Unread, m.View().WindowTitle)
 			}
 			if !strings.Contains(plain(m), "you there?") {
 				t.Errorf("message not shown:\n%s", plain(m))
@@ -297,7 +315,7 @@ func TestMainUpdate(t *testing.T) {
 			if calls(f, "AcceptContact") != 1 {
 				t.Fatalf("calls %v", f.Calls)
 			}
-			ct := m.chat.contacts[m.chat.contactIndex(carolAddr)]
+			ct := m.chat.list.items[m.chat.list.index(carolAddr)]
 			if ct.State != node.StateAccepted || m.chat.focus != focusComposer {
 				t.Errorf("Carol %s, focus %v", ct.State, m.chat.focus)
 			}
@@ -313,8 +331,8 @@ func TestMainUpdate(t *testing.T) {
 		{"incoming request appears on top", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			ev(t, m, node.ContactRequestEvent{Contact: node.Contact{Address: strings.Repeat("e", 56), Name: "Erin", State: node.StatePendingIncoming, Greeting: "hey", Created: testNow}})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.contacts[0].Name != "Erin" && m.chat.contacts[1].Name != "Erin" {
-				t.Errorf("contacts %v", m.chat.contacts)
+			if m.chat.list.items[0].Name != "Erin" && m.chat.list.items[1].Name != "Erin" {
+				t.Errorf("contacts %v", m.chat.list.items)
 			}
 			if !strings.Contains(plain(m), "contact request from Erin") {
 				t.Errorf("no flash:\n%s", plain(m))
@@ -325,8 +343,8 @@ func TestMainUpdate(t *testing.T) {
 			typeText(t, m, "bo")
 			drive(t, m, press("enter"))
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if m.chat.selected != bobAddr || m.chat.dialog != nil || m.chat.focus != focusComposer {
-				t.Errorf("selected %q dialog %T focus %v", m.chat.selected, m.chat.dialog, m.chat.focus)
+			if m.chat.list.selected != bobAddr || m.chat.dialog != nil || m.chat.focus != focusComposer {
+				t.Errorf("selected %q dialog %T focus %v", m.chat.list.selected, m.chat.dialog, m.chat.focus)
 			}
 		}},
 		{"add contact validates and sends", func(t *testing.T, m *Model, f *nodetest.Fake) {
@@ -350,8 +368,8 @@ func TestMainUpdate(t *testing.T) {
 			if err != nil || ct.Name != "Pat" {
 				t.Errorf("contact %+v %v", ct, err)
 			}
-			if m.chat.dialog != nil || m.chat.selected != ct.Address {
-				t.Errorf("dialog %T selected %q", m.chat.dialog, m.chat.selected)
+			if m.chat.dialog != nil || m.chat.list.selected != ct.Address {
+				t.Errorf("dialog %T selected %q", m.chat.dialog, m.chat.list.selected)
 			}
 		}},
 		{"details: rename, verify, delete keeping history", func(t *testing.T, m *Model, f *nodetest.Fake) {
@@ -530,8 +548,10 @@ func TestKeyMapHelp(t *testing.T) {
 	for _, g := range km.FullHelp() {
 		inHelp = append(inHelp, g...)
 	}
-	if len(helpGroupTitles) != len(km.FullHelp()) {
-		t.Errorf("%d help titles for %d groups", len(helpGroupTitles), len(km.FullHelp()))
+	for _, g := range km.groups() {
+		if g.title == "" || len(g.keys) == 0 {
+			t.Errorf("help group %q with %d keys", g.title, len(g.keys))
+		}
 	}
 	v := reflect.ValueOf(km)
 	for i := range v.NumField() {
@@ -627,7 +647,7 @@ func checkFrame(t *testing.T, m *Model, w, h int) {
 
 func TestSanitize(t *testing.T) {
 	in := "hi\x1b[2J\x1b]0;pwned\x07 there\r\n\u202eevil\ttab"
-	got := sanitize(in, true)
+	got := safetext.Text(in)
 	if strings.ContainsAny(got, "\x1b\x07\r\u202e") {
 		t.Errorf("sanitize left control characters: %q", got)
 	}
@@ -645,7 +665,7 @@ func TestTorStall(t *testing.T) {
 	f.SimTor(node.TorStatus{State: node.TorBootstrapping, Percent: 14, Summary: "Handshaking with a relay"})
 	m := testModel(t, f, 80, 24)
 	drive(t, m, press("down"))
-	n := m.chat.torProgressN
+	n := m.chat.bar.torProgressN
 	drive(t, m, torStallMsg{n})
 	if !strings.Contains(plain(m), "stuck at 14%") || !strings.Contains(plain(m), "Is this computer online?") {
 		t.Fatalf("no stall notice:\n%s", plain(m))
@@ -663,8 +683,8 @@ func TestAcceptUnnamedRequestAsksForName(t *testing.T) {
 	f.SimContact(node.Contact{Address: erin, State: node.StatePendingIncoming, Greeting: "it's Erin", Created: testNow})
 	m := testModel(t, f, 80, 24)
 	// Erin is the newest request: top of the list, selected.
-	if m.chat.selected != erin {
-		t.Fatalf("selected %q", m.chat.selected)
+	if m.chat.list.selected != erin {
+		t.Fatalf("selected %q", m.chat.list.selected)
 	}
 	drive(t, m, press("enter"))
 	drive(t, m, press("a"))
@@ -686,15 +706,15 @@ func TestMouseClickSelectsContact(t *testing.T) {
 	m := testModel(t, world(t), 80, 24)
 	// Rows: 0 title, 1-2 Carol, 3-4 Bob, 5-6 Dave.
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 3, Button: tea.MouseLeft})
-	if m.chat.selected != bobAddr || m.chat.focus != focusComposer {
-		t.Fatalf("after clicking Bob: selected %q focus %v", m.chat.selected, m.chat.focus)
+	if m.chat.list.selected != bobAddr || m.chat.focus != focusComposer {
+		t.Fatalf("after clicking Bob: selected %q focus %v", m.chat.list.selected, m.chat.focus)
 	}
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 6, Button: tea.MouseLeft})
-	if m.chat.selected != daveAddr || m.chat.focus != focusList {
-		t.Fatalf("after clicking Dave: selected %q focus %v", m.chat.selected, m.chat.focus)
+	if m.chat.list.selected != daveAddr || m.chat.focus != focusList {
+		t.Fatalf("after clicking Dave: selected %q focus %v", m.chat.list.selected, m.chat.focus)
 	}
 	drive(t, m, tea.MouseClickMsg{X: 5, Y: 20, Button: tea.MouseLeft}) // below the list
-	if m.chat.selected != daveAddr {
+	if m.chat.list.selected != daveAddr {
 		t.Fatalf("click below the list changed the selection")
 	}
 }
@@ -746,10 +766,149 @@ func TestSettingsDialog(t *testing.T) {
 	}
 	drive(t, m, press("down")) // Bob, so Carol's message arrives out of view
 	ev(t, m, node.MessageEvent{Message: node.Message{ID: "z", Address: carolAddr, Direction: node.Incoming, Text: "hi"}})
-	if m.chat.contacts[m.chat.contactIndex(carolAddr)].Unread != 1 {
+	if m.chat.list.items[m.chat.list.index(carolAddr)].Unread != 1 {
 		t.Fatal("message not counted as unread")
 	}
 	if got := m.View().WindowTitle; got != "chive" {
 		t.Errorf("title %q with the unread count turned off", got)
+	}
+}
+
+// failingSend is the fake with a Send that always fails.
+type failingSend struct{ *nodetest.Fake }
+
+func (f failingSend) Send(ctx context.Context, ref, text string) (node.Message, error) {
+	return node.Message{}, errors.New("the outbox is full")
+}
+
+// TestSendFailureRestoresComposer checks what the Send reply is for: on an
+// error the text comes back to the composer and the failure is shown.
+func TestSendFailureRestoresComposer(t *testing.T) {
+	f := world(t)
+	m := testModel(t, failingSend{f}, 80, 24)
+	drive(t, m, press("down")) // Bob
+	typeText(t, m, "lost words")
+	drive(t, m, press("enter"))
+	if got := m.chat.composer.Value(); got != "lost words" {
+		t.Errorf("composer = %q after a failed send", got)
+	}
+	if !strings.Contains(plain(m), "not sent: the outbox is full") {
+		t.Errorf("no error shown:\n%s", plain(m))
+	}
+}
+
+// TestSentMessageShownAtBottom sends while scrolled up: the message's event
+// brings the view back to the newest, as it did when the reply showed it.
+func TestSentMessageShownAtBottom(t *testing.T) {
+	f := bigWorld(t, 500)
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("pgup"))
+	drive(t, m, press("pgup"))
+	if m.chat.conv.scroll == 0 {
+		t.Fatal("pgup did not scroll")
+	}
+	typeText(t, m, "back down")
+	drive(t, m, press("enter"))
+	sendEvent(t, m, f, "Bob")
+	c := &m.chat.conv
+	if c.scroll != 0 || c.msgs[len(c.msgs)-1].Text != "back down" {
+		t.Fatalf("scroll %d, newest %q", c.scroll, c.msgs[len(c.msgs)-1].Text)
+	}
+	// Someone else's message does not move a scrolled-up view.
+	drive(t, m, press("pgup"))
+	scroll := c.scroll
+	f.SimReceive("Bob", "meanwhile")
+	drain(t, m, nil) // delivers the fake's MessageEvent
+	if c.scroll <= scroll {
+		t.Errorf("scroll %d → %d: the view moved with an incoming message", scroll, c.scroll)
+	}
+}
+
+// TestHelpKey: help is the KeyMap's Help binding wherever it is pressed,
+// except that in the composer a key that types text is text.
+func TestHelpKey(t *testing.T) {
+	m := testModel(t, world(t), 80, 24)
+	drive(t, m, press("?")) // the list has focus: Carol's request is selected
+	if _, ok := m.chat.dialog.(*helpDialog); !ok || m.chat.focus != focusList {
+		t.Fatalf("? in the list: dialog %T focus %v", m.chat.dialog, m.chat.focus)
+	}
+	drive(t, m, press("esc"))
+	drive(t, m, press("down")) // Bob: the composer takes focus
+	drive(t, m, press("?"))
+	if m.chat.dialog != nil || m.chat.composer.Value() != "?" {
+		t.Fatalf("? in the composer: dialog %T, composer %q", m.chat.dialog, m.chat.composer.Value())
+	}
+	drive(t, m, press("f1"))
+	if _, ok := m.chat.dialog.(*helpDialog); !ok {
+		t.Fatalf("f1 in the composer: dialog %T", m.chat.dialog)
+	}
+	// A KeyMap with other keys: the help follows it, and so do the hints.
+	km := DefaultKeyMap()
+	km.Help = key.NewBinding(key.WithKeys("f9"), key.WithHelp("f9", "help"))
+	dark := true
+	m2 := New(context.Background(), Options{API: world(t), Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true, KeyMap: &km})
+	m2.e.noTimers = true
+	drive(t, m2, tea.WindowSizeMsg{Width: 80, Height: 24})
+	drain(t, m2, m2.Init())
+	drive(t, m2, press("f1"))
+	if m2.chat.dialog != nil {
+		t.Fatal("f1 opened help with Help bound to f9")
+	}
+	if !strings.Contains(plain(m2), "f9 help") {
+		t.Errorf("status bar does not name f9:\n%s", plain(m2))
+	}
+	drive(t, m2, tea.KeyPressMsg{Code: tea.KeyF9})
+	if _, ok := m2.chat.dialog.(*helpDialog); !ok {
+		t.Fatalf("f9: dialog %T", m2.chat.dialog)
+	}
+}
+
+// quietReplies answers AcceptContact and AddContact as the node would but
+// publishes no event, so a test can hold the event back.
+type quietReplies struct{ *nodetest.Fake }
+
+func (q quietReplies) AcceptContact(ctx context.Context, ref string) (node.Contact, error) {
+	ct, err := q.Fake.Contact(ctx, ref)
+	ct.State = node.StateAccepted
+	return ct, err
+}
+
+func (q quietReplies) AddContact(ctx context.Context, address, name, greeting string) (node.Contact, error) {
+	ct := node.Contact{Address: address, Name: name, State: node.StateRequested, Created: testNow}
+	q.Fake.SimContact(ct) // stored, no event
+	return ct, nil
+}
+
+// TestContactsChangeOnlyOnEvents: the replies to AcceptContact and
+// AddContact change nothing on screen; the ContactEvent does.
+func TestContactsChangeOnlyOnEvents(t *testing.T) {
+	f := world(t)
+	m := testModel(t, quietReplies{f}, 80, 24)
+	drive(t, m, press("enter")) // Carol's request
+	drive(t, m, press("a"))
+	carol := m.chat.list.items[m.chat.list.index(carolAddr)]
+	if carol.State != node.StatePendingIncoming || m.chat.focus == focusComposer {
+		t.Fatalf("after the reply alone: Carol %s, focus %v", carol.State, m.chat.focus)
+	}
+	carol.State = node.StateAccepted
+	ev(t, m, node.ContactEvent{Contact: carol})
+	if got := m.chat.list.current(); got.State != node.StateAccepted || m.chat.focus != focusComposer || !strings.Contains(plain(m), "accepted Carol: say hello!") {
+		t.Fatalf("after the event: %s, focus %v\n%s", got.State, m.chat.focus, plain(m))
+	}
+
+	const pat = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"
+	drive(t, m, press("ctrl+n"))
+	drive(t, m, tea.PasteMsg{Content: pat})
+	drive(t, m, press("enter"))
+	typeText(t, m, "Pat")
+	drive(t, m, press("enter"))
+	drive(t, m, press("enter"))
+	if m.chat.dialog != nil || m.chat.list.selected != pat || m.chat.list.index(pat) >= 0 || m.chat.conv.address != "" {
+		t.Fatalf("after the reply alone: dialog %T, selected %q, in list %v, conversation %q",
+			m.chat.dialog, m.chat.list.selected, m.chat.list.index(pat) >= 0, m.chat.conv.address)
+	}
+	ev(t, m, node.ContactEvent{Contact: node.Contact{Address: pat, Name: "Pat", State: node.StateRequested, Created: testNow}})
+	if m.chat.list.index(pat) < 0 || m.chat.conv.address != pat || !strings.Contains(plain(m), "Waiting for Pat to accept") {
+		t.Fatalf("after the event: conversation %q\n%s", m.chat.conv.address, plain(m))
 	}
 }

@@ -2,10 +2,8 @@ package tui
 
 import (
 	"strings"
-	"unicode"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/textarea"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -28,32 +26,6 @@ func place(w, h int, s string) string {
 	}
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, strings.Join(lines, "\n"))
 }
-
-// sanitize makes untrusted text (messages, names, greetings from peers)
-// safe to draw: no escape sequences or control characters reach the
-// terminal. Newlines survive only when keepNewlines is set; tabs become spaces.
-func sanitize(s string, keepNewlines bool) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case r == '\n' && keepNewlines:
-			b.WriteRune(r)
-		case r == '\n' || r == '\r':
-			b.WriteRune(' ')
-		case r == '\t':
-			b.WriteString("    ")
-		case r == utf8RuneError, unicode.IsControl(r), r == '\u2028', r == '\u2029',
-			r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069': // bidi overrides
-			b.WriteRune('\ufffd')
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-const utf8RuneError = '\uFFFD'
 
 // truncate cuts s to w cells with an ellipsis.
 func truncate(s string, w int) string {
@@ -91,42 +63,4 @@ func restyleInput(in *textinput.Model, st *Styles) {
 	s := textinput.DefaultStyles(st.IsDark)
 	s.Cursor.Blink = false
 	in.SetStyles(s)
-}
-
-func newComposer(st *Styles) textarea.Model {
-	ta := textarea.New()
-	ta.Placeholder = "Write a message…  (enter send · alt+enter new line)"
-	ta.ShowLineNumbers = false
-	ta.Prompt = "› "
-	ta.CharLimit = 0
-	ta.MaxHeight = 0
-	ta.DynamicHeight = true
-	ta.MinHeight = 1
-	ta.MaxHeight = 6
-	km := textarea.DefaultKeyMap()
-	// Enter sends; our keys own ctrl+k/ctrl+d/ctrl+n/ctrl+o/home/end.
-	km.InsertNewline.SetKeys("alt+enter", "ctrl+j")
-	km.DeleteAfterCursor.SetKeys()
-	km.DeleteCharacterForward.SetKeys("delete")
-	km.LineStart.SetKeys("ctrl+a")
-	km.LineEnd.SetKeys("ctrl+e")
-	km.PageUp.SetKeys()
-	km.PageDown.SetKeys()
-	km.LineNext.SetKeys("down")
-	km.LinePrevious.SetKeys("up")
-	km.InputBegin.SetKeys("alt+<")
-	km.InputEnd.SetKeys("alt+>")
-	km.TransposeCharacterBackward.SetKeys("ctrl+t")
-	ta.KeyMap = km
-	restyleComposer(&ta, st)
-	return ta
-}
-
-func restyleComposer(ta *textarea.Model, st *Styles) {
-	s := textarea.DefaultStyles(st.IsDark)
-	s.Cursor.Blink = false
-	s.Focused.CursorLine = lipgloss.NewStyle()
-	s.Focused.Prompt = st.Accent
-	s.Blurred.Prompt = st.Muted
-	ta.SetStyles(s)
 }

@@ -1,11 +1,11 @@
 // Package e2e drives two real chive binaries in tmux over a private Tor
 // network, as two new users would: create profiles in the welcome screen,
 // add a contact, accept, and chat both ways. Assertions read the screen
-// with tmux capture-pane.
+// with tmux capture-pane; every step waits for the screen to show what it
+// expects rather than sleeping.
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// run builds chive, then runs the tests with the binary's shared private
+// Tor network (testnet.Shared), which stops after the last test.
 func run(m *testing.M) int {
 	if runtime.GOOS == "windows" {
 		return m.Run() // the test skips itself
@@ -47,7 +49,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: build chive:", err)
 		return 1
 	}
-	return m.Run()
+	return testnet.Main(m)
 }
 
 // tmux is one private tmux server (its own socket) for the test.
@@ -82,18 +84,17 @@ func (x *tmux) must(args ...string) string {
 	return out
 }
 
-// keys sends tmux key names (Enter, Tab, C-n, Space...).
+// keys sends tmux key names (Enter, Tab, C-n, Space...). The UI reads
+// them in order; a step that depends on what they did waits for the screen.
 func (x *tmux) keys(target string, keys ...string) {
 	x.t.Helper()
 	x.must(append([]string{"send-keys", "-t", target}, keys...)...)
-	time.Sleep(150 * time.Millisecond) // let the UI take them in order
 }
 
 // text types literal text.
 func (x *tmux) text(target, s string) {
 	x.t.Helper()
 	x.must("send-keys", "-t", target, "-l", s)
-	time.Sleep(150 * time.Millisecond)
 }
 
 func (x *tmux) screen(target string) string {
@@ -113,7 +114,25 @@ func (x *tmux) waitFor(target, want string, timeout time.Duration) string {
 		if time.Now().After(deadline) {
 			x.t.Fatalf("%s: %q not on screen after %s:\n%s", target, want, timeout, s)
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitExit polls until no process runs the binary at path, or fails tb
+// after timeout. The panes' shells mention the profile too; the pattern
+// matches the binary itself.
+func waitExit(tb testing.TB, path string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, _ := exec.Command("pgrep", "-f", "^"+regexp.QuoteMeta(path)+" ").Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s still running after %s: %s", path, timeout, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -129,21 +148,9 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not installed (make deps installs it)")
 	}
-	if _, err := exec.LookPath("tor"); err != nil {
-		if _, err := os.Stat("/usr/sbin/tor"); err != nil {
-			t.Skip("tor not installed (make deps installs it)")
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	t.Log("starting the private Tor network (or sharing the test binary's)")
+	net := testnet.Shared(t) // skips without tor
 	root := t.TempDir()
-
-	t.Log("starting the private Tor network")
-	net, err := testnet.Start(ctx, testnet.Options{Dir: filepath.Join(root, "net"), Progress: func(s string) { t.Log("testnet:", s) }})
-	if err != nil {
-		t.Fatalf("testnet: %v", err)
-	}
-	t.Cleanup(func() { net.Close() })
 
 	x := &tmux{t: t, sock: "chive-e2e-" + strconv.Itoa(os.Getpid())}
 	t.Cleanup(func() {
@@ -165,10 +172,13 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.waitFor("alice", "Create your profile", 30*time.Second)
 	x.text("alice", "Alice")
 	x.keys("alice", "Enter")
+	x.waitFor("alice", "▸ Passphrase", 10*time.Second)
 	x.text("alice", "purple otter saxophone 42")
+	x.waitFor("alice", "strength: strong", 10*time.Second)
 	x.keys("alice", "Enter")
+	x.waitFor("alice", "▸ Repeat", 10*time.Second)
 	x.text("alice", "purple otter saxophone 42")
-	x.waitFor("alice", "match", 10*time.Second)
+	x.waitFor("alice", "✓ match", 10*time.Second)
 	x.keys("alice", "Enter")
 
 	x.waitFor("bob", "Create your profile", 30*time.Second)
@@ -194,6 +204,7 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.text("alice", "chive:"+strings.ToUpper(bobAddr))
 	x.waitFor("alice", "valid address", 10*time.Second)
 	x.keys("alice", "Enter")
+	x.waitFor("alice", "▸ Nickname", 10*time.Second)
 	x.text("alice", "Bob")
 	x.keys("alice", "Enter", "Enter") // greeting pre-filled: "Hi, it's Alice"
 	x.waitFor("alice", "Waiting for Bob to accept", 30*time.Second)
@@ -229,16 +240,5 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	// Quitting stops the node: the pane's shell goes on to "sleep".
 	x.keys("alice", "C-q")
 	x.keys("bob", "C-q")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// The panes' shells mention the profile too; match the chive binary itself.
-		out, _ := exec.Command("pgrep", "-f", "^"+regexp.QuoteMeta(chiveBin)+" ").Output()
-		if len(strings.TrimSpace(string(out))) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chive still running after ctrl+q: %s", out)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	waitExit(t, chiveBin, 30*time.Second)
 }

@@ -124,7 +124,7 @@ func measureRSS(b *testing.B, x *tmux, dir string, n int) (mb, secs float64) {
 	}
 	kb, _ := strconv.Atoi(string(m[1]))
 	x.cmd("send-keys", "-t", "rss", "C-q")
-	time.Sleep(time.Second)
+	waitExit(b, chiveBin, 30*time.Second)
 	x.cmd("kill-session", "-t", "rss")
 	return float64(kb) / 1024, secs
 }

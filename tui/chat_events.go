@@ -1,0 +1,206 @@
+package tui
+
+import (
+	"context"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/chive-im/chive/node"
+)
+
+// The node's replies and events, as the chat takes them. Messages and
+// contacts on screen change only here, on the node's events (and the first
+// Contacts reply): the replies to Send, AddContact, AcceptContact and the
+// rest carry errors, not state.
+
+func (c *chatModel) subscribed(msg subscribedMsg) tea.Cmd {
+	if msg.err != nil {
+		return c.bar.setFlash("events: "+msg.err.Error(), true)
+	}
+	return waitEvent(msg.ch)
+}
+
+func (c *chatModel) gotStatus(msg statusMsg) tea.Cmd {
+	if msg.err != nil {
+		return c.bar.setFlash("status: "+msg.err.Error(), true)
+	}
+	cmd := c.bar.setStatus(msg.st)
+	if c.list.loaded {
+		c.recount()
+	}
+	return cmd
+}
+
+func (c *chatModel) gotSettings(msg settingsMsg) tea.Cmd {
+	if msg.err == nil {
+		c.settings = msg.s
+	}
+	return nil
+}
+
+func (c *chatModel) settingsSaved(msg settingsSavedMsg) tea.Cmd {
+	if msg.err == nil {
+		return nil
+	}
+	c.settings = msg.old
+	return c.bar.setFlash("settings: "+msg.err.Error(), true)
+}
+
+func (c *chatModel) gotContacts(msg contactsMsg) tea.Cmd {
+	if msg.err != nil {
+		return c.bar.setFlash("contacts: "+msg.err.Error(), true)
+	}
+	c.list.set(msg.cs)
+	c.recount()
+	c.dirty = true
+	if c.list.selected == "" && len(c.list.items) > 0 {
+		return c.open(c.list.items[0].Address)
+	}
+	return c.openPending()
+}
+
+// openPending opens the selected conversation if its contact has just
+// reached the list (a contact added here, whose event came after the reply).
+func (c *chatModel) openPending() tea.Cmd {
+	if sel := c.list.selected; sel != "" && sel != c.conv.address && c.list.index(sel) >= 0 {
+		return c.open(sel)
+	}
+	return nil
+}
+
+// done reports the end of an action in the status bar.
+func (c *chatModel) done(msg doneMsg) tea.Cmd {
+	switch {
+	case msg.err != nil:
+		return c.bar.setFlash(msg.err.Error(), true)
+	case msg.flash != "":
+		return c.bar.setFlash(msg.flash, false)
+	}
+	return nil
+}
+
+// accepted is the reply to accepting a request: a request carries no name,
+// so the details dialog asks for one.
+func (c *chatModel) accepted(msg acceptedMsg) tea.Cmd {
+	if msg.err != nil {
+		return c.bar.setFlash(msg.err.Error(), true)
+	}
+	if strings.TrimSpace(msg.ct.Name) != "" || c.dialog != nil {
+		return nil
+	}
+	return c.apply(newRenameDialog(c.env, c.connection(), msg.ct, c.width, "Give them a name you will recognise."))
+}
+
+func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
+	switch e := ev.(type) {
+	case node.TorProgressEvent:
+		cmd := c.bar.setTor(e.Tor)
+		if e.Tor.State == node.TorFailed {
+			return tea.Batch(cmd, c.notify())
+		}
+		return cmd
+	case node.ReachableEvent:
+		c.bar.status.Reachable = e.Reachable
+	case node.PresenceEvent:
+		c.list.setPresence(e.Address, e.Presence, e.LastSeen)
+		c.recount()
+	case node.ContactRequestEvent:
+		c.list.upsert(e.Contact)
+		c.recount()
+		c.dirty = true
+		cmd := c.bar.setFlash("contact request from "+displayName(e.Contact)+": select it and press "+firstKey(c.keys.OpenChat), false)
+		if c.list.selected == "" {
+			cmd = tea.Batch(cmd, c.open(e.Contact.Address))
+		}
+		return tea.Batch(cmd, c.notify())
+	case node.ContactEvent:
+		return c.contactChanged(e)
+	case node.MessageEvent:
+		return c.handleMessage(e.Message)
+	case node.MessageStateEvent:
+		if e.Address == c.conv.address && c.conv.update(e.ID, e.State, e.At, e.Error) {
+			c.dirty = true
+		}
+	case node.TypingEvent:
+		c.list.startTyping(e.Address)
+		return c.after(typingFor, typingExpiredMsg{e.Address})
+	case node.ErrorEvent:
+		return c.bar.setFlash(e.Message, true)
+	}
+	return nil
+}
+
+// contactChanged takes a ContactEvent: a contact added, renamed, accepted
+// (by them or by us), blocked or removed.
+func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
+	addr := e.Contact.Address
+	if e.Removed {
+		if c.list.remove(addr) {
+			c.recount()
+		}
+		if c.list.selected != addr {
+			return nil
+		}
+		c.list.selected = ""
+		c.conv.reset("")
+		c.dirty = true
+		if len(c.list.items) > 0 {
+			return c.open(c.list.items[0].Address)
+		}
+		return c.setFocus(focusList)
+	}
+	var was node.ContactState // "" for a contact new to the list
+	if i := c.list.index(addr); i >= 0 {
+		was = c.list.items[i].State
+	}
+	c.list.upsert(e.Contact)
+	c.recount()
+	c.dirty = true
+	if c.list.selected == "" {
+		return c.open(addr)
+	}
+	if cmd := c.openPending(); cmd != nil {
+		return cmd
+	}
+	if was == node.StateAccepted || e.Contact.State != node.StateAccepted {
+		return nil
+	}
+	note := displayName(e.Contact) + " accepted: you can chat now"
+	if was == node.StatePendingIncoming {
+		note = "accepted " + displayName(e.Contact) + ": say hello!" // we did
+	}
+	cmd := c.bar.setFlash(note, false)
+	if c.list.selected == addr && c.dialog == nil {
+		cmd = tea.Batch(cmd, c.setFocus(focusComposer))
+	}
+	return cmd
+}
+
+// handleMessage takes a MessageEvent: a message received, or sent by us
+// (here or by another client of the node).
+func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
+	delete(c.list.typing, m.Address)
+	var cmds []tea.Cmd
+	i := c.list.index(m.Address)
+	if i >= 0 {
+		c.list.items[i].LastMessage, c.list.items[i].LastAt = m.Text, m.Time
+	} else {
+		// A conversation the list does not know yet: refresh it.
+		cmds = append(cmds, loadContacts(c.ctx, c.api))
+	}
+	cmds = append(cmds, c.showMessage(m))
+	if m.Direction == node.Incoming {
+		if m.Address == c.conv.address && c.inView() {
+			api, addr := c.api, m.Address
+			cmds = append(cmds, quiet(c.ctx, func(ctx context.Context) error { return api.MarkRead(ctx, addr) }))
+		} else {
+			if i >= 0 {
+				c.list.items[i].Unread++
+			}
+			cmds = append(cmds, c.notify())
+		}
+	}
+	c.list.sort()
+	return tea.Batch(cmds...)
+}

@@ -1,0 +1,164 @@
+package tui
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/textarea"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/chive-im/chive/node"
+)
+
+const typingEvery = 3 * time.Second
+
+// composer is the message editor under the conversation.
+type composer struct {
+	ta             textarea.Model
+	lastTypingSent time.Time
+}
+
+func (p *composer) Value() string      { return p.ta.Value() }
+func (p *composer) SetValue(s string)  { p.ta.SetValue(s) }
+func (p *composer) Height() int        { return p.ta.Height() }
+func (p *composer) SetWidth(w int)     { p.ta.SetWidth(w) }
+func (p *composer) Focus() tea.Cmd     { return p.ta.Focus() }
+func (p *composer) Blur()              { p.ta.Blur() }
+func (p *composer) restyle(st *Styles) { restyleComposer(&p.ta, st) }
+
+// Update passes msg to the editor and says whether the text changed.
+func (p *composer) Update(msg tea.Msg) (tea.Cmd, bool) {
+	before := p.ta.Value()
+	var cmd tea.Cmd
+	p.ta, cmd = p.ta.Update(msg)
+	return cmd, p.ta.Value() != before
+}
+
+// take empties the editor and returns its text, trimmed.
+func (p *composer) take() string {
+	text := strings.TrimSpace(p.ta.Value())
+	p.ta.Reset()
+	p.lastTypingSent = time.Time{}
+	return text
+}
+
+// typingDue says whether to tell the peer we are typing, at most every
+// typingEvery, and notes that we did.
+func (p *composer) typingDue(now time.Time) bool {
+	if p.ta.Value() == "" || now.Sub(p.lastTypingSent) < typingEvery {
+		return false
+	}
+	p.lastTypingSent = now
+	return true
+}
+
+// Render is the editor's lines, each w wide; when the editor is empty and
+// note is set, the note (in muted text) stands in for it.
+func (p *composer) Render(w int, note string, st *Styles) []string {
+	view := p.ta.View()
+	if note != "" && p.ta.Value() == "" {
+		view = st.Muted.Render("  " + note)
+	}
+	lines := strings.Split(view, "\n")
+	for i, l := range lines {
+		lines[i] = fit(l, w)
+	}
+	return lines
+}
+
+// composerNote is what the empty composer says when there is no one to
+// write to yet.
+func (c *chatModel) composerNote(ct *node.Contact) string {
+	switch {
+	case ct == nil:
+		return "add a contact (" + firstKey(c.keys.AddContact) + ") to start chatting"
+	case ct.State == node.StatePendingIncoming:
+		return c.answerHint()
+	case ct.State != node.StateAccepted:
+		return "you can write once they accept"
+	}
+	return ""
+}
+
+// send hands the composer's text to the node. The message comes on screen
+// with the node's MessageEvent; the reply only reports a failure.
+func (c *chatModel) send() tea.Cmd {
+	if strings.TrimSpace(c.composer.Value()) == "" {
+		return nil
+	}
+	ct := c.list.current()
+	if ct == nil {
+		return c.bar.setFlash("choose a contact first ("+firstKey(c.keys.Switcher)+")", true)
+	}
+	if ct.State != node.StateAccepted {
+		return c.bar.setFlash(displayName(*ct)+" has not accepted yet; your message can be sent once they do", true)
+	}
+	text := c.composer.take()
+	if c.conv.address == ct.Address {
+		c.conv.follow = true
+	}
+	return sendText(c.ctx, c.api, ct.Address, text)
+}
+
+// sent is the Send reply: on failure the text goes back to the composer.
+func (c *chatModel) sent(msg sentMsg) tea.Cmd {
+	if msg.err == nil {
+		return nil
+	}
+	if c.conv.address == msg.address {
+		c.conv.follow = false
+	}
+	if c.composer.Value() == "" {
+		c.composer.SetValue(msg.text)
+	}
+	return c.bar.setFlash("not sent: "+msg.err.Error(), true)
+}
+
+// typed tells the peer we are typing, if the settings allow it.
+func (c *chatModel) typed() tea.Cmd {
+	ct := c.list.current()
+	if ct == nil || ct.State != node.StateAccepted || !c.settings.Typing || !c.composer.typingDue(c.now()) {
+		return nil
+	}
+	api, addr := c.api, ct.Address
+	return quiet(c.ctx, func(ctx context.Context) error { return api.Typing(ctx, addr) })
+}
+
+func newComposer(st *Styles) textarea.Model {
+	ta := textarea.New()
+	ta.Placeholder = "Write a message…  (enter send · alt+enter new line)"
+	ta.ShowLineNumbers = false
+	ta.Prompt = "› "
+	ta.CharLimit = 0
+	ta.DynamicHeight = true
+	ta.MinHeight = 1
+	ta.MaxHeight = 6
+	km := textarea.DefaultKeyMap()
+	// Enter sends; our keys own ctrl+k/ctrl+d/ctrl+n/ctrl+o/home/end.
+	km.InsertNewline.SetKeys("alt+enter", "ctrl+j")
+	km.DeleteAfterCursor.SetKeys()
+	km.DeleteCharacterForward.SetKeys("delete")
+	km.LineStart.SetKeys("ctrl+a")
+	km.LineEnd.SetKeys("ctrl+e")
+	km.PageUp.SetKeys()
+	km.PageDown.SetKeys()
+	km.LineNext.SetKeys("down")
+	km.LinePrevious.SetKeys("up")
+	km.InputBegin.SetKeys("alt+<")
+	km.InputEnd.SetKeys("alt+>")
+	km.TransposeCharacterBackward.SetKeys("ctrl+t")
+	ta.KeyMap = km
+	restyleComposer(&ta, st)
+	return ta
+}
+
+func restyleComposer(ta *textarea.Model, st *Styles) {
+	s := textarea.DefaultStyles(st.IsDark)
+	s.Cursor.Blink = false
+	s.Focused.CursorLine = lipgloss.NewStyle()
+	s.Focused.Prompt = st.Accent
+	s.Blurred.Prompt = st.Muted
+	ta.SetStyles(s)
+}

@@ -1,0 +1,189 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/chive-im/chive/internal/safetext"
+	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/onion"
+)
+
+// addedMsg is the reply to AddContact. The contact reaches the list with
+// the node's ContactEvent; the reply closes the dialog or shows the error.
+type addedMsg struct {
+	ct  node.Contact
+	err error
+}
+
+// addDialog adds a contact by address, with a nickname and a greeting.
+type addDialog struct {
+	*env
+	conn
+	me                   string // our own address, which cannot be added
+	addr, name, greeting textinput.Model
+	focus                int
+	addrErr              string
+	err                  string
+	busy                 bool
+}
+
+func newAddDialog(e *env, c conn, me node.Status, width int) *addDialog {
+	inner := dialogWidth(width, 62)
+	d := &addDialog{
+		env:      e,
+		conn:     c,
+		me:       me.Address,
+		addr:     newInput(e.styles, "their address, chive: link or .onion", inner-2),
+		name:     newInput(e.styles, "what you call them", inner-2),
+		greeting: newInput(e.styles, "a line so they know it's you", inner-2),
+	}
+	d.addr.CharLimit = 200
+	d.name.CharLimit = 64
+	d.greeting.CharLimit = 280
+	if me.Name != "" {
+		d.greeting.SetValue("Hi, it's " + safetext.Line(me.Name))
+	}
+	d.addr.Focus()
+	return d
+}
+
+func (d *addDialog) inputs() []*textinput.Model {
+	return []*textinput.Model{&d.addr, &d.name, &d.greeting}
+}
+
+func (d *addDialog) setFocus(i int) tea.Cmd {
+	d.focus = (i + 3) % 3
+	var cmd tea.Cmd
+	for j, in := range d.inputs() {
+		if j == d.focus {
+			cmd = in.Focus()
+		} else {
+			in.Blur()
+		}
+	}
+	return cmd
+}
+
+// validateAddress gives the precise reason an address is not valid.
+func validateAddress(s string) (onion.Address, string) {
+	if strings.TrimSpace(s) == "" {
+		return "", ""
+	}
+	a, err := onion.ParseAddress(s)
+	if err == nil {
+		return a, ""
+	}
+	for _, e := range []error{onion.ErrAddressLength, onion.ErrAddressEncoding, onion.ErrAddressVersion, onion.ErrAddressChecksum} {
+		if errors.Is(err, e) {
+			// The last part of the message is the precise one ("…: got 55").
+			msg := err.Error()
+			if i := strings.Index(msg, e.Error()); i >= 0 {
+				msg = msg[i:]
+			}
+			return "", msg
+		}
+	}
+	return "", err.Error()
+}
+
+func (d *addDialog) update(msg tea.Msg) action {
+	switch msg := msg.(type) {
+	case addedMsg:
+		d.busy = false
+		if msg.err != nil {
+			d.err = msg.err.Error()
+			return nil
+		}
+		return actions{openChat{msg.ct.Address}, flashNote{text: "request sent to " + displayName(msg.ct)}}
+	case tea.KeyPressMsg:
+		if d.busy {
+			return nil
+		}
+		switch {
+		case matches(msg, d.keys.Quit):
+			return quitApp{}
+		case matches(msg, d.keys.Close):
+			return closeDialog{}
+		case msg.String() == "tab" || msg.String() == "down":
+			return d.setFocus(d.focus + 1)
+		case msg.String() == "shift+tab" || msg.String() == "up":
+			return d.setFocus(d.focus - 1)
+		case msg.String() == "enter":
+			if d.focus < 2 {
+				return d.setFocus(d.focus + 1)
+			}
+			return d.submit()
+		}
+	}
+	in := d.inputs()[d.focus]
+	var cmd tea.Cmd
+	*in, cmd = in.Update(msg)
+	_, d.addrErr = validateAddress(d.addr.Value())
+	if _, ok := msg.(tea.KeyPressMsg); ok {
+		d.err = ""
+	}
+	return cmd
+}
+
+func (d *addDialog) submit() tea.Cmd {
+	a, e := validateAddress(d.addr.Value())
+	switch {
+	case d.addr.Value() == "":
+		d.err = "paste their address first"
+		return d.setFocus(0)
+	case e != "":
+		d.err = "the address is not valid: " + e
+		return d.setFocus(0)
+	case string(a) == d.me:
+		d.err = "that is your own address"
+		return d.setFocus(0)
+	case strings.TrimSpace(d.name.Value()) == "":
+		d.err = "give them a nickname"
+		return d.setFocus(1)
+	}
+	d.busy, d.err = true, ""
+	api, name, greeting := d.api, strings.TrimSpace(d.name.Value()), strings.TrimSpace(d.greeting.Value())
+	return call(d.ctx, func(ctx context.Context) tea.Msg {
+		ct, err := api.AddContact(ctx, string(a), name, greeting)
+		return addedMsg{ct, err}
+	})
+}
+
+func (d *addDialog) Render(width, height int) string {
+	s := d.styles
+	inner := dialogWidth(width, 62)
+	var rows []string
+	label := func(i int, l string) string {
+		if d.focus == i {
+			return s.Accent.Render("▸ " + l)
+		}
+		return s.Label.Render("  " + l)
+	}
+	rows = append(rows, label(0, "Address"), "  "+d.addr.View())
+	switch a, e := validateAddress(d.addr.Value()); {
+	case d.addr.Value() == "":
+		rows = append(rows, s.Muted.Render("  56 letters/digits; chive: links and .onion work too"))
+	case e != "":
+		for _, l := range strings.Split(lipgloss.Wrap("✗ "+e, inner-2, " "), "\n") {
+			rows = append(rows, "  "+s.Error.Render(l))
+		}
+	default:
+		rows = append(rows, s.Success.Render("  ✓ valid address "+a.Short()))
+	}
+	rows = append(rows, label(1, "Nickname"), "  "+d.name.View(), label(2, "Greeting"), "  "+d.greeting.View(), "")
+	switch {
+	case d.busy:
+		rows = append(rows, s.Accent.Render("sending request…"))
+	case d.err != "":
+		rows = append(rows, s.Error.Render(lipgloss.Wrap("✗ "+d.err, inner, " ")))
+	default:
+		rows = append(rows, s.Muted.Render("They see your greeting and address, and choose to accept."))
+	}
+	return frame(s, "Add a contact", strings.Join(rows, "\n"), "tab next field · enter send request · esc cancel", inner)
+}
