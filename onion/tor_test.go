@@ -380,8 +380,12 @@ func TestAttach(t *testing.T) {
 	default:
 	}
 	// The service was removed with the attached connection.
-	_, err = owner.Dial(ctx, l.Address())
+	c, err = owner.Dial(ctx, l.Address())
 	t.Logf("dial after the attached Tor closed: %v", err)
+	if err == nil {
+		c.Close()
+		t.Error("dial after the attached Tor closed succeeded: its service is still up")
+	}
 }
 
 // TestStartErrors checks the reasons Start and WaitReady give; no network
@@ -414,9 +418,15 @@ func TestStartErrors(t *testing.T) {
 
 	// No network: every relay unreachable. Tor keeps trying; WaitReady
 	// reports where it is stuck and why.
+	warned := make(chan struct{})
+	var warnOnce sync.Once
 	tor, err := onion.Start(ctx, onion.Config{DataDir: t.TempDir(), ExtraTorrc: []string{
 		"TestingTorNetwork 1",
 		"DirAuthority bogus orport=1 no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:1 0000000000000000000000000000000000000000",
+	}, OnProgress: func(p onion.Progress) {
+		if p.Warning != "" {
+			warnOnce.Do(func() { close(warned) })
+		}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -424,8 +434,10 @@ func TestStartErrors(t *testing.T) {
 	defer closeAndCheck(t, tor)
 	// Wait (generously: the machine may be loaded) for tor's first
 	// complaint, then WaitReady must name it.
-	for deadline := time.Now().Add(45 * time.Second); tor.Progress().Warning == "" && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
+	select {
+	case <-warned:
+	case <-time.After(45 * time.Second):
+		t.Fatalf("tor reported no problem in 45 s (progress %+v)", tor.Progress())
 	}
 	wctx, wcancel := context.WithTimeout(ctx, time.Second)
 	defer wcancel()
