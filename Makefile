@@ -4,7 +4,7 @@ BIN      := bin/chive
 PKGS     := ./...
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build test deps lint bench fuzz demo clean
+.PHONY: run build check test deps lint bench fuzz demo clean
 
 ## run: install what is missing, build, and open chive
 run: deps build
@@ -17,6 +17,12 @@ build:
 deps:
 	@./scripts/ensure-deps.sh
 
+## check: the fast edit-test loop, no Tor needed: lint, then every test
+## that runs without Tor (-short). Well under a minute; see CONTRIBUTING.md.
+check: lint
+	$(GO) test -short $(PKGS)
+	@echo "make check: all passed"
+
 ## test: every test, including real-Tor integration tests and cross-builds
 test: deps lint
 	$(GO) test -race -timeout 45m $(PKGS)
@@ -25,9 +31,12 @@ test: deps lint
 	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null ./cmd/chive
 	@echo "make test: all passed"
 
+## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive:
+## honnef.co/go/tools v0.8.2, run with "go tool staticcheck")
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/onion/testnet"
 )
 
 // Benchmarks run on the shared private network. Each iteration of the
@@ -21,7 +22,7 @@ import (
 // closes it.
 func startTor(b *testing.B, ctx context.Context) *onion.Tor {
 	b.Helper()
-	tor, err := onion.Start(ctx, onion.Config{DataDir: b.TempDir(), ExtraTorrc: network(b).ClientTorrc()})
+	tor, err := onion.Start(ctx, onion.Config{DataDir: b.TempDir(), ExtraTorrc: testnet.Shared(b).ClientTorrc()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func startTor(b *testing.B, ctx context.Context) *onion.Tor {
 // BenchmarkStartToPublished: from starting tor to the onion service's
 // descriptor being uploaded, i.e. how long until a user is reachable.
 func BenchmarkStartToPublished(b *testing.B) {
-	n := network(b)
+	n := testnet.Shared(b)
 	var boot, publish time.Duration
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -80,29 +81,30 @@ var (
 )
 
 func getPair(b *testing.B) *benchPair {
-	n := network(b)
+	n := testnet.Shared(b)
 	pairOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		p := &benchPair{}
 		dirs := [2]string{}
 		for i := range dirs {
-			dirs[i], pairErr = osMkdirTemp()
-			if pairErr != nil {
+			if dirs[i], pairErr = tempDirAtExit(); pairErr != nil {
 				return
 			}
 		}
-		if p.server, pairErr = onion.Start(ctx, onion.Config{DataDir: dirs[0], ExtraTorrc: n.ClientTorrc()}); pairErr != nil {
-			return
+		tors := [2]*onion.Tor{}
+		for i := range tors {
+			if tors[i], pairErr = onion.Start(ctx, onion.Config{DataDir: dirs[i], ExtraTorrc: n.ClientTorrc()}); pairErr != nil {
+				return
+			}
+			testnet.AtExit(func() { tors[i].Close() })
 		}
-		if p.client, pairErr = onion.Start(ctx, onion.Config{DataDir: dirs[1], ExtraTorrc: n.ClientTorrc()}); pairErr != nil {
-			return
-		}
-		for _, t := range []*onion.Tor{p.server, p.client} {
+		for _, t := range tors {
 			if pairErr = t.WaitReady(ctx); pairErr != nil {
 				return
 			}
 		}
+		p.server, p.client = tors[0], tors[1]
 		_, key, _ := ed25519.GenerateKey(nil)
 		l, err := p.server.Listen(ctx, key)
 		if err != nil {
@@ -112,7 +114,6 @@ func getPair(b *testing.B) *benchPair {
 		p.addr = l.Address()
 		go rawEcho(l)
 		pair = p
-		cleanups = append(cleanups, func() { p.server.Close(); p.client.Close() })
 	})
 	if pairErr != nil {
 		b.Fatal(pairErr)

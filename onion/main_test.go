@@ -1,83 +1,52 @@
 package onion_test
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"sync"
 	"testing"
-	"time"
 
+	"go.uber.org/goleak"
+
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/onion/testnet"
 )
 
-// The package's Tor tests share one private network, started on first use
-// and stopped by TestMain, so unit tests and fuzzing never pay for it.
-var (
-	netOnce sync.Once
-	shared  *testnet.Network
-	netErr  error
-	// netStartup is how long the shared network took to come up.
-	netStartup time.Duration
-)
+// TestMain runs the tests on the binary's shared Tor network (testnet.Main
+// stops it), then fails the run if any goroutine outlived them.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(withNetwork{m}) }
 
-// torMissing is non-empty when tor is not installed; Tor tests then skip.
-var torMissing string
+// withNetwork runs the tests through testnet.Main, so the shared network
+// and everything registered with testnet.AtExit are gone before goleak looks.
+type withNetwork struct{ m *testing.M }
 
-func TestMain(m *testing.M) {
-	if _, err := exec.LookPath("tor"); err != nil {
-		if _, err := os.Stat("/usr/sbin/tor"); err != nil {
-			torMissing = "tor is not installed (sudo apt-get install tor); skipping tests that need a Tor network"
-		}
+func (w withNetwork) Run() int { return testnet.Main(w.m) }
+
+// needTor skips tb in -short mode and when tor is not installed: for tests
+// that run tor without the shared network.
+func needTor(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("tor skipped in -short mode")
 	}
-	code := m.Run()
-	for _, f := range cleanups {
-		f()
+	if _, err := onion.FindTor(""); err != nil {
+		tb.Skipf("skipping a test that needs tor: %v", err)
 	}
-	for _, d := range tempDirs {
-		os.RemoveAll(d)
-	}
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "closing the test network:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
 }
 
-// cleanups run after all tests and benchmarks, before the network stops.
-var (
-	cleanups []func()
-	tempDirs []string
-)
+// noLeaks fails t if a goroutine started after this call still runs once
+// t's cleanups are done (it registers its check first, so it runs last).
+// Call it after testnet.Shared: the network's own goroutines live on.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
 
-// osMkdirTemp makes a directory that outlives one benchmark (removed by
-// TestMain).
-func osMkdirTemp() (string, error) {
+// tempDirAtExit makes a directory that outlives one benchmark; it is
+// removed after every test and benchmark of the binary has run.
+func tempDirAtExit() (string, error) {
 	d, err := os.MkdirTemp("", "chive-onion-bench-")
 	if err == nil {
-		tempDirs = append(tempDirs, d)
+		testnet.AtExit(func() { os.RemoveAll(d) })
 	}
 	return d, err
-}
-
-// network returns the shared test network, starting it if needed.
-func network(tb testing.TB) *testnet.Network {
-	tb.Helper()
-	if torMissing != "" {
-		tb.Skip(torMissing)
-	}
-	netOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		start := time.Now()
-		shared, netErr = testnet.Start(ctx, testnet.Options{})
-		netStartup = time.Since(start)
-	})
-	if netErr != nil {
-		tb.Fatalf("start the test network: %v", netErr)
-	}
-	return shared
 }

@@ -106,9 +106,11 @@ type Tor struct {
 	// when two goroutines send requests at once.
 	ctrlMu sync.Mutex
 	ctrl   *control.Conn
+	raw    net.Conn // ctrl's connection, closed directly by Close
 
 	events     chan control.Event
 	eventsDone chan struct{} // closed when readEvents returns
+	loopDone   chan struct{} // closed when dispatchEvents returns; nil if never started
 	done       chan struct{} // closed when tor (or the control connection) is gone
 	ready      chan struct{} // closed at bootstrap 100%
 
@@ -334,7 +336,9 @@ func (t *Tor) connect(ctx context.Context, network, addr, password string) error
 		c.Close()
 		return fmt.Errorf("onion: authenticate to tor control port %s: %w", addr, err)
 	}
-	t.ctrl = conn
+	t.ctrlMu.Lock()
+	t.ctrl, t.raw = conn, c
+	t.ctrlMu.Unlock()
 	return nil
 }
 
@@ -368,6 +372,7 @@ func (t *Tor) afterConnect() error {
 	if phase != "" {
 		t.onStatus(parseStatus(phase))
 	}
+	t.loopDone = make(chan struct{})
 	go t.readEvents()
 	go t.dispatchEvents()
 	return nil
@@ -451,6 +456,7 @@ func (t *Tor) readEvents() {
 }
 
 func (t *Tor) dispatchEvents() {
+	defer close(t.loopDone)
 	for {
 		select {
 		case ev := <-t.events:
@@ -642,8 +648,9 @@ func (t *Tor) PID() int {
 
 // Close removes this Tor's onion services, closes their listeners, and
 // stops a managed tor process, waiting until it has exited (killing it if it
-// does not exit within a few seconds). An attached tor keeps running. Later
-// calls return ErrClosed.
+// does not exit within a few seconds). An attached tor keeps running. Close
+// returns within seconds even if tor stopped answering; after it returns,
+// OnProgress is not called again. Later calls return ErrClosed.
 func (t *Tor) Close() error {
 	first := false
 	t.closeOnce.Do(func() { first = true; close(t.closing) })
@@ -662,23 +669,30 @@ func (t *Tor) Close() error {
 
 	var errs []error
 	t.ctrlMu.Lock()
-	ctrl := t.ctrl
+	raw := t.raw
 	t.ctrlMu.Unlock()
-	if ctrl != nil {
+	if raw != nil {
+		halted := make(chan struct{})
 		if t.cmd != nil {
 			// HALT may hang on a wedged tor; closing the connection below
 			// stops it anyway thanks to TAKEOWNERSHIP.
-			halted := make(chan struct{})
 			go func() {
+				defer close(halted)
 				t.request(func(c *control.Conn) error { return c.Signal("HALT") })
-				close(halted)
 			}()
 			select {
 			case <-halted:
 			case <-time.After(2 * time.Second):
 			}
+		} else {
+			close(halted)
 		}
-		ctrl.Close()
+		// Not ctrl.Close: it sends QUIT and waits for tor's answer, forever
+		// if tor stopped answering. Closing the connection is enough: a
+		// managed tor exits (TAKEOWNERSHIP), an attached one drops our
+		// services. It also ends a HALT still waiting for its reply.
+		raw.Close()
+		<-halted
 	}
 	if t.cmd != nil && t.cmd.Process != nil {
 		select {
@@ -695,6 +709,9 @@ func (t *Tor) Close() error {
 		t.finish(ErrClosed)
 	}
 	t.finish(ErrClosed) // no-op if tor already reported its exit
+	if t.loopDone != nil {
+		<-t.loopDone // the closed connection ends the event loop
+	}
 	return errors.Join(errs...)
 }
 

@@ -19,13 +19,14 @@ import (
 
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/onion/internal/proc"
+	"github.com/chive-im/chive/onion/testnet"
 )
 
 // client starts a managed tor on the shared network and waits until it has
 // bootstrapped. It is closed (and checked gone) when the test ends.
 func client(t testing.TB, dataDir string) *onion.Tor {
 	t.Helper()
-	n := network(t)
+	n := testnet.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var mu sync.Mutex
@@ -135,15 +136,16 @@ func listen(t *testing.T, tor *onion.Tor, key ed25519.PrivateKey) *onion.Listene
 // TestTwoPeers is the core of chive's transport: two users, each a managed
 // tor hosting an onion service on the private network, reach each other.
 func TestTwoPeers(t *testing.T) {
-	network(t)
-	t.Logf("test network up in %v", netStartup.Round(time.Millisecond))
+	torrc := testnet.Shared(t).ClientTorrc()
+	noLeaks(t)
+	t.Logf("test network up in %v", testnet.SharedStartup().Round(time.Millisecond))
 	dirA, dirB := t.TempDir(), t.TempDir()
 	var a, b *onion.Tor
 	var wg sync.WaitGroup
 	wg.Add(2)
 	// Bootstrap both at once: it is most of the test's time.
-	go func() { defer wg.Done(); a = clientErr(t, dirA) }()
-	go func() { defer wg.Done(); b = clientErr(t, dirB) }()
+	go func() { defer wg.Done(); a = clientErr(t, dirA, torrc) }()
+	go func() { defer wg.Done(); b = clientErr(t, dirB, torrc) }()
 	wg.Wait()
 	if a == nil || b == nil {
 		t.FailNow()
@@ -310,10 +312,10 @@ func TestTwoPeers(t *testing.T) {
 }
 
 // clientErr is client without t.Fatal, for use from goroutines.
-func clientErr(t *testing.T, dir string) *onion.Tor {
+func clientErr(t *testing.T, dir string, torrc []string) *onion.Tor {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	tor, err := onion.Start(ctx, onion.Config{DataDir: dir, ExtraTorrc: shared.ClientTorrc()})
+	tor, err := onion.Start(ctx, onion.Config{DataDir: dir, ExtraTorrc: torrc})
 	if err != nil {
 		t.Error(err)
 		return nil
@@ -336,6 +338,8 @@ func listenNoFatal(tor *onion.Tor, key ed25519.PrivateKey) (*onion.Listener, err
 // chive does with a system tor: its onion service must be reachable, and
 // closing the attached Tor must not stop the tor it attached to.
 func TestAttach(t *testing.T) {
+	testnet.Shared(t)
+	noLeaks(t)
 	dir := t.TempDir()
 	owner := client(t, dir)
 	port, err := os.ReadFile(filepath.Join(dir, "control-port"))
@@ -376,16 +380,19 @@ func TestAttach(t *testing.T) {
 	default:
 	}
 	// The service was removed with the attached connection.
-	_, err = owner.Dial(ctx, l.Address())
+	c, err = owner.Dial(ctx, l.Address())
 	t.Logf("dial after the attached Tor closed: %v", err)
+	if err == nil {
+		c.Close()
+		t.Error("dial after the attached Tor closed succeeded: its service is still up")
+	}
 }
 
 // TestStartErrors checks the reasons Start and WaitReady give; no network
 // needed.
 func TestStartErrors(t *testing.T) {
-	if torMissing != "" {
-		t.Skip(torMissing)
-	}
+	needTor(t)
+	noLeaks(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -411,9 +418,15 @@ func TestStartErrors(t *testing.T) {
 
 	// No network: every relay unreachable. Tor keeps trying; WaitReady
 	// reports where it is stuck and why.
+	warned := make(chan struct{})
+	var warnOnce sync.Once
 	tor, err := onion.Start(ctx, onion.Config{DataDir: t.TempDir(), ExtraTorrc: []string{
 		"TestingTorNetwork 1",
 		"DirAuthority bogus orport=1 no-v2 v3ident=0000000000000000000000000000000000000000 127.0.0.1:1 0000000000000000000000000000000000000000",
+	}, OnProgress: func(p onion.Progress) {
+		if p.Warning != "" {
+			warnOnce.Do(func() { close(warned) })
+		}
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -421,8 +434,10 @@ func TestStartErrors(t *testing.T) {
 	defer closeAndCheck(t, tor)
 	// Wait (generously: the machine may be loaded) for tor's first
 	// complaint, then WaitReady must name it.
-	for deadline := time.Now().Add(45 * time.Second); tor.Progress().Warning == "" && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
+	select {
+	case <-warned:
+	case <-time.After(45 * time.Second):
+		t.Fatalf("tor reported no problem in 45 s (progress %+v)", tor.Progress())
 	}
 	wctx, wcancel := context.WithTimeout(ctx, time.Second)
 	defer wcancel()
@@ -456,9 +471,8 @@ func TestNoOrphanAfterKill9(t *testing.T) {
 		childMain()
 		return
 	}
-	if torMissing != "" {
-		t.Skip(torMissing)
-	}
+	needTor(t)
+	noLeaks(t)
 	if !proc.CanKill9() {
 		t.Skip("needs SIGKILL")
 	}
@@ -510,9 +524,8 @@ func childMain() {
 // TestAttachPassword attaches to a tor that only allows password
 // authentication, as a system tor configured with HashedControlPassword.
 func TestAttachPassword(t *testing.T) {
-	if torMissing != "" {
-		t.Skip(torMissing)
-	}
+	needTor(t)
+	noLeaks(t)
 	torPath, err := exec.LookPath("tor")
 	if err != nil {
 		torPath = "/usr/sbin/tor"

@@ -8,11 +8,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -33,22 +34,17 @@ var fastCfg = &Config{
 	WriteTimeout:      2 * time.Second,
 }
 
-// checkGoroutines fails the test if goroutines started during it are still
-// running shortly after it ends (wireguard-go's goroutineLeakCheck, simplified).
+// checkGoroutines fails the test if a goroutine started during it is still
+// running once its cleanups are done (it registers its check first, so it
+// runs last). The tests are not parallel: every new goroutine is the test's.
 func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	t.Helper()
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }
+
+// TestMain also checks that no goroutine outlives the package's tests.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type result struct {
 	l   *Link
@@ -59,6 +55,12 @@ type result struct {
 func pair(t *testing.T, srvKey, cliKey ed25519.PrivateKey, cliThinksPeer ed25519.PublicKey) (srv, cli result) {
 	t.Helper()
 	a, b := net.Pipe()
+	return pairConns(t, a, b, srvKey, cliKey, cliThinksPeer)
+}
+
+// pairConns runs Server on a and Client on b.
+func pairConns(t *testing.T, a, b net.Conn, srvKey, cliKey ed25519.PrivateKey, cliThinksPeer ed25519.PublicKey) (srv, cli result) {
+	t.Helper()
 	ctx := t.Context()
 	ch := make(chan result, 1)
 	go func() {
@@ -310,15 +312,63 @@ func TestHandshakeTimeout(t *testing.T) {
 func TestKeepalive(t *testing.T) {
 	checkGoroutines(t)
 	sk, ck := newKey(t), newKey(t)
-	srv, cli := pair(t, sk, ck, pub(sk))
+	a, b := net.Pipe()
+	a, srvPongs := countPongs(a)
+	b, cliPongs := countPongs(b)
+	srv, cli := pairConns(t, a, b, sk, ck, pub(sk))
 	if srv.err != nil || cli.err != nil {
 		t.Fatal(srv.err, cli.err)
 	}
-	// Idle for many timeouts: pings keep both ends up.
-	time.Sleep(4 * fastCfg.Timeout)
+	// Idle (no Send) for twice the Timeout: keepalive pings and their pongs
+	// keep both ends up. Watch both links end and count the pongs, rather
+	// than sleep and look once.
+	var pongs int
+	idle := time.NewTimer(2 * fastCfg.Timeout)
+	defer idle.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-srvPongs:
+			pongs++
+		case <-cliPongs:
+			pongs++
+		case <-srv.l.Done():
+			t.Fatalf("idle server link died after %d pongs: %v", pongs, srv.l.Err())
+		case <-cli.l.Done():
+			t.Fatalf("idle client link died after %d pongs: %v", pongs, cli.l.Err())
+		case <-idle.C:
+			waiting = false
+		}
+	}
+	t.Logf("%d pongs", pongs)
+	// At least one ping per KeepaliveInterval from one end or the other.
+	if want := int(2*fastCfg.Timeout/fastCfg.KeepaliveInterval) / 2; pongs < want {
+		t.Errorf("%d keepalive pongs in %v, want at least %d", pongs, 2*fastCfg.Timeout, want)
+	}
 	if srv.l.Err() != nil || cli.l.Err() != nil {
 		t.Fatalf("idle link died: %v / %v", srv.l.Err(), cli.l.Err())
 	}
+}
+
+// pongCounter reports, on its channel, every Pong frame written through it:
+// the Link writes one whole frame per Write (writeConn).
+type pongCounter struct {
+	net.Conn
+	pongs chan struct{}
+}
+
+func countPongs(c net.Conn) (net.Conn, <-chan struct{}) {
+	pc := &pongCounter{Conn: c, pongs: make(chan struct{}, 1024)}
+	return pc, pc.pongs
+}
+
+func (c *pongCounter) Write(b []byte) (int, error) {
+	if len(b) >= frameHeader && Type(b[frameHeader-1]) == TypePong {
+		select {
+		case c.pongs <- struct{}{}:
+		default:
+		}
+	}
+	return c.Conn.Write(b)
 }
 
 func TestKeepaliveDeadPeer(t *testing.T) {

@@ -13,11 +13,22 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/chive-im/chive/onion/internal/proc"
 )
 
+// TestMain fails the run if a goroutine outlives the tests: Start and
+// Close must leave none behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// skipWithoutTor skips tests that start a network in -short mode and when
+// tor is not installed.
 func skipWithoutTor(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("Tor test network skipped in -short mode")
+	}
 	if _, _, err := findTools(""); err != nil {
 		t.Skipf("tor is not installed (sudo apt-get install tor): %v", err)
 	}
