@@ -185,7 +185,7 @@ func introduce(ctx context.Context, say func(string, ...any), start time.Time, n
 	}
 	say("  %5.1fs  Alice sends Bob a contact request…", time.Since(start).Seconds())
 	if _, err := a.AddContact(ctx, bst.Address, "Bob", "Hi Bob, it's Alice!"); err != nil {
-		return fmt.Errorf("Alice adds Bob: %w", err)
+		return fmt.Errorf("alice adds bob: %w", err)
 	}
 	if err := waitFor(ctx, func() (bool, error) {
 		c, err := b.Contact(ctx, ast.Address)
@@ -197,10 +197,10 @@ func introduce(ctx context.Context, say func(string, ...any), start time.Time, n
 		return fmt.Errorf("wait for Bob to get the request: %w", err)
 	}
 	if _, err := b.AcceptContact(ctx, ast.Address); err != nil {
-		return fmt.Errorf("Bob accepts: %w", err)
+		return fmt.Errorf("bob accepts: %w", err)
 	}
 	if err := b.RenameContact(ctx, ast.Address, "Alice"); err != nil {
-		return fmt.Errorf("Bob names Alice: %w", err)
+		return fmt.Errorf("bob names alice: %w", err)
 	}
 	if err := waitFor(ctx, func() (bool, error) {
 		c, err := a.Contact(ctx, bst.Address)

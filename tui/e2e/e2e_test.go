@@ -41,7 +41,11 @@ func run(m *testing.M) int {
 	chiveBin = filepath.Join(dir, "chive")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go") // go test runs without go on $PATH sometimes
+		// go test runs without go on $PATH sometimes.
+		goBin = "/usr/local/go/bin/go"
+		if root := os.Getenv("GOROOT"); root != "" {
+			goBin = filepath.Join(root, "bin", "go")
+		}
 	}
 	build := exec.Command(goBin, "build", "-o", chiveBin, "github.com/chive-im/chive/cmd/chive")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
