@@ -553,11 +553,12 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	for _, m := range ms {
 		c, ok := byID[m.ContactID]
 		if !ok {
-			sc, err := n.db.Contact(ctx, m.ContactID)
+			// LookupID: a removed contact's kept history is in the inbox too.
+			var err error
+			c, err = n.book.LookupID(ctx, m.ContactID)
 			if err != nil {
 				return nil, err
 			}
-			c = contacts.Contact{ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname}
 			byID[m.ContactID] = c
 		}
 		out = append(out, n.apiMessage(m, c))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -89,8 +90,8 @@ func (n *Node) adopt(l *wire.Link) {
 		return
 	}
 	// Strangers are limited; contacts (in any state but blocked) are not.
-	c, err := n.db.ContactByAddress(n.ctx, string(addr))
-	isContact := err == nil && !c.Removed && c.State != storage.StateBlocked
+	c, err := n.book.Lookup(n.ctx, addr)
+	isContact := err == nil && !c.Removed && c.State != contacts.Blocked
 	known := err == nil && !c.Removed
 
 	n.mu.Lock()
@@ -134,7 +135,7 @@ func (n *Node) adopt(l *wire.Link) {
 	}
 	if known {
 		now := time.Now()
-		n.db.SetLastSeen(n.ctx, c.ID, now)
+		n.book.SetLastSeen(n.ctx, c.ID, now)
 		if old == nil {
 			n.events.publish(PresenceEvent{Address: string(addr), Presence: Online, LastSeen: now})
 		}
@@ -164,8 +165,8 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 
 	n.log.Debug("link down", "peer", p.addr.Short(), "err", l.Err())
 	now := time.Now()
-	if c, err := n.db.ContactByAddress(n.ctx, string(p.addr)); err == nil && !c.Removed {
-		n.db.SetLastSeen(n.ctx, c.ID, now)
+	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
+		n.book.SetLastSeen(n.ctx, c.ID, now)
 		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Offline, LastSeen: now})
 		n.kickDial(p, c.ID)
 	}
@@ -194,15 +195,11 @@ func (n *Node) dialPending() {
 		return
 	}
 	for _, w := range work {
-		c, err := n.db.Contact(n.ctx, w.ContactID)
+		c, err := n.book.LookupID(n.ctx, w.ContactID)
 		if err != nil {
 			continue
 		}
-		addr, err := onion.ParseAddress(c.Address)
-		if err != nil {
-			continue
-		}
-		n.kickDial(n.peer(addr), c.ID)
+		n.kickDial(n.peer(c.Address), c.ID)
 	}
 }
 
@@ -214,7 +211,7 @@ func (n *Node) dialPending() {
 // minutes, while we can reach theirs at once. It also makes presence
 // meaningful right after start.
 func (n *Node) announce(since time.Time) {
-	cs, err := n.db.Contacts(n.ctx)
+	cs, err := n.book.List(n.ctx)
 	if err != nil {
 		return
 	}
@@ -224,14 +221,10 @@ func (n *Node) announce(since time.Time) {
 		if c.Updated.After(seen) {
 			seen = c.Updated // accepted lately, maybe never seen since
 		}
-		if c.Removed || c.State != storage.StateAccepted || seen.Before(recent) {
+		if c.State != contacts.Accepted || seen.Before(recent) {
 			continue
 		}
-		addr, err := onion.ParseAddress(c.Address)
-		if err != nil {
-			continue
-		}
-		p := n.peer(addr)
+		p := n.peer(c.Address)
 		n.mu.Lock()
 		if p.link != nil && !p.linkUp.Before(since) {
 			n.mu.Unlock()
@@ -415,8 +408,8 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 // becameContact reports whether a peer counted as a stranger is now an
 // accepted or requested contact, and if so stops counting it.
 func (n *Node) becameContact(p *peer) bool {
-	c, err := n.db.ContactByAddress(n.ctx, string(p.addr))
-	if err != nil || c.Removed || (c.State != storage.StateAccepted && c.State != storage.StateRequested) {
+	c, err := n.book.Lookup(n.ctx, p.addr)
+	if err != nil || c.Removed || (c.State != contacts.Accepted && c.State != contacts.Requested) {
 		return false
 	}
 	n.mu.Lock()
@@ -439,7 +432,7 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 		}
 		n.mu.Unlock()
 	}()
-	c, err := n.db.ContactByAddress(n.ctx, string(p.addr))
+	c, err := n.book.Lookup(n.ctx, p.addr)
 	if err != nil {
 		return
 	}

@@ -609,7 +609,7 @@ func TestDuplicateFrame(t *testing.T) {
 	mem.SetOffline(onionAddr(bob), true)
 	alice.dropLink(onionAddr(bob))
 	m := mustSend(t, alice, bob.Address(), "once")
-	c, err := alice.db.ContactByAddress(t.Context(), bob.Address())
+	c, err := alice.book.Lookup(t.Context(), onionAddr(bob))
 	if err != nil {
 		t.Fatal(err)
 	}
