@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/storage"
 )
 
@@ -35,7 +36,11 @@ func childMain() int {
 		return 1
 	}
 	ctx := context.Background()
-	o := Options{Dir: dir, Passphrase: testPass, Testnet: os.Getenv("CHILD_TESTNET"), tune: torTuning(), Logger: testLogger(role)}
+	torrc, err := testnet.ClientTorrcFromDir(os.Getenv("CHILD_TESTNET"))
+	if err != nil {
+		return fail(err)
+	}
+	o := Options{Dir: dir, Passphrase: testPass, ExtraTorrc: torrc, tune: torTuning(), Logger: testLogger(role)}
 	n, err := Open(ctx, o)
 	if err != nil {
 		return fail(err)

@@ -83,7 +83,7 @@ func torTuning() *tuning {
 
 // torOptions are the options of a node of dir on the shared network.
 func torOptions(tb testing.TB, dir string) Options {
-	return Options{Dir: dir, Passphrase: testPass, Testnet: network(tb).Dir(), tune: torTuning(), Logger: testLogger(dir[len(dir)-5:])}
+	return Options{Dir: dir, Passphrase: testPass, ExtraTorrc: network(tb).ClientTorrc(), tune: torTuning(), Logger: testLogger(dir[len(dir)-5:])}
 }
 
 // startTor opens and starts the node of dir on the test network and waits

@@ -13,7 +13,6 @@ import (
 
 	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/onion"
-	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -38,10 +37,11 @@ type (
 type Options struct {
 	Dir        string
 	Passphrase []byte
-	// Testnet is the directory of a private test network ("" = real Tor);
-	// the client torrc lines come from testnet.ClientTorrcFromDir.
-	Testnet string
-	TorPath string // optional
+	// ExtraTorrc are torrc lines added to our tor's configuration: a
+	// private test network's client lines (testnet.ClientTorrcFromDir).
+	// nil: the real Tor network.
+	ExtraTorrc []string
+	TorPath    string // optional
 	// ControlAddr and ControlPassword attach to an existing tor (optional).
 	ControlAddr, ControlPassword string
 	// Logger gets diagnostics; nil discards them. It never sees message
@@ -208,13 +208,7 @@ func (n *Node) Start(ctx context.Context) error {
 			TorPath:         n.opts.TorPath,
 			ControlAddr:     n.opts.ControlAddr,
 			ControlPassword: n.opts.ControlPassword,
-		}
-		if n.opts.Testnet != "" {
-			lines, err := testnet.ClientTorrcFromDir(n.opts.Testnet)
-			if err != nil {
-				return fmt.Errorf("node: start: %w", err)
-			}
-			cfg.ExtraTorrc = lines
+			ExtraTorrc:      n.opts.ExtraTorrc,
 		}
 		start = torStarter(cfg)
 	}
