@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/node/nodetest/memnet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -95,15 +96,25 @@ func wrap(t testing.TB, n *Node, o Options) *tnode {
 	return tn
 }
 
+var _ Transport = (*memnet.Transport)(nil)
+
+// memTransport starts the node's transports on an in-memory network.
+func memTransport(mem *memnet.Network) StartTransport {
+	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
+		progress(TorStatus{State: TorReady, Percent: 100, Summary: "Done"})
+		return mem.NewTransport(), nil
+	}
+}
+
 // startMem opens and starts the node of dir on a memory network.
-func startMem(t testing.TB, mem *MemNetwork, dir string) *tnode {
+func startMem(t testing.TB, mem *memnet.Network, dir string) *tnode {
 	t.Helper()
 	return startMemTuned(t, mem, dir, fastTuning())
 }
 
-func startMemTuned(t testing.TB, mem *MemNetwork, dir string, tune *tuning) *tnode {
+func startMemTuned(t testing.TB, mem *memnet.Network, dir string, tune *tuning) *tnode {
 	t.Helper()
-	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: mem.Transport(), tune: tune, Logger: testLogger(filepath.Base(dir))})
+	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: memTransport(mem), tune: tune, Logger: testLogger(filepath.Base(dir))})
 	if err := n.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}

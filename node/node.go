@@ -47,8 +47,8 @@ type Options struct {
 	// Logger gets diagnostics; nil discards them. It never sees message
 	// text, greetings or keys.
 	Logger *slog.Logger
-	// Transport replaces Tor, e.g. with NewMemNetwork().Transport() in tests.
-	// nil: Tor as the fields above say.
+	// Transport replaces Tor, e.g. with an in-memory network
+	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
 	Transport StartTransport
 
 	tune *tuning // nil: defaults; tests shorten the timers

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/node/nodetest/memnet"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/wire"
 )
@@ -17,7 +18,7 @@ const memWait = 60 * time.Second
 
 func TestRequestAcceptChat(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	ctx := t.Context()
@@ -140,7 +141,7 @@ func mustSafety(t *testing.T, n *tnode, ref string) string {
 
 func TestOfflineDeliveryInOrder(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bobDir := newProfile(t, "bob")
 	bob := startMem(t, mem, bobDir)
@@ -175,7 +176,7 @@ func TestOfflineDeliveryInOrder(t *testing.T) {
 
 func TestAcceptWhileRequesterOffline(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	aliceDir := newProfile(t, "alice")
 	alice := startMem(t, mem, aliceDir)
 	bob := startMem(t, mem, newProfile(t, "bob"))
@@ -206,7 +207,7 @@ func TestAcceptWhileRequesterOffline(t *testing.T) {
 
 func TestMutualRequest(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	// Each adds the other before hearing from them.
@@ -233,7 +234,7 @@ func TestMutualRequest(t *testing.T) {
 
 func TestReRequestKeepsSession(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
@@ -261,7 +262,7 @@ func TestReRequestKeepsSession(t *testing.T) {
 
 func TestBlock(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	mallory := startMem(t, mem, newProfile(t, "mallory"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	if _, err := mallory.AddContact(t.Context(), bob.Address(), "bob", "buy now"); err != nil {
@@ -301,7 +302,7 @@ func TestBlock(t *testing.T) {
 
 func TestTorRestart(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
@@ -331,7 +332,7 @@ func TestTorRestart(t *testing.T) {
 
 func TestSimultaneousDials(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
@@ -473,7 +474,7 @@ func TestBackoff(t *testing.T) {
 // for it, so its queued messages need not wait out a long delay.
 func TestBackoffResetByPeer(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	at := fastTuning()
 	at.backoffMin, at.backoffMax = time.Hour, time.Hour
 	alice := startMemTuned(t, mem, newProfile(t, "alice"), at)
@@ -512,7 +513,7 @@ func TestBackoffResetByPeer(t *testing.T) {
 // an accepted contact, the same link stays up.
 func TestStrangerLinks(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	tune := fastTuning()
 	tune.strangerIdle = 300 * time.Millisecond
 	bob := startMemTuned(t, mem, newProfile(t, "bob"), tune)
@@ -569,7 +570,7 @@ func waitLink(t *testing.T, n *tnode, p *peer, cond func(*wire.Link) bool) {
 // backoff rather than in a tight loop, and gets through later.
 func TestRateLimitedRequestBacksOff(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	bt := fastTuning()
 	bt.perAddress = contacts.Rate{Burst: 1, Every: 2 * time.Second}
 	bob := startMemTuned(t, mem, newProfile(t, "bob"), bt)
@@ -601,7 +602,7 @@ func TestRateLimitedRequestBacksOff(t *testing.T) {
 // lost ack) is acknowledged without being decrypted or shown twice.
 func TestDuplicateFrame(t *testing.T) {
 	checkGoroutines(t)
-	mem := NewMemNetwork()
+	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
