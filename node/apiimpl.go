@@ -28,7 +28,7 @@ const MaxGreeting = wire.MaxGreeting
 
 // find resolves a contact reference, mapping "not found" to ErrUnknownContact.
 func (n *Node) find(ctx context.Context, ref string) (contacts.Contact, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return contacts.Contact{}, err
 	}
 	c, err := n.book.Find(ctx, ref)
@@ -106,7 +106,7 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 
 // Status implements API.
 func (n *Node) Status(ctx context.Context) (Status, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return Status{}, err
 	}
 	cs, err := n.book.List(ctx)
@@ -141,7 +141,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 
 // Contacts implements API: pending requests first, then by last activity.
 func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
 	cs, err := n.book.List(ctx)
@@ -185,7 +185,7 @@ func (n *Node) Contact(ctx context.Context, ref string) (Contact, error) {
 // their request; adding an accepted contact changes nothing (the session is
 // never reset).
 func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (Contact, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return Contact{}, err
 	}
 	addr, err := onion.ParseAddress(address)
@@ -234,7 +234,7 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	}
 	p.enqueueLocked(it)
 	p.mu.Unlock()
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	out := n.apiContact(c)
 	n.events.publish(ContactEvent{Contact: out})
 	return out, nil
@@ -254,7 +254,11 @@ func (n *Node) AcceptContact(ctx context.Context, ref string) (Contact, error) {
 	case contacts.Requested:
 		return Contact{}, fmt.Errorf("node: accept %s: %w (we asked them; they must accept)", c.Display(), ErrNotAccepted)
 	}
-	b, err := ratchet.ParseBundle(c.PeerBundle, mustPub(c.Address))
+	pub, err := c.Address.PublicKey()
+	if err != nil {
+		return Contact{}, fmt.Errorf("node: accept %s: %w", c.Display(), err)
+	}
+	b, err := ratchet.ParseBundle(c.PeerBundle, pub)
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: accept %s: %w", c.Display(), err)
 	}
@@ -268,15 +272,10 @@ func (n *Node) AcceptContact(ctx context.Context, ref string) (Contact, error) {
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: accept %s: %w", c.Display(), err)
 	}
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	ac := n.apiContact(out)
 	n.events.publish(ContactEvent{Contact: ac})
 	return ac, nil
-}
-
-func mustPub(a onion.Address) []byte {
-	pub, _ := a.PublicKey()
-	return pub
 }
 
 // DeclineContact implements API. The requester is told nothing.
@@ -297,7 +296,7 @@ func (n *Node) DeclineContact(ctx context.Context, ref string) error {
 // BlockContact implements API: the contact's session and outbox are
 // dropped, its links closed, and its requests silently ignored from now on.
 func (n *Node) BlockContact(ctx context.Context, ref string) error {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return err
 	}
 	var c contacts.Contact
@@ -374,7 +373,12 @@ func (n *Node) SafetyNumber(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return ratchet.SafetyNumber(n.pub, mustPub(c.Address)), nil
+	pub, err := c.Address.PublicKey()
+	if err != nil {
+		// A number computed from no key would look valid and match nothing.
+		return "", fmt.Errorf("node: safety number of %s: %w", c.Display(), err)
+	}
+	return ratchet.SafetyNumber(n.pub, pub), nil
 }
 
 // Send implements API: one transaction stores the ratchet step, the message
@@ -410,7 +414,7 @@ func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), err)
 	}
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	am := n.apiMessage(m, c)
 	n.events.publish(MessageEvent{Message: am})
 	return am, nil
@@ -468,7 +472,7 @@ func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text 
 // message is never given up on automatically, so there is nothing else to
 // re-queue.
 func (n *Node) Retry(ctx context.Context, messageID string) error {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return err
 	}
 	id, err := storage.ParseMessageID(messageID)
@@ -488,7 +492,7 @@ func (n *Node) Retry(ctx context.Context, messageID string) error {
 	}
 	p := n.peer(c.Address)
 	n.redialNow(p)
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	return nil
 }
 
@@ -529,7 +533,7 @@ func (n *Node) History(ctx context.Context, ref string, before string, limit int
 
 // Inbox implements API.
 func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
 	sq := storage.InboxQuery{After: q.After, Limit: q.Limit}
@@ -611,7 +615,7 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 		return fmt.Errorf("node: mark read: %w", err)
 	}
 	if len(items) > 0 {
-		n.kickDial(p, c.ID)
+		n.startDelivery(p, c.ID)
 	}
 	return nil
 }
@@ -646,7 +650,7 @@ func (n *Node) Typing(ctx context.Context, ref string) error {
 
 // Settings implements API.
 func (n *Node) Settings(ctx context.Context) (Settings, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return Settings{}, err
 	}
 	s := Settings{ReadReceipts: true, Typing: true}
@@ -665,7 +669,7 @@ func (n *Node) Settings(ctx context.Context) (Settings, error) {
 
 // SetSettings implements API.
 func (n *Node) SetSettings(ctx context.Context, s Settings) error {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return err
 	}
 	onOff := func(b bool) string {
@@ -687,7 +691,7 @@ func (n *Node) SetSettings(ctx context.Context, s Settings) error {
 // one, not every one. The first events are the current Tor status and
 // reachability. The channel closes when ctx ends or the node closes.
 func (n *Node) Subscribe(ctx context.Context) (<-chan Event, error) {
-	if err := n.check(); err != nil {
+	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)

@@ -123,7 +123,7 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 	}
 	p.enqueueLocked(it)
 	n.events.publish(ContactEvent{Contact: n.apiContact(accepted)})
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
 

@@ -49,6 +49,8 @@ type peer struct {
 func (n *Node) peerLocked(addr onion.Address) *peer {
 	p := n.peers[addr]
 	if p == nil {
+		// addr was parsed or derived from a key, so it has one. Were it
+		// not, pub stays nil and every dial and bundle check fails on it.
 		pub, _ := addr.PublicKey()
 		p = &peer{addr: addr, pub: pub, wakeDial: make(chan struct{}, 1)}
 		n.peers[addr] = p
@@ -121,7 +123,7 @@ func (n *Node) adopt(l *wire.Link) {
 	}
 	p.nextDial = time.Time{}
 	p.reconnect = 0
-	ok := n.goLocked(func() { n.readLoop(p, l) })
+	ok := n.spawnLocked(func() { n.readLoop(p, l) })
 	if ok && known {
 		n.startWriterLocked(p, l)
 	}
@@ -168,7 +170,7 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
 		n.book.SetLastSeen(n.ctx, c.ID, now)
 		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Offline, LastSeen: now})
-		n.kickDial(p, c.ID)
+		n.startDelivery(p, c.ID)
 	}
 }
 
@@ -199,7 +201,7 @@ func (n *Node) dialPending() {
 		if err != nil {
 			continue
 		}
-		n.kickDial(n.peer(c.Address), c.ID)
+		n.startDelivery(n.peer(c.Address), c.ID)
 	}
 }
 
@@ -234,13 +236,14 @@ func (n *Node) announce(since time.Time) {
 		// and is about to go down, then this redials.
 		p.reconnect = 4
 		n.mu.Unlock()
-		n.kickDial(p, c.ID)
+		n.startDelivery(p, c.ID)
 	}
 }
 
-// kickDial makes sure p's outbox moves: a writer runs if a link is up,
-// else a dialLoop runs (which stops by itself when there is no work).
-func (n *Node) kickDial(p *peer, contactID int64) {
+// startDelivery makes sure p's outbox moves: it starts the writer on p's
+// link if one is up, else a dialLoop. The dialLoop stops by itself when
+// there is nothing to send and no reconnect asked for (see announce).
+func (n *Node) startDelivery(p *peer, contactID int64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if p.link != nil {
@@ -250,7 +253,7 @@ func (n *Node) kickDial(p *peer, contactID int64) {
 	if p.dialing {
 		return
 	}
-	if n.goLocked(func() { n.dialLoop(p, contactID) }) {
+	if n.spawnLocked(func() { n.dialLoop(p, contactID) }) {
 		p.dialing = true
 	}
 }
@@ -260,7 +263,7 @@ func (n *Node) startWriterLocked(p *peer, l *wire.Link) {
 	if p.writing == l {
 		return
 	}
-	if n.goLocked(func() { n.writeLoop(p, l) }) {
+	if n.spawnLocked(func() { n.writeLoop(p, l) }) {
 		p.writing = l
 	}
 }
@@ -334,7 +337,7 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 			}
 			continue // re-check: a link may have come up meanwhile
 		}
-		tr, err := n.transport(n.ctx)
+		tr, err := n.waitTransport(n.ctx)
 		if err != nil {
 			return
 		}
@@ -382,7 +385,7 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		m, err := l.Recv(ctx)
 		cancel()
 		if err != nil {
-			if stranger && n.ctx.Err() == nil && l.Err() == nil && n.becameContact(p) {
+			if stranger && n.ctx.Err() == nil && l.Err() == nil && n.promoteIfContact(p) {
 				continue // accepted meanwhile: the link may stay
 			}
 			return
@@ -405,9 +408,9 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 	}
 }
 
-// becameContact reports whether a peer counted as a stranger is now an
-// accepted or requested contact, and if so stops counting it.
-func (n *Node) becameContact(p *peer) bool {
+// promoteIfContact stops counting p's link as a stranger's if p is now an
+// accepted or requested contact, and reports whether it did.
+func (n *Node) promoteIfContact(p *peer) bool {
 	c, err := n.book.Lookup(n.ctx, p.addr)
 	if err != nil || c.Removed || (c.State != contacts.Accepted && c.State != contacts.Requested) {
 		return false
@@ -423,7 +426,7 @@ func (n *Node) becameContact(p *peer) bool {
 
 // writeLoop sends p's outbox on l: first every unacknowledged item, in
 // order, then each new item as it is queued. Items leave the outbox only
-// when the peer acknowledges them (handleAck).
+// when the peer acknowledges them (onAck).
 func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	defer func() {
 		n.mu.Lock()

@@ -221,13 +221,13 @@ func (n *Node) Start(ctx context.Context) error {
 		return errors.New("node: start: already started")
 	}
 	n.started = true
-	n.goLocked(func() { n.supervise(start) })
+	n.spawnLocked(func() { n.supervise(start) })
 	return nil
 }
 
-// goLocked runs f in a goroutine counted by n.wg, unless the node is closed.
-// n.mu must be held.
-func (n *Node) goLocked(f func()) bool {
+// spawnLocked runs f in a goroutine counted by n.wg, unless the node is
+// closed; it reports whether f runs. n.mu must be held.
+func (n *Node) spawnLocked(f func()) bool {
 	if n.closed {
 		return false
 	}
@@ -239,11 +239,11 @@ func (n *Node) goLocked(f func()) bool {
 	return true
 }
 
-// goFunc is goLocked for callers not holding n.mu.
-func (n *Node) goFunc(f func()) bool {
+// spawn is spawnLocked for callers not holding n.mu.
+func (n *Node) spawn(f func()) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.goLocked(f)
+	return n.spawnLocked(f)
 }
 
 // Close stops delivery and Tor, closes the database and releases the
@@ -272,8 +272,8 @@ func (n *Node) Close() error {
 	return n.db.Close()
 }
 
-// check fails once the node is closed.
-func (n *Node) check() error {
+// checkOpen fails with ErrClosed once the node is closed.
+func (n *Node) checkOpen() error {
 	if n.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -317,7 +317,7 @@ func (n *Node) supervise(start StartTransport) {
 		n.tr = tr
 		n.reachable = true
 		close(n.trUp)
-		n.goLocked(func() { n.acceptLoop(ln) })
+		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: true})
 		n.log.Info("reachable", "address", n.addr.Short())
@@ -372,8 +372,8 @@ func (n *Node) setTor(st TorStatus) {
 	n.events.publish(TorProgressEvent{Tor: st})
 }
 
-// transport waits until the network is up, or ctx ends.
-func (n *Node) transport(ctx context.Context) (Transport, error) {
+// waitTransport waits until the network is up, or ctx ends.
+func (n *Node) waitTransport(ctx context.Context) (Transport, error) {
 	for {
 		n.mu.Lock()
 		tr, up := n.tr, n.trUp
@@ -403,7 +403,7 @@ func (n *Node) acceptLoop(ln net.Listener) {
 			c.Close()
 			continue
 		}
-		ok := n.goFunc(func() {
+		ok := n.spawn(func() {
 			defer func() { <-n.hsSem }()
 			l, err := wire.Server(n.ctx, c, n.key, &n.tune.link)
 			if err != nil {

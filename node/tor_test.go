@@ -75,7 +75,7 @@ func TestTor(t *testing.T) {
 		if before == nil {
 			t.Fatal("no alice↔bob link")
 		}
-		tr, err := carol.transport(ctx)
+		tr, err := carol.waitTransport(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +256,7 @@ func TestTor(t *testing.T) {
 		// Bob's old service without being his contact (Carol, the stranger
 		// above) keeps a stale descriptor and may fail to reach him for
 		// minutes; Bob can only announce himself to his contacts.
-		tr, err := bob.transport(ctx)
+		tr, err := bob.waitTransport(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
