@@ -45,7 +45,8 @@ type Options struct {
 	// ControlAddr and ControlPassword attach to an existing tor (optional).
 	ControlAddr, ControlPassword string
 	// Logger gets diagnostics; nil discards them. It never sees message
-	// text, greetings or keys.
+	// text, greetings or keys, and every value it gets has been through
+	// safetext.Line (errors can carry what a peer sent).
 	Logger *slog.Logger
 	// Transport replaces Tor, e.g. with an in-memory network
 	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
@@ -160,9 +161,9 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := slog.New(slog.DiscardHandler)
+	if o.Logger != nil {
+		log = slog.New(safeHandler{o.Logger.Handler()})
 	}
 	tune := o.tune
 	if tune == nil {
