@@ -18,7 +18,7 @@ func TestLogsAreSafe(t *testing.T) {
 	const evil = "a\x1b]52;c;aGk=\x07b\u202ecod.exe\nforged=line\x9b31m"
 	var buf bytes.Buffer
 	log := slog.New(safeHandler{slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
-	log = log.With("peer", evil).WithGroup("g"+evil)
+	log = log.With("peer", evil).WithGroup("g" + evil)
 	log.Warn("msg "+evil,
 		"err", fmt.Errorf("request: %w", errors.New(evil)),
 		"text", evil,

@@ -33,11 +33,13 @@ type Network struct {
 	listeners map[onion.Address]*listener
 	down      map[onion.Address]bool // addresses whose dials fail (offline)
 	dials     map[onion.Address]int  // dial attempts per destination
+	conns     map[onion.Address]int  // dials that connected, per destination
 }
 
 // New returns an empty network.
 func New() *Network {
-	return &Network{listeners: make(map[onion.Address]*listener), down: make(map[onion.Address]bool), dials: make(map[onion.Address]int)}
+	return &Network{listeners: make(map[onion.Address]*listener), down: make(map[onion.Address]bool),
+		dials: make(map[onion.Address]int), conns: make(map[onion.Address]int)}
 }
 
 // NewTransport returns a transport on the network: one "tor process".
@@ -69,6 +71,14 @@ func (m *Network) Dials(addr onion.Address) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.dials[addr]
+}
+
+// Connects reports how many dials to addr connected (the listener took
+// the connection).
+func (m *Network) Connects(addr onion.Address) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conns[addr]
 }
 
 // Transport is one node's access to the network; it has node.Transport's
@@ -115,6 +125,9 @@ func (t *Transport) Dial(ctx context.Context, addr onion.Address) (net.Conn, err
 	a, b := net.Pipe()
 	select {
 	case l.conns <- b:
+		t.net.mu.Lock()
+		t.net.conns[addr]++
+		t.net.mu.Unlock()
 		t.track(a)
 		l.tr.track(b)
 		return a, nil

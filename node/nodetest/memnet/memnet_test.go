@@ -67,6 +67,9 @@ func TestDialListenFail(t *testing.T) {
 	if n := m.Dials(addr); n != 3 {
 		t.Errorf("Dials = %d, want 3", n)
 	}
+	if n := m.Connects(addr); n != 1 {
+		t.Errorf("Connects = %d, want 1", n)
+	}
 
 	// Fail kills the server's transport: its connections, listener and Done.
 	m.Fail(addr)
