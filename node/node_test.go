@@ -649,3 +649,28 @@ func TestDuplicateFrame(t *testing.T) {
 		t.Errorf("bob decrypted %d times for %d messages: duplicates were decrypted", n, len(got))
 	}
 }
+
+// TestInboxKeepsRemovedContacts: a contact removed with its history kept
+// still names its messages in the inbox.
+func TestInboxKeepsRemovedContacts(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	mustSend(t, alice, "b", "keep me")
+	bob.waitReceived(t, memWait, alice.Address(), 1)
+	if err := bob.RenameContact(t.Context(), alice.Address(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.RemoveContact(t.Context(), "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := bob.Inbox(t.Context(), InboxQuery{})
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("inbox = %+v, %v", ms, err)
+	}
+	if m := ms[0]; m.Text != "keep me" || m.Contact != "alice" || m.Address != alice.Address() {
+		t.Errorf("inbox message = %+v", m)
+	}
+}
