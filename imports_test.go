@@ -76,6 +76,8 @@ func violation(rel, imp string) string {
 		return "onion stands on nothing of ours"
 	case under(rel, "node") && !under(rel, "node/rpc") && !under(rel, "node/nodetest") && (under(impRel, "node/rpc") || under(impRel, "node/nodetest")):
 		return "the engine does not import its clients"
+	case under(rel, "node") && under(impRel, "onion/testnet"):
+		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
 	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet")):
 		return "tui talks only to the node's API"
 	}
@@ -101,6 +103,8 @@ func TestViolationRules(t *testing.T) {
 		{"wire", module + "/internal/safetext", true},
 		{"internal/qr", module + "/onion", true},
 		{"node", module + "/internal/safetext", false},
+		{"node", module + "/onion/testnet", true},
+		{"cmd/chive", module + "/onion/testnet", false},
 	} {
 		if got := violation(tc.rel, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.rel, tc.imp, got, tc.bad)

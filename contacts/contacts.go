@@ -75,9 +75,13 @@ type Contact struct {
 	PeerBundle []byte // their ratchet bundle (from their request), opaque
 	Note       string
 	Created    time.Time
+	Updated    time.Time // last change of state, name, greeting or bundle
 	LastSeen   time.Time
+	// Removed: taken out of the book with its history kept. Only Lookup and
+	// LookupID return removed contacts; to the node they are strangers.
+	Removed bool
 
-	// Filled by List and Get:
+	// Filled by List, Get, ByAddress and Find (not by the Lookup methods):
 	Unread      int
 	LastMessage *storage.Message // newest message, nil if none
 }
@@ -159,7 +163,8 @@ func New(db *storage.DB, opts Options) *Book {
 func fromStorage(sc storage.Contact) Contact {
 	return Contact{
 		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
-		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, LastSeen: sc.LastSeen,
+		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, Updated: sc.Updated,
+		LastSeen: sc.LastSeen, Removed: sc.Removed,
 	}
 }
 
@@ -381,10 +386,20 @@ func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundl
 // accepts, or our own request the peer accepted (requested → accepted).
 // then typically stores the new session and queues the acceptance frame.
 func (b *Book) Accept(ctx context.Context, id int64, then ...Then) (Contact, error) {
+	return b.AcceptBundle(ctx, id, nil, then...)
+}
+
+// AcceptBundle is Accept that also stores bundle (when not nil) as the
+// peer's, in the same transaction: the fresh bundle of a request that
+// crossed ours.
+func (b *Book) AcceptBundle(ctx context.Context, id int64, bundle []byte, then ...Then) (Contact, error) {
 	return b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
 		switch sc.State {
 		case PendingIncoming, Requested, Accepted:
 			sc.State = Accepted
+			if bundle != nil {
+				sc.PeerBundle = bundle
+			}
 			return nil
 		}
 		return fmt.Errorf("%w: accept a %s contact", ErrState, sc.State)
@@ -554,6 +569,28 @@ func (b *Book) ByAddress(ctx context.Context, address onion.Address) (Contact, e
 		return Contact{}, ErrNotFound
 	}
 	return b.withSummary(ctx, fromStorage(sc))
+}
+
+// Lookup returns the contact with address as stored, without the
+// conversation summary: one indexed read, cheap enough for every frame the
+// node receives. Unlike ByAddress it returns a removed contact too, with
+// Removed set; ErrNotFound means the address was never in the book.
+func (b *Book) Lookup(ctx context.Context, address onion.Address) (Contact, error) {
+	sc, err := b.db.ContactByAddress(ctx, string(address))
+	if err != nil {
+		return Contact{}, notFound(err)
+	}
+	return fromStorage(sc), nil
+}
+
+// LookupID is Lookup by id: a removed contact is returned with Removed set
+// (its history may still be shown).
+func (b *Book) LookupID(ctx context.Context, id int64) (Contact, error) {
+	sc, err := b.db.Contact(ctx, id)
+	if err != nil {
+		return Contact{}, notFound(err)
+	}
+	return fromStorage(sc), nil
 }
 
 // Find resolves what a user typed: an address in any paste form, a

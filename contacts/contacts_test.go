@@ -347,3 +347,74 @@ func TestRemovedContactRequestsAgain(t *testing.T) {
 		t.Fatalf("history not back: %+v", got)
 	}
 }
+
+// TestLookup: the cheap reads return the stored row, removed or not, and no
+// conversation summary.
+func TestLookup(t *testing.T) {
+	ctx := context.Background()
+	b, db := newBook(t, Options{})
+	addr := newAddr(t)
+	if _, err := b.Lookup(ctx, addr); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("lookup of a stranger: %v", err)
+	}
+	c, err := b.Add(ctx, string(addr), "Ann", "hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.ReceiveMessage(ctx, storage.IncomingMessage{ContactID: c.ID, ID: storage.NewMessageID(), Body: "unread", Session: []byte("s")})
+	got, err := b.Lookup(ctx, addr)
+	if err != nil || got.ID != c.ID || got.Name != "Ann" || got.State != Requested || got.Removed {
+		t.Fatalf("Lookup = %+v, %v", got, err)
+	}
+	if got.Unread != 0 || got.LastMessage != nil {
+		t.Errorf("Lookup filled the summary: unread %d, last %v", got.Unread, got.LastMessage)
+	}
+	if full, _ := b.ByAddress(ctx, addr); full.Unread != 1 {
+		t.Errorf("ByAddress unread = %d, want 1", full.Unread)
+	}
+	if err := b.Remove(ctx, c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ByAddress(ctx, addr); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ByAddress of a removed contact: %v", err)
+	}
+	for _, lookup := range []func() (Contact, error){
+		func() (Contact, error) { return b.Lookup(ctx, addr) },
+		func() (Contact, error) { return b.LookupID(ctx, c.ID) },
+	} {
+		if got, err := lookup(); err != nil || got.ID != c.ID || !got.Removed || got.Name != "Ann" {
+			t.Errorf("lookup of a removed contact = %+v, %v", got, err)
+		}
+	}
+	if _, err := b.LookupID(ctx, c.ID+100); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LookupID of nothing: %v", err)
+	}
+}
+
+// TestAcceptBundle: the bundle is stored with the acceptance, in the same
+// transaction, and rolled back with it.
+func TestAcceptBundle(t *testing.T) {
+	ctx := context.Background()
+	b, _ := newBook(t, Options{})
+	c, err := b.Add(ctx, string(newAddr(t)), "Cy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AcceptBundle(ctx, c.ID, []byte("first"), func(*storage.Tx, Contact) error { return errors.New("boom") }); err == nil {
+		t.Fatal("failing Then did not fail the accept")
+	}
+	if got, _ := b.LookupID(ctx, c.ID); got.State != Requested || got.PeerBundle != nil {
+		t.Fatalf("after rollback: %s, bundle %q", got.State, got.PeerBundle)
+	}
+	out, err := b.AcceptBundle(ctx, c.ID, []byte("fresh"))
+	if err != nil || out.State != Accepted || string(out.PeerBundle) != "fresh" {
+		t.Fatalf("AcceptBundle = %+v, %v", out, err)
+	}
+	if got, _ := b.LookupID(ctx, c.ID); string(got.PeerBundle) != "fresh" {
+		t.Fatalf("stored bundle %q", got.PeerBundle)
+	}
+	// Accept keeps the bundle it has.
+	if out, _ := b.Accept(ctx, c.ID); string(out.PeerBundle) != "fresh" {
+		t.Fatalf("Accept replaced the bundle: %q", out.PeerBundle)
+	}
+}

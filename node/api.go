@@ -4,6 +4,13 @@
 // The terminal UI, the daemon's JSON-RPC server and the CLI all drive it
 // through API. The in-process *Node and the daemon's client (node/rpc)
 // implement the same interface, so a UI works the same either way.
+//
+// Where things are: node.go starts, supervises (Tor) and closes; links.go
+// keeps one authenticated link per peer; delivery.go moves the outbox
+// (dialing with backoff, writing, marking sent); handle.go takes each frame
+// a peer sends; contactapi.go and messageapi.go are the API's methods;
+// events.go and broker.go are the events and their delivery promise.
+// Contacts are read and changed through contacts.Book only.
 package node
 
 import (

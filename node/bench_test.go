@@ -8,35 +8,37 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chive-im/chive/onion/testnet"
 )
 
 // Benchmarks over real tor processes on the shared private network. The
-// Alice–Bob pair is set up once for all of them (TestMain closes it).
+// Alice–Bob pair is set up once for all of them (closed at exit).
 var (
 	pairOnce     sync.Once
 	pairA, pairB *tnode
 	pairErr      error
-	globalClose  []func()
 )
 
-// benchOwner is a testing.TB whose cleanups run in TestMain, so a fixture
-// outlives the benchmark function (which runs several times).
+// benchOwner is a testing.TB whose cleanups run when the test binary ends
+// (testnet.AtExit), so a fixture outlives the benchmark function (which
+// runs several times).
 type benchOwner struct{ testing.TB }
 
-func (benchOwner) Cleanup(f func()) { globalClose = append(globalClose, f) }
+func (benchOwner) Cleanup(f func()) { testnet.AtExit(f) }
 
 func (benchOwner) TempDir() string {
 	d, err := os.MkdirTemp("", "chive-bench-")
 	if err != nil {
 		panic(err)
 	}
-	globalClose = append(globalClose, func() { os.RemoveAll(d) })
+	testnet.AtExit(func() { os.RemoveAll(d) })
 	return d
 }
 
 func benchPair(b *testing.B) (*tnode, *tnode) {
 	b.Helper()
-	network(b)
+	testnet.Shared(b)
 	pairOnce.Do(func() {
 		owner := benchOwner{b}
 		dirA, dirB := newProfile(owner, "alice"), newProfile(owner, "bob")
@@ -132,7 +134,7 @@ func BenchmarkTorBurst(b *testing.B) {
 
 // BenchmarkTorStartReachable: node.Start → our onion service is published.
 func BenchmarkTorStartReachable(b *testing.B) {
-	network(b)
+	testnet.Shared(b)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		n := openNode(b, torOptions(b, newProfile(b, fmt.Sprintf("r%d", i))))

@@ -1,13 +1,10 @@
 package node
 
-import (
-	"encoding/json"
-	"fmt"
-	"time"
-)
+import "time"
 
 // Event is one thing that happened in the node. The concrete types below are
-// the whole set; switch on the type. Kind names are the JSON-RPC contract.
+// the whole set; switch on the type. Kind names are the JSON-RPC contract
+// (node/rpc encodes events as {"kind": ..., "data": ...}).
 type Event interface {
 	Kind() string
 }
@@ -83,61 +80,4 @@ func Droppable(e Event) bool {
 		return false
 	}
 	return true
-}
-
-// wireEvent is an event on the JSON-RPC wire: {"kind": "...", "data": {...}}.
-type wireEvent struct {
-	Kind string          `json:"kind"`
-	Data json.RawMessage `json:"data"`
-}
-
-// MarshalEvent encodes an event as {"kind": ..., "data": ...}.
-func MarshalEvent(e Event) ([]byte, error) {
-	data, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("node: marshal event: %w", err)
-	}
-	return json.Marshal(wireEvent{Kind: e.Kind(), Data: data})
-}
-
-// UnmarshalEvent decodes what MarshalEvent produced.
-func UnmarshalEvent(b []byte) (Event, error) {
-	var w wireEvent
-	if err := json.Unmarshal(b, &w); err != nil {
-		return nil, fmt.Errorf("node: unmarshal event: %w", err)
-	}
-	var e Event
-	var err error
-	switch w.Kind {
-	case "tor.progress":
-		e, err = decodeAs[TorProgressEvent](w.Data)
-	case "reachable":
-		e, err = decodeAs[ReachableEvent](w.Data)
-	case "presence":
-		e, err = decodeAs[PresenceEvent](w.Data)
-	case "contact.request":
-		e, err = decodeAs[ContactRequestEvent](w.Data)
-	case "contact":
-		e, err = decodeAs[ContactEvent](w.Data)
-	case "message":
-		e, err = decodeAs[MessageEvent](w.Data)
-	case "message.state":
-		e, err = decodeAs[MessageStateEvent](w.Data)
-	case "typing":
-		e, err = decodeAs[TypingEvent](w.Data)
-	case "error":
-		e, err = decodeAs[ErrorEvent](w.Data)
-	default:
-		return nil, fmt.Errorf("node: unmarshal event: unknown kind %q", w.Kind)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("node: unmarshal %s event: %w", w.Kind, err)
-	}
-	return e, nil
-}
-
-func decodeAs[T Event](data []byte) (Event, error) {
-	var v T
-	err := json.Unmarshal(data, &v)
-	return v, err
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
-	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -20,13 +19,12 @@ var errDrop = errors.New("frame not allowed from this peer")
 // reliable frame is acknowledged only after what it carries is durably
 // stored, so a crash before the ack makes the peer resend it.
 func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
-	// The plain row, not the book's summary: this runs for every frame.
-	sc, err := n.db.ContactByAddress(n.ctx, string(p.addr))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	// Lookup, not the book's summary: this runs for every frame.
+	c, err := n.book.Lookup(n.ctx, p.addr)
+	if err != nil && !errors.Is(err, contacts.ErrNotFound) {
 		return err
 	}
-	known := err == nil && !sc.Removed
-	c := contactFromStorage(sc)
+	known := err == nil && !c.Removed
 	switch m := m.(type) {
 	case *wire.Request:
 		return n.onRequest(p, l, c, known, m)
@@ -64,14 +62,6 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", m.Type(), errDrop)
-}
-
-// contactFromStorage is contacts' view of a row, without the summary.
-func contactFromStorage(sc storage.Contact) contacts.Contact {
-	return contacts.Contact{
-		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
-		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, LastSeen: sc.LastSeen,
-	}
 }
 
 func ack(l *wire.Link, id wire.ID) error { return l.Post(&wire.Ack{ID: id}) }
@@ -133,13 +123,14 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 	}
 	p.enqueueLocked(it)
 	n.events.publish(ContactEvent{Contact: n.apiContact(accepted)})
-	n.kickDial(p, c.ID)
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
 
 // acceptLocked runs the accepter's side of the key agreement and, in one
-// transaction, stores the session, marks the contact accepted and queues the
-// acceptance frame. p.mu must be held.
+// transaction, stores the session, marks the contact accepted (with the
+// peer's fresh bundle, if not nil) and queues the acceptance frame. p.mu
+// must be held.
 func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, storage.OutboxItem, error) {
 	now := time.Now()
 	st, hs, err := ratchet.Accept(n.rid, b, now)
@@ -156,17 +147,7 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	var it storage.OutboxItem
-	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
-		if bundleBytes != nil {
-			sc, err := tx.Contact(c.ID)
-			if err != nil {
-				return err
-			}
-			sc.PeerBundle = bundleBytes
-			if err := tx.UpdateContact(sc); err != nil {
-				return err
-			}
-		}
+	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
 		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
 			return err
 		}

@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/node/nodetest/memnet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -95,15 +95,25 @@ func wrap(t testing.TB, n *Node, o Options) *tnode {
 	return tn
 }
 
+var _ Transport = (*memnet.Transport)(nil)
+
+// memTransport starts the node's transports on an in-memory network.
+func memTransport(mem *memnet.Network) StartTransport {
+	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
+		progress(TorStatus{State: TorReady, Percent: 100, Summary: "Done"})
+		return mem.NewTransport(), nil
+	}
+}
+
 // startMem opens and starts the node of dir on a memory network.
-func startMem(t testing.TB, mem *MemNetwork, dir string) *tnode {
+func startMem(t testing.TB, mem *memnet.Network, dir string) *tnode {
 	t.Helper()
 	return startMemTuned(t, mem, dir, fastTuning())
 }
 
-func startMemTuned(t testing.TB, mem *MemNetwork, dir string, tune *tuning) *tnode {
+func startMemTuned(t testing.TB, mem *memnet.Network, dir string, tune *tuning) *tnode {
 	t.Helper()
-	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: mem.Transport(), tune: tune, Logger: testLogger(filepath.Base(dir))})
+	n := openNode(t, Options{Dir: dir, Passphrase: testPass, Transport: memTransport(mem), tune: tune, Logger: testLogger(filepath.Base(dir))})
 	if err := n.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -232,18 +242,14 @@ func checkInOrder(t testing.TB, got, want []string) {
 	}
 }
 
-// checkGoroutines fails the test if goroutines started during it outlive it.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines leaked: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+// waitUntil polls cond until it holds, failing tb after timeout.
+func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-	})
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/storage"
 )
 
@@ -35,7 +36,11 @@ func childMain() int {
 		return 1
 	}
 	ctx := context.Background()
-	o := Options{Dir: dir, Passphrase: testPass, Testnet: os.Getenv("CHILD_TESTNET"), tune: torTuning(), Logger: testLogger(role)}
+	torrc, err := testnet.ClientTorrcFromDir(os.Getenv("CHILD_TESTNET"))
+	if err != nil {
+		return fail(err)
+	}
+	o := Options{Dir: dir, Passphrase: testPass, ExtraTorrc: torrc, tune: torTuning(), Logger: testLogger(role)}
 	n, err := Open(ctx, o)
 	if err != nil {
 		return fail(err)
@@ -151,7 +156,7 @@ func startChild(t *testing.T, role, dir, peer string, count int, pace time.Durat
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DIR="+dir, "CHILD_PEER="+peer, "CHILD_ROLE="+role,
-		"CHILD_COUNT="+strconv.Itoa(count), "CHILD_PACE="+pace.String(), "CHILD_TESTNET="+network(t).Dir())
+		"CHILD_COUNT="+strconv.Itoa(count), "CHILD_PACE="+pace.String(), "CHILD_TESTNET="+testnet.Shared(t).Dir())
 	// Its own process group, so SIGKILL takes its tor down with it, as a
 	// crash of the whole machine would.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -243,7 +248,9 @@ func waitChild(t *testing.T, c *child, what string, timeout time.Duration, cond 
 // SIGKILL in the middle, restarts it, and checks that every message is
 // delivered exactly once, in order per sender.
 func TestKill9(t *testing.T) {
-	network(t)
+	testnet.Shared(t)
+	checkLeaks(t) // after Shared: the network's goroutines outlive the test
+
 	const count = 500 // per direction
 	pace := 15 * time.Millisecond
 	dirA, dirB := newProfile(t, "a"), newProfile(t, "b")

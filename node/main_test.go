@@ -1,70 +1,57 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/wire"
 )
 
-// The Tor tests share one private network, started on first use and
-// stopped by TestMain, so unit tests never pay for it.
-var (
-	netOnce    sync.Once
-	shared     *testnet.Network
-	netErr     error
-	netStartup time.Duration
-	torMissing string
-)
-
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		os.Exit(childMain())
+		os.Exit(childMain()) // a node of the kill -9 test (kill_test.go)
 	}
-	if _, err := exec.LookPath("tor"); err != nil {
-		if _, err := os.Stat("/usr/sbin/tor"); err != nil {
-			torMissing = "tor is not installed (sudo apt-get install tor); skipping tests that need a Tor network"
-		}
-	}
-	code := m.Run()
-	for i := len(globalClose) - 1; i >= 0; i-- {
-		globalClose[i]()
-	}
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "closing the test network:", err)
+	// The Tor tests share one private network (testnet.Shared), started on
+	// first use, so unit tests never pay for it; Main stops it at the end.
+	code := testnet.Main(m)
+	// Every node, tor and the network are closed now: nothing the tests
+	// started may still run.
+	if err := findLeaks(10 * time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+		if code == 0 {
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
 
-// network returns the shared test network, starting it if needed.
-func network(tb testing.TB) *testnet.Network {
-	tb.Helper()
-	if testing.Short() {
-		tb.Skip("Tor test network skipped in -short mode")
+// findLeaks reports goroutines (other than the test framework's and those
+// ignored) still running after wait, giving the ones winding down time.
+func findLeaks(wait time.Duration, ignore ...goleak.Option) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := goleak.Find(ignore...)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
 	}
-	if torMissing != "" {
-		tb.Skip(torMissing)
-	}
-	netOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		start := time.Now()
-		shared, netErr = testnet.Start(ctx, testnet.Options{})
-		netStartup = time.Since(start)
+}
+
+// checkLeaks fails t if goroutines started during it outlive it. Call it
+// first, so its check runs after the test's other cleanups (closing nodes).
+func checkLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		if err := findLeaks(10*time.Second, before); err != nil {
+			t.Error(err)
+		}
 	})
-	if netErr != nil {
-		tb.Fatalf("start the test network: %v", netErr)
-	}
-	return shared
 }
 
 // torTuning suits the private network on a loaded machine: short backoff so
@@ -83,7 +70,7 @@ func torTuning() *tuning {
 
 // torOptions are the options of a node of dir on the shared network.
 func torOptions(tb testing.TB, dir string) Options {
-	return Options{Dir: dir, Passphrase: testPass, Testnet: network(tb).Dir(), tune: torTuning(), Logger: testLogger(dir[len(dir)-5:])}
+	return Options{Dir: dir, Passphrase: testPass, ExtraTorrc: testnet.Shared(tb).ClientTorrc(), tune: torTuning(), Logger: testLogger(dir[len(dir)-5:])}
 }
 
 // startTor opens and starts the node of dir on the test network and waits

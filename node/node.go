@@ -13,7 +13,6 @@ import (
 
 	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/onion"
-	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -38,17 +37,19 @@ type (
 type Options struct {
 	Dir        string
 	Passphrase []byte
-	// Testnet is the directory of a private test network ("" = real Tor);
-	// the client torrc lines come from testnet.ClientTorrcFromDir.
-	Testnet string
-	TorPath string // optional
+	// ExtraTorrc are torrc lines added to our tor's configuration: a
+	// private test network's client lines (testnet.ClientTorrcFromDir).
+	// nil: the real Tor network.
+	ExtraTorrc []string
+	TorPath    string // optional
 	// ControlAddr and ControlPassword attach to an existing tor (optional).
 	ControlAddr, ControlPassword string
 	// Logger gets diagnostics; nil discards them. It never sees message
-	// text, greetings or keys.
+	// text, greetings or keys, and every value it gets has been through
+	// safetext.Line (errors can carry what a peer sent).
 	Logger *slog.Logger
-	// Transport replaces Tor, e.g. with NewMemNetwork().Transport() in tests.
-	// nil: Tor as the fields above say.
+	// Transport replaces Tor, e.g. with an in-memory network
+	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
 	Transport StartTransport
 
 	tune *tuning // nil: defaults; tests shorten the timers
@@ -160,9 +161,9 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := slog.New(slog.DiscardHandler)
+	if o.Logger != nil {
+		log = slog.New(safeHandler{o.Logger.Handler()})
 	}
 	tune := o.tune
 	if tune == nil {
@@ -208,13 +209,7 @@ func (n *Node) Start(ctx context.Context) error {
 			TorPath:         n.opts.TorPath,
 			ControlAddr:     n.opts.ControlAddr,
 			ControlPassword: n.opts.ControlPassword,
-		}
-		if n.opts.Testnet != "" {
-			lines, err := testnet.ClientTorrcFromDir(n.opts.Testnet)
-			if err != nil {
-				return fmt.Errorf("node: start: %w", err)
-			}
-			cfg.ExtraTorrc = lines
+			ExtraTorrc:      n.opts.ExtraTorrc,
 		}
 		start = torStarter(cfg)
 	}
@@ -227,13 +222,13 @@ func (n *Node) Start(ctx context.Context) error {
 		return errors.New("node: start: already started")
 	}
 	n.started = true
-	n.goLocked(func() { n.supervise(start) })
+	n.spawnLocked(func() { n.supervise(start) })
 	return nil
 }
 
-// goLocked runs f in a goroutine counted by n.wg, unless the node is closed.
-// n.mu must be held.
-func (n *Node) goLocked(f func()) bool {
+// spawnLocked runs f in a goroutine counted by n.wg, unless the node is
+// closed; it reports whether f runs. n.mu must be held.
+func (n *Node) spawnLocked(f func()) bool {
 	if n.closed {
 		return false
 	}
@@ -245,11 +240,11 @@ func (n *Node) goLocked(f func()) bool {
 	return true
 }
 
-// goFunc is goLocked for callers not holding n.mu.
-func (n *Node) goFunc(f func()) bool {
+// spawn is spawnLocked for callers not holding n.mu.
+func (n *Node) spawn(f func()) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.goLocked(f)
+	return n.spawnLocked(f)
 }
 
 // Close stops delivery and Tor, closes the database and releases the
@@ -278,8 +273,8 @@ func (n *Node) Close() error {
 	return n.db.Close()
 }
 
-// check fails once the node is closed.
-func (n *Node) check() error {
+// checkOpen fails with ErrClosed once the node is closed.
+func (n *Node) checkOpen() error {
 	if n.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -323,7 +318,7 @@ func (n *Node) supervise(start StartTransport) {
 		n.tr = tr
 		n.reachable = true
 		close(n.trUp)
-		n.goLocked(func() { n.acceptLoop(ln) })
+		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: true})
 		n.log.Info("reachable", "address", n.addr.Short())
@@ -378,8 +373,8 @@ func (n *Node) setTor(st TorStatus) {
 	n.events.publish(TorProgressEvent{Tor: st})
 }
 
-// transport waits until the network is up, or ctx ends.
-func (n *Node) transport(ctx context.Context) (Transport, error) {
+// waitTransport waits until the network is up, or ctx ends.
+func (n *Node) waitTransport(ctx context.Context) (Transport, error) {
 	for {
 		n.mu.Lock()
 		tr, up := n.tr, n.trUp
@@ -409,7 +404,7 @@ func (n *Node) acceptLoop(ln net.Listener) {
 			c.Close()
 			continue
 		}
-		ok := n.goFunc(func() {
+		ok := n.spawn(func() {
 			defer func() { <-n.hsSem }()
 			l, err := wire.Server(n.ctx, c, n.key, &n.tune.link)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chive-im/chive/onion/testnet"
 	"github.com/chive-im/chive/wire"
 )
 
@@ -21,8 +22,9 @@ const torWait = 3 * time.Minute
 // three users, Alice, Bob and Carol, with profiles on disk. The subtests
 // share them (tor startup dominates) and run in order.
 func TestTor(t *testing.T) {
-	network(t)
-	t.Logf("test network up in %v", netStartup.Round(time.Millisecond))
+	testnet.Shared(t)
+	checkLeaks(t) // after Shared: the network's goroutines outlive the test
+	t.Logf("test network up in %v", testnet.SharedStartup().Round(time.Millisecond))
 	dirs := []string{newProfile(t, "alice"), newProfile(t, "bob"), newProfile(t, "carol")}
 	start := time.Now()
 	nodes := startTorAll(t, dirs...)
@@ -75,7 +77,7 @@ func TestTor(t *testing.T) {
 		if before == nil {
 			t.Fatal("no alice↔bob link")
 		}
-		tr, err := carol.transport(ctx)
+		tr, err := carol.waitTransport(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,8 +248,10 @@ func TestTor(t *testing.T) {
 		got := bob.waitReceived(t, torWait, alice.Address(), from+count)
 		checkInOrder(t, got[from:], want)
 		waitOutbox(t, alice, 0)
-		time.Sleep(2 * time.Second) // room for a wrong duplicate to show up
-		checkInOrder(t, bob.received(alice.Address())[from:], want)
+		// A marker sent now arrives after any wrong resend of the hundred.
+		mustSend(t, alice, "bob", "marker")
+		got = bob.waitReceived(t, torWait, alice.Address(), from+count+1)
+		checkInOrder(t, got[from:], append(want, "marker"))
 	})
 
 	t.Run("TorDiesUnderNode", func(t *testing.T) {
@@ -256,7 +260,7 @@ func TestTor(t *testing.T) {
 		// Bob's old service without being his contact (Carol, the stranger
 		// above) keeps a stale descriptor and may fail to reach him for
 		// minutes; Bob can only announce himself to his contacts.
-		tr, err := bob.transport(ctx)
+		tr, err := bob.waitTransport(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,13 +277,7 @@ func TestTor(t *testing.T) {
 		}
 		start := time.Now()
 		bob.waitFor(t, torWait, "unreachable", func(e Event) bool { r, ok := e.(ReachableEvent); return ok && !r.Reachable })
-		deadline := time.Now().Add(torWait)
-		for reachable() == before {
-			if time.Now().After(deadline) {
-				t.Fatal("bob did not become reachable again")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitUntil(t, torWait, "bob to be reachable again", func() bool { return reachable() > before })
 		t.Logf("tor restarted and onion republished in %v", time.Since(start).Round(time.Millisecond))
 		from := len(bob.received(alice.Address()))
 		mustSend(t, alice, "bob", "after the restart")

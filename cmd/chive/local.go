@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/onion/testnet"
 )
 
 // This file is the CLI's only contact with the node's lifecycle functions
@@ -40,7 +41,15 @@ func createProfile(ctx context.Context, dir, name string, passphrase []byte, noP
 }
 
 func openNode(ctx context.Context, o openOptions) (localNode, error) {
-	n, err := node.Open(ctx, node.Options{Dir: o.dir, Passphrase: o.passphrase, Testnet: o.testnet, Logger: o.logger})
+	opts := node.Options{Dir: o.dir, Passphrase: o.passphrase, Logger: o.logger}
+	if o.testnet != "" {
+		lines, err := testnet.ClientTorrcFromDir(o.testnet)
+		if err != nil {
+			return nil, err
+		}
+		opts.ExtraTorrc = lines
+	}
+	n, err := node.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

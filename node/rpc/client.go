@@ -319,7 +319,7 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 			if len(line) > 0 {
 				var n notification
 				if json.Unmarshal(line, &n) == nil && n.Method == EventMethod {
-					if ev, err := node.UnmarshalEvent(n.Params); err == nil {
+					if ev, err := UnmarshalEvent(n.Params); err == nil {
 						select {
 						case ch <- ev:
 						case <-ctx.Done():

@@ -519,11 +519,11 @@ func TestSubscribe(t *testing.T) {
 
 // normalize round-trips an event through JSON so times compare by value.
 func normalize(e node.Event) node.Event {
-	b, err := node.MarshalEvent(e)
+	b, err := MarshalEvent(e)
 	if err != nil {
 		panic(err)
 	}
-	e2, err := node.UnmarshalEvent(b)
+	e2, err := UnmarshalEvent(b)
 	if err != nil {
 		panic(err)
 	}

@@ -634,7 +634,7 @@ func (s *Server) subscribe(ctx context.Context, raw json.RawMessage) (any, func(
 					c.nc.Close()
 					return
 				}
-				data, err := node.MarshalEvent(ev)
+				data, err := MarshalEvent(ev)
 				if err != nil {
 					s.log.Error("rpc: encode event", "kind", ev.Kind(), "err", err)
 					continue

@@ -1,0 +1,70 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/chive-im/chive/internal/safetext"
+)
+
+// safeHandler passes the message and every value of a log record through
+// safetext.Line before the caller's handler sees it. Errors in particular
+// carry bytes peers sent (a key in a CBOR decode error, a tor reply), and a
+// log read in a terminal must not run their escape sequences or reorder a
+// line with bidi controls. Wrapping the handler once, in newNode, covers
+// every log line the node writes, present and future.
+type safeHandler struct{ h slog.Handler }
+
+func (s safeHandler) Enabled(ctx context.Context, l slog.Level) bool { return s.h.Enabled(ctx, l) }
+
+func (s safeHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, safetext.Line(r.Message), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(safeAttr(a))
+		return true
+	})
+	return s.h.Handle(ctx, out)
+}
+
+func (s safeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return safeHandler{s.h.WithAttrs(safeAttrs(as))}
+}
+
+func (s safeHandler) WithGroup(name string) slog.Handler {
+	return safeHandler{s.h.WithGroup(safetext.Line(name))}
+}
+
+func safeAttrs(as []slog.Attr) []slog.Attr {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = safeAttr(a)
+	}
+	return out
+}
+
+// safeAttr cleans a's key and value. Numbers, bools, times and durations
+// cannot carry text and pass as they are; anything else is logged as its
+// cleaned string.
+func safeAttr(a slog.Attr) slog.Attr {
+	key := safetext.Line(a.Key)
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(key, safetext.Line(v.String()))
+	case slog.KindGroup:
+		return slog.Attr{Key: key, Value: slog.GroupValue(safeAttrs(v.Group())...)}
+	case slog.KindAny:
+		var s string
+		switch x := v.Any().(type) {
+		case error:
+			s = x.Error()
+		case fmt.Stringer:
+			s = x.String()
+		default:
+			s = fmt.Sprintf("%+v", x)
+		}
+		return slog.String(key, safetext.Line(s))
+	}
+	return slog.Attr{Key: key, Value: v}
+}

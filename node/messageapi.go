@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/ratchet"
+	"github.com/chive-im/chive/storage"
+	"github.com/chive-im/chive/wire"
+)
+
+// MaxText is the longest message Send accepts, in bytes of UTF-8.
+const MaxText = wire.MaxText
+
+// Send implements API: one transaction stores the ratchet step, the message
+// and its outbox frame; delivery follows in the background.
+func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
+	c, err := n.find(ctx, ref)
+	if err != nil {
+		return Message{}, err
+	}
+	switch c.State {
+	case contacts.Accepted:
+	case contacts.Blocked:
+		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), ErrBlocked)
+	default:
+		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), ErrNotAccepted)
+	}
+	if len(text) > MaxText {
+		return Message{}, fmt.Errorf("node: send: %w (%d bytes, at most %d)", ErrTooLong, len(text), MaxText)
+	}
+	if strings.TrimSpace(text) == "" {
+		return Message{}, errors.New("node: send: empty message")
+	}
+	if !utf8.ValidString(text) {
+		return Message{}, errors.New("node: send: text is not UTF-8")
+	}
+	p := n.peer(c.Address)
+	p.mu.Lock()
+	m, it, err := n.queueMessageLocked(ctx, c, text)
+	if err == nil {
+		p.enqueueLocked(it)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), err)
+	}
+	n.startDelivery(p, c.ID)
+	am := n.apiMessage(m, c)
+	n.events.publish(MessageEvent{Message: am})
+	return am, nil
+}
+
+// queueMessageLocked encrypts text for c and stores session, message and
+// outbox frame in one transaction. The peer's mu must be held: it orders
+// the ratchet steps and the outbox.
+func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text string) (storage.Message, storage.OutboxItem, error) {
+	sess, err := n.db.Session(ctx, c.ID)
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
+	}
+	st, err := ratchet.UnmarshalState(sess)
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	now := time.Now()
+	pt, err := wire.MarshalContent(wire.Content{Text: text, Time: now.UnixMilli()})
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	id := wire.NewID()
+	next, ct, err := st.Encrypt(pt, id[:], now)
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	nextBytes, err := next.MarshalBinary()
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	frame, err := wire.Marshal(&wire.Message{ID: id, Ciphertext: ct})
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	m, err := n.db.QueueMessage(ctx, storage.OutgoingMessage{
+		ContactID: c.ID,
+		ID:        storage.MessageID(id),
+		Body:      text,
+		Created:   now,
+		Session:   nextBytes,
+		Frame:     frame,
+	})
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	it := storage.OutboxItem{
+		Seq: 0, ID: m.ID, ContactID: c.ID, Kind: storage.KindMessage, Message: &m.ID,
+		Frame: frame, NextAttempt: now, Created: now,
+	}
+	return m, it, nil
+}
+
+// Retry implements API: the message's contact is redialed at once. A
+// message is never given up on automatically, so there is nothing else to
+// re-queue.
+func (n *Node) Retry(ctx context.Context, messageID string) error {
+	if err := n.checkOpen(); err != nil {
+		return err
+	}
+	id, err := storage.ParseMessageID(messageID)
+	if err != nil {
+		return fmt.Errorf("node: retry: %w", err)
+	}
+	it, err := n.db.OutboxItem(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("node: retry %s: not waiting for delivery", messageID)
+	}
+	if err != nil {
+		return fmt.Errorf("node: retry: %w", err)
+	}
+	c, err := n.book.Get(ctx, it.ContactID)
+	if err != nil {
+		return fmt.Errorf("node: retry: %w", err)
+	}
+	p := n.peer(c.Address)
+	n.redialNow(p)
+	n.startDelivery(p, c.ID)
+	return nil
+}
+
+// History implements API.
+func (n *Node) History(ctx context.Context, ref string, before string, limit int) ([]Message, error) {
+	c, err := n.find(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var cursor int64
+	if before != "" {
+		id, err := storage.ParseMessageID(before)
+		if err != nil {
+			return nil, fmt.Errorf("node: history: %w", err)
+		}
+		m, err := n.db.Message(ctx, c.ID, storage.Outgoing, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			m, err = n.db.Message(ctx, c.ID, storage.Incoming, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node: history: message %s: %w", before, err)
+		}
+		cursor = m.Seq
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	ms, err := n.db.History(ctx, c.ID, cursor, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Message, len(ms))
+	for i, m := range ms {
+		out[i] = n.apiMessage(m, c)
+	}
+	return out, nil
+}
+
+// Inbox implements API.
+func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
+	if err := n.checkOpen(); err != nil {
+		return nil, err
+	}
+	sq := storage.InboxQuery{After: q.After, Limit: q.Limit}
+	var one *contacts.Contact
+	if q.Contact != "" {
+		c, err := n.find(ctx, q.Contact)
+		if err != nil {
+			return nil, err
+		}
+		sq.ContactID, one = c.ID, &c
+	}
+	ms, err := n.db.Inbox(ctx, sq)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]contacts.Contact{}
+	if one != nil {
+		byID[one.ID] = *one
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		c, ok := byID[m.ContactID]
+		if !ok {
+			// LookupID: a removed contact's kept history is in the inbox too.
+			var err error
+			c, err = n.book.LookupID(ctx, m.ContactID)
+			if err != nil {
+				return nil, err
+			}
+			byID[m.ContactID] = c
+		}
+		out = append(out, n.apiMessage(m, c))
+	}
+	return out, nil
+}
+
+// MarkRead implements API.
+func (n *Node) MarkRead(ctx context.Context, ref string) error {
+	c, err := n.find(ctx, ref)
+	if err != nil {
+		return err
+	}
+	s, err := n.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	p := n.peer(c.Address)
+	p.mu.Lock()
+	now := time.Now()
+	var items []storage.OutboxItem
+	err = n.db.Update(ctx, func(tx *storage.Tx) error {
+		ids, err := tx.MarkRead(c.ID, now)
+		if err != nil || len(ids) == 0 || !s.ReadReceipts || c.State != contacts.Accepted {
+			return err
+		}
+		for chunk := range slices.Chunk(ids, wire.MaxReceiptIDs) {
+			wids := make([]wire.ID, len(chunk))
+			for i, id := range chunk {
+				wids[i] = wire.ID(id)
+			}
+			rid := wire.NewID()
+			frame, err := wire.Marshal(&wire.Receipt{ID: rid, IDs: wids, Read: true})
+			if err != nil {
+				return err
+			}
+			it, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(rid), ContactID: c.ID, Kind: storage.KindReceipt, Frame: frame, Created: now})
+			if err != nil {
+				return err
+			}
+			items = append(items, it)
+		}
+		return nil
+	})
+	for _, it := range items {
+		p.enqueueLocked(it)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("node: mark read: %w", err)
+	}
+	if len(items) > 0 {
+		n.startDelivery(p, c.ID)
+	}
+	return nil
+}
+
+// Typing implements API: sent only over a link that is already up, at most
+// once per few seconds per contact, and never stored.
+func (n *Node) Typing(ctx context.Context, ref string) error {
+	c, err := n.find(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State != contacts.Accepted {
+		return nil
+	}
+	s, err := n.Settings(ctx)
+	if err != nil || !s.Typing {
+		return err
+	}
+	p := n.peer(c.Address)
+	now := time.Now()
+	n.mu.Lock()
+	l := p.link
+	if l == nil || now.Sub(p.typingOut) < n.tune.typingEvery {
+		n.mu.Unlock()
+		return nil
+	}
+	p.typingOut = now
+	n.mu.Unlock()
+	l.Post(&wire.Typing{}) // best effort
+	return nil
+}

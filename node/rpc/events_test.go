@@ -1,0 +1,77 @@
+package rpc
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/node"
+)
+
+// sampleEvents is one event of every kind.
+func sampleEvents() []node.Event {
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	return []node.Event{
+		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 45, Summary: "Loading relay descriptors"}},
+		node.ReachableEvent{Reachable: true},
+		node.PresenceEvent{Address: "abc", Presence: node.Online, LastSeen: at},
+		node.ContactRequestEvent{Contact: node.Contact{Address: "abc", Name: "bob", State: node.StatePendingIncoming, Greeting: "hi", Created: at}},
+		node.ContactEvent{Contact: node.Contact{Address: "abc", State: node.StateAccepted, Created: at}, Removed: true},
+		node.MessageEvent{Message: node.Message{ID: "00", Seq: 3, Text: "hé", Time: at, State: node.Received, Direction: node.Incoming}},
+		node.MessageStateEvent{ID: "00", Address: "abc", State: node.Delivered, At: at},
+		node.TypingEvent{Address: "abc"},
+		node.ErrorEvent{Message: "boom"},
+	}
+}
+
+func TestEventJSONRoundTrip(t *testing.T) {
+	for _, e := range sampleEvents() {
+		b, err := MarshalEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := UnmarshalEvent(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip of %s:\n got %#v\nwant %#v", e.Kind(), got, e)
+		}
+	}
+	for _, bad := range []string{`{`, `{"kind":"nope","data":{}}`, `{"kind":"message","data":[1]}`} {
+		if _, err := UnmarshalEvent([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalEvent(%s): no error", bad)
+		}
+	}
+}
+
+// FuzzUnmarshalEvent: the client decodes whatever the socket sends. A
+// decoded event encodes again and decodes to the same encoding.
+func FuzzUnmarshalEvent(f *testing.F) {
+	for _, e := range sampleEvents() {
+		b, err := MarshalEvent(e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := UnmarshalEvent(b)
+		if err != nil {
+			return
+		}
+		b1, err := MarshalEvent(e)
+		if err != nil {
+			t.Fatalf("re-encode %T: %v", e, err)
+		}
+		e2, err := UnmarshalEvent(b1)
+		if err != nil {
+			t.Fatalf("decode %s: %v", b1, err)
+		}
+		b2, err := MarshalEvent(e2)
+		if err != nil || !bytes.Equal(b1, b2) {
+			t.Fatalf("not stable: %s then %s (%v)", b1, b2, err)
+		}
+	})
+}
