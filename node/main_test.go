@@ -73,12 +73,9 @@ func torOptions(tb testing.TB, dir string) Options {
 	return Options{Dir: dir, Passphrase: testPass, ExtraTorrc: testnet.Shared(tb).ClientTorrc(), tune: torTuning(), Logger: testLogger(dir[len(dir)-5:])}
 }
 
-// startTor opens and starts the node of dir on the test network and waits
-// until it is reachable.
-func startTor(tb testing.TB, dir string) *tnode { return startTorOwned(tb, tb, dir) }
-
-// startTorOwned is startTor for a node that outlives the subtest tb
-// starting it: owner's end closes it.
+// startTorOwned opens and starts the node of dir on the test network and
+// waits until it is reachable; owner's end closes it (it may outlive the
+// subtest tb starting it).
 func startTorOwned(tb, owner testing.TB, dir string) *tnode {
 	tb.Helper()
 	nn, err := Open(tb.Context(), torOptions(tb, dir))
