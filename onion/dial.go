@@ -96,10 +96,12 @@ func (t *Tor) Dial(ctx context.Context, addr Address) (net.Conn, error) {
 		return nil, fmt.Errorf("onion: dial %s: %w", addr.Short(), err)
 	}
 	c, err := dialSOCKS(ctx, socks, addr)
-	if errors.Is(err, ErrUnreachable) {
-		// Introduction or rendezvous failed: tor may hold a descriptor whose
-		// introduction points died with a restarted peer, and keep using it
-		// for minutes. Ask for a fresh one so the caller's next try can work.
+	if errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
+		// Introduction or rendezvous failed, or never finished: tor may hold
+		// a descriptor whose introduction points died with a restarted peer,
+		// and keep using it for minutes (it waits on dead introduction
+		// points rather than failing). Ask for a fresh one so the caller's
+		// next try can work.
 		go t.request(func(c *control.Conn) error { return c.GetHiddenServiceDescriptorAsync(string(addr), "") })
 	}
 	return c, err
