@@ -559,10 +559,13 @@ func (b *Book) Unblock(ctx context.Context, id int64, then ...Then) (Contact, er
 			}
 		}
 		if next == "" {
+			// A removed row's state means nothing, as long as it is not
+			// "blocked": requests from the address are welcome again.
+			sc.State, sc.BlockedFrom = Requested, ""
 			if err := b.drop(tx, sc, true); err != nil {
 				return err
 			}
-			sc.Removed = true
+			sc.Removed, sc.Verified, sc.PeerBundle = true, false, nil
 			out = fromStorage(sc)
 			return nil
 		}

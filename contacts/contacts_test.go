@@ -284,6 +284,9 @@ func TestUnblock(t *testing.T) {
 	if _, err := b.Get(ctx, frank.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unblocked stranger still in the book: %v", err)
 	}
+	if c, err := b.IncomingRequest(ctx, frank.Address, []byte("frank"), "may I?", now); err != nil || c.State != PendingIncoming {
+		t.Errorf("request from the unblocked stranger = %+v, %v; want a pending request", c, err)
+	}
 	gina, _ := b.IncomingRequest(ctx, newAddr(t), []byte("gina"), "hi", now)
 	b.Accept(ctx, gina.ID)
 	db.ReceiveMessage(ctx, storage.IncomingMessage{ContactID: gina.ID, ID: storage.NewMessageID(), Body: "keep me", Session: []byte("s")})

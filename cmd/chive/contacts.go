@@ -180,7 +180,7 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 	// Check the address before anything is opened, with the precise reason.
 	addr, err := onion.ParseAddress(args[0])
 	if err != nil {
-		return fmt.Errorf("%q is not a chive address: %w", args[0], err)
+		return err // "that is not a chive address: it has 55 characters; …"
 	}
 	return cc.withSession(ctx, func(s *session) error {
 		ct, err := s.api.AddContact(ctx, string(addr), name, cc.greeting)
