@@ -356,4 +356,3 @@ func TestPassphrasePolicy(t *testing.T) {
 		t.Error("a name with an escape character was accepted")
 	}
 }
-

@@ -263,7 +263,7 @@ func TestContacts(t *testing.T) {
 	}
 	r = d.run(t, "contacts", "add", bad, "--name", "x")
 	wantCode(t, r, exitError)
-	if !strings.Contains(r.stderr, "checksum") {
+	if !strings.Contains(r.stderr, "not a chive address: a character is mistyped") {
 		t.Errorf("bad address error: %q", r.stderr)
 	}
 	wantCode(t, d.run(t, "contacts", "decline", "dave"), exitOK)
