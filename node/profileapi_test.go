@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chive-im/chive/node/nodetest/memnet"
+	"github.com/chive-im/chive/onion"
 )
 
 func isContactEvent(e Event) bool { _, ok := e.(ContactEvent); return ok }
@@ -354,5 +355,23 @@ func TestPassphrasePolicy(t *testing.T) {
 	}
 	if _, err := CreateProfileWith(t.Context(), filepath.Join(t.TempDir(), "q"), ProfileOptions{Name: "bad\x1bname", Passphrase: testPass, KDF: cheapKDF}); err == nil {
 		t.Error("a name with an escape character was accepted")
+	}
+}
+
+func TestTorStatusFromProgress(t *testing.T) {
+	for _, tt := range []struct {
+		p    onion.Progress
+		want TorStatus
+	}{
+		{onion.Progress{Percent: 45, Summary: "Loading"}, TorStatus{State: TorBootstrapping, Percent: 45, Summary: "Loading"}},
+		{onion.Progress{Percent: 100, Summary: "Done"}, TorStatus{State: TorReady, Percent: 100, Summary: "Done"}},
+		{onion.Progress{Percent: 100, Summary: "Done", Liveness: onion.LivenessDown, Warning: "circuits fail"},
+			TorStatus{State: TorOffline, Percent: 100, Error: "circuits fail"}},
+		{onion.Progress{Percent: 100, Summary: "Done", Liveness: onion.LivenessRecovering},
+			TorStatus{State: TorReconnecting, Percent: 100, Summary: "the network is back; building circuits"}},
+	} {
+		if got := torStatus(tt.p); got != tt.want {
+			t.Errorf("torStatus(%+v) = %+v, want %+v", tt.p, got, tt.want)
+		}
 	}
 }
