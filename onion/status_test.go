@@ -116,7 +116,9 @@ func TestLivenessEvents(t *testing.T) {
 		why  string
 	}{
 		{func() { tor.onLiveness("DOWN") }, "no network activity"},
-		{func() { tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "DIR_ALL_UNREACHABLE"}) }, "directory server"},
+		{func() {
+			tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "DIR_ALL_UNREACHABLE"})
+		}, "directory server"},
 		{func() { tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "CLOCK_JUMPED"}) }, "clock jumped"},
 		{func() { tor.onClientStatus("NOT_ENOUGH_DIR_INFO", nil) }, "directory information"},
 	} {

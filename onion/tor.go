@@ -152,7 +152,7 @@ type Tor struct {
 	mu        sync.Mutex
 	socksAddr string
 	progress  Progress
-	failures  int // circuits failed in a row (see circuitFailuresDown)
+	failures  int   // circuits failed in a row (see circuitFailuresDown)
 	exitErr   error // why done was closed
 	readyOnce bool
 	listeners map[*Listener]struct{}
