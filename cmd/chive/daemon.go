@@ -178,6 +178,10 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 				log.Error("tor failed", "error", t.Error)
 				continue
 			}
+			if t.State == node.TorOffline {
+				log.Warn("tor offline", "error", t.Error)
+				continue
+			}
 			log.Info("tor", "state", t.State, "percent", t.Percent, "summary", t.Summary)
 		case node.ReachableEvent:
 			if ev.Reachable == reachable {
