@@ -84,8 +84,6 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			// A re-request must not reset the session: the peer still gets
 			// our acceptance from the outbox if it never did.
 			return ack(l, m.ID)
-		case contacts.Blocked:
-			return ack(l, m.ID) // silence: indistinguishable from pending
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
@@ -99,7 +97,9 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 	})
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
-		return ack(l, m.ID) // kept silently for an unblock, if within limits
+		// Silence, indistinguishable from pending; the request is kept (if
+		// within the limits) for an unblock to show.
+		return ack(l, m.ID)
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)

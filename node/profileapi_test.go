@@ -282,6 +282,40 @@ func TestUnblock(t *testing.T) {
 		t.Errorf("request after unblock: %+v", req.Contact)
 	}
 
+	// An accepted contact who started over while blocked (removed us, asked
+	// again): unblocking shows the new request, and accepting it makes a
+	// new session.
+	hal := startMem(t, mem, newProfile(t, "hal"))
+	befriend(t, hal, bob, memWait) // hal calls bob "b"
+	if err := bob.BlockContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if err := hal.RemoveContact(ctx, "b", false); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() int { return bob.count(isState(hal.Address(), StatePendingIncoming)) }
+	before := requests()
+	if _, err := hal.AddContact(ctx, bob.Address(), "bob", "it's hal again"); err != nil {
+		t.Fatal(err)
+	}
+	waitOutbox(t, hal, 0) // acknowledged: hal cannot tell a block
+	if n := requests(); n != before {
+		t.Errorf("bob saw hal's request while blocking him")
+	}
+	if err := bob.UnblockContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := bob.Contact(ctx, hal.Address()); c.State != StatePendingIncoming || c.Greeting != "it's hal again" {
+		t.Fatalf("hal after unblock: %+v", c)
+	}
+	mark := hal.mark()
+	if _, err := bob.AcceptContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	hal.waitAfter(t, mark, memWait, "accepted again", isState(bob.Address(), StateAccepted))
+	mustSend(t, hal, "bob", "new session")
+	checkInOrder(t, bob.waitReceived(t, memWait, hal.Address(), 1), []string{"new session"})
+
 	// An address blocked before it was a contact: a stranger again, whose
 	// requests are welcome.
 	ginaDir := newProfile(t, "gina")
