@@ -86,7 +86,9 @@ type API interface {
 	// clears the draft it sent). Contact.Draft returns it. A draft belongs
 	// to the client typing it: SetDraft publishes no event (other clients
 	// see it when they next load the contact), and the peer never learns of
-	// it. Errors: ErrUnknownContact, ErrTooLong (over MaxText bytes).
+	// it. Each call is a durable write: save when the user leaves the
+	// conversation, quits or pauses typing, not on every key. Errors:
+	// ErrUnknownContact, ErrTooLong (over MaxText bytes).
 	SetDraft(ctx context.Context, ref, text string) error
 	// SetName changes our display name (Status.Name): the name sent with
 	// our contact requests and acceptances, and now, inside the encrypted
