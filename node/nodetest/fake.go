@@ -152,10 +152,14 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	}
 	if c, ok := f.contacts[addr]; ok {
 		if c.State == node.StateBlocked {
-			// As the node: adding a blocked address unblocks it first.
+			// As the node: adding a blocked address unblocks it first; back
+			// to accepted or requested, that was the add.
 			f.unblockLocked(c)
 			if c, ok = f.contacts[addr]; !ok {
 				return f.addLocked(addr, name, greeting), nil
+			}
+			if c.State == node.StateAccepted || c.State == node.StateRequested {
+				return *c, nil
 			}
 		}
 		switch c.State {
