@@ -159,6 +159,9 @@ func (cc *contactsCmd) show(ctx context.Context, s *session, ref string) error {
 	}
 	fmt.Fprintf(w, "name:     %s\naddress:  %s\nstate:    %s\npresence: %s\nverified: %s\n",
 		displayName(ct), ct.Address, ct.State, ct.Presence, yesNo(ct.Verified))
+	if ct.PeerName != "" && ct.PeerName != ct.Name {
+		fmt.Fprintf(w, "calls themself: %s\n", oneLine(ct.PeerName))
+	}
 	if !ct.LastSeen.IsZero() {
 		fmt.Fprintf(w, "seen:     %s\n", ct.LastSeen.Local().Format(time.DateTime))
 	}
