@@ -577,6 +577,9 @@ func (t *Tor) onStatus(st status) {
 	} else if p.Percent == prev.Percent && prev.Warning != "" {
 		p.Warning = prev.Warning
 	}
+	if p.Percent >= 100 && prev.Percent >= 100 {
+		p.Liveness = prev.Liveness // a repeated "done" says nothing about the network
+	}
 	t.setProgress(p)
 }
 
