@@ -88,6 +88,9 @@ func TestLivenessEvents(t *testing.T) {
 
 	fail(circuitFailuresDown-1, "")
 	fail(10, "CONNECTFAILED") // a relay further along: not our network
+	for range 10 {
+		tor.onCircuit("FAILED", "REQUESTED", "") // closed on purpose
+	}
 	if p := tor.Progress(); p.Liveness != LivenessUp {
 		t.Fatalf("after failures elsewhere: %+v", p)
 	}

@@ -641,8 +641,10 @@ func (t *Tor) onCircuit(status, reason, remoteReason string) {
 		t.mu.Unlock()
 		t.setLiveness(LivenessUp, "")
 	case "FAILED":
-		if remoteReason != "" || t.Progress().Percent < 100 {
-			return // not ours, or bootstrap, which reports its own problems
+		if remoteReason != "" || reason == "REQUESTED" || t.Progress().Percent < 100 {
+			// Not ours, closed on purpose (a stalled dial's circuits), or
+			// bootstrap, which reports its own problems.
+			return
 		}
 		t.mu.Lock()
 		t.failures++
