@@ -308,7 +308,9 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	case TypeTyping:
 		m = new(Typing)
 	default:
-		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		if m = newMailboxMsg(t); m == nil {
+			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		}
 	}
 	if err := decMode.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("wire: unmarshal %s: %w: %w", t, ErrMalformed, err)
@@ -329,6 +331,10 @@ type Content struct {
 
 	// Profile (key 10) is the sender's new display name. (issue 11)
 	Profile *Profile `cbor:"10,keyasint,omitempty"`
+
+	// Mailbox (key 30) is where to leave messages for the sender while it
+	// is offline (issue 16).
+	Mailbox *MailboxInfo `cbor:"30,keyasint,omitempty"`
 }
 
 // Profile is what the sender tells its contacts about itself.
@@ -364,6 +370,10 @@ func (c Content) validate() error {
 		return fmt.Errorf("bad profile name: %w", ErrMalformed)
 	case c.Profile != nil && c.Text != "":
 		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.Text != "":
+		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
+	case c.Mailbox != nil:
+		return c.Mailbox.validate()
 	}
 	return nil
 }

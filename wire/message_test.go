@@ -30,6 +30,19 @@ func sampleMsgs() []Msg {
 		// issue 11: display names
 		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi", Name: "Alice ☕"},
 		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
+		// issue 16: the mailbox protocol
+		&MailboxOpen{},
+		&MailboxOpen{Pair: bytes.Repeat([]byte{4}, MailboxSecretSize)},
+		&MailboxOpen{Token: bytes.Repeat([]byte{5}, MailboxSecretSize)},
+		&MailboxOpened{Code: MailboxDenied},
+		&MailboxPut{ID: id, Item: []byte("padded frame")},
+		&MailboxPut{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Item: []byte("padded frame")},
+		&MailboxRefused{ID: id, Code: MailboxFull},
+		&MailboxItem{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Item: []byte("padded frame")},
+		&MailboxTaken{IDs: []ID{id, id2}},
+		&MailboxNotice{ID: id2, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Delivered: []ID{id}, Expired: []ID{id2}},
+		&MailboxSlot{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Remove: true},
+		&MailboxUnlink{ID: id},
 	}
 }
 
