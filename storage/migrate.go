@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -22,18 +23,31 @@ type migration struct {
 // migrations returns the embedded migrations in order. File names are
 // NNNN_name.sql; versions must be 1..n without gaps.
 func migrations() ([]migration, error) {
-	ents, err := fs.ReadDir(migrationFS, "migrations")
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return loadMigrations(sub)
+}
+
+// loadMigrations reads the NNNN_name.sql files at the root of fsys, in
+// order; versions must be 1..n without gaps. (The profile's and a vault's.)
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	ents, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: bad name", e.Name())
 		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -65,11 +79,17 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
+	return applyMigrations(ctx, db.sql, ms, target, db.runHook)
+}
+
+// applyMigrations runs ms[cur:target] (target -1: all) in one transaction
+// and records the version in user_version.
+func applyMigrations(ctx context.Context, sdb *sql.DB, ms []migration, target int, hook func(string) error) error {
 	if target < 0 {
 		target = len(ms)
 	}
 	var cur int
-	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+	if err := sdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
 	if cur > len(ms) {
@@ -78,7 +98,7 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if cur >= target {
 		return nil
 	}
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, err := sdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
@@ -91,7 +111,7 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
 		}
-		if err := db.runHook("migrate:" + strconv.Itoa(m.version)); err != nil {
+		if err := hook("migrate:" + strconv.Itoa(m.version)); err != nil {
 			return fmt.Errorf("storage: migrate to version %d: %w", m.version, err)
 		}
 	}
