@@ -53,12 +53,15 @@ type Store struct {
 	key ed25519.PrivateKey
 }
 
+// CreateOptions configure Create (the profile's: NoPassphrase, KDF).
+type CreateOptions = storage.CreateOptions
+
 // Exists reports whether dir holds a mailbox store.
 func Exists(dir string) bool { return storage.VaultExists(dir, Schema) }
 
 // Create makes a new mailbox store in dir with a fresh onion key and
 // pairing secret.
-func Create(ctx context.Context, dir string, passphrase []byte, opts storage.CreateOptions) (*Store, error) {
+func Create(ctx context.Context, dir string, passphrase []byte, opts CreateOptions) (*Store, error) {
 	v, err := storage.CreateVault(ctx, dir, passphrase, Schema, opts)
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: create: %w", err)

@@ -255,12 +255,14 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
 	msg, changed, err := n.receiveLocked(c, m)
+	if err == nil && msg != nil {
+		// Under p.mu: a mailbox may deliver this contact's messages at the
+		// same time (mailbox.go), and events must come in stored order.
+		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+	}
 	p.mu.Unlock()
 	if err != nil {
 		return err
-	}
-	if msg != nil {
-		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 	}
 	if changed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
@@ -277,6 +279,9 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 // changed. p.mu is held.
 func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, err error) {
 	msg, err = n.receiveMessageLocked(c, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.Mailbox != nil {
+			return n.applyMailboxInfo(tx, c, content.Mailbox) // issue 16
+		}
 		if content.Profile == nil {
 			return nil // a newer kind of content: nothing for us to do
 		}

@@ -73,6 +73,8 @@ type tuning struct {
 	maxHandshake   int // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
+	// Mailbox (issue 16): see mailboxTuning.
+	mbox mailboxTuning
 }
 
 func defaultTuning() *tuning {
@@ -90,6 +92,7 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+		mbox:           defaultMailboxTuning(),
 	}
 }
 
@@ -129,6 +132,8 @@ type Node struct {
 	tor       TorStatus
 	peers     map[onion.Address]*peer
 	strangers int // links up to peers that are not accepted contacts
+
+	mbox *mboxState // mailboxes: ours and our contacts' (issue 16)
 }
 
 var _ API = (*Node)(nil)
@@ -192,6 +197,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		peers:  make(map[onion.Address]*peer),
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
+	n.mbox = newMboxState()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
 }
@@ -230,6 +236,7 @@ func (n *Node) Start(ctx context.Context) error {
 	// A name change not yet sent (we stopped first, or they accepted
 	// since): queued now, delivered once the network is up.
 	n.spawnLocked(func() { n.syncNames(n.ctx) })
+	n.startMailboxLocked()
 	return nil
 }
 
@@ -257,6 +264,14 @@ func (n *Node) spawn(f func()) bool {
 // Close stops delivery and Tor, closes the database and releases the
 // profile lock. Idempotent; other methods then fail with ErrClosed.
 func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	// Going offline: our mailbox takes what unreachable contacts wait for.
+	n.mailboxBeforeClose()
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()

@@ -53,6 +53,13 @@ const (
 	// issue 11
 	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
 	CodeSelf           = -32007 // node.ErrSelf: our own address
+
+	// issue 16 (a block of their own: -32016…)
+	CodeMailboxLinked      = -32016 // node.ErrMailboxLinked
+	CodeNoMailbox          = -32017 // node.ErrNoMailbox
+	CodeNotPairingLink     = -32018 // node.ErrNotPairingLink
+	CodeMailboxRefused     = -32019 // node.ErrMailboxRefused
+	CodeMailboxUnreachable = -32020 // node.ErrMailboxUnreachable
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -67,6 +74,11 @@ var sentinels = []struct {
 	{CodeClosed, node.ErrClosed},
 	{CodeAlreadyContact, node.ErrAlreadyContact},
 	{CodeSelf, node.ErrSelf},
+	{CodeMailboxLinked, node.ErrMailboxLinked},
+	{CodeNoMailbox, node.ErrNoMailbox},
+	{CodeNotPairingLink, node.ErrNotPairingLink},
+	{CodeMailboxRefused, node.ErrMailboxRefused},
+	{CodeMailboxUnreachable, node.ErrMailboxUnreachable},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -182,6 +194,13 @@ type (
 	}
 	nameParams struct {
 		Name string `json:"name"`
+	}
+	// issue 16
+	mailboxLinkParams struct {
+		URI string `json:"uri"`
+	}
+	mailboxUnlinkParams struct {
+		Force bool `json:"force,omitempty"`
 	}
 )
 
