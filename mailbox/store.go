@@ -468,7 +468,7 @@ func ShortSlot(slot []byte) string { return hex.EncodeToString(slot)[:8] }
 
 // Stats counts what is stored.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
-	st := Stats{Address: string(s.Address())}
+	st := Stats{Address: string(s.Address()), Slots: []SlotStats{}}
 	var owner []byte
 	var seen sql.NullInt64
 	if err := s.v.SQL().QueryRowContext(ctx, `SELECT owner_sealed, owner_seen FROM config WHERE id = 1`).Scan(&owner, &seen); err != nil {

@@ -36,12 +36,12 @@ import (
 
 // MailboxStatus is our mailbox as MailboxStatus and MailboxEvent show it.
 type MailboxStatus struct {
-	Linked    bool      `json:"linked"`
-	Address   string    `json:"address,omitempty"` // the mailbox's onion address
-	LinkedAt  time.Time `json:"linked_at,omitzero"`
-	Connected bool      `json:"connected"`           // a session with it is up now
-	LastSeen  time.Time `json:"last_seen,omitzero"`  // the last session with it
-	Error     string    `json:"error,omitempty"`     // why we cannot use it
+	Linked    bool             `json:"linked"`
+	Address   string           `json:"address,omitempty"` // the mailbox's onion address
+	LinkedAt  time.Time        `json:"linked_at,omitzero"`
+	Connected bool             `json:"connected"`          // a session with it is up now
+	LastSeen  time.Time        `json:"last_seen,omitzero"` // the last session with it
+	Error     string           `json:"error,omitempty"`    // why we cannot use it
 	Contacts  []MailboxContact `json:"contacts,omitempty"`
 }
 
