@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -42,16 +43,35 @@ type Contact struct {
 	Created    time.Time
 	Updated    time.Time
 	LastSeen   time.Time // zero: never
+	// Invited: their request carried a valid invite token. Such a pending
+	// request is never evicted to make room for another.
+	Invited bool
 }
 
-const contactCols = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen`
+const contactCols0 = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen`
+
+// guarded reports whether the schema has version "guard"'s columns (false
+// only while tests write fixtures of earlier versions).
+func (db *DB) guarded() bool { return db.schema == 0 || db.schema >= guardVersion() }
+
+// contactCols are the columns scanContact reads.
+func (db *DB) contactCols() string {
+	if db.guarded() {
+		return contactCols0 + ", invited"
+	}
+	return contactCols0
+}
 
 func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
 	var addr, nick, greet, bundle, note []byte
 	var created, updated int64
 	var seen sql.NullInt64
-	if err := sc.Scan(&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen); err != nil {
+	dest := []any{&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen}
+	if db.guarded() {
+		dest = append(dest, &c.Invited)
+	}
+	if err := sc.Scan(dest...); err != nil {
 		return Contact{}, err
 	}
 	k := int64Key(c.ID)
@@ -114,12 +134,15 @@ func (tx *Tx) InsertContact(c Contact) (Contact, error) {
 	c.Updated = c.Created
 	k := int64Key(c.ID)
 	s := tx.db.seal
-	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols0+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, s.seal("contacts", "address", k, []byte(c.Address)), s.seal("contacts", "nickname", k, []byte(c.Nickname)),
 		string(c.State), c.Verified, c.Removed,
 		s.sealOpt("contacts", "greeting", k, optString(c.Greeting)), s.sealOpt("contacts", "bundle", k, c.PeerBundle),
 		s.sealOpt("contacts", "note", k, optString(c.Note)),
 		ns(c.Created), ns(c.Updated), nullTime(c.LastSeen), mac)
+	if err == nil && c.Invited {
+		_, err = tx.tx.ExecContext(tx.ctx, `UPDATE contacts SET invited = 1 WHERE id = ?`, c.ID)
+	}
 	if err != nil {
 		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
 	}
@@ -147,6 +170,11 @@ func (tx *Tx) UpdateContact(c Contact) error {
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("storage: update contact %d: %w", c.ID, ErrNotFound)
+	}
+	if tx.db.guarded() {
+		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE contacts SET invited = ? WHERE id = ?`, c.Invited, c.ID); err != nil {
+			return fmt.Errorf("storage: update contact: %w", err)
+		}
 	}
 	return nil
 }
@@ -201,7 +229,7 @@ func (db *DB) ContactByAddress(ctx context.Context, address string) (Contact, er
 }
 
 func (db *DB) contact(ctx context.Context, q querier, id int64) (Contact, error) {
-	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ?`, id))
+	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+db.contactCols()+` FROM contacts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Contact{}, fmt.Errorf("storage: contact %d: %w", id, ErrNotFound)
 	}
@@ -212,12 +240,18 @@ func (db *DB) contact(ctx context.Context, q querier, id int64) (Contact, error)
 }
 
 func (db *DB) contactByAddress(ctx context.Context, q querier, address string) (Contact, error) {
-	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE address_mac = ?`, db.seal.addressMAC(address)))
+	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+db.contactCols()+` FROM contacts WHERE address_mac = ?`, db.seal.addressMAC(address)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Contact{}, fmt.Errorf("storage: contact by address: %w", ErrNotFound)
 	}
 	if err != nil {
 		return Contact{}, fmt.Errorf("storage: contact by address: %w", err)
+	}
+	// The MAC only finds the row; the sealed address proves it. Without this
+	// check, someone who can write the file could copy Bob's address_mac
+	// onto a stranger's row and have every lookup of Bob return the stranger.
+	if subtle.ConstantTimeCompare([]byte(c.Address), []byte(address)) != 1 {
+		return Contact{}, fmt.Errorf("storage: contact by address: row %d holds another address: %w", c.ID, ErrTampered)
 	}
 	return c, nil
 }
@@ -227,7 +261,7 @@ func (db *DB) Contacts(ctx context.Context) ([]Contact, error) {
 	if err := db.check(); err != nil {
 		return nil, err
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts ORDER BY id`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+db.contactCols()+` FROM contacts ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("storage: contacts: %w", err)
 	}

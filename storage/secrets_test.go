@@ -45,6 +45,7 @@ func TestNoSecretsInClear(t *testing.T) {
 		"attachment metadata": []byte("SECRET-attachment-holiday.jpg"),
 		"outbox frame":        []byte("SECRET-outbox-frame-77e1"),
 		"request frame":       []byte("SECRET-request-frame-50b2"),
+		"invite token":        []byte("SECRET-invite-16"),
 	}
 	var c Contact
 	err = db.Update(ctx, func(tx *Tx) error {
@@ -68,6 +69,9 @@ func TestNoSecretsInClear(t *testing.T) {
 	}
 	if _, err := db.ReceiveMessage(ctx, IncomingMessage{ContactID: c.ID, ID: NewMessageID(), Body: string(secrets["incoming body"]),
 		Session: secrets["ratchet state"]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateInvite(ctx, Invite{Token: secrets["invite token"], MaxUses: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	// Overwrite values too: secure_delete and sealing both matter for the
