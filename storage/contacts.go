@@ -352,3 +352,45 @@ func (tx *Tx) PutSession(contactID int64, state []byte, at time.Time) error {
 func (db *DB) PutSession(ctx context.Context, contactID int64, state []byte, at time.Time) error {
 	return db.Update(ctx, func(tx *Tx) error { return tx.PutSession(contactID, state, at) })
 }
+
+// PendingRef is a pending-incoming request as Tx.PendingRequests lists it:
+// enough to pick one to evict without opening any sealed value.
+type PendingRef struct {
+	ID      int64
+	Updated time.Time // when the request (or its latest resend) arrived
+	Invited bool
+}
+
+// PendingRequests lists the pending-incoming contacts (not removed), least
+// recently updated first.
+func (tx *Tx) PendingRequests() ([]PendingRef, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, updated, invited FROM contacts WHERE state = ? AND removed = 0 ORDER BY updated, id`,
+		string(StatePendingIncoming))
+	if err != nil {
+		return nil, fmt.Errorf("storage: pending requests: %w", err)
+	}
+	defer rows.Close()
+	var out []PendingRef
+	for rows.Next() {
+		var p PendingRef
+		var updated int64
+		if err := rows.Scan(&p.ID, &updated, &p.Invited); err != nil {
+			return nil, fmt.Errorf("storage: pending requests: %w", err)
+		}
+		p.Updated = time.Unix(0, updated)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: pending requests: %w", err)
+	}
+	return out, nil
+}
+
+// HasMessages reports whether the contact has any stored message.
+func (tx *Tx) HasMessages(contactID int64) (bool, error) {
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM (SELECT 1 FROM messages WHERE contact_id = ? LIMIT 1)`, contactID).Scan(&n); err != nil {
+		return false, fmt.Errorf("storage: has messages: %w", err)
+	}
+	return n > 0, nil
+}
