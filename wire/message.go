@@ -105,7 +105,15 @@ type Request struct {
 	ID       ID     `cbor:"1,keyasint"`
 	Bundle   []byte `cbor:"2,keyasint"`
 	Greeting string `cbor:"3,keyasint,omitempty"`
+	// Invite is the token of the recipient's invite link, if the requester
+	// has one: a valid one lets the request past the stranger limits.
+	Invite []byte `cbor:"4,keyasint,omitempty"`
+	// Work is the proof of work a request without a valid invite needs.
+	Work *Work `cbor:"5,keyasint,omitempty"`
 }
+
+// InviteSize is the length of an invite token.
+const InviteSize = 16
 
 // Accept is a contact acceptance carrying the ratchet handshake.
 type Accept struct {
@@ -184,6 +192,10 @@ func (m *Request) validate() error {
 		return malformed(TypeRequest, "bad bundle length")
 	case len(m.Greeting) > MaxGreeting:
 		return malformed(TypeRequest, "greeting too long")
+	case m.Invite != nil && len(m.Invite) != InviteSize:
+		return malformed(TypeRequest, "bad invite length")
+	case m.Work != nil && m.Work.Time <= 0:
+		return malformed(TypeRequest, "bad work time")
 	}
 	return nil
 }

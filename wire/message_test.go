@@ -27,6 +27,7 @@ func sampleMsgs() []Msg {
 		&Ack{ID: id},
 		&Receipt{ID: id2, IDs: []ID{id, id2}, Read: true},
 		&Typing{},
+		&Request{ID: id, Bundle: []byte("bundle"), Invite: bytes.Repeat([]byte{9}, InviteSize), Work: &Work{Time: 1750000000, Nonce: 1 << 40}},
 	}
 }
 
@@ -135,6 +136,11 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"hello short nonce", TypeHello, []byte{0xa1, 0x01, 0x41, 0x00}},
 		{"auth missing sig", TypeAuth, []byte{0xa0}},
 		{"deep nesting", TypeTyping, []byte{0xa1, 0x01, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00}},
+		{"short invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x04, 0x41, 0x01)},
+		{"empty invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x04, 0x40)},
+		{"work without time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x05, 0xa1, 0x02, 0x01)},
+		{"work unknown field", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x05, 0xa2, 0x01, 0x01, 0x03, 0x01)},
+		{"work negative time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x05, 0xa1, 0x01, 0x20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
