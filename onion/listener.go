@@ -17,7 +17,7 @@ import (
 // Listener is a published onion service: it accepts connections that peers
 // make to Addr():VirtualPort. It implements net.Listener.
 type Listener struct {
-	tor     *Tor
+	tor      *Tor
 	local    net.Listener // tor forwards the service's streams here
 	address  Address
 	defences Defences
