@@ -54,6 +54,8 @@ func (n *Node) apiContact(c contacts.Contact) Contact {
 		LastSeen: c.LastSeen,
 		Unread:   c.Unread,
 		Created:  c.Created,
+		ID:       c.ID,
+		Invited:  c.Invited && c.State == contacts.PendingIncoming,
 	}
 	if c.State == contacts.PendingIncoming {
 		out.Greeting = c.Greeting
@@ -106,7 +108,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	n.mu.Lock()
-	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable}
+	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable, Defences: n.defences}
 	for _, c := range cs {
 		switch c.State {
 		case contacts.Accepted:

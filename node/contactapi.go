@@ -63,12 +63,13 @@ func (n *Node) Contact(ctx context.Context, ref string) (Contact, error) {
 
 // AddContact implements API. Adding someone who already asked us accepts
 // their request; adding an accepted contact changes nothing (the session is
-// never reset).
+// never reset). address may be an invite link (see ParseLink): the request
+// then carries its token, and so does a request to them still queued.
 func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (Contact, error) {
 	if err := n.checkOpen(); err != nil {
 		return Contact{}, err
 	}
-	addr, err := onion.ParseAddress(address)
+	addr, token, err := ParseLink(address)
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: add contact: %w", err)
 	}
@@ -83,7 +84,7 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	var it storage.OutboxItem
 	c, err := n.book.Add(ctx, string(addr), name, greeting, func(tx *storage.Tx, c contacts.Contact) error {
 		id := wire.NewID()
-		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting})
+		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting, Invite: token})
 		if err != nil {
 			return err
 		}
@@ -100,7 +101,14 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 				}
 			}
 			return n.AcceptContact(ctx, string(addr))
-		default: // requested or accepted: nothing to redo
+		default: // requested or accepted: nothing to redo, but an invite helps
+			if c.State == contacts.Requested && token != nil {
+				if err := n.inviteRequest(ctx, p, c, token); err != nil {
+					return Contact{}, err
+				}
+				n.redialNow(p)
+				n.startDelivery(p, c.ID)
+			}
 			full, err := n.book.Get(ctx, c.ID)
 			if err != nil {
 				return Contact{}, err

@@ -90,10 +90,7 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
-	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
-		return err
-	})
+	stored, err := n.receiveRequest(p, c, known, m) // invite or proof of work (invite.go)
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
 		return ack(l, m.ID)
@@ -266,10 +263,10 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Mess
 	}
 	if err != nil {
 		// It will never decrypt: acknowledge it so the peer stops resending,
-		// and record the id so a resend is not reported twice.
-		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-		if dup, err := n.db.MarkSeen(n.ctx, c.ID, id, now); err == nil && !dup {
-			n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+		// and record the id so a resend is not reported twice. Repeated
+		// failures make one notice per window (guard.go).
+		if dup, serr := n.db.MarkSeen(n.ctx, c.ID, id, now); serr == nil && !dup {
+			n.decryptFailed(n.peer(c.Address), c, err)
 		}
 		return nil, nil
 	}

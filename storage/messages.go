@@ -559,3 +559,17 @@ func (tx *Tx) DeleteHistory(contactID int64) error {
 	}
 	return nil
 }
+
+// UnreadStats returns how many received messages from the contact are
+// unread, and their size at rest in bytes (sealed bodies and metadata).
+func (db *DB) UnreadStats(ctx context.Context, contactID int64) (count int, size int64, err error) {
+	if err := db.check(); err != nil {
+		return 0, 0, err
+	}
+	err = db.sql.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(length(body_sealed) + coalesce(length(meta_sealed), 0)), 0)
+		FROM messages WHERE contact_id = ? AND direction = 'in' AND read IS NULL`, contactID).Scan(&count, &size)
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: unread stats: %w", err)
+	}
+	return count, size, nil
+}

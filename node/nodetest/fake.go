@@ -6,6 +6,7 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -29,6 +30,8 @@ type Fake struct {
 	messages map[string][]node.Message
 	seq      int64
 	subs     map[chan node.Event]struct{}
+	invites  []node.Invite
+	inviteID int64
 	Calls    []string // method names in call order, for assertions
 }
 
@@ -137,6 +140,7 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("AddContact")
+	address, _, _ = strings.Cut(address, "?") // an invite link's token
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
 	if len(addr) != 56 {
 		return node.Contact{}, fmt.Errorf("invalid address %q: want 56 characters, got %d", address, len(addr))
@@ -495,4 +499,67 @@ func (f *Fake) SimTyping(ref string) {
 		panic(err)
 	}
 	f.publishLocked(node.TypingEvent{Address: c.Address})
+}
+
+// Invite links (issue 13).
+
+func (f *Fake) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("CreateInvite")
+	now := f.Now()
+	if o.Uses == 0 {
+		o.Uses = 1
+	}
+	if o.Expires.IsZero() {
+		o.Expires = now.Add(7 * 24 * time.Hour)
+	}
+	if o.Uses < 0 || !o.Expires.After(now) {
+		return node.Invite{}, fmt.Errorf("invalid invite options %+v", o)
+	}
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	f.inviteID++
+	iv := node.Invite{ID: f.inviteID, Link: "chive:" + f.status.Address + "?invite=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tok)),
+		MaxUses: o.Uses, Expires: o.Expires, Created: now}
+	f.invites = append(f.invites, iv)
+	return iv, nil
+}
+
+func (f *Fake) Invites(ctx context.Context) ([]node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("Invites")
+	out := []node.Invite{}
+	for _, iv := range f.invites {
+		if iv.Uses < iv.MaxUses && f.Now().Before(iv.Expires) {
+			out = append(out, iv)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) RevokeInvite(ctx context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("RevokeInvite")
+	for i, iv := range f.invites {
+		if iv.ID == id {
+			f.invites = append(f.invites[:i:i], f.invites[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d", node.ErrUnknownInvite, id)
+}
+
+// SimInviteUsed counts one use of the invite with id, as a request with its
+// token arriving would.
+func (f *Fake) SimInviteUsed(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.invites {
+		if f.invites[i].ID == id {
+			f.invites[i].Uses++
+		}
+	}
 }

@@ -275,6 +275,22 @@ func (c *Client) SetSettings(ctx context.Context, s node.Settings) error {
 	return c.Call(ctx, "settings.set", s, nil)
 }
 
+// Invite links (issue 13).
+
+func (c *Client) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	var iv node.Invite
+	return iv, c.Call(ctx, "invites.create", o, &iv)
+}
+
+func (c *Client) Invites(ctx context.Context) ([]node.Invite, error) {
+	var ivs []node.Invite
+	return ivs, c.Call(ctx, "invites.list", nil, &ivs)
+}
+
+func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
+	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done or the connection is lost; the channel is closed then
 // (check ctx.Err() to tell the two apart). Events of kinds this client does

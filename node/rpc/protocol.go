@@ -49,6 +49,7 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
+	CodeUnknownInvite  = -32013 // node.ErrUnknownInvite
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -61,6 +62,7 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeUnknownInvite, node.ErrUnknownInvite},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -169,6 +171,11 @@ type (
 		Subscribed bool `json:"subscribed"`
 	}
 )
+
+// inviteParams are invites.revoke's params.
+type inviteParams struct {
+	ID int64 `json:"id"`
+}
 
 // AddressInfo is the result of the "address" method.
 type AddressInfo struct {
