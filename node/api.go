@@ -224,7 +224,7 @@ type Defences struct {
 // InviteOptions say how often and how long an invite works. Zero values
 // mean the defaults.
 type InviteOptions struct {
-	Uses    int       `json:"uses,omitempty"`    // requests it lets in; default 1
+	Uses    int       `json:"uses,omitempty"`   // requests it lets in; default 1
 	Expires time.Time `json:"expires,omitzero"` // default: 7 days from now
 }
 

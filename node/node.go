@@ -79,10 +79,10 @@ type tuning struct {
 	preAuth          time.Duration // an inbound handshake must finish within this
 	messageRate      rate          // per contact
 	receiptRate      rate
-	typingRate       rate // typing frames over it are dropped
-	frameRate        rate // acks and the rest
-	unreadQuota      int   // unread messages per contact before its link waits
-	unreadBytesQuota int64 // and their bytes at rest
+	typingRate       rate          // typing frames over it are dropped
+	frameRate        rate          // acks and the rest
+	unreadQuota      int           // unread messages per contact before its link waits
+	unreadBytesQuota int64         // and their bytes at rest
 	failWindow       time.Duration // one decryption-failure notice per contact per window
 	seenMaxAge       time.Duration // seen ids are kept this long...
 	seenKeep         int           // ...and at most this many per contact
@@ -154,7 +154,7 @@ type Node struct {
 	reachable bool
 	tor       TorStatus
 	peers     map[onion.Address]*peer
-	strangers int // links up to peers that are not accepted contacts
+	strangers int       // links up to peers that are not accepted contacts
 	defences  *Defences // tor's defences of our onion service, nil if unknown
 }
 
