@@ -142,6 +142,7 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.call("AddContact")
 	address, _, _ = strings.Cut(address, "?") // an invite link's token
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "chive://"), "chive:")
 	if len(addr) != 56 {
 		return node.Contact{}, fmt.Errorf("invalid address %q: want 56 characters, got %d", address, len(addr))
 	}
@@ -550,6 +551,13 @@ func (f *Fake) RevokeInvite(ctx context.Context, id int64) error {
 		}
 	}
 	return fmt.Errorf("%w: %d", node.ErrUnknownInvite, id)
+}
+
+// SimDefences sets what Status reports of tor's defences (nil: unknown).
+func (f *Fake) SimDefences(d *node.Defences) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Defences = d
 }
 
 // SimInviteUsed counts one use of the invite with id, as a request with its
