@@ -6,6 +6,7 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
 	"fmt"
@@ -518,9 +519,10 @@ func (f *Fake) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Inv
 	if o.Uses < 0 || !o.Expires.After(now) {
 		return node.Invite{}, fmt.Errorf("invalid invite options %+v", o)
 	}
-	tok := make([]byte, 16)
-	rand.Read(tok)
 	f.inviteID++
+	// Derived, not random: golden screens show the link.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", f.status.Address, f.inviteID))
+	tok := sum[:16]
 	iv := node.Invite{ID: f.inviteID, Link: "chive:" + f.status.Address + "?invite=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tok)),
 		MaxUses: o.Uses, Expires: o.Expires, Created: now}
 	f.invites = append(f.invites, iv)
