@@ -112,19 +112,28 @@ type rawPeer struct {
 }
 
 func newRawPeer(t testing.TB) rawPeer {
-	pub, key, err := ed25519.GenerateKey(nil)
+	r, err := makeRawPeer()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// makeRawPeer is newRawPeer for goroutines other than the test's.
+func makeRawPeer() (rawPeer, error) {
+	pub, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return rawPeer{}, err
 	}
 	id, err := ratchet.NewIdentity(key, time.Now())
 	if err != nil {
-		t.Fatal(err)
+		return rawPeer{}, err
 	}
 	b, err := id.Bundle().MarshalBinary()
 	if err != nil {
-		t.Fatal(err)
+		return rawPeer{}, err
 	}
-	return rawPeer{key: key, pub: pub, bundle: b}
+	return rawPeer{key: key, pub: pub, bundle: b}, nil
 }
 
 func (r rawPeer) addr() onion.Address { return onion.AddressFromPublicKey(r.pub) }

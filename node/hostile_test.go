@@ -112,7 +112,11 @@ func TestHostilePeers(t *testing.T) {
 		tick := time.NewTicker(2 * time.Second)
 		defer tick.Stop()
 		for attack.Err() == nil {
-			r := newRawPeer(t)
+			r, err := makeRawPeer()
+			if err != nil {
+				failed.Add(1)
+				continue
+			}
 			w, err := wire.SolveWork(attack, r.pub, bob.pub, time.Now(), bt.workBits)
 			if err != nil {
 				return
