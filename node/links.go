@@ -108,6 +108,7 @@ func (n *Node) adopt(l *wire.Link) {
 	}
 	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers && !n.evictStrangerLocked() {
 		n.mu.Unlock()
+		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", n.strangers)
 		l.Close()
 		return
 	}
