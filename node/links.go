@@ -107,8 +107,9 @@ func (n *Node) adopt(l *wire.Link) {
 		return
 	}
 	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers && !n.evictStrangerLocked() {
+		busy := n.strangers
 		n.mu.Unlock()
-		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", n.strangers)
+		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", busy)
 		l.Close()
 		return
 	}
