@@ -525,7 +525,9 @@ func TestStrangerLinks(t *testing.T) {
 	checkLeaks(t)
 	mem := memnet.New()
 	tune := fastTuning()
-	tune.strangerIdle = 300 * time.Millisecond
+	// Long enough for bob to accept alice on her link before it idles out:
+	// a pending requester's link closes when idle, like a stranger's.
+	tune.strangerIdle = 2 * time.Second
 	bob := startMemTuned(t, mem, newProfile(t, "bob"), tune)
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	eve := startMem(t, mem, newProfile(t, "eve"))
