@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/node/nodetest"
 )
 
 func TestInviteCommands(t *testing.T) {
@@ -103,5 +105,30 @@ func TestParseLife(t *testing.T) {
 		if _, err := parseLife(bad); err == nil {
 			t.Errorf("parseLife(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestDaemonLogNamesContactsByID: the daemon's event log names contacts by
+// their local id, never by address or its prefix.
+func TestDaemonLogNamesContactsByID(t *testing.T) {
+	f := nodetest.New("alice", aliceAddr)
+	bob := node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted, ID: 7}
+	f.SimContact(bob)
+	var buf syncBuffer
+	events := make(chan node.Event, 8)
+	events <- node.MessageEvent{Message: node.Message{ID: "00", Address: bobAddr, Direction: node.Incoming}}
+	events <- node.PresenceEvent{Address: bobAddr, Presence: node.Online}
+	events <- node.ContactRequestEvent{Contact: node.Contact{Address: carolAddr, State: node.StatePendingIncoming, ID: 9}}
+	events <- node.MessageStateEvent{ID: "01", Address: carolAddr, State: node.Delivered}
+	close(events)
+	logEvents(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})), f, events)
+	out := buf.String()
+	for _, a := range []string{bobAddr, carolAddr} {
+		if strings.Contains(out, a[:8]) {
+			t.Errorf("the log names %s by its address:\n%s", a[:8], out)
+		}
+	}
+	if strings.Count(out, "contact=#7") != 2 || !strings.Contains(out, "from=#9") || !strings.Contains(out, "contact=#9") {
+		t.Errorf("the log does not name contacts by id:\n%s", out)
 	}
 }

@@ -33,6 +33,7 @@ type Fake struct {
 	subs     map[chan node.Event]struct{}
 	invites  []node.Invite
 	inviteID int64
+	lastID   int64 // contact ids, as the node numbers them
 	Calls    []string // method names in call order, for assertions
 }
 
@@ -150,7 +151,8 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	if c, ok := f.contacts[addr]; ok {
 		return *c, nil
 	}
-	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
+	f.lastID++
+	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now(), ID: f.lastID}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
 	return *c, nil
@@ -400,6 +402,10 @@ func (f *Fake) SimContact(c node.Contact) {
 	if c.Presence == "" {
 		c.Presence = node.Offline
 	}
+	if c.ID == 0 {
+		f.lastID++
+		c.ID = f.lastID
+	}
 	cc := c
 	f.contacts[c.Address] = &cc
 }
@@ -408,8 +414,9 @@ func (f *Fake) SimContact(c node.Contact) {
 func (f *Fake) SimRequest(address, name, greeting string) node.Contact {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastID++
 	c := &node.Contact{Address: address, Name: name, State: node.StatePendingIncoming, Greeting: greeting,
-		Presence: node.Online, Created: f.Now()}
+		Presence: node.Online, Created: f.Now(), ID: f.lastID}
 	f.contacts[address] = c
 	f.publishLocked(node.ContactRequestEvent{Contact: *c})
 	return *c

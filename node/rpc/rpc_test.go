@@ -485,7 +485,7 @@ func TestSubscribe(t *testing.T) {
 	in := f.SimReceive("bob", "pong")
 	f.SimPresence("bob", node.Online)
 	f.SimTyping("bob")
-	f.SimRequest(carolAddr, "carol", "hi, it's carol")
+	carol := f.SimRequest(carolAddr, "carol", "hi, it's carol")
 
 	want := []node.Event{
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 45, Summary: "Loading relay descriptors"}},
@@ -494,7 +494,7 @@ func TestSubscribe(t *testing.T) {
 		node.PresenceEvent{Address: bobAddr, Presence: node.Online},
 		node.TypingEvent{Address: bobAddr},
 		node.ContactRequestEvent{Contact: node.Contact{Address: carolAddr, Name: "carol", State: node.StatePendingIncoming,
-			Greeting: "hi, it's carol", Presence: node.Online, Created: t0}},
+			Greeting: "hi, it's carol", Presence: node.Online, Created: t0, ID: carol.ID}},
 	}
 	for i, w := range want {
 		select {
