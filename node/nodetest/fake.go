@@ -33,7 +33,7 @@ type Fake struct {
 	subs     map[chan node.Event]struct{}
 	invites  []node.Invite
 	inviteID int64
-	lastID   int64 // contact ids, as the node numbers them
+	lastID   int64    // contact ids, as the node numbers them
 	Calls    []string // method names in call order, for assertions
 }
 
