@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/wire"
 )
 
@@ -352,5 +353,17 @@ func (n *Node) pruneLoop() {
 		case <-n.ctx.Done():
 			return
 		}
+	}
+}
+
+// nameContacts registers every contact's address with the log's names, so
+// a log line about one the node has no link state for yet is redacted too.
+func (n *Node) nameContacts() {
+	cs, err := n.db.Contacts(n.ctx)
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		n.names.add(onion.Address(c.Address))
 	}
 }

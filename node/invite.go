@@ -148,11 +148,14 @@ func (n *Node) receiveRequest(p *peer, c contacts.Contact, known bool, m *wire.R
 	}
 	r, err := n.book.Receive(n.ctx, contacts.Request{Address: p.addr, Bundle: m.Bundle, Greeting: m.Greeting, At: now, Invite: m.Invite},
 		func(tx *storage.Tx, c contacts.Contact) error {
-			_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now)
+			if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now); err != nil {
+				return err
+			}
+			_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 			return err
 		})
 	if err != nil {
-		return contacts.Contact{}, err
+		return r.Contact, err
 	}
 	for _, e := range r.Evicted {
 		n.log.Info("pending request dropped to make room", "peer", e.Address.Short())

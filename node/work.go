@@ -121,12 +121,7 @@ func (n *Node) inviteRequest(ctx context.Context, p *peer, c contacts.Contact, t
 		if replaced {
 			return nil
 		}
-		id := wire.NewID()
-		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: c.Greeting, Invite: token})
-		if err != nil {
-			return err
-		}
-		it, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindRequest, Frame: frame})
+		it, err := n.queueRequest(tx, c.ID, c.Greeting, token)
 		queued = append(queued, it)
 		return err
 	})

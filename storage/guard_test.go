@@ -70,12 +70,12 @@ func TestOutboxFrameBoundToContact(t *testing.T) {
 	}
 }
 
-// TestMigrationResealsOutbox: a version-2 profile's outbox (sealed with the
+// TestMigrationResealsOutbox: a version-3 profile's outbox (sealed with the
 // item id alone) reads back after the migration, and is bound to its
 // contact from then on.
 func TestMigrationResealsOutbox(t *testing.T) {
 	ctx := context.Background()
-	dir := copyProfile(t, fixtureDir(2))
+	dir := copyProfile(t, fixtureDir(3))
 	db, err := Open(ctx, dir, []byte(fixturePass), OpenOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -33,20 +33,6 @@ var goSteps = map[string]func(ctx context.Context, db *DB, tx *sql.Tx) error{
 	"guard": resealOutbox,
 }
 
-// versionOf is the schema version of the migration with key k.
-func versionOf(k string) int {
-	ms, err := migrations()
-	if err != nil {
-		panic(err)
-	}
-	for _, m := range ms {
-		if m.key() == k {
-			return m.version
-		}
-	}
-	panic("storage: no migration " + k)
-}
-
 // migrations returns the embedded migrations in order. File names are
 // NNNN_name.sql; versions must be 1..n without gaps.
 func migrations() ([]migration, error) {
@@ -104,7 +90,6 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 		return fmt.Errorf("%w: database version %d, this chive knows up to %d; upgrade chive", ErrNewerVersion, cur, len(ms))
 	}
 	if cur >= target {
-		db.schema = cur
 		return nil
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
@@ -136,6 +121,5 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
-	db.schema = target
 	return nil
 }

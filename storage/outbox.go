@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -37,16 +36,10 @@ type OutboxItem struct {
 // outboxKey is the row identity sealed into an outbox frame: the contact id
 // and the item id, so a frame moved to another contact's row fails to open
 // rather than being sent to them. Profiles from before schema version
-// "guard" sealed the id alone; that migration reseals them, and the old form
-// is used only while writing fixtures of those versions.
+// "guard" sealed the id alone; that migration reseals them (resealOutbox).
 func (db *DB) outboxKey(contactID int64, id MessageID) []byte {
-	if db.schema != 0 && db.schema < guardVersion() {
-		return id[:]
-	}
 	return append(int64Key(contactID), id[:]...)
 }
-
-var guardVersion = sync.OnceValue(func() int { return versionOf("guard") })
 
 // resealOutbox moves every outbox frame from the old row key (the item id)
 // to outboxKey's: the Go half of the "guard" migration.

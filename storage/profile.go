@@ -111,9 +111,6 @@ type DB struct {
 	sql  *sql.DB
 	seal *sealer
 	lock *os.File
-	// schema is the database's schema version, set once by migrateTo (lower
-	// than the newest only while tests write fixtures of old versions).
-	schema int
 
 	mu     sync.Mutex
 	closed bool

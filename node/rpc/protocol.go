@@ -49,7 +49,12 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
-	CodeUnknownInvite  = -32013 // node.ErrUnknownInvite
+
+	// issue 11
+	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
+	CodeSelf           = -32007 // node.ErrSelf: our own address
+
+	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -62,6 +67,9 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeAlreadyContact, node.ErrAlreadyContact},
+	{CodeSelf, node.ErrSelf},
+
 	{CodeUnknownInvite, node.ErrUnknownInvite},
 }
 
@@ -169,6 +177,15 @@ type (
 	}
 	subscribeResult struct {
 		Subscribed bool `json:"subscribed"`
+	}
+
+	// issue 11
+	draftParams struct {
+		Contact string `json:"contact"`
+		Text    string `json:"text"`
+	}
+	nameParams struct {
+		Name string `json:"name"`
 	}
 )
 

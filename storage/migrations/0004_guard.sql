@@ -1,4 +1,4 @@
--- chive schema version 3: bind what is stored to whom it belongs, invite
+-- chive schema version 4: bind what is stored to whom it belongs, invite
 -- links, and a bounded seen table (issue 13).
 --
 -- Outbox frames are now sealed with the contact id in their associated data
