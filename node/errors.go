@@ -22,6 +22,10 @@ var (
 	// MinPassphrase characters (and not NoPassphrase).
 	ErrShortPassphrase = errors.New("passphrase too short")
 
+	// ErrUnknownInvite: no invite with that id (revoked, used up or expired).
+	ErrUnknownInvite = errors.New("unknown invite")
+	// ErrBadLink: a chive: link that is not an address or an invite link.
+	ErrBadLink = errors.New("not a chive link")
 	// --- issue 16: mailbox ---
 
 	// ErrMailboxLinked: MailboxLink while a mailbox is linked.

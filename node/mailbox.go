@@ -383,16 +383,21 @@ func (n *Node) markStored(c contacts.Contact, it storage.OutboxItem, own bool) {
 	}
 }
 
-// handleRelayed handles a frame a mailbox carried from contact cid, as if
-// it had come on a direct link, except that it is acknowledged to the
-// mailbox (Taken) instead of the contact. A frame of a contact that is not
+// handleRelayed handles a frame a mailbox (session sess) carried from
+// contact cid, as if it had come on a direct link, except that it is
+// acknowledged to the mailbox (Taken) instead of the contact. A frame of a contact that is not
 // accepted (removed, blocked) is dropped.
-func (n *Node) handleRelayed(cid int64, m wire.Msg) error {
+func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) error {
 	c, err := n.book.LookupID(n.ctx, cid)
 	if err != nil || c.Removed || c.State != contacts.Accepted {
 		return nil
 	}
 	p := n.peer(c.Address)
+	// The contact's budget and unread quota hold whatever path its frames
+	// take (guard.go): over the quota, the items wait in the mailbox.
+	if _, err := n.admit(p, sess, m); err != nil {
+		return err
+	}
 	switch m := m.(type) {
 	case *wire.Message:
 		p.mu.Lock()

@@ -307,7 +307,7 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 				continue
 			}
 			if cid, ok := lookup(it.Slot); ok {
-				if err := n.handleRelayed(cid, it.Msg); err != nil {
+				if err := n.handleRelayed(sess, cid, it.Msg); err != nil {
 					// Not stored: not taken; the session ends, the item comes again.
 					n.log.Warn("mailbox: handling an item", "err", err)
 					flush()

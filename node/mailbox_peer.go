@@ -142,7 +142,7 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 				continue
 			}
 			poke()
-			if err := n.handleRelayed(cid, it.Msg); err != nil {
+			if err := n.handleRelayed(sess, cid, it.Msg); err != nil {
 				n.log.Warn("contact's mailbox: handling an item", "err", err)
 				if len(taken) > 0 {
 					sess.Taken(nil, taken)

@@ -16,8 +16,21 @@ var migrationFS embed.FS
 
 type migration struct {
 	version int
-	name    string
+	name    string // the file name, NNNN_name.sql
 	sql     string
+}
+
+// key is the name without its number and extension ("guard"): what goSteps
+// and sealing decisions refer to, so renumbering a migration changes nothing.
+func (m migration) key() string {
+	_, k, _ := strings.Cut(strings.TrimSuffix(m.name, ".sql"), "_")
+	return k
+}
+
+// goSteps run after the SQL of the migration with that key, in the same
+// transaction: what SQL cannot do (resealing needs the database key).
+var goSteps = map[string]func(ctx context.Context, db *DB, tx *sql.Tx) error{
+	"guard": resealOutbox,
 }
 
 // migrations returns the embedded migrations in order. File names are
@@ -79,12 +92,19 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
-	return applyMigrations(ctx, db.sql, ms, target, db.runHook)
+	step := func(ctx context.Context, m migration, tx *sql.Tx) error {
+		if f := goSteps[m.key()]; f != nil {
+			return f(ctx, db, tx)
+		}
+		return nil
+	}
+	return applyMigrations(ctx, db.sql, ms, target, step, db.runHook)
 }
 
-// applyMigrations runs ms[cur:target] (target -1: all) in one transaction
-// and records the version in user_version.
-func applyMigrations(ctx context.Context, sdb *sql.DB, ms []migration, target int, hook func(string) error) error {
+// applyMigrations runs ms[cur:target] (target -1: all) in one transaction,
+// each migration's SQL followed by step (nil: none), and records the
+// version in user_version.
+func applyMigrations(ctx context.Context, sdb *sql.DB, ms []migration, target int, step func(context.Context, migration, *sql.Tx) error, hook func(string) error) error {
 	if target < 0 {
 		target = len(ms)
 	}
@@ -110,6 +130,11 @@ func applyMigrations(ctx context.Context, sdb *sql.DB, ms []migration, target in
 	for _, m := range ms[cur:target] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if step != nil {
+			if err := step(ctx, m, tx); err != nil {
+				return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
+			}
 		}
 		if err := hook("migrate:" + strconv.Itoa(m.version)); err != nil {
 			return fmt.Errorf("storage: migrate to version %d: %w", m.version, err)

@@ -216,7 +216,7 @@ func openVaultSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, 
 	_, err = sdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS vault (
 		id INTEGER PRIMARY KEY CHECK (id = 1), kind TEXT NOT NULL, check_sealed BLOB NOT NULL) STRICT`)
 	if err == nil {
-		err = applyMigrations(ctx, sdb, ms, -1, func(string) error { return nil })
+		err = applyMigrations(ctx, sdb, ms, -1, nil, func(string) error { return nil })
 	}
 	if err != nil {
 		sdb.Close()

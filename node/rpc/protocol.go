@@ -54,6 +54,7 @@ const (
 	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
+	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 	// issue 16 (a block of their own: -32016…)
 	CodeMailboxLinked      = -32016 // node.ErrMailboxLinked
 	CodeNoMailbox          = -32017 // node.ErrNoMailbox
@@ -74,6 +75,8 @@ var sentinels = []struct {
 	{CodeClosed, node.ErrClosed},
 	{CodeAlreadyContact, node.ErrAlreadyContact},
 	{CodeSelf, node.ErrSelf},
+
+	{CodeUnknownInvite, node.ErrUnknownInvite},
 	{CodeMailboxLinked, node.ErrMailboxLinked},
 	{CodeNoMailbox, node.ErrNoMailbox},
 	{CodeNotPairingLink, node.ErrNotPairingLink},
@@ -203,6 +206,11 @@ type (
 		Force bool `json:"force,omitempty"`
 	}
 )
+
+// inviteParams are invites.revoke's params.
+type inviteParams struct {
+	ID int64 `json:"id"`
+}
 
 // AddressInfo is the result of the "address" method.
 type AddressInfo struct {

@@ -1,4 +1,4 @@
--- chive schema version 4: a mailbox (issue 16).
+-- chive schema version 5: a mailbox (issue 16).
 
 -- Our own mailbox, at most one: where contacts leave messages for us while
 -- we are offline, and where we leave ours for them.
