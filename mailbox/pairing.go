@@ -47,6 +47,9 @@ func ParsePairingLink(s string) (onion.Address, []byte, error) {
 		return "", nil, fmt.Errorf("%w: %w", ErrNotPairingLink, err)
 	}
 	key, val, ok := strings.Cut(query, "=")
+	if strings.EqualFold(strings.TrimSpace(key), "invite") {
+		return "", nil, fmt.Errorf("%w: that is an invite to add a contact (chive contacts add LINK)", ErrNotPairingLink)
+	}
 	if !ok || !strings.EqualFold(key, "pair") {
 		return "", nil, fmt.Errorf("%w: want ?pair=SECRET after the address", ErrNotPairingLink)
 	}

@@ -1,15 +1,19 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chive-im/chive/mailbox"
 	"github.com/chive-im/chive/node/nodetest/memnet"
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/storage"
+	"github.com/chive-im/chive/wire"
 )
 
 // mailboxTuned shortens the mailbox timers too.
@@ -277,4 +281,18 @@ func TestMailboxExpired(t *testing.T) {
 	bob = startMbox(t, mem, bobDir)
 	checkInOrder(t, bob.waitReceived(t, mboxWait, alice.Address(), 1), []string{"too late"})
 	alice.waitFor(t, mboxWait, "delivered after all", isMsgState(ids[0], Delivered))
+}
+
+// TestPairingLinkIsNotAContact: a pairing link pasted as a contact, or an
+// invite as a pairing link, is refused with a pointer to the right command.
+func TestPairingLinkIsNotAContact(t *testing.T) {
+	addr := onion.AddressFromPublicKey(newRawPeer(t).pub)
+	pair := mailbox.PairingLink(addr, mailbox.NewSecret())
+	if _, _, err := ParseLink(pair); !errors.Is(err, ErrBadLink) || !strings.Contains(err.Error(), "chive mailbox link") {
+		t.Errorf("ParseLink(pairing link): %v", err)
+	}
+	invite := addr.URI() + "?invite=" + strings.ToLower(tokenEncoding.EncodeToString(bytes.Repeat([]byte{1}, wire.InviteSize)))
+	if _, _, err := mailbox.ParsePairingLink(invite); !errors.Is(err, mailbox.ErrNotPairingLink) || !strings.Contains(err.Error(), "contacts add") {
+		t.Errorf("ParsePairingLink(invite): %v", err)
+	}
 }
