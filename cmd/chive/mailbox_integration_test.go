@@ -465,7 +465,6 @@ func TestMailbox(t *testing.T) {
 
 	// Phase 3: Bob unlinks his mailbox; Alice's own carries her messages.
 	db = startDaemon(t, bob)
-	cb = client(t, bob)
 	waitReachable(t, bob)
 	wantCode(t, cli(t, bob, "", "mailbox", "unlink"), exitOK)
 	until(t, 3*time.Minute, "alice to learn bob has no mailbox", func() bool { return knowsMailbox(t, alice, bobAddr, false) })
@@ -506,7 +505,7 @@ func TestMailbox(t *testing.T) {
 	if err := db.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	da = startDaemon(t, alice)
+	startDaemon(t, alice)
 	ca = client(t, alice)
 	until(t, 4*time.Minute, "alice to learn all 100 were delivered", func() bool {
 		return countState(states(t, ca, "bob", ids3), node.Delivered, node.Read) == 100
@@ -519,7 +518,7 @@ func TestMailbox(t *testing.T) {
 	p4 := mtexts("p4", 100)
 	sendMany(t, ca, "bob", p4, 0)
 	bobOnline = time.Now()
-	db = startDaemon(t, bob)
+	startDaemon(t, bob)
 	cb = client(t, bob)
 	rb = receive(t, cb, aliceAddr, "p4-")
 	rb.waitCount(t, 100, 4*time.Minute)
