@@ -259,6 +259,14 @@ func (s *Session) Taken(slot []byte, ids []wire.ID) error {
 	return nil
 }
 
+// Flush returns once the mailbox has received everything sent so far
+// (Taken, notice acks): a ping after them, answered. Call it before
+// closing a session on purpose, so that nothing queued is lost.
+func (s *Session) Flush(ctx context.Context) error {
+	_, err := s.l.Ping(ctx)
+	return err
+}
+
 // AckNotice tells the mailbox the notice is applied, so it is not sent again.
 func (s *Session) AckNotice(n ReceivedNotice) error { return s.l.Post(&wire.Ack{ID: n.id}) }
 

@@ -99,22 +99,46 @@ type mboxState struct {
 	wake   chan struct{} // cap 1: run the scheduler
 	linkMu sync.Mutex    // serializes link and unlink
 
+	// quit is closed when the node closes: consumers report what they took
+	// and stop taking more.
+	quit     chan struct{}
+	quitOnce sync.Once
+
 	mu        sync.Mutex
 	own       *ownRun
 	peers     map[int64]*peerRun  // running sessions with contacts' mailboxes
 	lastPoll  map[int64]time.Time // last session with a contact's mailbox
 	failUntil map[int64]time.Time // no new session before
 	failures  map[int64]int
+	consumers map[chan struct{}]struct{} // done channels of running consumers
 }
 
 func newMboxState() *mboxState {
 	return &mboxState{
 		wake:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
 		peers:     map[int64]*peerRun{},
 		lastPoll:  map[int64]time.Time{},
 		failUntil: map[int64]time.Time{},
 		failures:  map[int64]int{},
+		consumers: map[chan struct{}]struct{}{},
 	}
+}
+
+// consume runs a session's consumer f, counted so that the node's close
+// can wait for it to report what it took.
+func (n *Node) consume(f func()) {
+	done := make(chan struct{})
+	n.mbox.mu.Lock()
+	n.mbox.consumers[done] = struct{}{}
+	n.mbox.mu.Unlock()
+	defer func() {
+		n.mbox.mu.Lock()
+		delete(n.mbox.consumers, done)
+		n.mbox.mu.Unlock()
+		close(done)
+	}()
+	f()
 }
 
 // mailboxWake runs the scheduler soon.

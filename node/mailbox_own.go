@@ -146,7 +146,7 @@ func (n *Node) runOwn(ctx context.Context, o *ownRun, sess *mailbox.Session) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		n.consumeOwn(ctx, sess)
+		n.consume(func() { n.consumeOwn(ctx, sess) })
 	}()
 	if err := n.syncSlots(ctx, sess, o.addr); err != nil {
 		n.log.Warn("mailbox: adding contacts' slots", "err", err)
@@ -333,6 +333,9 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 				}
 			}
 			sess.AckNotice(nt)
+		case <-n.mbox.quit:
+			flush() // the node closes: say what we took, take no more
+			return
 		case <-ctx.Done():
 			return
 		}
@@ -343,16 +346,46 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 // for the grace period, what unreachable contacts wait for: we are going
 // offline. Bounded by the flush timeout.
 func (n *Node) mailboxBeforeClose() {
-	n.mbox.mu.Lock()
-	var sess *mailbox.Session
-	if o := n.mbox.own; o != nil {
-		sess = o.sess
-	}
-	n.mbox.mu.Unlock()
-	if sess == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(n.ctx, n.tune.mbox.flush)
 	defer cancel()
-	n.handOver(ctx, sess, true)
+	n.mbox.mu.Lock()
+	var own *mailbox.Session
+	if o := n.mbox.own; o != nil {
+		own = o.sess
+	}
+	n.mbox.mu.Unlock()
+	if own != nil {
+		n.handOver(ctx, own, true)
+	}
+	// What we took from mailboxes must reach them before the links close
+	// (else they keep it, and its sender learns of the delivery only when
+	// we are back): consumers send their last Taken, then each session is
+	// flushed.
+	n.mbox.quitOnce.Do(func() { close(n.mbox.quit) })
+	n.mbox.mu.Lock()
+	var running []chan struct{}
+	for done := range n.mbox.consumers {
+		running = append(running, done)
+	}
+	n.mbox.mu.Unlock()
+	for _, done := range running {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	n.mbox.mu.Lock()
+	var sessions []*mailbox.Session
+	if o := n.mbox.own; o != nil && o.sess != nil {
+		sessions = append(sessions, o.sess)
+	}
+	for _, r := range n.mbox.peers {
+		if r.sess != nil {
+			sessions = append(sessions, r.sess)
+		}
+	}
+	n.mbox.mu.Unlock()
+	for _, s := range sessions {
+		s.Flush(ctx)
+	}
 }

@@ -16,7 +16,8 @@ import (
 // something for them and they are unreachable, or to visit (collect what
 // they left for us, learn what they took), closed when idle.
 type peerRun struct {
-	wake chan struct{} // cap 1
+	wake chan struct{}    // cap 1
+	sess *mailbox.Session // guarded by n.mbox.mu; nil until open
 }
 
 // peerFailing reports whether the last session with c's mailbox failed.
@@ -89,12 +90,15 @@ func (n *Node) runPeer(c contacts.Contact, peer []byte, run *peerRun) {
 	}
 	defer sess.Close()
 	n.log.Debug("contact's mailbox: session up", "peer", c.Address.Short())
+	n.mbox.mu.Lock()
+	run.sess = sess
+	n.mbox.mu.Unlock()
 
 	active := make(chan struct{}, 1)
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
-		n.consumePeer(ctx, c.ID, sess, active)
+		n.consume(func() { n.consumePeer(ctx, c.ID, sess, active) })
 	}()
 	idle := time.NewTimer(n.tune.mbox.linger)
 	defer idle.Stop()
@@ -168,6 +172,11 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 				continue
 			}
 			sess.AckNotice(nt)
+		case <-n.mbox.quit:
+			if len(taken) > 0 {
+				sess.Taken(nil, taken)
+			}
+			return
 		case <-ctx.Done():
 			return
 		}
