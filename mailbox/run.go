@@ -42,12 +42,13 @@ func Run(ctx context.Context, store *Store, o RunOptions) error {
 		log = slog.New(slog.DiscardHandler)
 		o.Server.Logger = log
 	}
-	srv := NewServer(store, o.Server)
 	notifyPairing := func() {
 		if link, err := store.PairingLink(ctx); err == nil && link != "" && o.OnPairing != nil {
 			o.OnPairing(link)
 		}
 	}
+	o.Server.OnUnlink = notifyPairing
+	srv := NewServer(store, o.Server)
 	ctl, err := serveControl(ControlSocket(store.Dir()), store, srv, notifyPairing)
 	if err != nil {
 		return err

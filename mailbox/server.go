@@ -95,16 +95,20 @@ type ServerOptions struct {
 	// Logger gets diagnostics: counts, codes and short slot ids, never
 	// tokens, secrets or items. nil discards them.
 	Logger *slog.Logger
+	// OnUnlink is called after the owner unlinked (the mailbox waits to be
+	// paired again, with a new secret). Optional.
+	OnUnlink func()
 }
 
 // Server is the mailbox role: it answers owner and contacts on links
 // accepted from its onion service and keeps their items in the store.
 type Server struct {
-	store *Store
-	lim   Limits
-	link  wire.Config
-	log   *slog.Logger
-	now   func() time.Time
+	store    *Store
+	lim      Limits
+	link     wire.Config
+	log      *slog.Logger
+	now      func() time.Time
+	onUnlink func()
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -133,6 +137,7 @@ func NewServer(store *Store, o ServerOptions) *Server {
 		sessions: make(map[*session]struct{}),
 		buckets:  make(map[string]*bucket),
 		failed:   newBucket(lim.FailedBurst, lim.FailedEvery),
+		onUnlink: o.OnUnlink,
 	}
 }
 
@@ -414,6 +419,9 @@ func (ss *session) read(ctx context.Context) error {
 			s.log.Info("the owner unlinked; waiting to be paired again")
 			ss.l.Send(&wire.Ack{ID: m.ID})
 			s.closeSessions(func(*session) bool { return true })
+			if s.onUnlink != nil {
+				s.onUnlink()
+			}
 			return nil
 		default:
 			err = errProtocol
