@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/node"
 )
@@ -43,6 +42,8 @@ type chatModel struct {
 	focus    focusArea
 	dialog   dialog
 
+	drafts drafts
+
 	termFocused bool
 	dirty       bool // conversation needs a new layout
 }
@@ -61,6 +62,7 @@ func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 		list:        newContactList(e),
 		composer:    composer{ta: newComposer(e.styles)},
 		bar:         statusBar{env: e},
+		drafts:      newDrafts(),
 		termFocused: true,
 	}
 }
@@ -137,6 +139,8 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 		c.bar.stallTimer(msg.n)
 	case flashExpiredMsg:
 		c.bar.expire(msg.id)
+	case draftSaveMsg:
+		return c.draftTimer()
 	case typingExpiredMsg:
 		c.list.typingExpired(msg.address)
 	case tea.FocusMsg:
@@ -149,6 +153,9 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 	case tea.MouseWheelMsg:
 		return c.wheel(msg)
 	case tea.KeyPressMsg:
+		if matches(msg, c.keys.Interrupt) {
+			return c.interrupt()
+		}
 		if c.dialog != nil {
 			return c.toDialog(msg)
 		}
@@ -158,7 +165,10 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 			return c.toDialog(msg)
 		}
 		if c.focus == focusComposer {
-			cmd, _ := c.composer.Update(msg)
+			cmd, changed := c.composer.Update(msg)
+			if changed {
+				cmd = tea.Batch(cmd, c.draftEdited())
+			}
 			return cmd
 		}
 	}
@@ -188,7 +198,7 @@ func (c *chatModel) apply(a action) tea.Cmd {
 	case tea.Cmd:
 		return a
 	case quitApp:
-		return tea.Quit
+		return c.quit()
 	case closeDialog:
 		c.dialog = nil
 		return c.focusIfAccepted()
@@ -230,6 +240,22 @@ func (c *chatModel) focusIfAccepted() tea.Cmd {
 	return nil
 }
 
+// quit saves the draft in the composer, then ends the program.
+func (c *chatModel) quit() tea.Cmd { return tea.Sequence(c.flushDraft(), tea.Quit) }
+
+// interrupt is ctrl+c: it closes the dialog, or clears the composer, and
+// quits only when there is neither, so a stray ctrl+c loses nothing typed.
+func (c *chatModel) interrupt() tea.Cmd {
+	switch {
+	case c.dialog != nil:
+		return c.apply(closeDialog{})
+	case c.composer.Value() != "":
+		c.composer.SetValue("")
+		return tea.Batch(c.saveDraft(c.composer.owner, ""), c.bar.setFlash("cleared the message · "+firstKey(c.keys.Interrupt)+" again quits", false))
+	}
+	return c.quit()
+}
+
 // recount keeps the status bar's counters in step with the contact list.
 func (c *chatModel) recount() { c.bar.setCounts(c.list.counts()) }
 
@@ -259,7 +285,7 @@ func (c *chatModel) View() string {
 		if c.width < 24 {
 			msg = "too small"
 		}
-		return place(c.width, c.height, truncate(msg, c.width))
+		return c.place(c.width, c.height, c.truncate(msg, c.width))
 	}
 	side, mainW := c.columns()
 	bodyH := c.height - 1
@@ -268,18 +294,19 @@ func (c *chatModel) View() string {
 	switch {
 	case side == 0 && c.focus == focusList && len(c.list.items) > 0:
 		// Collapsed: the list takes the whole width while it has focus.
-		body = c.list.Render(c.width, bodyH, listFocused)
+		body = strings.Join(c.list.Render(c.width, bodyH, listFocused), "\n")
 	case side == 0:
-		body = c.renderMain(mainW, bodyH)
+		body = strings.Join(c.renderMain(mainW, bodyH), "\n")
 	default:
-		right := c.renderMain(mainW, bodyH)
-		left := c.list.Render(side, bodyH, listFocused)
-		div := c.styles.Divider.Render(strings.TrimSuffix(strings.Repeat("│\n", bodyH), "\n"))
-		body = lipgloss.JoinHorizontal(lipgloss.Top, left, div, right)
+		div := make([]string, bodyH)
+		for i := range div {
+			div[i] = c.styles.Divider.Render("│")
+		}
+		body = joinColumns(c.list.Render(side, bodyH, listFocused), div, c.renderMain(mainW, bodyH))
 	}
 	screen := body + "\n" + c.bar.Render(c.width)
 	if c.dialog == nil {
 		return screen
 	}
-	return overlay(screen, c.dialog.Render(c.width, c.height), c.width, c.height)
+	return c.overlay(screen, c.dialog.Render(c.width, c.height), c.width, c.height)
 }

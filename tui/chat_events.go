@@ -139,6 +139,7 @@ func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
 		if c.list.remove(addr) {
 			c.recount()
 		}
+		c.forgetDraft(addr)
 		if c.list.selected != addr {
 			return nil
 		}

@@ -19,13 +19,13 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	}
 	switch {
 	case matches(k, keys.Quit):
-		return tea.Quit
+		return c.quit()
 	case matches(k, keys.Help):
 		return c.apply(showDialog{d: newHelpDialog(c.env)})
 	case matches(k, keys.Switcher):
 		return c.apply(showDialog{d: newSwitcher(c.env, c.connection(), c.list.items, c.width)})
 	case matches(k, keys.AddContact):
-		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.width)})
+		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.list.items, c.width)})
 	case matches(k, keys.MyAddress):
 		return c.apply(showDialog{d: newAddressDialog(c.env, c.bar.status.Address)})
 	case matches(k, keys.Settings):
@@ -81,7 +81,7 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 func (c *chatModel) typeKey(k tea.KeyPressMsg) tea.Cmd {
 	cmd, changed := c.composer.Update(k)
 	if changed {
-		cmd = tea.Batch(cmd, c.typed())
+		cmd = tea.Batch(cmd, c.typed(), c.draftEdited())
 	}
 	return cmd
 }

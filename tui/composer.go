@@ -17,6 +17,7 @@ const typingEvery = 3 * time.Second
 // composer is the message editor under the conversation.
 type composer struct {
 	ta             textarea.Model
+	owner          string // address of the conversation whose draft this is
 	lastTypingSent time.Time
 }
 
@@ -56,14 +57,14 @@ func (p *composer) typingDue(now time.Time) bool {
 
 // Render is the editor's lines, each w wide; when the editor is empty and
 // note is set, the note (in muted text) stands in for it.
-func (p *composer) Render(w int, note string, st *Styles) []string {
+func (p *composer) Render(w int, note string, st *Styles, cs cells) []string {
 	view := p.ta.View()
 	if note != "" && p.ta.Value() == "" {
 		view = st.Muted.Render("  " + note)
 	}
 	lines := strings.Split(view, "\n")
 	for i, l := range lines {
-		lines[i] = fit(l, w)
+		lines[i] = cs.fit(l, w)
 	}
 	return lines
 }
@@ -82,27 +83,34 @@ func (c *chatModel) composerNote(ct *node.Contact) string {
 	return ""
 }
 
-// send hands the composer's text to the node. The message comes on screen
-// with the node's MessageEvent; the reply only reports a failure.
+// send hands the composer's text to the node, for the contact it was typed
+// for and no other. The message comes on screen with the node's
+// MessageEvent; the reply only reports a failure.
 func (c *chatModel) send() tea.Cmd {
 	if strings.TrimSpace(c.composer.Value()) == "" {
 		return nil
 	}
 	ct := c.list.current()
-	if ct == nil {
+	switch {
+	case ct == nil:
 		return c.bar.setFlash("choose a contact first ("+firstKey(c.keys.Switcher)+")", true)
-	}
-	if ct.State != node.StateAccepted {
+	case ct.Address != c.composer.owner:
+		// Unreachable while open swaps drafts; never send to the wrong person.
+		return c.bar.setFlash("this text was typed for someone else: not sent", true)
+	case ct.State == node.StateBlocked:
+		return c.bar.setFlash("you blocked "+displayName(*ct)+"; unblock them first ("+firstKey(c.keys.Details)+")", true)
+	case ct.State != node.StateAccepted:
 		return c.bar.setFlash(displayName(*ct)+" has not accepted yet; your message can be sent once they do", true)
 	}
 	text := c.composer.take()
 	if c.conv.address == ct.Address {
 		c.conv.follow = true
 	}
-	return sendText(c.ctx, c.api, ct.Address, text)
+	return tea.Batch(sendText(c.ctx, c.api, ct.Address, text), c.saveDraft(ct.Address, ""))
 }
 
-// sent is the Send reply: on failure the text goes back to the composer.
+// sent is the Send reply: on failure the text goes back to its
+// conversation's draft.
 func (c *chatModel) sent(msg sentMsg) tea.Cmd {
 	if msg.err == nil {
 		return nil
@@ -110,8 +118,11 @@ func (c *chatModel) sent(msg sentMsg) tea.Cmd {
 	if c.conv.address == msg.address {
 		c.conv.follow = false
 	}
-	if c.composer.Value() == "" {
+	switch {
+	case c.composer.owner == msg.address && c.composer.Value() == "":
 		c.composer.SetValue(msg.text)
+	case c.composer.owner != msg.address && c.drafts.text[msg.address] == "":
+		c.drafts.text[msg.address] = msg.text
 	}
 	return c.bar.setFlash("not sent: "+msg.err.Error(), true)
 }

@@ -18,19 +18,20 @@ import (
 func (c *chatModel) open(addr string) tea.Cmd {
 	c.list.selected = addr
 	c.list.ensureVisible()
+	draft := c.switchDraft(addr)
 	ct := c.list.current()
 	if ct == nil {
 		c.conv.reset("")
 		c.dirty = true
-		return nil
+		return draft
 	}
 	if c.conv.address == addr && c.conv.loaded {
-		return c.markReadIfInView()
+		return tea.Batch(draft, c.markReadIfInView())
 	}
 	c.conv.reset(addr)
 	c.conv.loadingOlder = true
 	c.dirty = true
-	cmds := []tea.Cmd{loadHistory(c.ctx, c.api, addr, c.conv.gen, pageLatest, "", pageSize)}
+	cmds := []tea.Cmd{draft, loadHistory(c.ctx, c.api, addr, c.conv.gen, pageLatest, "", pageSize)}
 	if ct.State == node.StateAccepted && c.focus != focusComposer && c.dialog == nil {
 		cmds = append(cmds, c.setFocus(focusComposer))
 	}
@@ -70,7 +71,7 @@ func (c *chatModel) relayout() {
 	if ct := c.list.current(); ct != nil {
 		peer = displayName(*ct)
 	}
-	c.conv.layout(mainW, c.styles, c.loc, c.now(), peer)
+	c.conv.layout(mainW, c.styles, c.cells, c.loc, c.now(), peer)
 	c.conv.clamp(c.convHeight())
 }
 

@@ -3,11 +3,11 @@ package tui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
@@ -25,7 +25,8 @@ type addedMsg struct {
 type addDialog struct {
 	*env
 	conn
-	me                   string // our own address, which cannot be added
+	me                   string         // our own address, which cannot be added
+	known                []node.Contact // the contact list when the dialog opened
 	addr, name, greeting textinput.Model
 	focus                int
 	addrErr              string
@@ -33,15 +34,16 @@ type addDialog struct {
 	busy                 bool
 }
 
-func newAddDialog(e *env, c conn, me node.Status, width int) *addDialog {
+func newAddDialog(e *env, c conn, me node.Status, known []node.Contact, width int) *addDialog {
 	inner := dialogWidth(width, 62)
 	d := &addDialog{
 		env:      e,
 		conn:     c,
 		me:       me.Address,
-		addr:     newInput(e.styles, "their address, chive: link or .onion", inner-2),
-		name:     newInput(e.styles, "what you call them", inner-2),
-		greeting: newInput(e.styles, "a line so they know it's you", inner-2),
+		known:    known,
+		addr:     newInput(e.styles, "their address, chive: link or .onion", inner-3),
+		name:     newInput(e.styles, "what you call them", inner-3),
+		greeting: newInput(e.styles, "a line so they know it's you", inner-3),
 	}
 	d.addr.CharLimit = 200
 	d.name.CharLimit = 64
@@ -70,24 +72,26 @@ func (d *addDialog) setFocus(i int) tea.Cmd {
 	return cmd
 }
 
-// validateAddress gives the precise reason an address is not valid.
+// validateAddress says in plain words why an address is not valid.
 func validateAddress(s string) (onion.Address, string) {
 	if strings.TrimSpace(s) == "" {
 		return "", ""
 	}
 	a, err := onion.ParseAddress(s)
-	if err == nil {
+	switch {
+	case err == nil:
 		return a, ""
-	}
-	for _, e := range []error{onion.ErrAddressLength, onion.ErrAddressEncoding, onion.ErrAddressVersion, onion.ErrAddressChecksum} {
-		if errors.Is(err, e) {
-			// The last part of the message is the precise one ("…: got 55").
-			msg := err.Error()
-			if i := strings.Index(msg, e.Error()); i >= 0 {
-				msg = msg[i:]
-			}
-			return "", msg
+	case errors.Is(err, onion.ErrAddressLength):
+		n := len(strings.TrimSuffix(strings.TrimPrefix(strings.Join(strings.Fields(strings.ToLower(s)), ""), "chive:"), ".onion"))
+		if n == 16 {
+			return "", "that is an old (v2) onion address; chive addresses have 56 letters and digits"
 		}
+		return "", fmt.Sprintf("an address has 56 letters and digits; this one has %d", n)
+	case errors.Is(err, onion.ErrAddressEncoding):
+		return "", "an address has only the letters a–z and the digits 2–7; check for a stray character"
+	case errors.Is(err, onion.ErrAddressVersion), errors.Is(err, onion.ErrAddressChecksum):
+		// A mistyped letter breaks the checksum; one at the end, the version.
+		return "", "this address has a typo: a letter is wrong. Copy and paste it rather than typing it"
 	}
 	return "", err.Error()
 }
@@ -115,8 +119,10 @@ func (d *addDialog) update(msg tea.Msg) action {
 		case msg.String() == "shift+tab" || msg.String() == "up":
 			return d.setFocus(d.focus - 1)
 		case msg.String() == "enter":
-			if d.focus < 2 {
-				return d.setFocus(d.focus + 1)
+			// From the address, on to the nickname; from the nickname
+			// (the greeting is filled in) or the greeting, send.
+			if d.focus == 0 {
+				return d.setFocus(1)
 			}
 			return d.submit()
 		}
@@ -141,7 +147,10 @@ func (d *addDialog) submit() tea.Cmd {
 		d.err = "the address is not valid: " + e
 		return d.setFocus(0)
 	case string(a) == d.me:
-		d.err = "that is your own address"
+		d.err = "that is your own address: give it to others so they can add you"
+		return d.setFocus(0)
+	case d.knownAs(a) != "":
+		d.err = d.knownAs(a)
 		return d.setFocus(0)
 	case strings.TrimSpace(d.name.Value()) == "":
 		d.err = "give them a nickname"
@@ -153,6 +162,25 @@ func (d *addDialog) submit() tea.Cmd {
 		ct, err := api.AddContact(ctx, string(a), name, greeting)
 		return addedMsg{ct, err}
 	})
+}
+
+// knownAs says why a is already in the contact list, "" if it is not.
+func (d *addDialog) knownAs(a onion.Address) string {
+	for _, ct := range d.known {
+		if ct.Address != string(a) {
+			continue
+		}
+		switch ct.State {
+		case node.StateRequested:
+			return "you already asked " + displayName(ct) + "; they have not answered yet"
+		case node.StatePendingIncoming:
+			return displayName(ct) + " already asked you: answer their request in the list"
+		case node.StateBlocked:
+			return "you blocked " + displayName(ct) + "; unblock them in their details (" + firstKey(d.keys.Details) + ")"
+		}
+		return displayName(ct) + " is already a contact"
+	}
+	return ""
 }
 
 func (d *addDialog) Render(width, height int) string {
@@ -170,9 +198,13 @@ func (d *addDialog) Render(width, height int) string {
 	case d.addr.Value() == "":
 		rows = append(rows, s.Muted.Render("  56 letters/digits; chive: links and .onion work too"))
 	case e != "":
-		for _, l := range strings.Split(lipgloss.Wrap("✗ "+e, inner-2, " "), "\n") {
+		for _, l := range strings.Split(d.wrapText("✗ "+e, inner-2), "\n") {
 			rows = append(rows, "  "+s.Error.Render(l))
 		}
+	case string(a) == d.me:
+		rows = append(rows, s.Warning.Render("  that is your own address"))
+	case d.knownAs(a) != "":
+		rows = append(rows, s.Warning.Render(d.truncate("  "+d.knownAs(a), inner)))
 	default:
 		rows = append(rows, s.Success.Render("  ✓ valid address "+a.Short()))
 	}
@@ -181,9 +213,9 @@ func (d *addDialog) Render(width, height int) string {
 	case d.busy:
 		rows = append(rows, s.Accent.Render("sending request…"))
 	case d.err != "":
-		rows = append(rows, s.Error.Render(lipgloss.Wrap("✗ "+d.err, inner, " ")))
+		rows = append(rows, s.Error.Render(d.wrapText("✗ "+d.err, inner)))
 	default:
 		rows = append(rows, s.Muted.Render("They see your greeting and address, and choose to accept."))
 	}
-	return frame(s, "Add a contact", strings.Join(rows, "\n"), "tab next field · enter send request · esc cancel", inner)
+	return d.frame("Add a contact", strings.Join(rows, "\n"), "tab next field · enter send request · esc cancel", inner)
 }

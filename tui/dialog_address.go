@@ -48,7 +48,7 @@ func (d *addressDialog) Render(width, height int) string {
 	s := d.styles
 	addr := d.address
 	if addr == "" {
-		return frame(s, "My address", s.Muted.Render("loading…"), "esc close", dialogWidth(width, 60))
+		return d.frame("My address", s.Muted.Render("loading…"), "esc close", dialogWidth(width, 60))
 	}
 	link := onion.Address(addr).URI()
 	hint := "c copy link (OSC 52) · esc close"
@@ -83,14 +83,14 @@ func (d *addressDialog) Render(width, height int) string {
 		}
 		inner := qw + 2 + textW
 		body := lipgloss.JoinHorizontal(lipgloss.Top, q, "  ", strings.Join(text, "\n"))
-		return frame(s, "My address — share it with people you trust", body, hint, inner)
+		return d.frame("My address — share it with people you trust", body, hint, inner)
 	case width >= qw+6 && height >= qh+len(text)+6:
 		q, err := qrBlock(qrText, 2, s, d.colour)
 		if err != nil {
 			break
 		}
 		inner := max(qw, textW)
-		return frame(s, "My address", strings.Join(text[:len(text)-4], "\n")+"\n"+q, hint, inner)
+		return d.frame("My address", strings.Join(text[:len(text)-4], "\n")+"\n"+q, hint, inner)
 	}
 	inner := dialogWidth(width, 60)
 	rows := []string{s.Label.Render("Address")}
@@ -101,6 +101,6 @@ func (d *addressDialog) Render(width, height int) string {
 			rows = append(rows, s.Accent.Render(l))
 		}
 	}
-	rows = append(rows, s.Label.Render("Link ")+truncate(link, inner-5), "", s.Muted.Render("(a bigger window shows a QR code)"))
-	return frame(s, "My address", strings.Join(rows, "\n"), hint, inner)
+	rows = append(rows, s.Label.Render("Link ")+d.truncate(link, inner-5), "", s.Muted.Render("(a bigger window shows a QR code)"))
+	return d.frame("My address", strings.Join(rows, "\n"), hint, inner)
 }

@@ -6,7 +6,6 @@ import (
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/node"
 )
@@ -178,7 +177,7 @@ func (d *detailsDialog) Render(width, height int) string {
 		nameRow,
 		s.Label.Render("Status    ") + state + " · " + presenceText(d.now(), ct),
 		s.Label.Render("Address"),
-		lipgloss.Wrap(ct.Address, inner, ""),
+		d.wrapText(ct.Address, inner),
 		"",
 	}
 	if ct.State == node.StateAccepted {
@@ -193,11 +192,21 @@ func (d *detailsDialog) Render(width, height int) string {
 		case d.safety == "":
 			rows = append(rows, s.Muted.Render("loading…"))
 		default:
-			rows = append(rows, s.Accent.Render(lipgloss.Wrap(d.safety, inner, " ")))
+			rows = append(rows, s.Accent.Render(d.wrapText(d.safety, inner)))
 		}
-		rows = append(rows, s.Muted.Render(lipgloss.Wrap("Compare it with "+displayName(ct)+"'s screen in person or on a call; if it matches, press v.", inner, " ")))
+		rows = append(rows, s.Muted.Render(d.wrapText("Compare it with "+displayName(ct)+"'s screen in person or on a call; if it matches, press v.", inner)))
 	}
-	hint := "r rename · v verified · b block · x delete · esc close"
+	verify := "v mark verified"
+	if ct.Verified {
+		verify = "v mark not verified"
+	}
+	hint := "r rename · " + verify + " · b block · x delete · esc close"
+	switch ct.State {
+	case node.StateBlocked:
+		hint = "u unblock · r rename · x delete · esc close"
+	case node.StateRequested, node.StatePendingIncoming:
+		hint = "r rename · b block · x delete · esc close"
+	}
 	switch {
 	case d.renaming:
 		hint = "enter save · esc cancel"
@@ -212,5 +221,5 @@ func (d *detailsDialog) Render(width, height int) string {
 	if d.note != "" && d.renaming {
 		rows = append([]string{s.Accent.Render(d.note)}, rows...)
 	}
-	return frame(s, "Contact details", strings.Join(rows, "\n"), hint, inner)
+	return d.frame("Contact details", strings.Join(rows, "\n"), hint, inner)
 }

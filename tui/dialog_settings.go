@@ -86,11 +86,11 @@ func (d *settingsDialog) Render(width, height int) string {
 		if *st.value(d) {
 			box = "[x]"
 		}
-		line := fit(box+" "+st.label, inner)
+		line := d.fit(box+" "+st.label, inner)
 		if i == d.cur {
 			line = s.Selected.Render(line)
 		}
-		rows = append(rows, line, s.Muted.Render(truncate("    "+st.help, inner)))
+		rows = append(rows, line, s.Muted.Render(d.truncate("    "+st.help, inner)))
 	}
-	return frame(s, "Settings", strings.Join(rows, "\n"), "↑/↓ choose · space toggle · esc close", inner)
+	return d.frame("Settings", strings.Join(rows, "\n"), "↑/↓ choose · space toggle · esc close", inner)
 }

@@ -7,6 +7,7 @@ import "charm.land/bubbles/v2/key"
 type KeyMap struct {
 	// Global, on the main screen.
 	Quit        key.Binding
+	Interrupt   key.Binding
 	Help        key.Binding
 	Switcher    key.Binding
 	AddContact  key.Binding
@@ -43,7 +44,8 @@ type KeyMap struct {
 // function keys because the composer takes every printable key.
 func DefaultKeyMap() KeyMap {
 	return KeyMap{
-		Quit:        key.NewBinding(key.WithKeys("ctrl+c", "ctrl+q"), key.WithHelp("ctrl+q", "quit")),
+		Quit:        key.NewBinding(key.WithKeys("ctrl+q"), key.WithHelp("ctrl+q", "quit (keeps drafts)")),
+		Interrupt:   key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "clear message, then quit")),
 		Help:        key.NewBinding(key.WithKeys("f1", "?"), key.WithHelp("f1/?", "help (? in the list)")),
 		Switcher:    key.NewBinding(key.WithKeys("ctrl+k"), key.WithHelp("ctrl+k", "switch conversation")),
 		AddContact:  key.NewBinding(key.WithKeys("ctrl+n"), key.WithHelp("ctrl+n", "add contact")),
@@ -92,7 +94,7 @@ type keyGroup struct {
 // dialog are built from it.
 func (k KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Quit}},
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Interrupt, k.Quit}},
 		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
 		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField}},
 		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},

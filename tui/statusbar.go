@@ -169,18 +169,18 @@ func (b *statusBar) join(w int, left, mid string, midStyle lipgloss.Style) strin
 	if w < 60 {
 		right = fmt.Sprintf("%d/%d ", b.status.ContactsOnline, b.status.Contacts)
 	}
-	lw, rw := lipgloss.Width(left), lipgloss.Width(right)
+	lw, rw := b.textWidth(left), b.textWidth(right)
 	midW := w - lw - rw - 4
 	if midW < 8 {
-		left = truncate(left, max(0, w-rw-12))
-		lw = lipgloss.Width(left)
+		left = b.truncate(left, max(0, w-rw-12))
+		lw = b.textWidth(left)
 		midW = max(0, w-lw-rw-4)
 	}
-	mid = truncate(mid, midW)
-	gap := max(0, w-lw-rw-lipgloss.Width(mid)-4)
+	mid = b.truncate(mid, midW)
+	gap := max(0, w-lw-rw-b.textWidth(mid)-4)
 	out := s.StatusBar.Bold(true).Render(left) + s.StatusBar.Render("  ") + midStyle.Render(mid) +
 		s.StatusBar.Render(strings.Repeat(" ", gap)+"  ") + s.StatusBar.Render(right)
-	return fit(out, w)
+	return b.fit(out, w)
 }
 
 // banner is what Tor's state means for the conversation pane: a warning
@@ -192,7 +192,7 @@ func (b *statusBar) banner(w, maxLines int) []string {
 	if b.torStalled {
 		t := b.status.Tor
 		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying. With no internet at all, try a private Tor network: chive testnet up (see the README).", t.Percent, safetext.Line(t.Summary))
-		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
+		for _, l := range b.wrap(text, w-2) {
 			out = append(out, " "+s.Warning.Render(l))
 		}
 		out = out[:min(len(out), max(0, maxLines))]
@@ -203,7 +203,7 @@ func (b *statusBar) banner(w, maxLines int) []string {
 			why = "Tor stopped"
 		}
 		text := "✗ Tor failed: " + safetext.Line(why) + ". Check your network connection (and that tor is installed), then restart chive."
-		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
+		for _, l := range b.wrap(text, w-2) {
 			out = append(out, " "+s.Error.Render(l))
 		}
 		out = out[:min(len(out), max(0, maxLines))]

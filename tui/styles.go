@@ -47,8 +47,9 @@ type Styles struct {
 	MarkFailed    lipgloss.Style
 	Typing        lipgloss.Style
 
-	Dialog      lipgloss.Style
-	DialogTitle lipgloss.Style
+	Dialog       lipgloss.Style
+	DialogBorder lipgloss.Style
+	DialogTitle  lipgloss.Style
 	Label       lipgloss.Style
 	Key         lipgloss.Style
 
@@ -112,6 +113,7 @@ func DefaultStyles(isDark bool) Styles {
 	s.Typing = lipgloss.NewStyle().Foreground(accent).Italic(true)
 
 	s.Dialog = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1)
+	s.DialogBorder = lipgloss.NewStyle().Foreground(accent)
 	s.DialogTitle = lipgloss.NewStyle().Bold(true).Foreground(accent)
 	s.Label = lipgloss.NewStyle().Foreground(muted)
 	s.Key = lipgloss.NewStyle().Bold(true).Foreground(fg)

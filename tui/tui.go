@@ -16,6 +16,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/node"
 )
@@ -111,8 +112,8 @@ func New(ctx context.Context, opts Options) *Model {
 	}
 	m.styles = DefaultStyles(dark)
 	m.e = &env{keys: &m.keys, styles: &m.styles, now: m.now, loc: m.loc, noBell: opts.NoBell, noTitle: opts.NoTitle, colour: true}
-	m.welcome = newWelcome(&m.keys, &m.styles)
-	m.unlock = newUnlock(&m.keys, &m.styles, opts.Dir)
+	m.welcome = newWelcome(m.e)
+	m.unlock = newUnlock(m.e, opts.Dir)
 	if opts.API != nil {
 		m.screen = screenMain
 		m.api = opts.API
@@ -125,6 +126,7 @@ func New(ctx context.Context, opts Options) *Model {
 func (m *Model) env() *env { return m.e }
 
 type env struct {
+	cells           // how wide the terminal draws text; see cells
 	keys            *KeyMap
 	styles          *Styles
 	now             func() time.Time
@@ -179,17 +181,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.ColorProfileMsg:
 		m.e.colour = msg.Profile >= colorprofile.ANSI
 		return m, nil
-	case tea.BackgroundColorMsg:
-		m.styles = DefaultStyles(msg.IsDark())
-		m.welcome.restyle()
-		m.unlock.restyle()
-		if m.chat != nil {
-			m.chat.restyle()
+	case tea.ModeReportMsg:
+		// The terminal answered Bubble Tea's question about grapheme
+		// clustering (mode 2027). Bubble Tea's renderer switches to
+		// grapheme widths on the same answers; the layout follows it.
+		if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeSet || msg.Value == ansi.ModeReset || msg.Value == ansi.ModePermanentlySet) && m.e.cells.m != ansi.GraphemeWidth {
+			m.e.cells.m = ansi.GraphemeWidth
+			m.restyle()
 		}
 		return m, nil
+	case tea.BackgroundColorMsg:
+		m.styles = DefaultStyles(msg.IsDark())
+		m.restyle()
+		return m, nil
 	case tea.KeyPressMsg:
-		// Ctrl+C always quits, whatever has focus.
-		if msg.String() == "ctrl+c" {
+		// Ctrl+C quits, except on the main screen, where it first closes a
+		// dialog or clears the composer (chatModel.interrupt).
+		if m.screen != screenMain && matches(msg, m.keys.Interrupt) {
 			return m, tea.Quit
 		}
 	case profileStateMsg:
@@ -244,6 +252,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// restyle redraws everything after the styles or the width method changed.
+func (m *Model) restyle() {
+	m.welcome.restyle()
+	m.unlock.restyle()
+	if m.chat != nil {
+		m.chat.restyle()
+	}
+}
+
 // View draws the current screen in the alternate screen with mouse wheel
 // reporting and focus events on.
 func (m *Model) View() tea.View {
@@ -270,7 +287,7 @@ func (m *Model) View() tea.View {
 		if m.err != nil {
 			s = m.styles.Error.Render("chive: "+m.err.Error()) + "\n\n" + m.styles.Hint.Render("press q to quit")
 		}
-		v.SetContent(place(m.width, m.height, s))
+		v.SetContent(m.e.place(m.width, m.height, s))
 	}
 	return v
 }
