@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )

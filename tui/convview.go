@@ -269,4 +269,3 @@ func dayLabel(t, now time.Time) string {
 	}
 	return t.Format("Monday 2 January 2006")
 }
-

@@ -139,7 +139,7 @@ func TestAddPlainErrors(t *testing.T) {
 	wrongVersion := patAddr[:55] + "a" // one mistyped last letter
 	cases := []struct {
 		name, paste, want string
-		bad             []string
+		bad               []string
 	}{
 		{"already a contact", patAddr, "already", nil},
 		{"own address", "chive:" + strings.ToUpper(patAddr), "your own address", nil},

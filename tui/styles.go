@@ -50,8 +50,8 @@ type Styles struct {
 	Dialog       lipgloss.Style
 	DialogBorder lipgloss.Style
 	DialogTitle  lipgloss.Style
-	Label       lipgloss.Style
-	Key         lipgloss.Style
+	Label        lipgloss.Style
+	Key          lipgloss.Style
 
 	StrengthWeak   lipgloss.Style
 	StrengthFair   lipgloss.Style
