@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/chive-im/chive/node"
 )
@@ -31,6 +32,7 @@ const maxResponse = 64 << 20
 // Subscribe opens a connection of its own.
 type Client struct {
 	path string
+	opts Options
 	nc   net.Conn
 	done chan struct{} // closed when the read loop ends
 
@@ -47,11 +49,37 @@ var _ node.API = (*Client)(nil)
 // Dial connects to the daemon serving the socket at path (see SocketPath).
 // When no daemon runs, the error wraps ErrNoDaemon.
 func Dial(ctx context.Context, path string) (*Client, error) {
+	return DialWith(ctx, path, Options{})
+}
+
+// Options configure DialWith. The zero value is Dial's behaviour.
+type Options struct {
+	// Reconnect makes the client outlive a daemon restart: a call made
+	// while the socket is down redials it once (failing with
+	// ErrDisconnected if nobody answers), and Subscribe's channel stays
+	// open, carrying node.ConnectionEvent{Connected: false} when its
+	// connection drops and node.ConnectionEvent{Connected: true} once it
+	// is subscribed again: then reload, the events in between were missed.
+	Reconnect bool
+	// MinBackoff and MaxBackoff bound the delay between redials of a
+	// dropped subscription: it starts at MinBackoff and doubles up to
+	// MaxBackoff. Zero: 100ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// DialWith is Dial with options.
+func DialWith(ctx context.Context, path string, o Options) (*Client, error) {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
+	}
 	nc, err := dial(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{path: path, nc: nc, done: make(chan struct{}), pending: map[uint64]chan response{}}
+	c := &Client{path: path, opts: o, nc: nc, done: make(chan struct{}), pending: map[uint64]chan response{}}
 	go c.readLoop()
 	return c, nil
 }
@@ -273,6 +301,20 @@ func (c *Client) Settings(ctx context.Context) (node.Settings, error) {
 
 func (c *Client) SetSettings(ctx context.Context, s node.Settings) error {
 	return c.Call(ctx, "settings.set", s, nil)
+}
+
+// --- Drafts, display names, unblock (issue 11) ---
+
+func (c *Client) SetDraft(ctx context.Context, ref, text string) error {
+	return c.Call(ctx, "drafts.set", draftParams{Contact: ref, Text: text}, nil)
+}
+
+func (c *Client) SetName(ctx context.Context, name string) error {
+	return c.Call(ctx, "profile.set_name", nameParams{Name: name}, nil)
+}
+
+func (c *Client) UnblockContact(ctx context.Context, ref string) error {
+	return c.Call(ctx, "contacts.unblock", contactParams{Contact: ref}, nil)
 }
 
 // Subscribe opens a connection of its own and streams the daemon's events

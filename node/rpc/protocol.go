@@ -49,6 +49,10 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
+
+	// issue 11
+	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
+	CodeSelf           = -32007 // node.ErrSelf: our own address
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -61,6 +65,8 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeAlreadyContact, node.ErrAlreadyContact},
+	{CodeSelf, node.ErrSelf},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -167,6 +173,15 @@ type (
 	}
 	subscribeResult struct {
 		Subscribed bool `json:"subscribed"`
+	}
+
+	// issue 11
+	draftParams struct {
+		Contact string `json:"contact"`
+		Text    string `json:"text"`
+	}
+	nameParams struct {
+		Name string `json:"name"`
 	}
 )
 

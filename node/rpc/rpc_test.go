@@ -223,6 +223,37 @@ func TestEveryMethod(t *testing.T) {
 	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateBlocked {
 		t.Errorf("after block: %s", ct.State)
 	}
+	// issue 11: unblock, drafts, our name.
+	if err := c.UnblockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateAccepted {
+		t.Errorf("after unblock: %s, want accepted again", ct.State)
+	}
+	if err := c.BlockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if err := c.SetDraft(ctx, "bob", "half a thought ☕\nand a line"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "half a thought ☕\nand a line" {
+		t.Errorf("draft = %q", ct.Draft)
+	}
+	if cs, _ := c.Contacts(ctx); len(cs) == 0 || cs[0].Draft == "" && cs[len(cs)-1].Draft == "" {
+		t.Errorf("Contacts lost the draft: %+v", cs)
+	}
+	if err := c.SetDraft(ctx, "bob", ""); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "" {
+		t.Errorf("draft after clearing = %q", ct.Draft)
+	}
+	if err := c.SetName(ctx, "Alice L."); err != nil {
+		t.Error(err)
+	}
+	if st, _ := c.Status(ctx); st.Name != "Alice L." {
+		t.Errorf("name after SetName = %q", st.Name)
+	}
 	f.SimRequest(strings.Repeat("e", 55)+"d", "eve", "hello?")
 	if err := c.DeclineContact(ctx, "eve"); err != nil {
 		t.Error(err)
@@ -291,6 +322,12 @@ func TestErrorsMapToSentinels(t *testing.T) {
 	}
 	if _, err := c.Send(ctx, "bob", "hi"); !errors.Is(err, node.ErrNotAccepted) || errors.Is(err, node.ErrUnknownContact) {
 		t.Errorf("Send to requested contact = %v, want ErrNotAccepted", err)
+	}
+	if _, err := c.AddContact(ctx, bobAddr, "bob", ""); !errors.Is(err, node.ErrAlreadyContact) {
+		t.Errorf("AddContact of a requested contact = %v, want ErrAlreadyContact", err)
+	}
+	if _, err := c.AddContact(ctx, aliceAddr, "me", ""); !errors.Is(err, node.ErrSelf) {
+		t.Errorf("AddContact of our own address = %v, want ErrSelf", err)
 	}
 	// A plain error keeps its text and maps to no sentinel.
 	err = c.Retry(ctx, "ffff")
