@@ -77,6 +77,8 @@ func (c *chatModel) composerNote(ct *node.Contact) string {
 		return "add a contact (" + firstKey(c.keys.AddContact) + ") to start chatting"
 	case ct.State == node.StatePendingIncoming:
 		return c.answerHint()
+	case ct.State == node.StateBlocked:
+		return "you blocked " + displayName(*ct) + ": " + firstKey(c.keys.Details) + " then " + firstKey(c.keys.Unblock) + " to unblock"
 	case ct.State != node.StateAccepted:
 		return "you can write once they accept"
 	}
@@ -105,6 +107,8 @@ func (c *chatModel) send() tea.Cmd {
 	text := c.composer.take()
 	if c.conv.address == ct.Address {
 		c.conv.follow = true
+		c.conv.unreadFrom = "" // answering: what came before is read
+		c.dirty = true
 	}
 	return tea.Batch(sendText(c.ctx, c.api, ct.Address, text), c.saveDraft(ct.Address, ""))
 }

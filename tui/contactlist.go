@@ -127,6 +127,15 @@ func (l *contactList) setPresence(addr string, p node.Presence, lastSeen time.Ti
 	}
 }
 
+// allOffline marks every contact offline: while the node is out of
+// reach, nobody is known to be online.
+func (l *contactList) allOffline() {
+	for i := range l.items {
+		l.items[i].Presence = node.Offline
+	}
+	clear(l.typing)
+}
+
 // counts are the status bar's counters.
 func (l *contactList) counts() (contacts, online, pending int) {
 	for _, ct := range l.items {
@@ -264,6 +273,8 @@ func (l *contactList) contactRows(ct node.Contact, w int, focused bool) (string,
 		sub = "wants to chat: " + safetext.Line(ct.Greeting)
 	case ct.State == node.StateRequested:
 		sub = "request sent"
+	case ct.State == node.StateBlocked:
+		sub = "blocked: nothing comes through"
 	case l.isTyping(ct.Address):
 		sub = s.Typing.Render("typing…")
 	case ct.LastMessage != "":
@@ -283,8 +294,14 @@ func (l *contactList) contactRows(ct node.Contact, w int, focused bool) (string,
 	return line1, line2
 }
 
+// displayName is what the UI calls a contact: our nickname for them (which
+// the node fills from the name they give themselves until we choose one),
+// else their own name, else the start of their address.
 func displayName(ct node.Contact) string {
 	if n := safetext.Line(strings.TrimSpace(ct.Name)); n != "" {
+		return n
+	}
+	if n := safetext.Line(strings.TrimSpace(ct.PeerName)); n != "" {
 		return n
 	}
 	if len(ct.Address) > 8 {
@@ -308,6 +325,9 @@ func presenceDot(s *Styles, ct node.Contact) string {
 }
 
 func presenceText(now time.Time, ct node.Contact) string {
+	if ct.State == node.StateBlocked {
+		return "blocked"
+	}
 	switch ct.Presence {
 	case node.Online:
 		return "online"

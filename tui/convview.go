@@ -146,8 +146,17 @@ func (c *chatModel) emptyState(w int) []string {
 		keyLine(c.keys.Help, "all keys"))
 }
 
+// layoutOptions are the settings a conversation is drawn with.
+type layoutOptions struct {
+	loc      *time.Location
+	now      time.Time
+	peer     string // the contact's display name
+	maxWidth int    // widest a message's text runs; 0 for the pane's width
+	times    bool   // the time beside every message, not only above each group
+}
+
 // layout renders every message of the window at width w.
-func (c *conversation) layout(w int, st *Styles, cs cells, loc *time.Location, now time.Time, peer string) {
+func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 	c.width = w
 	c.lines = c.lines[:0]
 	c.msgStart = c.msgStart[:0]
@@ -158,6 +167,9 @@ func (c *conversation) layout(w int, st *Styles, cs cells, loc *time.Location, n
 		return
 	}
 	bodyW := w - 2
+	if o.maxWidth > 0 && bodyW > o.maxWidth {
+		bodyW = o.maxWidth
+	}
 	// The newest outgoing message the peer has read says so in words too.
 	lastRead := -1
 	for i := len(c.msgs) - 1; i >= 0; i-- {
@@ -172,23 +184,33 @@ func (c *conversation) layout(w int, st *Styles, cs cells, loc *time.Location, n
 	for i := range c.msgs {
 		m := &c.msgs[i]
 		c.msgStart = append(c.msgStart, len(c.lines))
-		t := m.Time.In(loc)
-		newDay := prev == nil || !sameDay(prev.Time.In(loc), t)
+		if m.ID == c.unreadFrom {
+			c.lines = append(c.lines, st.Unread.Render(cs.center("── new messages ──", w)))
+		}
+		t := m.Time.In(o.loc)
+		newDay := prev == nil || !sameDay(prev.Time.In(o.loc), t)
 		if newDay {
-			label := dayLabel(t, now.In(loc))
+			label := dayLabel(t, o.now.In(o.loc))
 			c.lines = append(c.lines, st.DaySeparator.Render(cs.center("── "+label+" ──", w)))
 		}
-		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute {
-			sender := st.SenderThem.Render(cs.truncate(peer, w-8))
+		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute || m.ID == c.unreadFrom {
+			sender := st.SenderThem.Render(cs.truncate(o.peer, w-8))
 			if m.Direction == node.Outgoing {
 				sender = st.SenderMe.Render("You")
 			}
-			c.lines = append(c.lines, sender+" "+st.Time.Render(t.Format("15:04")))
+			if !o.times {
+				sender += " " + st.Time.Render(t.Format("15:04"))
+			}
+			c.lines = append(c.lines, sender)
+		}
+		stamp := ""
+		if o.times {
+			stamp = t.Format("15:04")
 		}
 		body, ok := c.cache[m.ID]
-		if !ok || body.width != w || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) {
-			body = renderedBody{width: w, state: m.State, errText: m.Error, lastRead: i == lastRead,
-				lines: renderBody(m, bodyW, i == lastRead, st, cs)}
+		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp {
+			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp,
+				lines: renderBody(m, bodyW, i == lastRead, stamp, st, cs)}
 		}
 		next[m.ID] = body
 		c.lines = append(c.lines, body.lines...)
@@ -196,24 +218,30 @@ func (c *conversation) layout(w int, st *Styles, cs cells, loc *time.Location, n
 	}
 }
 
-// renderBody wraps a message's text to bodyW and adds its state mark and,
-// for a failed message, the reason and the retry key.
-func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles, cs cells) []string {
+// renderBody wraps a message's text to bodyW and adds its time (stamp, if
+// any), its state mark and, for a failed message, the reason and the retry
+// key.
+func renderBody(m *node.Message, bodyW int, lastRead bool, stamp string, st *Styles, cs cells) []string {
 	var lines []string
 	text := safetext.Text(m.Text)
 	wrapped := cs.wrap(text, bodyW)
-	mark := ""
+	var marks []string
+	if stamp != "" {
+		marks = append(marks, st.Time.Render(stamp))
+	}
 	if m.Direction == node.Outgoing {
-		mark = stateMark(st, m.State)
+		mark := stateMark(st, m.State)
 		if lastRead {
 			mark += st.Time.Render(" read")
 		}
+		marks = append(marks, mark)
 	}
+	mark := strings.Join(marks, " ")
 	for j, l := range wrapped {
 		line := "  " + st.Body.Render(l)
 		if j == len(wrapped)-1 && mark != "" {
-			if cs.textWidth(l)+1+cs.textWidth(mark) <= bodyW {
-				line += " " + mark
+			if cs.textWidth(l)+2+cs.textWidth(mark) <= bodyW {
+				line += "  " + mark
 			} else {
 				lines = append(lines, line)
 				line = "  " + strings.Repeat(" ", max(0, bodyW-cs.textWidth(mark))) + mark

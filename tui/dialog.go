@@ -46,11 +46,13 @@ type (
 		isErr bool
 	}
 	// changeSettings sets the node's settings (saved in the profile) and
-	// this session's bell and window title.
+	// this terminal's (saved in the config file).
 	changeSettings struct {
-		node        node.Settings
-		bell, title bool
+		node node.Settings
+		ui   uiSettings
 	}
+	// setName changes our display name.
+	setName struct{ name string }
 	actions []action
 )
 

@@ -4,13 +4,12 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/onion"
 )
 
-// addressDialog shows our address, its chive: link and a QR code of it,
-// and copies the link.
+// addressDialog shows our address on one line (so a mouse selection
+// takes it whole), a QR code of its chive: link, and copies the link.
 type addressDialog struct {
 	*env
 	address string // "" until the node's status arrives
@@ -44,6 +43,19 @@ func (d *addressDialog) update(msg tea.Msg) action {
 	return nil
 }
 
+// copyNote says what copying did, as far as chive can know: the link went
+// to the terminal as an OSC 52 sequence, which the terminal (and tmux,
+// when it sits between) may or may not pass to the clipboard.
+func (d *addressDialog) copyNote() string {
+	if !d.copied {
+		return firstKey(d.keys.Copy) + " copies the chive: link through the terminal (OSC 52). Or select the address with the mouse."
+	}
+	if d.term.tmux {
+		return "Sent the link to tmux (OSC 52). It reaches your clipboard only if tmux's set-clipboard is on and your terminal takes OSC 52; if pasting gives nothing, select the address with the mouse."
+	}
+	return "Sent the link to the terminal's clipboard (OSC 52). If pasting gives nothing, your terminal does not take OSC 52: select the address with the mouse."
+}
+
 func (d *addressDialog) Render(width, height int) string {
 	s := d.styles
 	addr := d.address
@@ -51,56 +63,50 @@ func (d *addressDialog) Render(width, height int) string {
 		return d.frame("My address", s.Muted.Render("loading…"), "esc close", dialogWidth(width, 60))
 	}
 	link := onion.Address(addr).URI()
-	hint := "c copy link (OSC 52) · esc close"
-	if d.copied {
-		hint = "✓ link copied to the clipboard · esc close"
-	}
+	hint := firstKey(d.keys.Copy) + " copy link · esc close"
 	// Upper case makes the QR code denser (alphanumeric mode); chive links
 	// are case-insensitive.
 	qrText := strings.ToUpper(link)
 	qw, qh := qrSize(qrText, 2)
-	half := func(a string) []string {
-		if len(a) <= 28 {
-			return []string{a}
-		}
-		return []string{a[:28], a[28:]}
+	note := s.Muted
+	if d.copied {
+		note = s.Success
 	}
-	text := []string{s.Label.Render("Address")}
-	for _, l := range half(addr) {
-		text = append(text, s.Accent.Render(l))
-	}
-	text = append(text, "", s.Label.Render("Link"), "chive:")
-	text = append(text, half(addr)...)
-	text = append(text, "", s.Muted.Render("Scan it with a phone,"), s.Muted.Render("or copy the link and"), s.Muted.Render("send it to a friend."))
-	textW := 30
+	addrLine := s.Accent.Render(addr)
 
-	// Side by side when it fits (80×24 does), else stacked, else no code.
-	switch {
-	case width >= qw+textW+8 && height >= qh+5:
-		q, err := qrBlock(qrText, 2, s, d.colour)
-		if err != nil {
-			break
+	// The QR code with the words beside it and the address under both,
+	// when it fits (80×24 does); else the words and the address alone.
+	if textW := max(30, len(addr)-qw-2); width >= qw+2+textW+4 && height >= qh+7 {
+		if q, err := qrBlock(qrText, 2, s, d.colour); err == nil {
+			text := []string{s.Label.Render("Share it with people you"), s.Label.Render("trust: they add you with it."), ""}
+			for _, l := range d.wrap(d.copyNote(), textW) {
+				text = append(text, note.Render(l))
+			}
+			qLines := strings.Split(q, "\n")
+			body := make([]string, 0, qh+1)
+			for i, l := range qLines {
+				t := ""
+				if i < len(text) {
+					t = text[i]
+				}
+				body = append(body, l+"  "+t)
+			}
+			body = append(body, addrLine)
+			return d.frame("My address", strings.Join(body, "\n"), hint, qw+2+textW)
 		}
-		inner := qw + 2 + textW
-		body := lipgloss.JoinHorizontal(lipgloss.Top, q, "  ", strings.Join(text, "\n"))
-		return d.frame("My address — share it with people you trust", body, hint, inner)
-	case width >= qw+6 && height >= qh+len(text)+6:
-		q, err := qrBlock(qrText, 2, s, d.colour)
-		if err != nil {
-			break
-		}
-		inner := max(qw, textW)
-		return d.frame("My address", strings.Join(text[:len(text)-4], "\n")+"\n"+q, hint, inner)
 	}
 	inner := dialogWidth(width, 60)
-	rows := []string{s.Label.Render("Address")}
+	rows := []string{s.Label.Render("Your address")}
 	if inner >= len(addr) {
-		rows = append(rows, s.Accent.Render(addr))
+		rows = append(rows, addrLine)
 	} else {
-		for _, l := range half(addr) {
-			rows = append(rows, s.Accent.Render(l))
-		}
+		// Too narrow for one line: in halves, and the link is to copy.
+		rows = append(rows, s.Accent.Render(addr[:28]), s.Accent.Render(addr[28:]))
 	}
-	rows = append(rows, s.Label.Render("Link ")+d.truncate(link, inner-5), "", s.Muted.Render("(a bigger window shows a QR code)"))
+	rows = append(rows, s.Label.Render("Link ")+d.truncate(link, inner-5), "")
+	for _, l := range d.wrap(d.copyNote(), inner) {
+		rows = append(rows, note.Render(l))
+	}
+	rows = append(rows, "", s.Muted.Render("(a bigger window shows a QR code)"))
 	return d.frame("My address", strings.Join(rows, "\n"), hint, inner)
 }

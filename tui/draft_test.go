@@ -87,3 +87,55 @@ func TestDraftFollowsListMoves(t *testing.T) {
 		t.Errorf("Bob's draft = %q", got)
 	}
 }
+
+// TestDraftsKeptAcrossRestarts: drafts are saved in the node when leaving a
+// conversation, when typing pauses and when quitting, and come back from
+// the node's contacts in a new session.
+func TestDraftsKeptAcrossRestarts(t *testing.T) {
+	f := draftWorld(t)
+	ctx := context.Background()
+	m := testModel(t, f, 80, 24)
+	drive(t, m, press("down")) // Bob
+	typeText(t, m, "for Bob")
+	if calls(f, "SetDraft") != 0 {
+		t.Fatal("saved on every key")
+	}
+	// Typing paused long enough: the timer saves.
+	m.chat.drafts.editedAt = time.Now().Add(-time.Minute)
+	drive(t, m, draftSaveMsg{})
+	if ct, _ := f.Contact(ctx, "Bob"); ct.Draft != "for Bob" {
+		t.Fatalf("after the pause, Bob's draft in the node = %q", ct.Draft)
+	}
+	typeText(t, m, "!")
+	drive(t, m, press("ctrl+k"))
+	typeText(t, m, "erin")
+	drive(t, m, press("enter"))
+	if ct, _ := f.Contact(ctx, "Bob"); ct.Draft != "for Bob!" {
+		t.Fatalf("after leaving, Bob's draft in the node = %q", ct.Draft)
+	}
+	typeText(t, m, "for Erin")
+	drive(t, m, press("ctrl+q"))
+	if ct, _ := f.Contact(ctx, "Erin"); ct.Draft != "for Erin" {
+		t.Fatalf("after quitting, Erin's draft in the node = %q", ct.Draft)
+	}
+
+	// A new session on the same node: both drafts are back.
+	m = testModel(t, f, 80, 24)
+	drive(t, m, press("ctrl+k"))
+	typeText(t, m, "erin")
+	drive(t, m, press("enter"))
+	if got := m.chat.composer.Value(); got != "for Erin" {
+		t.Errorf("Erin's draft after a restart = %q", got)
+	}
+	drive(t, m, press("ctrl+k"))
+	typeText(t, m, "bob")
+	drive(t, m, press("enter"))
+	if got := m.chat.composer.Value(); got != "for Bob!" {
+		t.Errorf("Bob's draft after a restart = %q", got)
+	}
+	// Sending clears it in the node too.
+	drive(t, m, press("enter"))
+	if ct, _ := f.Contact(ctx, "Bob"); ct.Draft != "" {
+		t.Errorf("after sending, Bob's draft in the node = %q", ct.Draft)
+	}
+}

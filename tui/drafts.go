@@ -114,11 +114,6 @@ func (c *chatModel) saveDraft(addr, text string) tea.Cmd {
 		return nil
 	}
 	c.drafts.saved[addr] = text
-	api, ok := c.api.(interface {
-		SetDraft(ctx context.Context, ref, text string) error
-	})
-	if !ok {
-		return nil // PRE-MERGE: node.API gains SetDraft with i11-engine
-	}
+	api := c.api
 	return quiet(c.ctx, func(ctx context.Context) error { return api.SetDraft(ctx, addr, text) })
 }

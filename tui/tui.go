@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -53,10 +54,20 @@ type Options struct {
 	Location *time.Location
 
 	// NoBell and NoTitle turn off the terminal bell and the unread count in
-	// the window title when a message arrives out of view.
+	// the window title when a message arrives out of view, whatever the
+	// config says.
 	NoBell, NoTitle bool
 
-	// KeyMap overrides DefaultKeyMap.
+	// Config is the config file's settings; nil is DefaultConfig.
+	Config *Config
+	// ConfigPath is where the settings dialog saves the toggles that belong
+	// to this terminal (bell, title, notifications); "" saves nothing.
+	ConfigPath string
+	// Getenv reads the environment (tmux, the terminal's name); nil is
+	// os.Getenv.
+	Getenv func(string) string
+
+	// KeyMap overrides the config's key bindings.
 	KeyMap *KeyMap
 	// Dark fixes the background instead of asking the terminal (tests).
 	Dark *bool
@@ -76,6 +87,7 @@ const (
 type Model struct {
 	ctx    context.Context
 	opts   Options
+	cfg    Config
 	keys   KeyMap
 	styles Styles
 	now    func() time.Time
@@ -96,9 +108,22 @@ type Model struct {
 // New returns the root model. ctx bounds every node call and the event
 // subscription; cancel it after the program ends.
 func New(ctx context.Context, opts Options) *Model {
-	m := &Model{ctx: ctx, opts: opts, keys: DefaultKeyMap(), now: opts.Now, loc: opts.Location}
+	cfg := DefaultConfig()
+	if opts.Config != nil {
+		cfg = *opts.Config
+	}
+	m := &Model{ctx: ctx, opts: opts, cfg: cfg, now: opts.Now, loc: opts.Location}
+	if km, err := cfg.KeyMap(); err == nil {
+		m.keys = km
+	} else {
+		m.keys = DefaultKeyMap() // LoadConfig validated it; a hand-made Config may not be
+	}
 	if opts.KeyMap != nil {
 		m.keys = *opts.KeyMap
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -110,8 +135,11 @@ func New(ctx context.Context, opts Options) *Model {
 	if opts.Dark != nil {
 		dark = *opts.Dark
 	}
-	m.styles = DefaultStyles(dark)
-	m.e = &env{keys: &m.keys, styles: &m.styles, now: m.now, loc: m.loc, noBell: opts.NoBell, noTitle: opts.NoTitle, colour: true}
+	m.styles = ThemeStyles(cfg.Theme, dark)
+	m.e = &env{keys: &m.keys, styles: &m.styles, cfg: &m.cfg, now: m.now, loc: m.loc, colour: true,
+		noBell: opts.NoBell || !cfg.Notifications.Bell, noTitle: opts.NoTitle || !cfg.Notifications.Title,
+		term: detectTerminal(getenv), configPath: opts.ConfigPath, termDark: dark}
+	m.e.notify = newNotifier(cfg.Notifications, m.e.term)
 	m.welcome = newWelcome(m.e)
 	m.unlock = newUnlock(m.e, opts.Dir)
 	if opts.API != nil {
@@ -129,10 +157,15 @@ type env struct {
 	cells           // how wide the terminal draws text; see cells
 	keys            *KeyMap
 	styles          *Styles
+	cfg             *Config
+	configPath      string   // where toggles are saved; "" for nowhere
+	term            terminal // what the terminal is and can do
+	notify          notifier // desktop notifications
 	now             func() time.Time
 	loc             *time.Location
 	noBell, noTitle bool
 	colour          bool // the terminal shows colours (not NO_COLOR or a dumb terminal)
+	termDark        bool // the terminal's background is dark (as it said, or assumed)
 	noTimers        bool // tests: one-shot timers are sent by the test instead
 }
 
@@ -191,7 +224,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tea.BackgroundColorMsg:
-		m.styles = DefaultStyles(msg.IsDark())
+		m.e.termDark = msg.IsDark()
+		m.styles = ThemeStyles(m.cfg.Theme, msg.IsDark())
 		m.restyle()
 		return m, nil
 	case tea.KeyPressMsg:
@@ -277,7 +311,9 @@ func (m *Model) View() tea.View {
 	case screenUnlock:
 		v.SetContent(m.unlock.View())
 	case screenMain:
-		v.MouseMode = tea.MouseModeCellMotion
+		if m.chat.wantsMouse() {
+			v.MouseMode = tea.MouseModeCellMotion
+		}
 		v.SetContent(m.chat.View())
 		if t := m.chat.title(); t != "" {
 			v.WindowTitle = t
