@@ -91,17 +91,23 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 		}
 	}
 	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
-		return ack(l, m.ID)
+		return ack(l, m.ID) // kept silently for an unblock, if within limits
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)
 	case err != nil:
 		return fmt.Errorf("request: %w", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, stored.ID); err == nil {
+		stored = full // with the name SetPeerName gave it
 	}
 	n.events.publish(ContactRequestEvent{Contact: n.apiContact(stored)})
 	return ack(l, m.ID)
@@ -115,7 +121,10 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 		return ack(l, m.ID)
 	}
 	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	if err != nil {
@@ -142,13 +151,17 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	name := n.displayName()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	var it storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
 		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+			return err
+		}
+		if err := tx.SetNameSent(c.ID, name); err != nil {
 			return err
 		}
 		var err error
@@ -163,6 +176,9 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 	})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full // with what extra changed (a peer name)
 	}
 	return out, it, nil
 }
@@ -203,12 +219,21 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
-		return nil
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	// Our name changed since the request went out: tell them now.
+	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
+		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full
+	}
 	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
 
@@ -229,7 +254,7 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, err := n.receiveLocked(c, m)
+	msg, changed, err := n.receiveLocked(c, m)
 	p.mu.Unlock()
 	if err != nil {
 		return err
@@ -237,12 +262,34 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	if msg != nil {
 		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 	}
+	if changed {
+		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
+			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
+		}
+	}
 	return ack(l, m.ID)
 }
 
 // receiveLocked decrypts and stores a message, or reports a duplicate
-// (nil message, nil error) without decrypting it again. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Message, error) {
+// (nil message, nil error) without decrypting it again. A content that is
+// not a chat message (a Profile, or a kind this version does not know) is
+// applied instead: no message, and changed reports whether the contact
+// changed. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+	msg, err = n.receiveMessageLocked(c, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.Profile == nil {
+			return nil // a newer kind of content: nothing for us to do
+		}
+		var err error
+		changed, err = n.book.SetPeerName(tx, c.ID, content.Profile.Name)
+		return err
+	})
+	return msg, changed, err
+}
+
+// receiveMessageLocked is receiveLocked; apply runs, in the transaction
+// that stores the ratchet step, for a content without text.
+func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
@@ -276,6 +323,23 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Mess
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {
 		return nil, err
+	}
+	if content.Text == "" {
+		// Not a chat message (Send refuses empty text): store the step and
+		// the id, apply it, show nothing.
+		err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
+			if dup, err := tx.MarkSeen(c.ID, id, now); err != nil || dup {
+				return err
+			}
+			if err := tx.PutSession(c.ID, nextBytes, now); err != nil {
+				return err
+			}
+			return apply(tx, content)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("message: store: %w", err)
+		}
+		return nil, nil
 	}
 	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
 		ContactID: c.ID,

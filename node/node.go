@@ -116,6 +116,10 @@ type Node struct {
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
+	// nameMu orders SetName with the Profile messages carrying the name,
+	// so the name recorded as sent is the one that went out.
+	nameMu sync.Mutex
+
 	mu        sync.Mutex
 	started   bool
 	closed    bool
@@ -223,6 +227,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	// A name change not yet sent (we stopped first, or they accepted
+	// since): queued now, delivered once the network is up.
+	n.spawnLocked(func() { n.syncNames(n.ctx) })
 	return nil
 }
 

@@ -3,7 +3,6 @@ package tui
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
@@ -72,35 +71,34 @@ func (d *addDialog) setFocus(i int) tea.Cmd {
 	return cmd
 }
 
-// validateAddress says in plain words why an address is not valid.
+// validateAddress parses an address, saying in the user's words (onion's)
+// why it is not one.
 func validateAddress(s string) (onion.Address, string) {
 	if strings.TrimSpace(s) == "" {
 		return "", ""
 	}
 	a, err := onion.ParseAddress(s)
-	switch {
-	case err == nil:
-		return a, ""
-	case errors.Is(err, onion.ErrAddressLength):
-		n := len(strings.TrimSuffix(strings.TrimPrefix(strings.Join(strings.Fields(strings.ToLower(s)), ""), "chive:"), ".onion"))
-		if n == 16 {
-			return "", "that is an old (v2) onion address; chive addresses have 56 letters and digits"
-		}
-		return "", fmt.Sprintf("an address has 56 letters and digits; this one has %d", n)
-	case errors.Is(err, onion.ErrAddressEncoding):
-		return "", "an address has only the letters a–z and the digits 2–7; check for a stray character"
-	case errors.Is(err, onion.ErrAddressVersion), errors.Is(err, onion.ErrAddressChecksum):
-		// A mistyped letter breaks the checksum; one at the end, the version.
-		return "", "this address has a typo: a letter is wrong. Copy and paste it rather than typing it"
+	if err != nil {
+		return "", err.Error()
 	}
-	return "", err.Error()
+	return a, ""
 }
 
 func (d *addDialog) update(msg tea.Msg) action {
 	switch msg := msg.(type) {
 	case addedMsg:
 		d.busy = false
-		if msg.err != nil {
+		switch {
+		case errors.Is(msg.err, node.ErrAlreadyContact):
+			d.err = displayName(msg.ct) + " is already a contact"
+			if msg.ct.State == node.StateRequested {
+				d.err = "you asked " + displayName(msg.ct) + " already; they have not answered yet"
+			}
+			return nil
+		case errors.Is(msg.err, node.ErrSelf):
+			d.err = "that is your own address: give it to others so they can add you"
+			return nil
+		case msg.err != nil:
 			d.err = msg.err.Error()
 			return nil
 		}
@@ -144,7 +142,7 @@ func (d *addDialog) submit() tea.Cmd {
 		d.err = "paste their address first"
 		return d.setFocus(0)
 	case e != "":
-		d.err = "the address is not valid: " + e
+		d.err = e
 		return d.setFocus(0)
 	case string(a) == d.me:
 		d.err = "that is your own address: give it to others so they can add you"

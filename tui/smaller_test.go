@@ -143,8 +143,8 @@ func TestAddPlainErrors(t *testing.T) {
 	}{
 		{"already a contact", patAddr, "already", nil},
 		{"own address", "chive:" + strings.ToUpper(patAddr), "your own address", nil},
-		{"mistyped last letter", wrongVersion, "typo", []string{"version", "want 3"}},
-		{"mistyped letter", patAddr[:10] + "a" + patAddr[11:], "typo", []string{"checksum"}},
+		{"mistyped last letter", wrongVersion, "mistyped", []string{"version", "want 3"}},
+		{"mistyped letter", patAddr[:10] + "a" + patAddr[11:], "mistyped", []string{"checksum"}},
 		{"too short", patAddr[:50], "56", nil},
 	}
 	for _, tc := range cases {

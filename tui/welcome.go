@@ -6,10 +6,11 @@ import (
 	"math"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/chive-im/chive/node"
 )
 
 // welcomeModel is the first-run screen: it creates a profile.
@@ -24,9 +25,6 @@ type welcomeModel struct {
 	busy              bool
 	err               string
 }
-
-// minPassphrase is the shortest passphrase the welcome screen takes.
-const minPassphrase = 8
 
 const (
 	fieldName = iota
@@ -113,8 +111,8 @@ func (w *welcomeModel) validate() string {
 		return ""
 	case w.pass.Value() == "":
 		return "enter a passphrase, or tick “no passphrase”"
-	case utf8.RuneCountInString(w.pass.Value()) < minPassphrase:
-		return fmt.Sprintf("a passphrase needs at least %d characters; a few words is best", minPassphrase)
+	case node.CheckPassphrase([]byte(w.pass.Value()), false) != nil:
+		return fmt.Sprintf("a passphrase needs at least %d characters; a few words is best", node.MinPassphrase)
 	case w.pass.Value() != w.pass2.Value():
 		return "the two passphrases differ"
 	}
@@ -294,8 +292,8 @@ func passphraseStrength(p string) (string, int) {
 	}
 	bits := float64(n) * math.Log2(float64(max(pool, 2)))
 	switch {
-	case n < minPassphrase:
-		return fmt.Sprintf("too short — %d characters at least; a few words is best", minPassphrase), 0
+	case n < node.MinPassphrase:
+		return fmt.Sprintf("too short — %d characters at least; a few words is best", node.MinPassphrase), 0
 	case bits < 50:
 		return "weak — add words or characters", 0
 	case bits < 75:

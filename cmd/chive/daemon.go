@@ -94,20 +94,17 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
-	ln, err := rpc.Listen(path)
+	srv, err := serveSocket(n, dir, log)
 	if err != nil {
 		n.Close()
-		return fmt.Errorf("control socket: %w", err)
+		return err
 	}
-	srv := rpc.NewServer(n, log)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 
 	subCtx, stopEvents := context.WithCancel(context.Background())
 	events, err := n.Subscribe(subCtx)
 	if err != nil {
 		stopEvents()
-		srv.Close()
+		srv.close()
 		n.Close()
 		return fmt.Errorf("subscribe to node events: %w", err)
 	}
@@ -119,8 +116,7 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 
 	shutdown := func() error {
 		defer exitOnSignal(log)()
-		srv.Close()
-		<-served
+		srv.close()
 		err := n.Close()
 		stopEvents()
 		<-logged
@@ -211,4 +207,29 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			log.Warn("node", "error", ev.Message)
 		}
 	}
+}
+
+// socketServer serves a node's API on the profile's control socket: the
+// daemon's, and the UI's while it runs its own node.
+type socketServer struct {
+	srv    *rpc.Server
+	served chan error
+}
+
+// serveSocket serves api on <dir>/chive.sock until close. The caller holds
+// the profile lock, so a socket found there is stale (rpc.Listen removes it).
+func serveSocket(api node.API, dir string, log *slog.Logger) (*socketServer, error) {
+	ln, err := rpc.Listen(rpc.SocketPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &socketServer{srv: rpc.NewServer(api, log), served: make(chan error, 1)}
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// close stops serving, disconnects the clients and removes the socket.
+func (s *socketServer) close() {
+	s.srv.Close()
+	<-s.served
 }
