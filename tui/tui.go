@@ -63,6 +63,9 @@ type Options struct {
 	// ConfigPath is where the settings dialog saves the toggles that belong
 	// to this terminal (bell, title, notifications); "" saves nothing.
 	ConfigPath string
+	// ConfigError is why the config file could not be used; the main
+	// screen shows it.
+	ConfigError error
 	// Getenv reads the environment (tmux, the terminal's name); nil is
 	// os.Getenv.
 	Getenv func(string) string
@@ -187,7 +190,7 @@ func (m *Model) Init() tea.Cmd {
 	}
 	switch {
 	case m.chat != nil:
-		cmds = append(cmds, m.chat.Init())
+		cmds = append(cmds, m.chat.Init(), m.configNotice())
 	case m.opts.Profile != nil:
 		p := m.opts.Profile
 		cmds = append(cmds, call(m.ctx, func(ctx context.Context) tea.Msg {
@@ -267,7 +270,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.screen = screenMain
 		m.chat = newChat(m.ctx, msg.api, m.env())
 		m.chat.SetSize(m.width, m.height)
-		return m, m.chat.Init()
+		return m, tea.Batch(m.chat.Init(), m.configNotice())
 	}
 
 	var cmd tea.Cmd
@@ -284,6 +287,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	}
 	return m, cmd
+}
+
+// configNotice shows a config file's mistake on the main screen.
+func (m *Model) configNotice() tea.Cmd {
+	if m.opts.ConfigError == nil {
+		return nil
+	}
+	return m.chat.bar.setFlash(m.opts.ConfigError.Error()+" · using the defaults", true)
 }
 
 // restyle redraws everything after the styles or the width method changed.
