@@ -61,7 +61,7 @@ func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 		env: e, ctx: ctx, api: api,
 		settings:    node.Settings{ReadReceipts: true, Typing: true},
 		list:        newContactList(e),
-		composer:    composer{ta: newComposer(e.styles)},
+		composer:    composer{ta: newComposer(e.styles, e.keys)},
 		bar:         statusBar{env: e},
 		drafts:      newDrafts(),
 		termFocused: true,

@@ -2,9 +2,12 @@ package tui
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textarea"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -141,9 +144,9 @@ func (c *chatModel) typed() tea.Cmd {
 	return quiet(c.ctx, func(ctx context.Context) error { return api.Typing(ctx, addr) })
 }
 
-func newComposer(st *Styles) textarea.Model {
+func newComposer(st *Styles, keys *KeyMap) textarea.Model {
 	ta := textarea.New()
-	ta.Placeholder = "Write a message…  (enter send · alt+enter new line)"
+	ta.Placeholder = "Write a message…  (" + firstKey(keys.Send) + " send · " + firstKey(keys.Newline) + " new line)"
 	ta.ShowLineNumbers = false
 	ta.Prompt = "› "
 	ta.CharLimit = 0
@@ -151,8 +154,7 @@ func newComposer(st *Styles) textarea.Model {
 	ta.MinHeight = 1
 	ta.MaxHeight = 6
 	km := textarea.DefaultKeyMap()
-	// Enter sends; our keys own ctrl+k/ctrl+d/ctrl+n/ctrl+o/home/end.
-	km.InsertNewline.SetKeys("alt+enter", "ctrl+j")
+	km.InsertNewline.SetKeys(keys.Newline.Keys()...)
 	km.DeleteAfterCursor.SetKeys()
 	km.DeleteCharacterForward.SetKeys("delete")
 	km.LineStart.SetKeys("ctrl+a")
@@ -164,6 +166,26 @@ func newComposer(st *Styles) textarea.Model {
 	km.InputBegin.SetKeys("alt+<")
 	km.InputEnd.SetKeys("alt+>")
 	km.TransposeCharacterBackward.SetKeys("ctrl+t")
+	// The app's keys (ctrl+k, ctrl+d, home, end, and whatever the config
+	// binds) are not the editor's, so each does one thing.
+	global := map[string]bool{}
+	for _, b := range []key.Binding{keys.Quit, keys.Interrupt, keys.Switcher, keys.AddContact, keys.MyAddress, keys.Details, keys.Retry,
+		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send} {
+		for _, k := range b.Keys() {
+			global[k] = true
+		}
+	}
+	v := reflect.ValueOf(&km).Elem()
+	for i := range v.NumField() {
+		b, ok := v.Field(i).Addr().Interface().(*key.Binding)
+		if !ok || v.Type().Field(i).Name == "InsertNewline" {
+			continue
+		}
+		own := slices.DeleteFunc(slices.Clone(b.Keys()), func(k string) bool { return global[k] })
+		if len(own) != len(b.Keys()) {
+			b.SetKeys(own...)
+		}
+	}
 	ta.KeyMap = km
 	restyleComposer(&ta, st)
 	return ta

@@ -112,11 +112,11 @@ func (d *addDialog) update(msg tea.Msg) action {
 			return quitApp{}
 		case matches(msg, d.keys.Close):
 			return closeDialog{}
-		case msg.String() == "tab" || msg.String() == "down":
+		case matches(msg, d.keys.NextField):
 			return d.setFocus(d.focus + 1)
-		case msg.String() == "shift+tab" || msg.String() == "up":
+		case matches(msg, d.keys.PrevField):
 			return d.setFocus(d.focus - 1)
-		case msg.String() == "enter":
+		case matches(msg, d.keys.Submit):
 			// From the address, on to the nickname; from the nickname
 			// (the greeting is filled in) or the greeting, send.
 			if d.focus == 0 {

@@ -101,11 +101,11 @@ func (d *settingsDialog) update(msg tea.Msg) action {
 			return quitApp{}
 		case matches(msg, d.keys.Close), matches(msg, d.keys.Settings):
 			return closeDialog{}
-		case msg.String() == "up" || msg.String() == "k" || msg.String() == "shift+tab":
+		case matches(msg, d.keys.ListUp, d.keys.PrevField):
 			d.cur = (d.cur + n - 1) % n
-		case msg.String() == "down" || msg.String() == "j" || msg.String() == "tab":
+		case matches(msg, d.keys.ListDown, d.keys.NextField):
 			d.cur = (d.cur + 1) % n
-		case matches(msg, d.keys.Toggle), msg.String() == "enter":
+		case matches(msg, d.keys.Toggle, d.keys.Submit):
 			st := settingsList[d.cur]
 			switch {
 			case st.toggle != nil:
@@ -132,7 +132,7 @@ func (d *settingsDialog) editName(k tea.KeyPressMsg) action {
 	case matches(k, d.keys.Close):
 		d.editing, d.err = false, ""
 		return nil
-	case k.String() == "enter":
+	case matches(k, d.keys.Submit):
 		name := strings.TrimSpace(d.in.Value())
 		switch {
 		case name == "":

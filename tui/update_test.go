@@ -568,7 +568,7 @@ func TestKeyMapHelp(t *testing.T) {
 	}
 	// Global keys must not also be composer keys.
 	global := []key.Binding{km.Quit, km.Switcher, km.AddContact, km.MyAddress, km.Details, km.Retry, km.ScrollUp, km.ScrollDown, km.ScrollTop, km.ScrollEnd, km.FocusNext}
-	ta := newComposer(&m.styles).KeyMap
+	ta := newComposer(&m.styles, &km).KeyMap
 	tv := reflect.ValueOf(ta)
 	for i := range tv.NumField() {
 		cb := tv.Field(i).Interface().(key.Binding)
