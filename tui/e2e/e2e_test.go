@@ -210,20 +210,17 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.keys("alice", "Enter")
 	x.waitFor("alice", "▸ Nickname", 10*time.Second)
 	x.text("alice", "Bob")
-	x.keys("alice", "Enter", "Enter") // greeting pre-filled: "Hi, it's Alice"
+	x.keys("alice", "Enter") // from the nickname, enter sends; the greeting is pre-filled: "Hi, it's Alice"
 	x.waitFor("alice", "Waiting for Bob to accept", 30*time.Second)
 
-	// Bob sees the request with the greeting, and accepts.
+	// Bob sees the request with the greeting and the name Alice gave
+	// herself, and accepts: no name to ask for.
 	x.waitFor("bob", "Hi, it's Alice", 4*time.Minute)
+	x.waitFor("bob", "Alice wants to chat", 10*time.Second)
 	x.keys("bob", "Enter")
 	x.waitFor("bob", "Contact request", 10*time.Second)
 	x.keys("bob", "a")
-	// A request carries no name: Bob is asked to give one.
-	x.waitFor("bob", "Give them a name", 60*time.Second)
-	x.text("bob", "Alice")
-	x.keys("bob", "Enter")
-	x.waitFor("bob", "renamed to Alice", 30*time.Second)
-	x.keys("bob", "Escape")
+	x.waitFor("bob", "accepted Alice", 60*time.Second)
 
 	// Alice learns it; then they chat both ways.
 	x.waitFor("alice", "accepted", 4*time.Minute)
@@ -235,7 +232,7 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.waitFor("alice", "Hi Alice, loud and clear.", 3*time.Minute)
 	// Bob had the conversation open, so Alice's message shows as read;
 	// both sides show who said what.
-	s := x.waitFor("alice", "✓✓ read", 2*time.Minute)
+	s := x.waitFor("alice", "✔✔ read", 2*time.Minute)
 	if !strings.Contains(s, "You ") || !strings.Contains(s, "Bob ") {
 		t.Errorf("Alice's screen lacks sender labels:\n%s", s)
 	}
