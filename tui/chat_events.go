@@ -196,8 +196,8 @@ func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
 	if cmd := c.openPending(); cmd != nil {
 		return cmd
 	}
-	if was == node.StateAccepted || e.Contact.State != node.StateAccepted {
-		return nil
+	if (was != node.StateRequested && was != node.StatePendingIncoming) || e.Contact.State != node.StateAccepted {
+		return nil // not an acceptance (unblocking says so itself)
 	}
 	note := displayName(e.Contact) + " accepted: you can chat now"
 	if was == node.StatePendingIncoming {

@@ -159,11 +159,14 @@ func TestBlockedContact(t *testing.T) {
 		t.Fatalf("details of a blocked contact:\n%s", plain(m))
 	}
 	drive(t, m, press("u"))
+	if v := plain(m); !strings.Contains(v, "unblocked Bob") || strings.Contains(v, "accepted") {
+		t.Errorf("after u:\n%s", v)
+	}
 	if ct := m.chat.list.current(); ct == nil || ct.State != node.StateAccepted || calls(f, "UnblockContact") != 1 {
 		t.Fatalf("after unblocking: %+v calls %v", ct, f.Calls)
 	}
 	drive(t, m, press("esc"))
-	if v := plain(m); strings.Contains(v, "blocked") {
+	if v := plain(m); strings.Contains(v, "you blocked") || strings.Contains(v, "⊘") || strings.Contains(v, "blocked:") {
 		t.Errorf("still says blocked:\n%s", v)
 	}
 }

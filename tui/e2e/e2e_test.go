@@ -142,6 +142,11 @@ func waitExit(tb testing.TB, path string, timeout time.Duration) {
 
 var addressRE = regexp.MustCompile(`\b[a-z2-7]{56}\b`)
 
+// senderRE matches the line naming who wrote the messages under it.
+func senderRE(name string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)│` + regexp.QuoteMeta(name) + `( [0-9:]+)?\s*$`)
+}
+
 func TestTwoUsersChatInTmux(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("tmux end-to-end test needs a Unix terminal")
@@ -233,7 +238,7 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	// Bob had the conversation open, so Alice's message shows as read;
 	// both sides show who said what.
 	s := x.waitFor("alice", "✔✔ read", 2*time.Minute)
-	if !strings.Contains(s, "You ") || !strings.Contains(s, "Bob ") {
+	if !senderRE("You").MatchString(s) || !senderRE("Bob").MatchString(s) {
 		t.Errorf("Alice's screen lacks sender labels:\n%s", s)
 	}
 	t.Logf("Alice's screen mid-conversation:\n%s", s)

@@ -95,6 +95,7 @@ func TestDraftsNamesUnblockReconnect(t *testing.T) {
 	x.keys("alice", "C-d")
 	x.waitFor("alice", "Their name  Bob", 30*time.Second)
 	x.keys("alice", "Escape")
+	x.waitGone("alice", "Contact details", 10*time.Second)
 
 	// The CLI sends while Alice's UI runs her node: no "already running".
 	send := exec.Command(chiveBin, "send", "--profile", alice, "Bobby", "hello from the CLI", "--wait", "sent", "--timeout", "3m")
@@ -128,6 +129,8 @@ func TestDraftsNamesUnblockReconnect(t *testing.T) {
 	x.keys("bob", "u")
 	x.waitFor("bob", "unblocked Alice", 30*time.Second)
 	x.keys("bob", "Escape")
+	// Typed at once after Escape, the next letter would read as Alt+letter.
+	x.waitGone("bob", "Contact details", 10*time.Second)
 	x.text("bob", "back again")
 	x.keys("bob", "Enter")
 	x.waitFor("alice", "back again", 3*time.Minute)
@@ -145,6 +148,18 @@ func TestDraftsNamesUnblockReconnect(t *testing.T) {
 	x.keys("alice", "C-q")
 	x.keys("bob", "C-q")
 	waitGone(t, alice, 30*time.Second)
+}
+
+// waitGone polls the screen until it no longer contains s.
+func (x *tmux) waitGone(target, s string, timeout time.Duration) {
+	x.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for strings.Contains(x.screen(target), s) {
+		if time.Now().After(deadline) {
+			x.t.Fatalf("%s: %q still on screen after %s:\n%s", target, s, timeout, x.screen(target))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitSocket waits for a node to serve the profile's socket.
