@@ -163,7 +163,7 @@ func (x *tmux) waitGone(target, s string, timeout time.Duration) {
 }
 
 // waitSocket waits for a node to serve the profile's socket.
-func waitSocket(t *testing.T, profile string, timeout time.Duration) {
+func waitSocket(t testing.TB, profile string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
