@@ -21,6 +21,11 @@ var (
 	// ErrShortPassphrase: CreateProfile with a passphrase shorter than
 	// MinPassphrase characters (and not NoPassphrase).
 	ErrShortPassphrase = errors.New("passphrase too short")
+
+	// ErrUnknownInvite: no invite with that id (revoked, used up or expired).
+	ErrUnknownInvite = errors.New("unknown invite")
+	// ErrBadLink: a chive: link that is not an address or an invite link.
+	ErrBadLink = errors.New("not a chive link")
 )
 
 // MinPassphrase is the fewest characters (runes) a profile's passphrase may

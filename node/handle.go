@@ -84,22 +84,17 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			// A re-request must not reset the session: the peer still gets
 			// our acceptance from the outbox if it never did.
 			return ack(l, m.ID)
-		case contacts.Blocked:
-			return ack(l, m.ID) // silence: indistinguishable from pending
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
-	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
-			return err
-		}
-		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
-		return err
-	})
+	// An invite or proof of work, then the book's limits (invite.go).
+	stored, err := n.receiveRequest(p, c, known, m)
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
-		return ack(l, m.ID) // kept silently for an unblock, if within limits
+		// Silence, indistinguishable from pending; the request is kept (if
+		// within the limits) for an unblock to show.
+		return ack(l, m.ID)
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)
@@ -313,10 +308,10 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 	}
 	if err != nil {
 		// It will never decrypt: acknowledge it so the peer stops resending,
-		// and record the id so a resend is not reported twice.
-		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-		if dup, err := n.db.MarkSeen(n.ctx, c.ID, id, now); err == nil && !dup {
-			n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+		// and record the id so a resend is not reported twice. Repeated
+		// failures make one notice per window (guard.go).
+		if dup, serr := n.db.MarkSeen(n.ctx, c.ID, id, now); serr == nil && !dup {
+			n.decryptFailed(n.peer(c.Address), c, err)
 		}
 		return nil, nil
 	}

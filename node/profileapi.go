@@ -201,7 +201,7 @@ func (n *Node) unblock(ctx context.Context, c contacts.Contact) (contacts.Contac
 	var it storage.OutboxItem
 	out, err := n.book.Unblock(ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
 		var err error
-		it, err = n.queueRequest(tx, c.ID, c.Greeting)
+		it, err = n.queueRequest(tx, c.ID, c.Greeting, nil)
 		return err
 	})
 	if err == nil && out.State == contacts.Requested {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chive-im/chive/node/nodetest/memnet"
+	"github.com/chive-im/chive/onion"
 )
 
 func isContactEvent(e Event) bool { _, ok := e.(ContactEvent); return ok }
@@ -281,6 +282,40 @@ func TestUnblock(t *testing.T) {
 		t.Errorf("request after unblock: %+v", req.Contact)
 	}
 
+	// An accepted contact who started over while blocked (removed us, asked
+	// again): unblocking shows the new request, and accepting it makes a
+	// new session.
+	hal := startMem(t, mem, newProfile(t, "hal"))
+	befriend(t, hal, bob, memWait) // hal calls bob "b"
+	if err := bob.BlockContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if err := hal.RemoveContact(ctx, "b", false); err != nil {
+		t.Fatal(err)
+	}
+	requests := func() int { return bob.count(isState(hal.Address(), StatePendingIncoming)) }
+	before := requests()
+	if _, err := hal.AddContact(ctx, bob.Address(), "bob", "it's hal again"); err != nil {
+		t.Fatal(err)
+	}
+	waitOutbox(t, hal, 0) // acknowledged: hal cannot tell a block
+	if n := requests(); n != before {
+		t.Errorf("bob saw hal's request while blocking him")
+	}
+	if err := bob.UnblockContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := bob.Contact(ctx, hal.Address()); c.State != StatePendingIncoming || c.Greeting != "it's hal again" {
+		t.Fatalf("hal after unblock: %+v", c)
+	}
+	mark := hal.mark()
+	if _, err := bob.AcceptContact(ctx, hal.Address()); err != nil {
+		t.Fatal(err)
+	}
+	hal.waitAfter(t, mark, memWait, "accepted again", isState(bob.Address(), StateAccepted))
+	mustSend(t, hal, "bob", "new session")
+	checkInOrder(t, bob.waitReceived(t, memWait, hal.Address(), 1), []string{"new session"})
+
 	// An address blocked before it was a contact: a stranger again, whose
 	// requests are welcome.
 	ginaDir := newProfile(t, "gina")
@@ -354,5 +389,23 @@ func TestPassphrasePolicy(t *testing.T) {
 	}
 	if _, err := CreateProfileWith(t.Context(), filepath.Join(t.TempDir(), "q"), ProfileOptions{Name: "bad\x1bname", Passphrase: testPass, KDF: cheapKDF}); err == nil {
 		t.Error("a name with an escape character was accepted")
+	}
+}
+
+func TestTorStatusFromProgress(t *testing.T) {
+	for _, tt := range []struct {
+		p    onion.Progress
+		want TorStatus
+	}{
+		{onion.Progress{Percent: 45, Summary: "Loading"}, TorStatus{State: TorBootstrapping, Percent: 45, Summary: "Loading"}},
+		{onion.Progress{Percent: 100, Summary: "Done"}, TorStatus{State: TorReady, Percent: 100, Summary: "Done"}},
+		{onion.Progress{Percent: 100, Summary: "Done", Liveness: onion.LivenessDown, Warning: "circuits fail"},
+			TorStatus{State: TorOffline, Percent: 100, Error: "circuits fail"}},
+		{onion.Progress{Percent: 100, Summary: "Done", Liveness: onion.LivenessRecovering},
+			TorStatus{State: TorReconnecting, Percent: 100, Summary: "the network is back; building circuits"}},
+	} {
+		if got := torStatus(tt.p); got != tt.want {
+			t.Errorf("torStatus(%+v) = %+v, want %+v", tt.p, got, tt.want)
+		}
 	}
 }

@@ -107,7 +107,16 @@ type Request struct {
 	Bundle   []byte `cbor:"2,keyasint"`
 	Greeting string `cbor:"3,keyasint,omitempty"`
 	Name     string `cbor:"4,keyasint,omitempty"` // the requester's display name
+	// Invite is the token of the recipient's invite link, if the requester
+	// has one: a valid one lets the request past the stranger limits.
+	// (Keys 13 and 14: issue 13's, clear of the keys other features take.)
+	Invite []byte `cbor:"13,keyasint,omitempty"`
+	// Work is the proof of work a request without a valid invite needs.
+	Work *Work `cbor:"14,keyasint,omitempty"`
 }
+
+// InviteSize is the length of an invite token.
+const InviteSize = 16
 
 // Accept is a contact acceptance carrying the ratchet handshake.
 type Accept struct {
@@ -189,6 +198,10 @@ func (m *Request) validate() error {
 		return malformed(TypeRequest, "greeting too long")
 	case len(m.Name) > MaxName:
 		return malformed(TypeRequest, "name too long")
+	case m.Invite != nil && len(m.Invite) != InviteSize:
+		return malformed(TypeRequest, "bad invite length")
+	case m.Work != nil && m.Work.Time <= 0:
+		return malformed(TypeRequest, "bad work time")
 	}
 	return nil
 }

@@ -30,6 +30,8 @@ func sampleMsgs() []Msg {
 		// issue 11: display names
 		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi", Name: "Alice ☕"},
 		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
+		// issue 13: invite token and proof of work
+		&Request{ID: id, Bundle: []byte("bundle"), Invite: bytes.Repeat([]byte{9}, InviteSize), Work: &Work{Time: 1750000000, Nonce: 1 << 40}},
 	}
 }
 
@@ -138,6 +140,11 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"hello short nonce", TypeHello, []byte{0xa1, 0x01, 0x41, 0x00}},
 		{"auth missing sig", TypeAuth, []byte{0xa0}},
 		{"deep nesting", TypeTyping, []byte{0xa1, 0x01, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00}},
+		{"short invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0d, 0x41, 0x01)},
+		{"empty invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0d, 0x40)},
+		{"work without time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa1, 0x02, 0x01)},
+		{"work unknown field", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa2, 0x01, 0x01, 0x03, 0x01)},
+		{"work negative time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa1, 0x01, 0x20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

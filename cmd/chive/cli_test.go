@@ -248,6 +248,11 @@ func TestContacts(t *testing.T) {
 	if !strings.Contains(r.stdout, "safety number") || !strings.Contains(r.stdout, bobAddr) {
 		t.Errorf("show: %s", r.stdout)
 	}
+	d.f.SimPeerName("bob", "Robert \x1b[31mB.")
+	r = d.run(t, "contacts", "show", "bob")
+	if !strings.Contains(r.stdout, "calls themself: Robert B.") {
+		t.Errorf("show with the peer's own name: %q", r.stdout)
+	}
 	// unblock: back as before the block, and says so.
 	r = d.run(t, "contacts", "unblock", "caroline")
 	wantCode(t, r, exitOK)

@@ -6,6 +6,8 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -29,6 +31,9 @@ type Fake struct {
 	messages map[string][]node.Message
 	seq      int64
 	subs     map[chan node.Event]struct{}
+	invites  []node.Invite
+	inviteID int64
+	lastID   int64    // contact ids, as the node numbers them
 	Calls    []string // method names in call order, for assertions
 
 	// blockedFrom is the state each blocked contact had when blocked
@@ -143,7 +148,9 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("AddContact")
+	address, invite, _ := strings.Cut(address, "?") // an invite link's token
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "chive://"), "chive:")
 	if len(addr) != 56 {
 		return node.Contact{}, fmt.Errorf("that is not a chive address: it has %d characters; an address has 56", len(addr))
 	}
@@ -152,10 +159,14 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	}
 	if c, ok := f.contacts[addr]; ok {
 		if c.State == node.StateBlocked {
-			// As the node: adding a blocked address unblocks it first.
+			// As the node: adding a blocked address unblocks it first; back
+			// to accepted or requested, that was the add.
 			f.unblockLocked(c)
 			if c, ok = f.contacts[addr]; !ok {
 				return f.addLocked(addr, name, greeting), nil
+			}
+			if c.State == node.StateAccepted || c.State == node.StateRequested {
+				return *c, nil
 			}
 		}
 		switch c.State {
@@ -167,6 +178,9 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 			f.publishLocked(node.ContactEvent{Contact: *c})
 			return *c, nil
 		case node.StateRequested:
+			if invite != "" {
+				return *c, nil // as the node: the queued request takes the token
+			}
 			return *c, fmt.Errorf("add contact: %w (you asked %s; waiting for them to accept)", node.ErrAlreadyContact, c.Name)
 		default:
 			return *c, fmt.Errorf("add contact: %s is %w", c.Name, node.ErrAlreadyContact)
@@ -176,7 +190,8 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 }
 
 func (f *Fake) addLocked(addr, name, greeting string) node.Contact {
-	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
+	f.lastID++
+	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now(), ID: f.lastID}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
 	return *c
@@ -526,6 +541,10 @@ func (f *Fake) SimContact(c node.Contact) {
 	if c.Presence == "" {
 		c.Presence = node.Offline
 	}
+	if c.ID == 0 {
+		f.lastID++
+		c.ID = f.lastID
+	}
 	cc := c
 	f.contacts[c.Address] = &cc
 }
@@ -534,8 +553,9 @@ func (f *Fake) SimContact(c node.Contact) {
 func (f *Fake) SimRequest(address, name, greeting string) node.Contact {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastID++
 	c := &node.Contact{Address: address, Name: name, State: node.StatePendingIncoming, Greeting: greeting,
-		Presence: node.Online, Created: f.Now()}
+		Presence: node.Online, Created: f.Now(), ID: f.lastID}
 	f.contacts[address] = c
 	f.publishLocked(node.ContactRequestEvent{Contact: *c})
 	return *c
@@ -627,4 +647,75 @@ func (f *Fake) SimTyping(ref string) {
 		panic(err)
 	}
 	f.publishLocked(node.TypingEvent{Address: c.Address})
+}
+
+// Invite links (issue 13).
+
+func (f *Fake) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("CreateInvite")
+	now := f.Now()
+	if o.Uses == 0 {
+		o.Uses = 1
+	}
+	if o.Expires.IsZero() {
+		o.Expires = now.Add(7 * 24 * time.Hour)
+	}
+	if o.Uses < 0 || !o.Expires.After(now) {
+		return node.Invite{}, fmt.Errorf("invalid invite options %+v", o)
+	}
+	f.inviteID++
+	// Derived, not random: golden screens show the link.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", f.status.Address, f.inviteID))
+	tok := sum[:16]
+	iv := node.Invite{ID: f.inviteID, Link: "chive:" + f.status.Address + "?invite=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tok)),
+		MaxUses: o.Uses, Expires: o.Expires, Created: now}
+	f.invites = append(f.invites, iv)
+	return iv, nil
+}
+
+func (f *Fake) Invites(ctx context.Context) ([]node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("Invites")
+	out := []node.Invite{}
+	for _, iv := range f.invites {
+		if iv.Uses < iv.MaxUses && f.Now().Before(iv.Expires) {
+			out = append(out, iv)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) RevokeInvite(ctx context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("RevokeInvite")
+	for i, iv := range f.invites {
+		if iv.ID == id {
+			f.invites = append(f.invites[:i:i], f.invites[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d", node.ErrUnknownInvite, id)
+}
+
+// SimDefences sets what Status reports of tor's defences (nil: unknown).
+func (f *Fake) SimDefences(d *node.Defences) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Defences = d
+}
+
+// SimInviteUsed counts one use of the invite with id, as a request with its
+// token arriving would.
+func (f *Fake) SimInviteUsed(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.invites {
+		if f.invites[i].ID == id {
+			f.invites[i].Uses++
+		}
+	}
 }

@@ -398,6 +398,22 @@ func (c *Client) UnblockContact(ctx context.Context, ref string) error {
 	return c.Call(ctx, "contacts.unblock", contactParams{Contact: ref}, nil)
 }
 
+// Invite links (issue 13).
+
+func (c *Client) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	var iv node.Invite
+	return iv, c.Call(ctx, "invites.create", o, &iv)
+}
+
+func (c *Client) Invites(ctx context.Context) ([]node.Invite, error) {
+	var ivs []node.Invite
+	return ivs, c.Call(ctx, "invites.list", nil, &ivs)
+}
+
+func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
+	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done, the client is closed or, without Options.Reconnect,
 // the connection is lost; the channel is closed then (check ctx.Err() to

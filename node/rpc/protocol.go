@@ -53,6 +53,8 @@ const (
 	// issue 11
 	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
 	CodeSelf           = -32007 // node.ErrSelf: our own address
+
+	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -67,6 +69,8 @@ var sentinels = []struct {
 	{CodeClosed, node.ErrClosed},
 	{CodeAlreadyContact, node.ErrAlreadyContact},
 	{CodeSelf, node.ErrSelf},
+
+	{CodeUnknownInvite, node.ErrUnknownInvite},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -184,6 +188,11 @@ type (
 		Name string `json:"name"`
 	}
 )
+
+// inviteParams are invites.revoke's params.
+type inviteParams struct {
+	ID int64 `json:"id"`
+}
 
 // AddressInfo is the result of the "address" method.
 type AddressInfo struct {

@@ -265,6 +265,24 @@ func TestEveryMethod(t *testing.T) {
 	if len(cs) != 1 {
 		t.Errorf("contacts after decline+remove: %+v", cs)
 	}
+	// Invites: made, listed, revoked; an unknown id is a typed error.
+	exp := time.Now().Add(time.Hour).Round(time.Second)
+	iv, err := c.CreateInvite(ctx, node.InviteOptions{Uses: 3, Expires: exp})
+	if err != nil || iv.MaxUses != 3 || !iv.Expires.Equal(exp) || !strings.HasPrefix(iv.Link, "chive:") || !strings.Contains(iv.Link, "?invite=") {
+		t.Errorf("CreateInvite = %+v, %v", iv, err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || len(ivs) != 1 || ivs[0].ID != iv.ID || ivs[0].Link != iv.Link {
+		t.Errorf("Invites = %+v, %v", ivs, err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); err != nil {
+		t.Error(err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); !errors.Is(err, node.ErrUnknownInvite) {
+		t.Errorf("second revoke: %v, want ErrUnknownInvite", err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || ivs == nil || len(ivs) != 0 {
+		t.Errorf("Invites after revoke = %#v, %v", ivs, err)
+	}
 
 	// Every node.API method must have reached the node under its own name.
 	// (Locking the fake's mutex via a direct call orders the server
@@ -504,7 +522,7 @@ func TestSubscribe(t *testing.T) {
 	in := f.SimReceive("bob", "pong")
 	f.SimPresence("bob", node.Online)
 	f.SimTyping("bob")
-	f.SimRequest(carolAddr, "carol", "hi, it's carol")
+	carol := f.SimRequest(carolAddr, "carol", "hi, it's carol")
 
 	want := []node.Event{
 		node.MessageEvent{Message: m}, // Send publishes it, as the node does
@@ -514,7 +532,7 @@ func TestSubscribe(t *testing.T) {
 		node.PresenceEvent{Address: bobAddr, Presence: node.Online},
 		node.TypingEvent{Address: bobAddr},
 		node.ContactRequestEvent{Contact: node.Contact{Address: carolAddr, Name: "carol", State: node.StatePendingIncoming,
-			Greeting: "hi, it's carol", Presence: node.Online, Created: t0}},
+			Greeting: "hi, it's carol", Presence: node.Online, Created: t0, ID: carol.ID}},
 	}
 	for i, w := range want {
 		select {

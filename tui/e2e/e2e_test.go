@@ -226,6 +226,11 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.waitFor("bob", "Contact request", 10*time.Second)
 	x.keys("bob", "a")
 	x.waitFor("bob", "accepted Alice", 60*time.Second)
+	// The request carried Alice's display name: it is Bob's nickname for
+	// her already, nothing to ask.
+	if s := x.waitFor("bob", "No messages yet", 10*time.Second); !strings.Contains(s, "Alice") {
+		t.Errorf("Bob's screen after accepting lacks Alice's name:\n%s", s)
+	}
 
 	// Alice learns it; then they chat both ways.
 	x.waitFor("alice", "accepted", 4*time.Minute)
