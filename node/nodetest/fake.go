@@ -308,6 +308,7 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 		Text: text, Time: f.Now(), State: node.Queued}
 	f.messages[c.Address] = append(f.messages[c.Address], m)
 	c.LastMessage, c.LastAt = text, m.Time
+	f.publishLocked(node.MessageEvent{Message: m}) // as node.Send does
 	return m, nil
 }
 
