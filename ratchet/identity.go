@@ -103,7 +103,7 @@ func parseBundle(data []byte, onionKey ed25519.PublicKey) (*Bundle, error) {
 		return nil, fmt.Errorf("ratchet: parse bundle: %w", ErrBundleAddress)
 	}
 	unsigned := data[:len(data)-ed25519.SignatureSize]
-	if !ed25519.Verify(b.OnionKey, signedMessage(unsigned), b.Signature) {
+	if !verify(b.OnionKey, signedMessage(unsigned), b.Signature) {
 		return nil, fmt.Errorf("ratchet: parse bundle: %w", ErrBundleSignature)
 	}
 	return b, nil
