@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/ed25519"
+	"crypto/mlkem"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -19,7 +21,7 @@ const (
 	MaxReceiptIDs = 256      // message ids in one receipt
 	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
 
-	nonceSize = 32
+	x25519Size = 32
 )
 
 // ID is the 128-bit random id of a reliable frame (and of the chat message it
@@ -73,21 +75,26 @@ type Msg interface {
 	validate() error
 }
 
-// Hello is the listener's first frame: a fresh nonce the dialer must sign.
+// Hello is the listener's first frame: its ephemeral keys for this link.
 type Hello struct {
-	Nonce []byte `cbor:"1,keyasint"`
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	EK []byte `cbor:"2,keyasint"` // ML-KEM-768 encapsulation key, 1184 bytes
 }
 
-// Auth is the dialer's proof of its onion key: Sig is its ed25519 signature
-// over the transcript (see transcript in handshake.go).
+// KeyShare is the dialer's answer to Hello: its ephemeral X25519 key and
+// the ML-KEM-768 ciphertext for the listener's key.
+type KeyShare struct {
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	CT []byte `cbor:"2,keyasint"` // ML-KEM-768 ciphertext, 1088 bytes
+}
+
+// Auth proves an onion key: Sig is its ed25519 signature over the
+// handshake transcript and both keys (see authMessage). Each side sends one,
+// sealed, as its first frame after the key exchange.
 type Auth struct {
-	Key   []byte `cbor:"1,keyasint"` // dialer's ed25519 public key
-	Nonce []byte `cbor:"2,keyasint"` // dialer's fresh nonce
-	Sig   []byte `cbor:"3,keyasint"`
+	Key []byte `cbor:"1,keyasint"` // the sender's ed25519 onion key
+	Sig []byte `cbor:"2,keyasint"`
 }
-
-// Welcome tells the dialer its Auth was accepted.
-type Welcome struct{}
 
 // Ping asks for a Pong with the same Seq.
 type Ping struct {
@@ -136,45 +143,55 @@ type Receipt struct {
 // Typing says the sender is typing now. Never acked, never stored.
 type Typing struct{}
 
-func (*Hello) Type() Type   { return TypeHello }
-func (*Auth) Type() Type    { return TypeAuth }
-func (*Welcome) Type() Type { return TypeWelcome }
-func (*Ping) Type() Type    { return TypePing }
-func (*Pong) Type() Type    { return TypePong }
-func (*Request) Type() Type { return TypeRequest }
-func (*Accept) Type() Type  { return TypeAccept }
-func (*Message) Type() Type { return TypeMessage }
-func (*Ack) Type() Type     { return TypeAck }
-func (*Receipt) Type() Type { return TypeReceipt }
-func (*Typing) Type() Type  { return TypeTyping }
+func (*Hello) Type() Type    { return TypeHello }
+func (*KeyShare) Type() Type { return TypeKeyShare }
+func (*Auth) Type() Type     { return TypeAuth }
+func (*Ping) Type() Type     { return TypePing }
+func (*Pong) Type() Type     { return TypePong }
+func (*Request) Type() Type  { return TypeRequest }
+func (*Accept) Type() Type   { return TypeAccept }
+func (*Message) Type() Type  { return TypeMessage }
+func (*Ack) Type() Type      { return TypeAck }
+func (*Receipt) Type() Type  { return TypeReceipt }
+func (*Typing) Type() Type   { return TypeTyping }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
 }
 
 func (m *Hello) validate() error {
-	if len(m.Nonce) != nonceSize {
-		return malformed(TypeHello, "bad nonce length")
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeHello, "bad X25519 key length")
+	case len(m.EK) != mlkem.EncapsulationKeySize768:
+		return malformed(TypeHello, "bad ML-KEM key length")
+	}
+	return nil
+}
+
+func (m *KeyShare) validate() error {
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeKeyShare, "bad X25519 key length")
+	case len(m.CT) != mlkem.CiphertextSize768:
+		return malformed(TypeKeyShare, "bad ML-KEM ciphertext length")
 	}
 	return nil
 }
 
 func (m *Auth) validate() error {
 	switch {
-	case len(m.Key) != 32:
+	case len(m.Key) != ed25519.PublicKeySize:
 		return malformed(TypeAuth, "bad key length")
-	case len(m.Nonce) != nonceSize:
-		return malformed(TypeAuth, "bad nonce length")
-	case len(m.Sig) != 64:
+	case len(m.Sig) != ed25519.SignatureSize:
 		return malformed(TypeAuth, "bad signature length")
 	}
 	return nil
 }
 
-func (*Welcome) validate() error { return nil }
-func (*Ping) validate() error    { return nil }
-func (*Pong) validate() error    { return nil }
-func (*Typing) validate() error  { return nil }
+func (*Ping) validate() error   { return nil }
+func (*Pong) validate() error   { return nil }
+func (*Typing) validate() error { return nil }
 
 func (m *Request) validate() error {
 	switch {
@@ -275,8 +292,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Hello)
 	case TypeAuth:
 		m = new(Auth)
-	case TypeWelcome:
-		m = new(Welcome)
+	case TypeKeyShare:
+		m = new(KeyShare)
 	case TypePing:
 		m = new(Ping)
 	case TypePong:

@@ -15,9 +15,9 @@ func sampleMsgs() []Msg {
 	id := ID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	id2 := ID{0xff, 1}
 	return []Msg{
-		&Hello{Nonce: bytes.Repeat([]byte{7}, nonceSize)},
-		&Auth{Key: bytes.Repeat([]byte{1}, 32), Nonce: bytes.Repeat([]byte{2}, nonceSize), Sig: bytes.Repeat([]byte{3}, 64)},
-		&Welcome{},
+		&Hello{E: bytes.Repeat([]byte{7}, 32), EK: bytes.Repeat([]byte{8}, 1184)},
+		&KeyShare{E: bytes.Repeat([]byte{9}, 32), CT: bytes.Repeat([]byte{10}, 1088)},
+		&Auth{Key: bytes.Repeat([]byte{1}, 32), Sig: bytes.Repeat([]byte{3}, 64)},
 		&Ping{Seq: 42},
 		&Pong{Seq: 42},
 		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi, it's alice ✓"},
