@@ -108,13 +108,39 @@ func TestWriteSeeds(t *testing.T) {
 	if !*writeSeeds {
 		t.Skip("use -write-seeds to rewrite testdata/fuzz")
 	}
-	for name, seeds := range map[string][][]byte{"FuzzReadFrame": frameSeeds(), "FuzzUnmarshal": bodySeeds()} {
+	one := func(seeds [][]byte) [][]any {
+		var out [][]any
+		for _, s := range seeds {
+			out = append(out, []any{s})
+		}
+		return out
+	}
+	var server, client, sealed [][]any
+	for _, s := range handshakeSeeds() {
+		server = append(server, []any{s.keyShare, s.auth})
+		client = append(client, []any{s.hello, s.auth})
+	}
+	for _, s := range sealedSeeds() {
+		sealed = append(sealed, []any{s, uint32(1 << 31)}, []any{s, uint32(8*40 + 3)})
+	}
+	for name, seeds := range map[string][][]any{
+		"FuzzReadFrame": one(frameSeeds()), "FuzzUnmarshal": one(bodySeeds()),
+		"FuzzHandshakeServer": server, "FuzzHandshakeClient": client, "FuzzSealedFrames": sealed,
+	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for i, s := range seeds {
-			content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+		for i, args := range seeds {
+			content := "go test fuzz v1\n"
+			for _, a := range args {
+				switch a := a.(type) {
+				case []byte:
+					content += fmt.Sprintf("[]byte(%q)\n", a)
+				case uint32:
+					content += fmt.Sprintf("uint32(%d)\n", a)
+				}
+			}
 			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}
