@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 )
@@ -126,6 +127,7 @@ func TestWriteSeeds(t *testing.T) {
 	for name, seeds := range map[string][][]any{
 		"FuzzReadFrame": one(frameSeeds()), "FuzzUnmarshal": one(bodySeeds()),
 		"FuzzHandshakeServer": server, "FuzzHandshakeClient": client, "FuzzSealedFrames": sealed,
+		"FuzzUnmarshalContent": one(contentSeeds()),
 	} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -343,4 +345,43 @@ func sealedSeeds() [][]byte {
 		all = append(all, one...)
 	}
 	return append(seeds, all)
+}
+
+// FuzzUnmarshalContent decodes arbitrary plaintexts as a Message's content
+// (what a contact's ratchet could deliver). What decodes re-encodes, padded,
+// to something that decodes to the same content.
+func FuzzUnmarshalContent(f *testing.F) {
+	for _, s := range contentSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := UnmarshalContent(data)
+		if err != nil {
+			return
+		}
+		b, err := MarshalContent(c)
+		if err != nil {
+			t.Fatalf("MarshalContent(%+v) after a successful decode: %v", c, err)
+		}
+		if len(b) != PaddedSize(len(b)) {
+			t.Fatalf("re-encoded to %d bytes, not a bucket", len(b))
+		}
+		c2, err := UnmarshalContent(b)
+		if err != nil || !reflect.DeepEqual(c, c2) {
+			t.Fatalf("round trip changed %+v to %+v (%v)", c, c2, err)
+		}
+	})
+}
+
+func contentSeeds() [][]byte {
+	var seeds [][]byte
+	for _, c := range []Content{{Text: "hi", Time: 1}, {Text: "héllo ✓", Time: -5}, {Text: strings.Repeat("x", 300)}} {
+		b, err := MarshalContent(c)
+		if err != nil {
+			panic(err)
+		}
+		raw, _ := encMode.Marshal(Content{Text: c.Text, Time: c.Time})
+		seeds = append(seeds, b, raw)
+	}
+	return seeds
 }

@@ -326,14 +326,66 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+	// Padding brings the encoding to its size bucket (PaddedSize), so the
+	// ciphertext's length tells little about the text's. MarshalContent
+	// sets it; UnmarshalContent drops it.
+	Padding []byte `cbor:"15,keyasint,omitempty"`
 }
 
-// MarshalContent encodes c for encryption.
+// Padding buckets: an encoded Content is padded to the smallest power of
+// two from MinPadded up to MaxBucket that holds it, and beyond that to a
+// multiple of BucketStep.
+const (
+	MinPadded  = 256
+	MaxBucket  = 32 << 10
+	BucketStep = 8 << 10
+)
+
+// PaddedSize is the size an encoding of n bytes is padded to.
+func PaddedSize(n int) int {
+	if n > MaxBucket {
+		return (n + BucketStep - 1) / BucketStep * BucketStep
+	}
+	size := MinPadded
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// MarshalContent encodes c for encryption, padded to its bucket.
 func MarshalContent(c Content) ([]byte, error) {
 	if len(c.Text) > MaxText {
 		return nil, fmt.Errorf("wire: marshal content: %d bytes: %w", len(c.Text), ErrMalformed)
 	}
-	return encMode.Marshal(c)
+	c.Padding = nil
+	b, err := encMode.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("wire: marshal content: %w", err)
+	}
+	// The padding field costs its key (1 byte), its length head (1 to 3
+	// bytes) and its bytes. Try the sizes that could land exactly on the
+	// bucket; a bucket that cannot be hit exactly (1 byte short) gives way
+	// to the next one.
+	for target := PaddedSize(len(b)); ; target = PaddedSize(target + 1) {
+		need := target - len(b)
+		if need == 0 {
+			return b, nil
+		}
+		for head := 1; head <= 3; head++ {
+			if need-1-head < 0 {
+				break
+			}
+			c.Padding = make([]byte, need-1-head)
+			out, err := encMode.Marshal(c)
+			if err != nil {
+				return nil, fmt.Errorf("wire: marshal content: %w", err)
+			}
+			if len(out) == target {
+				return out, nil
+			}
+		}
+	}
 }
 
 // UnmarshalContent decodes a decrypted Message body.
@@ -345,5 +397,6 @@ func UnmarshalContent(b []byte) (Content, error) {
 	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
 		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
 	}
+	c.Padding = nil
 	return c, nil
 }
