@@ -39,8 +39,9 @@ func validKey(pub []byte) bool {
 	if p.Equal(edwards25519.NewIdentityPoint()) == 1 {
 		return false
 	}
-	// [L]P = O  ⇔  [L-1]P = -P: P has no small-order component.
-	lp := new(edwards25519.Point).ScalarMult(lMinusOne, p)
+	// [L]P = O  ⇔  [L-1]P = -P: P has no small-order component. The key
+	// is public, so variable time is fine (and twice as fast).
+	lp := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(lMinusOne, p, edwards25519.NewScalar())
 	return lp.Equal(new(edwards25519.Point).Negate(p)) == 1
 }
 
