@@ -83,7 +83,7 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	var it storage.OutboxItem
 	c, err := n.book.Add(ctx, string(addr), name, greeting, func(tx *storage.Tx, c contacts.Contact) error {
 		id := wire.NewID()
-		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting})
+		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.identity().bundle, Greeting: greeting})
 		if err != nil {
 			return err
 		}
@@ -240,16 +240,13 @@ func (n *Node) SetVerified(ctx context.Context, ref string, verified bool) error
 	return nil
 }
 
-// SafetyNumber implements API.
+// SafetyNumber implements API. It is made of the keys of the stored
+// session, what messages are actually encrypted to: a session that is not
+// the contact's shows as a different number.
 func (n *Node) SafetyNumber(ctx context.Context, ref string) (string, error) {
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return "", err
 	}
-	pub, err := c.Address.PublicKey()
-	if err != nil {
-		// A number computed from no key would look valid and match nothing.
-		return "", fmt.Errorf("node: safety number of %s: %w", c.Display(), err)
-	}
-	return ratchet.SafetyNumber(n.pub, pub), nil
+	return n.safetyNumber(ctx, c)
 }

@@ -9,4 +9,8 @@ var (
 	ErrBlocked        = errors.New("contact is blocked")
 	ErrTooLong        = errors.New("message too long")
 	ErrClosed         = errors.New("node closed")
+	// ErrSessionMismatch: the stored session with a contact was made with
+	// another key than theirs (or ours): a tampered profile. It is never
+	// used; ResetSession makes a new one.
+	ErrSessionMismatch = errors.New("the stored session belongs to another key")
 )

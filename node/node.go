@@ -71,6 +71,10 @@ type tuning struct {
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
 	maxHandshake   int // concurrent inbound link handshakes
+	// Key rotation: the signed prekey and ML-KEM key are replaced when
+	// older than rotateEvery (checked every rotateCheck); replaced keys are
+	// kept rotateKeep for acceptances of requests sent before.
+	rotateEvery, rotateKeep, rotateCheck time.Duration
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 }
@@ -90,6 +94,9 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+		rotateEvery:    7 * 24 * time.Hour,
+		rotateKeep:     28 * 24 * time.Hour,
+		rotateCheck:    time.Hour,
 	}
 }
 
@@ -100,8 +107,8 @@ type Node struct {
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
 	addr   onion.Address
-	rid    *ratchet.Identity
-	bundle []byte
+	ident  atomic.Pointer[ownIdentity] // replaced when the keys rotate
+	rotMu  sync.Mutex                  // one rotation at a time
 	name   string
 	log    *slog.Logger
 	tune   *tuning
@@ -157,7 +164,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := rid.Bundle().MarshalBinary()
+	own, err := newOwnIdentity(rid)
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +182,6 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		key:    ident.OnionKey,
 		pub:    pub,
 		addr:   onion.AddressFromPublicKey(pub),
-		rid:    rid,
-		bundle: bundle,
 		name:   ident.Name,
 		log:    log,
 		tune:   tune,
@@ -187,6 +192,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		tor:    TorStatus{State: TorStarting},
 		peers:  make(map[onion.Address]*peer),
 	}
+	n.ident.Store(own)
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
@@ -223,6 +229,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	n.spawnLocked(n.rotateLoop)
 	return nil
 }
 

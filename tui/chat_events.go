@@ -127,6 +127,13 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return c.after(typingFor, typingExpiredMsg{e.Address})
 	case node.ErrorEvent:
 		return c.bar.setFlash(e.Message, true)
+	case node.SessionEvent:
+		// A new session replaced the old one; the contact and the
+		// conversation stay. A changed safety number is a warning.
+		c.list.upsert(e.Contact)
+		c.recount()
+		c.dirty = true
+		return c.bar.setFlash(e.Notice, e.SafetyNumberChanged)
 	}
 	return nil
 }

@@ -335,3 +335,10 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 	}()
 	return ch, nil
 }
+
+// Session reset (issue 13).
+
+func (c *Client) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	var ct node.Contact
+	return ct, c.Call(ctx, "contacts.reset_session", contactParams{Contact: ref}, &ct)
+}

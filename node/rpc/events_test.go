@@ -22,6 +22,8 @@ func sampleEvents() []node.Event {
 		node.MessageStateEvent{ID: "00", Address: "abc", State: node.Delivered, At: at},
 		node.TypingEvent{Address: "abc"},
 		node.ErrorEvent{Message: "boom"},
+		node.SessionEvent{Contact: node.Contact{Address: "abc", Name: "bob", State: node.StateAccepted, Created: at}, ByPeer: true,
+			Notice: "bob started a new session: the safety number is unchanged"},
 	}
 }
 
