@@ -39,7 +39,7 @@ type peer struct {
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
-	mu      sync.Mutex
+	mu        sync.Mutex
 	writer    *wire.Link           // link whose writer receives new items
 	pending   []storage.OutboxItem // queued since the writer loaded the outbox
 	wake      chan struct{}        // the current writer's wake-up, cap 1

@@ -84,16 +84,18 @@ var (
 	// ErrAuth: the peer did not prove its onion key, or a sealed frame did
 	// not authenticate (forged, replayed, reordered or cut).
 	ErrAuth = errors.New("link authentication failed")
+	// ErrOlderPeer and ErrNewerPeer come with ErrVersion and say which side
+	// has to upgrade.
+	ErrOlderPeer = errors.New("the peer runs an older chive and must upgrade")
+	ErrNewerPeer = errors.New("the peer runs a newer chive: upgrade chive")
 )
 
-// versionError says which side has to upgrade.
 func versionError(v byte) error {
-	switch {
-	case v < Version:
-		return fmt.Errorf("wire: read frame: version %d: %w: the peer runs an older chive (link protocol %d; this one speaks %d) and must upgrade", v, ErrVersion, v, Version)
-	default:
-		return fmt.Errorf("wire: read frame: version %d: %w: the peer runs a newer chive (link protocol %d; this one speaks %d): upgrade chive", v, ErrVersion, v, Version)
+	which := ErrOlderPeer
+	if v > Version {
+		which = ErrNewerPeer
 	}
+	return fmt.Errorf("wire: read frame: link protocol %d (this chive speaks %d): %w: %w", v, Version, ErrVersion, which)
 }
 
 // ReadFrame reads one frame from r. The length is checked against

@@ -426,7 +426,7 @@ func TestHandshakeOlderPeer(t *testing.T) {
 		a.Write(append(append(frame, 1, 0x01), body...))
 	}()
 	_, err := Client(t.Context(), b, newKey(t), pub(newKey(t)), fastCfg)
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "older chive") {
+	if !errors.Is(err, ErrVersion) || !errors.Is(err, ErrOlderPeer) || !strings.Contains(err.Error(), "older chive") {
 		t.Fatalf("err = %v, want ErrVersion saying the peer is older", err)
 	}
 }
