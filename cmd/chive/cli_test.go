@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -331,6 +332,34 @@ func TestInbox(t *testing.T) {
 	}
 	if got := strings.Count(out.String(), "\n"); got != 2 || strings.Contains(out.String(), "not for this follower") {
 		t.Errorf("follow output:\n%s", out.String())
+	}
+}
+
+// TestSessionReset: "contacts reset" asks for a new session, and "inbox
+// --follow" shows a contact's new session among the messages.
+func TestSessionReset(t *testing.T) {
+	d := startFake(t)
+	r := d.run(t, "contacts", "reset", "bob")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Asked bob for a new session") || !slices.Contains(d.f.Calls, "ResetSession") {
+		t.Errorf("reset: %q, calls %v", r.stdout, d.f.Calls)
+	}
+	wantCode(t, d.run(t, "contacts", "reset", "nobody"), exitUnknownPeer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, "", map[string]string{"CHIVE_HOME": d.dir}, &out, &errb, "inbox", "--follow")
+	}()
+	waitSubscribed(t, d.f)
+	d.f.SimSession("bob", true, true)
+	eventually(t, func() bool {
+		return strings.Contains(out.String(), "-- bob started a new session: the safety number changed")
+	}, "session notice")
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("inbox --follow exit %d: %s", code, errb.String())
 	}
 }
 
