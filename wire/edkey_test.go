@@ -46,14 +46,6 @@ func weakKeys(t testing.TB, real ed25519.PublicKey) map[string][]byte {
 	}
 }
 
-func reverse(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i := range b {
-		out[len(b)-1-i] = b[i]
-	}
-	return out
-}
-
 func TestValidKey(t *testing.T) {
 	real := pub(newKey(t))
 	if !validKey(real) {
