@@ -221,8 +221,10 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	// load reads the stored outbox. p.mu is held.
 	load := func() bool {
 		var err error
-		if items, err = n.db.Outbox(n.ctx, c.ID); err == nil {
-			hold, err = n.resetting(n.ctx, c)
+		if c, err = n.book.Lookup(n.ctx, p.addr); err == nil {
+			if items, err = n.db.Outbox(n.ctx, c.ID); err == nil {
+				hold, err = n.resetting(n.ctx, c)
+			}
 		}
 		if err != nil {
 			n.log.Warn("loading outbox", "err", err)

@@ -301,7 +301,11 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 	}
 	if waiting && n.addr > p.addr {
 		// Both asked for a new session at once: as with crossing
-		// requests, the smaller address accepts, we wait for it.
+		// requests, the smaller address accepts, we wait for it. Marked
+		// seen, so a resend of it cannot reset the session made meanwhile.
+		if _, err := n.db.MarkSeen(ctx, c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
 		return ack(l, m.ID)
 	}
 	before, err := n.safetyNumber(ctx, c)

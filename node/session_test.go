@@ -1,6 +1,8 @@
 package node
 
 import (
+	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/node/nodetest/memnet"
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -372,5 +375,48 @@ func TestRotationKeepsPendingRequests(t *testing.T) {
 	b, _ := stored.Bundle().MarshalBinary()
 	if string(alice.identity().bundle) != string(b) {
 		t.Fatal("the reopened node does not use the rotated bundle")
+	}
+}
+
+// TestOlderPeerNotice: a contact whose chive speaks link protocol 1 cannot
+// be reached; the user is told why, once, instead of a silent backoff.
+func TestOlderPeerNotice(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	_, oldKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mem.NewTransport()
+	defer tr.Close()
+	ln, err := tr.Listen(t.Context(), oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// Link protocol 1's first frame: Hello{1: nonce (32 bytes)}.
+			body := append([]byte{0xa1, 0x01, 0x58, 0x20}, make([]byte, 32)...)
+			c.Write(append(append(binary.BigEndian.AppendUint32(nil, uint32(2+len(body))), 1, 0x01), body...))
+			c.Close()
+		}
+	}()
+	addr := onion.AddressFromPublicKey(oldKey.Public().(ed25519.PublicKey))
+	if _, err := alice.AddContact(t.Context(), string(addr), "old", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitFor(t, memWait, "a notice", func(e Event) bool {
+		ee, ok := e.(ErrorEvent)
+		return ok && strings.Contains(ee.Message, "cannot reach old: they run an older chive and must upgrade")
+	})
+	waitUntil(t, memWait, "a few redials", func() bool { return mem.Dials(addr) >= 3 })
+	n := alice.count(func(e Event) bool { ee, ok := e.(ErrorEvent); return ok && strings.Contains(ee.Message, "older chive") })
+	if n != 1 {
+		t.Errorf("%d notices, want 1", n)
 	}
 }
