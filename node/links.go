@@ -35,6 +35,7 @@ type peer struct {
 	// told the user once (per run) of a bad stored session, of messages
 	// that do not decrypt, of a peer of another link protocol
 	mismatchWarned, undecryptableWarned, versionWarned bool
+	peerResetAt                                        time.Time // the last new session the peer started
 
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and

@@ -75,6 +75,7 @@ type tuning struct {
 	// older than rotateEvery (checked every rotateCheck); replaced keys are
 	// kept rotateKeep for acceptances of requests sent before.
 	rotateEvery, rotateKeep, rotateCheck time.Duration
+	resetEvery                           time.Duration // a contact may start a new session this often
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 }
@@ -97,6 +98,7 @@ func defaultTuning() *tuning {
 		rotateEvery:    7 * 24 * time.Hour,
 		rotateKeep:     28 * 24 * time.Hour,
 		rotateCheck:    time.Hour,
+		resetEvery:     time.Minute,
 	}
 }
 

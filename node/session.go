@@ -308,6 +308,19 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 		}
 		return ack(l, m.ID)
 	}
+	// Each new session costs us a key agreement, re-encrypting the queue
+	// and a notice the user must see: a contact gets one a minute. A
+	// request over that is not acknowledged; it comes again later.
+	now := time.Now()
+	n.mu.Lock()
+	tooSoon := !p.peerResetAt.IsZero() && now.Sub(p.peerResetAt) < n.tune.resetEvery
+	if !tooSoon {
+		p.peerResetAt = now
+	}
+	n.mu.Unlock()
+	if tooSoon {
+		return nil
+	}
 	before, err := n.safetyNumber(ctx, c)
 	if err != nil {
 		return err
@@ -316,7 +329,6 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 	if err != nil {
 		return err
 	}
-	now := time.Now()
 	st, hs, err := ratchet.Accept(n.identity().rid, b, now)
 	if err != nil {
 		return fmt.Errorf("new session: %w", err)

@@ -420,3 +420,32 @@ func TestOlderPeerNotice(t *testing.T) {
 		t.Errorf("%d notices, want 1", n)
 	}
 }
+
+// TestPeerResetRateLimited: a contact that keeps asking for new sessions
+// gets one a minute; the rest wait unacknowledged.
+func TestPeerResetRateLimited(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	l := alice.currentLink(alice.peer(onionAddr(bob)))
+	if l == nil {
+		t.Fatal("no link")
+	}
+	for range 5 {
+		if err := l.Send(&wire.Request{ID: wire.NewID(), Bundle: alice.identity().bundle}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob.waitFor(t, memWait, "a session notice", isSession(alice.Address(), true))
+	// Bob's reader handles frames in order: once a frame after the five is
+	// handled, all five were.
+	if err := l.Send(&wire.Typing{}); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, memWait, "typing", func(e Event) bool { _, ok := e.(TypingEvent); return ok })
+	if n := bob.count(isSession(alice.Address(), true)); n != 1 {
+		t.Fatalf("%d new sessions in a burst of 5 requests, want 1", n)
+	}
+}
