@@ -162,3 +162,16 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+func TestStaleCircuits(t *testing.T) {
+	const a = "udhpbyz7bq2wbbj3ouhfmwtn7h6ankqz3dx3azfgrgj4jhfqh6zpsiad"
+	status := "12 BUILT $A~a,$B~b,$C~c BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_JOINED REND_QUERY=" + a + " TIME_CREATED=2026-11-30T06:24:28.000000\n" +
+		"13 BUILT $A~a PURPOSE=HS_CLIENT_INTRO HS_STATE=HSCI_DONE REND_QUERY=" + a + ".onion\n" +
+		"14 BUILT $A~a PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_ESTABLISHED REND_QUERY=" + a + "\n" +
+		"15 BUILT $A~a PURPOSE=HS_CLIENT_REND REND_QUERY=aaaa" + a[4:] + "\n" +
+		"16 BUILT $A~a PURPOSE=GENERAL\n"
+	got := staleCircuits(status, Address(a))
+	if strings.Join(got, ",") != "12,13" {
+		t.Errorf("staleCircuits = %v, want [12 13]", got)
+	}
+}
