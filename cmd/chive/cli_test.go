@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,8 +340,8 @@ func TestSessionReset(t *testing.T) {
 	d := startFake(t)
 	r := d.run(t, "contacts", "reset", "bob")
 	wantCode(t, r, exitOK)
-	if !strings.Contains(r.stdout, "Asked bob for a new session") || !slices.Contains(d.f.Calls, "ResetSession") {
-		t.Errorf("reset: %q, calls %v", r.stdout, d.f.Calls)
+	if !strings.Contains(r.stdout, "Asked bob for a new session") || d.f.Called("ResetSession") != 1 {
+		t.Errorf("reset: %q, %d ResetSession calls", r.stdout, d.f.Called("ResetSession"))
 	}
 	wantCode(t, d.run(t, "contacts", "reset", "nobody"), exitUnknownPeer)
 
@@ -366,15 +365,7 @@ func TestSessionReset(t *testing.T) {
 // waitSubscribed waits until the fake has a subscriber (Subscribe was called).
 func waitSubscribed(t *testing.T, f *nodetest.Fake) {
 	t.Helper()
-	eventually(t, func() bool {
-		f.Settings(context.Background()) // orders the server's writes to Calls before our read
-		for _, c := range f.Calls {
-			if c == "Subscribe" {
-				return true
-			}
-		}
-		return false
-	}, "subscription")
+	eventually(t, func() bool { return f.Called("Subscribe") > 0 }, "subscription")
 }
 
 func eventually(t *testing.T, cond func() bool, what string) {

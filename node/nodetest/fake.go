@@ -48,6 +48,20 @@ var _ node.API = (*Fake)(nil)
 
 func (f *Fake) call(name string) { f.Calls = append(f.Calls, name) }
 
+// Called reports how many times method name was called. Unlike reading
+// Calls, it is safe while a server goroutine may be calling the fake.
+func (f *Fake) Called(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.Calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
 // findLocked resolves a ref (name or address, any case) to a contact.
 func (f *Fake) findLocked(ref string) (*node.Contact, error) {
 	r := strings.ToLower(strings.TrimSpace(ref))
