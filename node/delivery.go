@@ -256,7 +256,7 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 			chunk := items[:min(64, len(items))]
 			items = items[len(chunk):]
 			sent := chunk[:0:0]
-			for _, it := range chunk {
+			for i := range chunk {
 				p.mu.Lock()
 				if p.outboxGen != gen {
 					ok := load()
@@ -265,16 +265,24 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 						return
 					}
 					break // the rest of this chunk is in items again
-
 				}
 				p.mu.Unlock()
-				if hold && it.Kind == storage.KindMessage {
+				if hold && sealedKind(chunk[i].Kind) {
 					continue
 				}
-				if err := l.SendFrame(it.Frame); err != nil {
+				if chunk[i].Kind == storage.KindRequest {
+					// Proof of work is made when a request leaves (work.go).
+					if err := n.freshRequest(p, l, c.ID, &chunk[i]); errors.Is(err, errGone) {
+						continue
+					} else if err != nil {
+						n.log.Debug("stamping a request", "peer", p.addr.Short(), "err", err)
+						return
+					}
+				}
+				if err := l.SendFrame(chunk[i].Frame); err != nil {
 					return
 				}
-				sent = append(sent, it)
+				sent = append(sent, chunk[i])
 			}
 			if len(sent) > 0 {
 				n.markSent(p, sent)

@@ -97,24 +97,25 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			// their session and ask for a new one. (A resend of the first
 			// request has the same id: acknowledged above, nothing reset.)
 			return n.onPeerReset(p, l, c, b, m)
-		case contacts.Blocked:
-			return ack(l, m.ID) // silence: indistinguishable from pending
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
-	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
-		return err
-	})
+	// An invite or proof of work, then the book's limits (invite.go).
+	stored, err := n.receiveRequest(p, c, known, m)
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
+		// Silence, indistinguishable from pending; the request is kept (if
+		// within the limits) for an unblock to show.
 		return ack(l, m.ID)
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)
 	case err != nil:
 		return fmt.Errorf("request: %w", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, stored.ID); err == nil {
+		stored = full // with the name SetPeerName gave it
 	}
 	n.events.publish(ContactRequestEvent{Contact: n.apiContact(stored)})
 	return ack(l, m.ID)
@@ -128,7 +129,10 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 		return ack(l, m.ID)
 	}
 	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	if err != nil {
@@ -155,13 +159,17 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	name := n.displayName()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	var it storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
 		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+			return err
+		}
+		if err := tx.SetNameSent(c.ID, name); err != nil {
 			return err
 		}
 		var err error
@@ -176,6 +184,9 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 	})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full // with what extra changed (a peer name)
 	}
 	return out, it, nil
 }
@@ -222,7 +233,7 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if err != nil {
 		// A handshake that does not verify never will: acknowledge it so it
 		// is not resent forever, and tell the user.
-		n.log.Warn("invalid acceptance", "contact", c.ID, "err", err)
+		n.log.Warn("invalid acceptance", "peer", p.addr.Short(), "err", err)
 		n.events.publish(ErrorEvent{Message: fmt.Sprintf("%s sent an invalid acceptance; ask them to accept again", c.Display())})
 		return ack(l, m.ID)
 	}
@@ -243,6 +254,9 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
+		if _, err := n.book.SetPeerName(tx, c.ID, m.Name); err != nil {
+			return err
+		}
 		if err := requeue(tx, moves); err != nil {
 			return err
 		}
@@ -252,11 +266,19 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		return err
 	}
 	p.rearrangedLocked()
+	// Our name changed since the request went out: tell them now.
+	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
+		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
+	}
 	if reset {
 		n.publishSession(out, false, before != after)
 	} else {
+		if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+			out = full
+		}
 		n.events.publish(ContactEvent{Contact: n.apiContact(out)})
 	}
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
 
@@ -277,7 +299,7 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, err := n.receiveLocked(c, l, m)
+	msg, changed, err := n.receiveLocked(c, l, m)
 	p.mu.Unlock()
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -285,9 +307,7 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 		// waits, unacknowledged; it comes again under the new session.
 		return nil
 	case errors.Is(err, errUndecryptable):
-		n.warnOnce(p, &p.undecryptableWarned, fmt.Sprintf("messages from %s cannot be decrypted (did one of you restore an old backup?): "+
-			"they wait; start a new session with: chive contacts reset %s", c.Display(), c.Address))
-		return nil
+		return nil // told by decryptFailed; it waits in the peer's outbox
 	case errors.Is(err, ErrSessionMismatch):
 		// Our stored session is not with this key: never decrypt with it,
 		// and never acknowledge what we cannot read. The message waits in
@@ -300,13 +320,35 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	if msg != nil {
 		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 	}
+	if changed {
+		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
+			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
+		}
+	}
 	return ack(l, m.ID)
 }
 
 // receiveLocked decrypts and stores a message from l's peer, or reports a
 // duplicate (nil message, nil error) without decrypting it again. The
-// session must be the one with the key that authenticated l. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (*storage.Message, error) {
+// session must be the one with the key that authenticated l. A content
+// that is not a chat message (a Profile, or a kind this version does not
+// know) is applied instead: no message, and changed reports whether the
+// contact changed. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+	msg, err = n.receiveMessageLocked(c, l, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.Profile == nil {
+			return nil // a newer kind of content: nothing for us to do
+		}
+		var err error
+		changed, err = n.book.SetPeerName(tx, c.ID, content.Profile.Name)
+		return err
+	})
+	return msg, changed, err
+}
+
+// receiveMessageLocked is receiveLocked; apply runs, in the transaction
+// that stores the ratchet step, for a content without text.
+func (n *Node) receiveMessageLocked(c contacts.Contact, l *wire.Link, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
@@ -327,14 +369,32 @@ func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) 
 	if err != nil {
 		// Not acknowledged, not marked seen: it stays in the peer's outbox,
 		// and a new session (ResetSession, by either side) re-encrypts it.
-		// Before session resets existed such a message was acknowledged
-		// and lost. The user is told once per run.
-		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
+		// (Before session resets it was acknowledged, and lost.) Repeated
+		// failures make one notice per window (guard.go); a resend on a
+		// new link counts again.
+		n.decryptFailed(n.peer(c.Address), c, err)
 		return nil, errUndecryptable
 	}
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {
 		return nil, err
+	}
+	if content.Text == "" {
+		// Not a chat message (Send refuses empty text): store the step and
+		// the id, apply it, show nothing.
+		err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
+			if dup, err := tx.MarkSeen(c.ID, id, now); err != nil || dup {
+				return err
+			}
+			if err := tx.PutSession(c.ID, nextBytes, now); err != nil {
+				return err
+			}
+			return apply(tx, content)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("message: store: %w", err)
+		}
+		return nil, nil
 	}
 	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
 		ContactID: c.ID,

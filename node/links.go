@@ -32,10 +32,13 @@ type peer struct {
 	wakeDial  chan struct{} // cap 1: redial now (backoff reset)
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
-	// told the user once (per run) of a bad stored session, of messages
-	// that do not decrypt, of a peer of another link protocol
-	mismatchWarned, undecryptableWarned, versionWarned bool
-	peerResetAt                                        time.Time // the last new session the peer started
+	// told the user once (per run) of a bad stored session, of a peer of
+	// another link protocol
+	mismatchWarned, versionWarned bool
+	peerResetAt                   time.Time // the last new session the peer started
+
+	guard     *peerGuard // the contact's budget, quota, failures (guard.go)
+	guardOnce sync.Once
 
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
@@ -56,6 +59,7 @@ func (n *Node) peerLocked(addr onion.Address) *peer {
 		pub, _ := addr.PublicKey()
 		p = &peer{addr: addr, pub: pub, wakeDial: make(chan struct{}, 1)}
 		n.peers[addr] = p
+		n.names.add(addr)
 	}
 	return p
 }
@@ -93,9 +97,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	// Strangers are limited; contacts (in any state but blocked) are not.
+	// Strangers are limited, and so are requests the user has not accepted;
+	// accepted contacts and those we asked are not.
 	c, err := n.book.Lookup(n.ctx, addr)
-	isContact := err == nil && !c.Removed && c.State != contacts.Blocked
+	isContact := !limited(c, err)
 	known := err == nil && !c.Removed
 
 	n.mu.Lock()
@@ -106,8 +111,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers {
+	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers && !n.evictStrangerLocked() {
+		busy := n.strangers
 		n.mu.Unlock()
+		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", busy)
 		l.Close()
 		return
 	}
@@ -220,6 +227,13 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		// unacknowledged: the peer resends them, in order, on the new link.
 		if !n.isCurrent(p, l) {
 			return
+		}
+		drop, err := n.admit(p, l, m) // the peer's budget (guard.go)
+		if err != nil {
+			return
+		}
+		if drop {
+			continue
 		}
 		if err := n.handle(p, l, m); err != nil {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)

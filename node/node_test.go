@@ -496,7 +496,10 @@ func TestStrangerLinks(t *testing.T) {
 	checkLeaks(t)
 	mem := memnet.New()
 	tune := fastTuning()
-	tune.strangerIdle = 300 * time.Millisecond
+	// Long enough for AcceptContact below to commit before alice's link
+	// idles out: a pending requester's link closes when idle, like a
+	// stranger's (300 ms, then 1 s, failed now and then under -race).
+	tune.strangerIdle = 2 * time.Second
 	bob := startMemTuned(t, mem, newProfile(t, "bob"), tune)
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	eve := startMem(t, mem, newProfile(t, "eve"))

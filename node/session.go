@@ -190,12 +190,6 @@ func (n *Node) ResetSession(ctx context.Context, ref string) (Contact, error) {
 		p.mu.Unlock()
 		return Contact{}, fmt.Errorf("node: reset session with %s: %w", c.Display(), err)
 	}
-	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.identity().bundle})
-	if err != nil {
-		p.mu.Unlock()
-		return Contact{}, err
-	}
 	err = n.db.Update(ctx, func(tx *storage.Tx) error {
 		if err := tx.DeleteSession(c.ID); err != nil {
 			return err
@@ -203,7 +197,7 @@ func (n *Node) ResetSession(ctx context.Context, ref string) (Contact, error) {
 		if err := dropSuperseded(tx, items); err != nil {
 			return err
 		}
-		_, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindRequest, Frame: frame})
+		_, err := n.queueRequest(tx, c.ID, "", nil)
 		return err
 	})
 	if err == nil {
@@ -213,7 +207,7 @@ func (n *Node) ResetSession(ctx context.Context, ref string) (Contact, error) {
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: reset session with %s: %w", c.Display(), err)
 	}
-	n.log.Info("asked for a new session", "contact", c.ID)
+	n.log.Info("asked for a new session", "peer", p.addr.Short())
 	n.startDelivery(p, c.ID)
 	ac := n.apiContact(c)
 	n.events.publish(ContactEvent{Contact: ac})
@@ -241,6 +235,12 @@ type reencrypted struct {
 	frame []byte
 }
 
+// sealedKind reports whether outbox items of kind carry ratchet
+// ciphertext, made for one session.
+func sealedKind(kind storage.OutboxKind) bool {
+	return kind == storage.KindMessage || kind == kindProfile
+}
+
 // reencrypt encrypts every message of items under st, in order, and
 // returns the state after them and the moves to make. Other items keep
 // their frames; requests and acceptances are not moved (dropSuperseded).
@@ -250,12 +250,19 @@ func (n *Node) reencrypt(ctx context.Context, c contacts.Contact, st *ratchet.St
 		switch it.Kind {
 		case storage.KindRequest, storage.KindAccept:
 			continue
-		case storage.KindMessage:
-			m, err := n.db.Message(ctx, c.ID, storage.Outgoing, it.ID)
-			if err != nil {
-				return nil, nil, err
+		case storage.KindMessage, kindProfile:
+			var content wire.Content
+			if it.Kind == kindProfile {
+				// The name it carried is the name sent: ours now.
+				content = wire.Content{Time: now.UnixMilli(), Profile: &wire.Profile{Name: n.displayName()}}
+			} else {
+				m, err := n.db.Message(ctx, c.ID, storage.Outgoing, it.ID)
+				if err != nil {
+					return nil, nil, err
+				}
+				content = wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
 			}
-			pt, err := wire.MarshalContent(wire.Content{Text: m.Body, Time: m.Created.UnixMilli()})
+			pt, err := wire.MarshalContent(content)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -342,7 +349,8 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 		return err
 	}
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	name := n.displayName()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
 		return err
 	}
@@ -360,6 +368,12 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 		if _, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now}); err != nil {
 			return err
 		}
+		if err := tx.SetNameSent(c.ID, name); err != nil {
+			return err
+		}
+		if _, err := n.book.SetPeerName(tx, c.ID, m.Name); err != nil {
+			return err
+		}
 		if err := requeue(tx, moves); err != nil {
 			return err
 		}
@@ -369,7 +383,7 @@ func (n *Node) onPeerReset(p *peer, l *wire.Link, c contacts.Contact, b *ratchet
 		return fmt.Errorf("new session: %w", err)
 	}
 	p.rearrangedLocked()
-	n.log.Info("contact started a new session", "contact", c.ID, "safety_number_changed", before != after)
+	n.log.Info("contact started a new session", "peer", p.addr.Short(), "safety_number_changed", before != after)
 	n.publishSession(out, true, before != after)
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)

@@ -266,10 +266,10 @@ func TestResendOfFirstRequestKeepsSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.waitFor(t, memWait, "accepted", isState(bob.Address(), StateAccepted))
-	// Adding an accepted contact again is a no-op.
+	// Adding an accepted contact again changes nothing, and says so.
 	c, err := alice.AddContact(t.Context(), bob.Address(), "bob", "again?")
-	if err != nil || c.State != StateAccepted {
-		t.Fatalf("re-add = %+v, %v", c, err)
+	if !errors.Is(err, ErrAlreadyContact) || c.State != StateAccepted {
+		t.Fatalf("re-add = %+v, %v; want the contact and ErrAlreadyContact", c, err)
 	}
 	l := alice.currentLink(alice.peer(onionAddr(bob)))
 	if l == nil {

@@ -59,6 +59,7 @@ func newRoot(e *env) *command {
 		newDemo(e),
 		newInbox(e),
 		newInit(e),
+		newInvites(e),
 		newSend(e),
 		newStatus(e),
 		newTestnet(e),
