@@ -409,30 +409,43 @@ func (n *Node) markStored(c contacts.Contact, it storage.OutboxItem, own bool) {
 
 // handleRelayed handles a frame a mailbox (session sess) carried from
 // contact cid, as if it had come on a direct link, except that it is
-// acknowledged to the mailbox (Taken) instead of the contact. A frame of a contact that is not
-// accepted (removed, blocked) is dropped.
-func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) error {
+// acknowledged to the mailbox (Taken) instead of the contact: take says
+// whether to. A frame of a contact that is not accepted (removed, blocked)
+// is taken and dropped; one that cannot be read now (no session, or one
+// that does not decrypt, as onMessage) stays in the mailbox, as it would
+// stay in the sender's outbox. An error ends the session.
+func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) (take bool, err error) {
 	c, err := n.book.LookupID(n.ctx, cid)
 	if err != nil || c.Removed || c.State != contacts.Accepted {
-		return nil
+		return true, nil
+	}
+	pub, err := c.Address.PublicKey()
+	if err != nil {
+		return true, nil
 	}
 	p := n.peer(c.Address)
 	// The contact's budget and unread quota hold whatever path its frames
 	// take (guard.go): over the quota, the items wait in the mailbox.
 	if _, err := n.admit(p, sess, m); err != nil {
-		return err
+		return false, err
 	}
 	switch m := m.(type) {
 	case *wire.Message:
 		p.mu.Lock()
-		msg, changed, err := n.receiveLocked(c, m)
+		msg, changed, err := n.receiveLocked(c, pub, m)
 		if err == nil && msg != nil {
 			// Under p.mu, as onMessage: events in stored order.
 			n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 		}
 		p.mu.Unlock()
-		if err != nil {
-			return err
+		switch {
+		case errors.Is(err, storage.ErrNotFound), errors.Is(err, errUndecryptable):
+			return false, nil
+		case errors.Is(err, ErrSessionMismatch):
+			n.warnMismatch(p, c)
+			return false, nil
+		case err != nil:
+			return false, err
 		}
 		if changed {
 			if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
@@ -440,9 +453,9 @@ func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) error
 			}
 		}
 	case *wire.Receipt:
-		return n.applyReceipt(c, m)
+		return true, n.applyReceipt(c, m)
 	}
-	return nil
+	return true, nil
 }
 
 // applyReceipt is onReceipt without the link's ack.

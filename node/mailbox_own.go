@@ -306,8 +306,10 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 				items = nil
 				continue
 			}
+			take := true
 			if cid, ok := lookup(it.Slot); ok {
-				if err := n.handleRelayed(sess, cid, it.Msg); err != nil {
+				var err error
+				if take, err = n.handleRelayed(sess, cid, it.Msg); err != nil {
 					// Not stored: not taken; the session ends, the item comes again.
 					n.log.Warn("mailbox: handling an item", "err", err)
 					flush()
@@ -315,7 +317,9 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 					continue
 				}
 			}
-			taken[string(it.Slot)] = append(taken[string(it.Slot)], it.ID)
+			if take {
+				taken[string(it.Slot)] = append(taken[string(it.Slot)], it.ID)
+			}
 			if len(items) == 0 || len(taken[string(it.Slot)]) >= wire.MaxMailboxIDs {
 				flush()
 			}

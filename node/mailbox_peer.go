@@ -146,7 +146,8 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 				continue
 			}
 			poke()
-			if err := n.handleRelayed(sess, cid, it.Msg); err != nil {
+			take, err := n.handleRelayed(sess, cid, it.Msg)
+			if err != nil {
 				n.log.Warn("contact's mailbox: handling an item", "err", err)
 				if len(taken) > 0 {
 					sess.Taken(nil, taken)
@@ -155,7 +156,9 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 				sess.Close()
 				continue
 			}
-			taken = append(taken, it.ID)
+			if take {
+				taken = append(taken, it.ID)
+			}
 			if len(items) == 0 || len(taken) >= wire.MaxMailboxIDs {
 				sess.Taken(nil, taken)
 				taken = nil

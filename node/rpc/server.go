@@ -634,6 +634,12 @@ var methods = map[string]method{
 		}
 		return ok(s.api.RevokeInvite(ctx, p.ID))
 	},
+
+	// Session reset (issue 13).
+	"contacts.reset_session": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return call(s.api.ResetSession(ctx, ref))
+	}),
+
 	// --- Mailbox (issue 16) ---
 	"mailbox.link": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[mailboxLinkParams](raw)
