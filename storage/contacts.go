@@ -165,8 +165,13 @@ func (tx *Tx) DeleteContact(id int64) error {
 }
 
 // ForgetSession deletes the contact's session and outbox items (used on
-// block and on remove-keeping-history): nothing more is sent to them.
-func (tx *Tx) ForgetSession(contactID int64) error {
+// block and on remove-keeping-history): nothing more is sent to them. Our
+// messages still waiting for delivery fail with reason (UndeliveredIDs,
+// read first, names them).
+func (tx *Tx) ForgetSession(contactID int64, reason string) error {
+	if _, err := tx.FailUndelivered(contactID, reason); err != nil {
+		return err
+	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE contact_id = ?`, contactID); err != nil {
 		return fmt.Errorf("storage: forget session: %w", err)
 	}

@@ -158,9 +158,56 @@ func TestGoldenFixtures(t *testing.T) {
 
 // writeFixtureContentAt writes the fixture content through the API of the
 // version being frozen. Version 1 has everything the content needs except
-// settings (version 2), which it does not use.
+// settings (version 2), which it does not use. Before version 3 the
+// messages had no error, expires, send_at and idem_mac columns, so the
+// content is written with the statements of that time.
 func writeFixtureContentAt(t *testing.T, db *DB, v int) {
-	writeFixtureContent(t, db)
+	if v >= 3 {
+		writeFixtureContent(t, db)
+		return
+	}
+	ctx := context.Background()
+	t0 := time.Unix(1750000000, 0)
+	bob := addContact(t, db, "bobaddress", "Bob", StateAccepted)
+	addContact(t, db, "caroladdress", "Carol", StatePendingIncoming)
+	insert := func(tx *Tx, m Message) int64 {
+		k := messageKey(m.ContactID, m.Direction, m.ID)
+		var seq int64
+		if err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO messages (id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read)
+			VALUES (?, ?, ?, ?, NULL, ?, ?, NULL, ?, NULL) RETURNING seq`,
+			m.ID[:], m.ContactID, string(m.Direction), db.seal.seal("messages", "body", k, []byte(m.Body)),
+			string(m.Status), ns(m.Created), nullTime(m.Delivered)).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	err := db.Update(ctx, func(tx *Tx) error {
+		for i, body := range []string{"first", "second", "third"} {
+			id := MessageID{byte(i + 1)}
+			at := t0.Add(time.Duration(i) * time.Minute)
+			status, delivered := StatusQueued, time.Time{}
+			if i == 0 {
+				status, delivered = StatusDelivered, t0.Add(time.Hour) // acknowledged: no outbox item
+			}
+			seq := insert(tx, Message{ID: id, ContactID: bob.ID, Direction: Outgoing, Body: body, Status: status, Created: at, Delivered: delivered})
+			if i > 0 {
+				if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO outbox (id, contact_id, kind, message_seq, frame_sealed, attempts, next_attempt, created)
+					VALUES (?, ?, 'message', ?, ?, 0, ?, ?)`, id[:], bob.ID, seq,
+					db.seal.seal("outbox", "frame", outboxKey(id), []byte("frame-"+body)), ns(at), ns(at)); err != nil {
+					return err
+				}
+			}
+		}
+		recv := t0.Add(2 * time.Hour)
+		if _, err := tx.recordSeen(bob.ID, MessageID{0xbb}, recv); err != nil {
+			return err
+		}
+		insert(tx, Message{ID: MessageID{0xbb}, ContactID: bob.ID, Direction: Incoming, Body: "reply", Status: StatusReceived, Created: t0, Delivered: recv})
+		return tx.PutSession(bob.ID, []byte("bob-session-recv"), recv)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestMigrateFromEmpty(t *testing.T) {

@@ -31,6 +31,7 @@ type OutboxItem struct {
 	NextAttempt time.Time
 	Created     time.Time
 	Sent        time.Time // last written to a link; zero if never
+	Expires     time.Time // the carried message's deadline; zero if none
 }
 
 func outboxKey(id MessageID) []byte { return id[:] }
@@ -84,16 +85,17 @@ func (db *DB) QueueFrame(ctx context.Context, it OutboxItem) (out OutboxItem, er
 	return out, err
 }
 
-const outboxCols = `o.seq, o.id, o.contact_id, o.kind, m.id, o.frame_sealed, o.attempts, o.next_attempt, o.created, o.sent`
+const outboxCols = `o.seq, o.id, o.contact_id, o.kind, m.id, o.frame_sealed, o.attempts, o.next_attempt, o.created, o.sent, m.expires`
 
 func (db *DB) scanOutbox(sc interface{ Scan(...any) error }) (OutboxItem, error) {
 	var it OutboxItem
 	var id, mid, frame []byte
 	var next, created int64
-	var sent sql.NullInt64
-	if err := sc.Scan(&it.Seq, &id, &it.ContactID, &it.Kind, &mid, &frame, &it.Attempts, &next, &created, &sent); err != nil {
+	var sent, expires sql.NullInt64
+	if err := sc.Scan(&it.Seq, &id, &it.ContactID, &it.Kind, &mid, &frame, &it.Attempts, &next, &created, &sent, &expires); err != nil {
 		return OutboxItem{}, err
 	}
+	it.Expires = fromNull(expires)
 	copy(it.ID[:], id)
 	if mid != nil {
 		var m MessageID

@@ -35,6 +35,7 @@ const (
 	TypeAck     Type = 0x13 // acknowledges a reliable frame by id
 	TypeReceipt Type = 0x14 // read receipts for message ids
 	TypeTyping  Type = 0x15 // the peer is typing (ephemeral)
+	TypeRefuse  Type = 0x1f // refuses a reliable frame by id, with a reason
 )
 
 func (t Type) String() string {
@@ -61,6 +62,8 @@ func (t Type) String() string {
 		return "receipt"
 	case TypeTyping:
 		return "typing"
+	case TypeRefuse:
+		return "refuse"
 	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }

@@ -47,6 +47,44 @@ func FuzzUnmarshal(f *testing.F) {
 	})
 }
 
+// FuzzUnmarshalContent decodes arbitrary plaintexts, as a peer could put
+// inside a ciphertext: what decodes re-encodes to the same Content.
+func FuzzUnmarshalContent(f *testing.F) {
+	for _, s := range contentSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := UnmarshalContent(data)
+		if err != nil {
+			return
+		}
+		b, err := MarshalContent(c)
+		if err != nil {
+			t.Fatalf("MarshalContent(%+v) after a successful decode: %v", c, err)
+		}
+		c2, err := UnmarshalContent(b)
+		if err != nil || c2 != c {
+			t.Fatalf("round trip changed %+v to %+v (%v)", c, c2, err)
+		}
+	})
+}
+
+func contentSeeds() [][]byte {
+	var seeds [][]byte
+	for _, c := range []Content{{Text: "hi", Time: 1700000000123}, {Text: "code 493817", Time: 1, Expires: 300001}, {}} {
+		b, err := MarshalContent(c)
+		if err != nil {
+			panic(err)
+		}
+		seeds = append(seeds, b)
+	}
+	newer, err := encMode.Marshal(map[int]any{1: "hi", 2: int64(5), 10: "later", 44: map[int]any{1: []byte{1}}})
+	if err != nil {
+		panic(err)
+	}
+	return append(seeds, newer)
+}
+
 func checkRoundTrip(t *testing.T, typ Type, body []byte) {
 	m, err := Unmarshal(typ, body)
 	if err != nil {
@@ -104,7 +142,7 @@ func TestWriteSeeds(t *testing.T) {
 	if !*writeSeeds {
 		t.Skip("use -write-seeds to rewrite testdata/fuzz")
 	}
-	for name, seeds := range map[string][][]byte{"FuzzReadFrame": frameSeeds(), "FuzzUnmarshal": bodySeeds()} {
+	for name, seeds := range map[string][][]byte{"FuzzReadFrame": frameSeeds(), "FuzzUnmarshal": bodySeeds(), "FuzzUnmarshalContent": contentSeeds()} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)

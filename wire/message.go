@@ -136,6 +136,42 @@ type Receipt struct {
 // Typing says the sender is typing now. Never acked, never stored.
 type Typing struct{}
 
+// Refuse answers a reliable frame that the receiver will never store,
+// instead of an Ack: the sender stops resending it and tells its user why.
+// Like an Ack it is not itself acknowledged.
+type Refuse struct {
+	ID     ID     `cbor:"1,keyasint"`
+	Reason Reason `cbor:"2,keyasint"`
+}
+
+// Reason says why a frame was refused. Values this version does not know
+// are valid (a newer peer's); treat them as a refusal without detail.
+type Reason uint8
+
+const (
+	// ReasonLimit: over the receiver's limits (too many messages from us
+	// too fast). Sending it again later may work.
+	ReasonLimit Reason = 1
+	// ReasonExpired: the message's sender-declared expiry (Content.Expires)
+	// had passed when it arrived; it is not shown late.
+	ReasonExpired Reason = 2
+	// ReasonUndecryptable: the message did not decrypt (the sessions are
+	// out of step); it never will.
+	ReasonUndecryptable Reason = 3
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonLimit:
+		return "over the receiver's limits"
+	case ReasonExpired:
+		return "expired before it arrived"
+	case ReasonUndecryptable:
+		return "the receiver could not decrypt it"
+	}
+	return fmt.Sprintf("refused (reason %d)", uint8(r))
+}
+
 func (*Hello) Type() Type   { return TypeHello }
 func (*Auth) Type() Type    { return TypeAuth }
 func (*Welcome) Type() Type { return TypeWelcome }
@@ -147,6 +183,7 @@ func (*Message) Type() Type { return TypeMessage }
 func (*Ack) Type() Type     { return TypeAck }
 func (*Receipt) Type() Type { return TypeReceipt }
 func (*Typing) Type() Type  { return TypeTyping }
+func (*Refuse) Type() Type  { return TypeRefuse }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
@@ -215,6 +252,16 @@ func (m *Ack) validate() error {
 	return nil
 }
 
+func (m *Refuse) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeRefuse, "zero id")
+	case m.Reason == 0:
+		return malformed(TypeRefuse, "no reason")
+	}
+	return nil
+}
+
 func (m *Receipt) validate() error {
 	switch {
 	case m.ID.IsZero():
@@ -228,6 +275,10 @@ func (m *Receipt) validate() error {
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
+	// contentMode decodes Content like decMode but ignores unknown keys:
+	// fields a newer sender adds (docs/protocol.md) must not make a
+	// message undecryptable for an older reader.
+	contentMode cbor.DecMode
 )
 
 func init() {
@@ -247,6 +298,18 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	contentMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  4,
+		MaxArrayElements: MaxReceiptIDs,
+		MaxMapPairs:      64,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
 		panic(err)
@@ -293,6 +356,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Receipt)
 	case TypeTyping:
 		m = new(Typing)
+	case TypeRefuse:
+		m = new(Refuse)
 	default:
 		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
 	}
@@ -305,10 +370,16 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	return m, nil
 }
 
-// Content is the plaintext inside a Message's ciphertext.
+// Content is the plaintext inside a Message's ciphertext. Unknown keys are
+// ignored (a newer sender's); each issue of the protocol has its range of
+// keys (docs/protocol.md).
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+	// Expires is when the message stops being worth showing, on the
+	// sender's clock, Unix milliseconds; 0: never. The receiver refuses a
+	// message that arrives after it (ReasonExpired).
+	Expires int64 `cbor:"3,keyasint,omitempty"`
 }
 
 // MarshalContent encodes c for encryption.
@@ -322,11 +393,14 @@ func MarshalContent(c Content) ([]byte, error) {
 // UnmarshalContent decodes a decrypted Message body.
 func UnmarshalContent(b []byte) (Content, error) {
 	var c Content
-	if err := decMode.Unmarshal(b, &c); err != nil {
+	if err := contentMode.Unmarshal(b, &c); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w: %w", ErrMalformed, err)
 	}
 	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
 		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
+	}
+	if c.Expires < 0 {
+		return Content{}, fmt.Errorf("wire: unmarshal content: negative expiry: %w", ErrMalformed)
 	}
 	return c, nil
 }
