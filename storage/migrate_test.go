@@ -255,8 +255,18 @@ func TestMigrateFromEarlierVersions(t *testing.T) {
 				t.Fatal(err)
 			}
 			cs, _ := db.Contacts(ctx)
-			if _, err := db.QueueMessage(ctx, OutgoingMessage{ContactID: cs[0].ID, Body: "after migration", Session: []byte("s"), Frame: []byte("f")}); err != nil {
+			if _, err := db.QueueMessage(ctx, OutgoingMessage{ContactID: cs[0].ID, Body: "after migration", Session: []byte("s"), Frame: []byte("f"),
+				IdempotencyKey: "k", Expires: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
+			}
+			if err := db.Update(ctx, func(tx *Tx) error {
+				_, err := tx.QueueUnsent(OutgoingMessage{ContactID: cs[0].ID, Body: "scheduled", SendAt: time.Now().Add(time.Hour)})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := db.Scheduled(ctx); err != nil || len(s) != 1 {
+				t.Fatalf("scheduled after migration: %+v %v", s, err)
 			}
 		})
 	}
