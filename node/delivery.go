@@ -234,14 +234,21 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	}()
 
 	for {
-		// Write in chunks, then record them as sent in one transaction.
+		// Write in chunks, then record them as sent in one transaction. A
+		// message past its deadline is not written (the scheduler ends it).
 		for chunk := range slices.Chunk(items, 64) {
+			written := chunk[:0:0]
 			for _, it := range chunk {
+				if !it.Expires.IsZero() && !time.Now().Before(it.Expires) {
+					n.wakeScheduler()
+					continue
+				}
 				if err := l.SendFrame(it.Frame); err != nil {
 					return
 				}
+				written = append(written, it)
 			}
-			n.markSent(p, chunk)
+			n.markSent(p, written)
 		}
 		select {
 		case <-wake:

@@ -9,4 +9,7 @@ var (
 	ErrBlocked        = errors.New("contact is blocked")
 	ErrTooLong        = errors.New("message too long")
 	ErrClosed         = errors.New("node closed")
+	// ErrUnknownMessage: no outgoing message has that id (Retry,
+	// CancelScheduled).
+	ErrUnknownMessage = errors.New("unknown message")
 )

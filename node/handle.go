@@ -33,21 +33,14 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 			return errDrop
 		}
 		return n.onAccept(p, l, c, m)
-	case *wire.Ack:
-		if !known {
-			return errDrop
-		}
-		return n.onAck(p, c, m)
+	case *wire.Ack, *wire.Refuse, *wire.Message, *wire.Receipt:
+		return n.handleRun(p, l, []wire.Msg{m})
 	}
 	// Everything else needs an accepted contact.
 	if !known || c.State != contacts.Accepted {
 		return errDrop
 	}
-	switch m := m.(type) {
-	case *wire.Message:
-		return n.onMessage(p, l, c, m)
-	case *wire.Receipt:
-		return n.onReceipt(p, l, c, m)
+	switch m.(type) {
 	case *wire.Typing:
 		now := time.Now()
 		n.mu.Lock()
@@ -114,14 +107,16 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 	if n.addr > p.addr {
 		return ack(l, m.ID)
 	}
-	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
+	accepted, its, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
 		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("request: accept mutual request: %w", err)
 	}
-	p.enqueueLocked(it)
+	for _, it := range its {
+		p.enqueueLocked(it)
+	}
 	n.events.publish(ContactEvent{Contact: n.apiContact(accepted)})
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
@@ -129,31 +124,33 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 
 // acceptLocked runs the accepter's side of the key agreement and, in one
 // transaction, stores the session, marks the contact accepted (with the
-// peer's fresh bundle, if not nil) and queues the acceptance frame. p.mu
-// must be held.
-func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, storage.OutboxItem, error) {
+// peer's fresh bundle, if not nil) and queues the acceptance frame, then
+// the messages that waited for the session (we had asked them too). p.mu
+// must be held; the items come in outbox order.
+func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, []storage.OutboxItem, error) {
 	now := time.Now()
 	st, hs, err := ratchet.Accept(n.rid, b, now)
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
-	}
-	stBytes, err := st.MarshalBinary()
-	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
 	id := wire.NewID()
 	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
-	var it storage.OutboxItem
+	var its []storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
-		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+		it, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
+		if err != nil {
 			return err
 		}
-		var err error
-		it, err = tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
+		ch := &chain{st: st, dirty: true}
+		waited, err := n.promoteDue(tx, ch, c.ID, now)
 		if err != nil {
+			return err
+		}
+		its = append([]storage.OutboxItem{it}, waited...)
+		if err := ch.save(tx, c.ID, now); err != nil {
 			return err
 		}
 		if extra != nil {
@@ -162,9 +159,9 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return nil
 	})
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
-	return out, it, nil
+	return out, its, nil
 }
 
 func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accept) error {
@@ -192,12 +189,18 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		n.events.publish(ErrorEvent{Message: fmt.Sprintf("%s sent an invalid acceptance; ask them to accept again", c.Display())})
 		return ack(l, m.ID)
 	}
-	stBytes, err := st.MarshalBinary()
-	if err != nil {
-		return err
-	}
+	// The session, the acceptance and the messages that waited for it
+	// (sent while they had not accepted yet) in one transaction: a message
+	// sent just before this is encrypted here, one sent just after finds
+	// the contact accepted (both hold p.mu).
+	var its []storage.OutboxItem
 	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
-		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+		ch := &chain{st: st, dirty: true}
+		var err error
+		if its, err = n.promoteDue(tx, ch, c.ID, now); err != nil {
+			return err
+		}
+		if err := ch.save(tx, c.ID, now); err != nil {
 			return err
 		}
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
@@ -208,120 +211,12 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if err != nil {
 		return err
 	}
+	for _, it := range its {
+		p.enqueueLocked(it)
+	}
 	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
-	return ack(l, m.ID)
-}
-
-func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
-	now := time.Now()
-	it, err := n.db.Acknowledge(n.ctx, c.ID, storage.MessageID(m.ID), now)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil // a repeated ack
-	}
-	if err != nil {
-		return err
-	}
-	if it.Kind == storage.KindMessage {
-		n.events.publish(MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
-	}
-	return nil
-}
-
-func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
-	p.mu.Lock()
-	msg, err := n.receiveLocked(c, m)
-	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if msg != nil {
-		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
-	}
-	return ack(l, m.ID)
-}
-
-// receiveLocked decrypts and stores a message, or reports a duplicate
-// (nil message, nil error) without decrypting it again. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Message, error) {
-	id := storage.MessageID(m.ID)
-	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
-		return nil, err
-	} else if seen {
-		return nil, nil
-	}
-	sess, err := n.db.Session(n.ctx, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("message: session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
-	if err != nil {
-		return nil, fmt.Errorf("message: session: %w", err)
-	}
-	now := time.Now()
-	n.decrypts.Add(1)
-	next, pt, err := st.Decrypt(m.Ciphertext, m.ID[:], now)
-	var content wire.Content
-	if err == nil {
-		content, err = wire.UnmarshalContent(pt)
-	}
-	if err != nil {
-		// It will never decrypt: acknowledge it so the peer stops resending,
-		// and record the id so a resend is not reported twice.
-		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-		if dup, err := n.db.MarkSeen(n.ctx, c.ID, id, now); err == nil && !dup {
-			n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
-		}
-		return nil, nil
-	}
-	nextBytes, err := next.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
-		ContactID: c.ID,
-		ID:        id,
-		Body:      content.Text,
-		Created:   time.UnixMilli(content.Time),
-		Received:  now,
-		Session:   nextBytes,
-	})
-	if errors.Is(err, storage.ErrDuplicate) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("message: store: %w", err)
-	}
-	return &stored, nil
-}
-
-func (n *Node) onReceipt(p *peer, l *wire.Link, c contacts.Contact, m *wire.Receipt) error {
-	ids := make([]storage.MessageID, len(m.IDs))
-	for i, id := range m.IDs {
-		ids[i] = storage.MessageID(id)
-	}
-	status := storage.StatusDelivered
-	if m.Read {
-		status = storage.StatusRead
-	}
-	now := time.Now()
-	var changed []storage.MessageID
-	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		dup, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now)
-		if err != nil || dup {
-			return err
-		}
-		changed, err = tx.ApplyReceipt(c.ID, ids, status, now)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	state := Delivered
-	if m.Read {
-		state = Read
-	}
-	for _, id := range changed {
-		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
+	if len(its) > 0 {
+		n.startDelivery(p, c.ID)
 	}
 	return ack(l, m.ID)
 }

@@ -37,9 +37,11 @@ type peer struct {
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
 	mu      sync.Mutex
-	writer  *wire.Link           // link whose writer receives new items
-	pending []storage.OutboxItem // queued since the writer loaded the outbox
-	wake    chan struct{}        // the current writer's wake-up, cap 1
+	writer  *wire.Link              // link whose writer receives new items
+	pending []storage.OutboxItem    // queued since the writer loaded the outbox
+	wake    chan struct{}           // the current writer's wake-up, cap 1
+	refused map[wire.ID]wire.Reason // messages we refused lately (see handleRun)
+	inbound bucket                  // messages they may send us (tuning.messageRate)
 }
 
 // peerLocked returns the peer for addr, creating it. n.mu must be held.
@@ -192,9 +194,12 @@ func (n *Node) currentLink(p *peer) *wire.Link {
 	return p.link
 }
 
-// readLoop handles every frame the peer sends on l until l closes.
+// readLoop handles every frame the peer sends on l until l closes. It
+// takes every frame that has arrived (up to maxBatch) at once, so they are
+// stored in one transaction and acknowledged together.
 func (n *Node) readLoop(p *peer, l *wire.Link) {
 	defer n.linkDown(p, l)
+	batch := make([]wire.Msg, 0, n.tune.maxBatch)
 	for {
 		ctx, cancel := n.ctx, context.CancelFunc(func() {})
 		n.mu.Lock()
@@ -211,12 +216,20 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			}
 			return
 		}
+		batch = append(batch[:0], m)
+		for len(batch) < n.tune.maxBatch {
+			m, err := l.Recv(nowCtx) // only what is there already
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
 		// Frames still buffered on a link that lost to another are dropped
 		// unacknowledged: the peer resends them, in order, on the new link.
 		if !n.isCurrent(p, l) {
 			return
 		}
-		if err := n.handle(p, l, m); err != nil {
+		if err := n.handleBatch(p, l, batch); err != nil {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 			return
 		}
@@ -228,6 +241,13 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		n.mu.Unlock()
 	}
 }
+
+// nowCtx is done: Recv with it returns a frame only if one is waiting.
+var nowCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // promoteIfContact stops counting p's link as a stranger's if p is now an
 // accepted or requested contact, and reports whether it did.

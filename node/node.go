@@ -73,6 +73,13 @@ type tuning struct {
 	maxHandshake   int // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
+	// maxBatch bounds the frames one receive transaction stores (and then
+	// acknowledges) and the sends one transaction queues; 1 commits each
+	// on its own, as chive did before batching (benchmarks compare).
+	maxBatch int
+	// messageRate limits the messages a contact may send us: beyond it
+	// they are refused (wire.ReasonLimit) and fail on the sender's side.
+	messageRate contacts.Rate
 }
 
 func defaultTuning() *tuning {
@@ -90,6 +97,8 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+		maxBatch:       256,
+		messageRate:    contacts.Rate{Burst: 10000, Every: 5 * time.Millisecond},
 	}
 }
 
@@ -115,6 +124,9 @@ type Node struct {
 	hsSem  chan struct{}  // inbound handshakes in progress
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
+
+	sendq     sendQueue     // sends waiting to be committed together
+	schedWake chan struct{} // cap 1: the next due time may have changed
 
 	mu        sync.Mutex
 	started   bool
@@ -171,21 +183,22 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	}
 	pub := ident.OnionKey.Public().(ed25519.PublicKey)
 	n := &Node{
-		db:     db,
-		key:    ident.OnionKey,
-		pub:    pub,
-		addr:   onion.AddressFromPublicKey(pub),
-		rid:    rid,
-		bundle: bundle,
-		name:   ident.Name,
-		log:    log,
-		tune:   tune,
-		opts:   o,
-		events: newBroker(),
-		hsSem:  make(chan struct{}, tune.maxHandshake),
-		trUp:   make(chan struct{}),
-		tor:    TorStatus{State: TorStarting},
-		peers:  make(map[onion.Address]*peer),
+		db:        db,
+		key:       ident.OnionKey,
+		pub:       pub,
+		addr:      onion.AddressFromPublicKey(pub),
+		rid:       rid,
+		bundle:    bundle,
+		name:      ident.Name,
+		log:       log,
+		tune:      tune,
+		opts:      o,
+		events:    newBroker(),
+		hsSem:     make(chan struct{}, tune.maxHandshake),
+		trUp:      make(chan struct{}),
+		schedWake: make(chan struct{}, 1),
+		tor:       TorStatus{State: TorStarting},
+		peers:     make(map[onion.Address]*peer),
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -223,6 +236,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	n.spawnLocked(n.scheduleLoop)
 	return nil
 }
 

@@ -275,6 +275,23 @@ func (c *Client) SetSettings(ctx context.Context, s node.Settings) error {
 	return c.Call(ctx, "settings.set", s, nil)
 }
 
+// Delivery for scripts and bots (issue 12).
+
+func (c *Client) SendMany(ctx context.Context, req node.SendRequest) ([]node.Message, error) {
+	var ms []node.Message
+	return ms, c.Call(ctx, "send_many", sendManyParams{To: req.To, Text: req.Text, TTL: Duration(req.TTL), SendAt: req.At,
+		IdempotencyKey: req.IdempotencyKey}, &ms)
+}
+
+func (c *Client) Scheduled(ctx context.Context) ([]node.Message, error) {
+	var ms []node.Message
+	return ms, c.Call(ctx, "scheduled.list", nil, &ms)
+}
+
+func (c *Client) CancelScheduled(ctx context.Context, messageID string) error {
+	return c.Call(ctx, "scheduled.cancel", retryParams{ID: messageID}, nil)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done or the connection is lost; the channel is closed then
 // (check ctx.Err() to tell the two apart). Events of kinds this client does

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/chive-im/chive/node"
 )
@@ -49,6 +50,7 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
+	CodeUnknownMessage = -32006 // node.ErrUnknownMessage: no message has that id
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -61,6 +63,7 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeUnknownMessage, node.ErrUnknownMessage},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -151,8 +154,18 @@ type (
 		Verified bool   `json:"verified"`
 	}
 	sendParams struct {
-		Contact string `json:"contact"`
-		Text    string `json:"text"`
+		Contact        string    `json:"contact"`
+		Text           string    `json:"text"`
+		TTL            Duration  `json:"ttl,omitzero"`
+		SendAt         time.Time `json:"send_at,omitzero"`
+		IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	}
+	sendManyParams struct {
+		To             []string  `json:"to"`
+		Text           string    `json:"text"`
+		TTL            Duration  `json:"ttl,omitzero"`
+		SendAt         time.Time `json:"send_at,omitzero"`
+		IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	}
 	retryParams struct {
 		ID string `json:"id"`
@@ -169,6 +182,37 @@ type (
 		Subscribed bool `json:"subscribed"`
 	}
 )
+
+// Duration is a time to live on the wire: a string in Go's duration syntax
+// ("90s", "10m", "1h30m") or a number of seconds. It is written as a string.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("a duration like \"90s\", \"10m\" or \"2h\": %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return errors.New(`a duration: a string like "10m" or a number of seconds`)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+func (d Duration) check() *Error {
+	if d < 0 {
+		return invalidParams(`"ttl" must not be negative`)
+	}
+	return nil
+}
 
 // AddressInfo is the result of the "address" method.
 type AddressInfo struct {

@@ -1,0 +1,254 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/storage"
+	"github.com/chive-im/chive/wire"
+)
+
+// Receiving in batches: readLoop hands over every frame that has arrived,
+// and the acknowledgements, messages and receipts among them are stored in
+// one transaction, then acknowledged together. An Ack still means the
+// frame is durably stored: it is written only after the commit.
+
+// batchable reports whether m is handled by handleRun (stored in a shared
+// transaction) rather than on its own.
+func batchable(m wire.Msg) bool {
+	switch m.(type) {
+	case *wire.Message, *wire.Ack, *wire.Refuse, *wire.Receipt:
+		return true
+	}
+	return false
+}
+
+// handleBatch handles frames that arrived together on l, in order.
+func (n *Node) handleBatch(p *peer, l *wire.Link, ms []wire.Msg) error {
+	for i := 0; i < len(ms); {
+		if !batchable(ms[i]) {
+			if err := n.handle(p, l, ms[i]); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(ms) && batchable(ms[j]) {
+			j++
+		}
+		if err := n.handleRun(p, l, ms[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// refused remembers, per peer, messages we refused lately and why, so a
+// resend that crossed our answer gets the same one without a decryption
+// (which would fail: the message key is spent).
+const maxRefused = 1024
+
+// handleRun stores a run of messages, acks, refusals and receipts from p in
+// one transaction, then answers each message and receipt (Ack, or Refuse)
+// and publishes what changed.
+func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
+	c, err := n.book.Lookup(n.ctx, p.addr)
+	if err != nil && !errors.Is(err, contacts.ErrNotFound) {
+		return err
+	}
+	known := err == nil && !c.Removed
+	for _, m := range ms {
+		switch m.(type) {
+		case *wire.Ack, *wire.Refuse:
+			if !known {
+				return errDrop
+			}
+		default:
+			if !known || c.State != contacts.Accepted {
+				return fmt.Errorf("%s: %w", m.Type(), errDrop)
+			}
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	var (
+		replies  []wire.Msg
+		events   []Event
+		refusals map[wire.ID]wire.Reason
+		undecryp int
+	)
+	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
+		replies, events, refusals, undecryp = nil, nil, map[wire.ID]wire.Reason{}, 0
+		var ch *chain
+		refuse := func(id wire.ID, r wire.Reason) {
+			replies = append(replies, &wire.Refuse{ID: id, Reason: r})
+			refusals[id] = r
+		}
+		for _, m := range ms {
+			switch m := m.(type) {
+			case *wire.Ack:
+				it, err := tx.Acknowledge(c.ID, storage.MessageID(m.ID), now)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue // a repeated ack, or one for a message that ended meanwhile
+				}
+				if err != nil {
+					return err
+				}
+				if it.Kind == storage.KindMessage {
+					events = append(events, MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
+				}
+			case *wire.Refuse:
+				st, reason := refusalEnd(m.Reason)
+				err := tx.EndMessage(c.ID, storage.MessageID(m.ID), st, reason)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				events = append(events, MessageStateEvent{ID: m.ID.String(), Address: string(p.addr), State: MessageState(st), At: now, Error: reason})
+				n.log.Info("message refused by the peer", "peer", p.addr.Short(), "id", m.ID.String(), "reason", m.Reason.String())
+			case *wire.Receipt:
+				ids := make([]storage.MessageID, len(m.IDs))
+				for i, id := range m.IDs {
+					ids[i] = storage.MessageID(id)
+				}
+				status, state := storage.StatusDelivered, Delivered
+				if m.Read {
+					status, state = storage.StatusRead, Read
+				}
+				dup, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now)
+				if err != nil {
+					return err
+				}
+				if !dup {
+					changed, err := tx.ApplyReceipt(c.ID, ids, status, now)
+					if err != nil {
+						return err
+					}
+					for _, id := range changed {
+						events = append(events, MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
+					}
+				}
+				replies = append(replies, &wire.Ack{ID: m.ID})
+			case *wire.Message:
+				id := storage.MessageID(m.ID)
+				seen, err := tx.Seen(c.ID, id)
+				if err != nil {
+					return err
+				}
+				if seen {
+					replies = append(replies, &wire.Ack{ID: m.ID}) // a resend of one we stored
+					continue
+				}
+				if r, ok := p.refused[m.ID]; ok {
+					refuse(m.ID, r)
+					continue
+				}
+				if ch == nil {
+					if ch, err = loadChain(tx, c.ID); err != nil {
+						return fmt.Errorf("message: %w", err)
+					}
+				}
+				n.decrypts.Add(1)
+				next, pt, err := ch.st.Decrypt(m.Ciphertext, m.ID[:], now)
+				var content wire.Content
+				if err == nil {
+					// The key is spent whatever we do with the message.
+					ch.st, ch.dirty = next, true
+					content, err = wire.UnmarshalContent(pt)
+				}
+				switch {
+				case err != nil:
+					// It will never decrypt: refuse it so the sender stops
+					// resending and tells its user, and tell ours once.
+					n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
+					refuse(m.ID, wire.ReasonUndecryptable)
+					undecryp++
+					continue
+				case content.Expires != 0 && now.UnixMilli() >= content.Expires:
+					// Past the sender's deadline: never shown late.
+					refuse(m.ID, wire.ReasonExpired)
+					continue
+				case !p.inbound.take(n.tune.messageRate, now):
+					refuse(m.ID, wire.ReasonLimit)
+					continue
+				}
+				stored, err := tx.StoreIncoming(storage.IncomingMessage{
+					ContactID: c.ID,
+					ID:        id,
+					Body:      content.Text,
+					Created:   time.UnixMilli(content.Time),
+					Received:  now,
+				})
+				if errors.Is(err, storage.ErrDuplicate) {
+					replies = append(replies, &wire.Ack{ID: m.ID})
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("message: store: %w", err)
+				}
+				events = append(events, MessageEvent{Message: n.apiMessage(stored, c)})
+				replies = append(replies, &wire.Ack{ID: m.ID})
+			}
+		}
+		if ch != nil {
+			return ch.save(tx, c.ID, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(refusals) > 0 {
+		if p.refused == nil || len(p.refused)+len(refusals) > maxRefused {
+			p.refused = map[wire.ID]wire.Reason{}
+		}
+		for id, r := range refusals {
+			p.refused[id] = r
+		}
+	}
+	for _, r := range replies {
+		if err := l.Post(r); err != nil {
+			return err
+		}
+	}
+	for _, e := range events {
+		n.events.publish(e)
+	}
+	if undecryp > 0 {
+		n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+	}
+	return nil
+}
+
+// bucket is a token bucket refilled lazily; the zero value is full.
+type bucket struct {
+	used   float64 // tokens taken and not yet refilled
+	last   time.Time
+	inited bool
+}
+
+// take takes a token at now, or reports that the rate is exceeded.
+func (b *bucket) take(r contacts.Rate, now time.Time) bool {
+	if r.Burst <= 0 {
+		return true
+	}
+	if b.inited && now.After(b.last) && r.Every > 0 {
+		b.used = max(0, b.used-float64(now.Sub(b.last))/float64(r.Every))
+	}
+	if !b.inited || now.After(b.last) {
+		b.last, b.inited = now, true
+	}
+	if b.used+1 > float64(r.Burst) {
+		return false
+	}
+	b.used++
+	return true
+}
