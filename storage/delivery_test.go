@@ -124,7 +124,10 @@ func TestExpireAndEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ended []Ended
-	err := db.Update(ctx, func(tx *Tx) (err error) { ended, err = tx.ExpireDue(t0.Add(time.Minute), "not delivered in time"); return err })
+	err := db.Update(ctx, func(tx *Tx) (err error) {
+		ended, err = tx.ExpireDue(t0.Add(time.Minute), "not delivered in time")
+		return err
+	})
 	if err != nil || len(ended) != 1 || ended[0].ID != short.ID || ended[0].Status != StatusExpired {
 		t.Fatalf("expire at +1m: %+v %v", ended, err)
 	}
