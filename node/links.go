@@ -37,11 +37,11 @@ type peer struct {
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
 	mu      sync.Mutex
-	writer  *wire.Link              // link whose writer receives new items
-	pending []storage.OutboxItem    // queued since the writer loaded the outbox
-	wake    chan struct{}           // the current writer's wake-up, cap 1
-	refused map[wire.ID]wire.Reason // messages we refused lately (see handleRun)
-	inbound bucket                  // messages they may send us (tuning.messageRate)
+	writer  *wire.Link           // link whose writer receives new items
+	pending []storage.OutboxItem // queued since the writer loaded the outbox
+	wake    chan struct{}        // the current writer's wake-up, cap 1
+	refused map[wire.ID]refusal  // messages we refused lately (see handleRun)
+	inbound bucket               // messages they may send us (tuning.messageRate)
 }
 
 // peerLocked returns the peer for addr, creating it. n.mu must be held.

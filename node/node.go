@@ -51,6 +51,11 @@ type Options struct {
 	// Transport replaces Tor, e.g. with an in-memory network
 	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
 	Transport StartTransport
+	// WaitLock, if set, is asked what to do while another process holds
+	// the profile (after the passphrase was checked): nil means try again,
+	// an error gives up with it. nil WaitLock: fail at once with
+	// *LockedError.
+	WaitLock func(ctx context.Context, locked *LockedError) error
 
 	tune *tuning // nil: defaults; tests shorten the timers
 }
@@ -148,7 +153,7 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 	if o.Dir == "" {
 		return nil, errors.New("node: open: no profile directory")
 	}
-	db, err := storage.Open(ctx, o.Dir, o.Passphrase, storage.OpenOptions{})
+	db, err := storage.Open(ctx, o.Dir, o.Passphrase, storage.OpenOptions{WaitLock: o.WaitLock})
 	if err != nil {
 		return nil, fmt.Errorf("node: open: %w", err)
 	}

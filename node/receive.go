@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -49,8 +50,15 @@ func (n *Node) handleBatch(p *peer, l *wire.Link, ms []wire.Msg) error {
 
 // refused remembers, per peer, messages we refused lately and why, so a
 // resend that crossed our answer gets the same one without a decryption
-// (which would fail: the message key is spent).
+// (which would fail: the message key is spent). A retry of the message is
+// encrypted afresh under the same id: its ciphertext differs, and it is
+// decrypted.
 const maxRefused = 1024
+
+type refusal struct {
+	reason wire.Reason
+	sum    [32]byte // of the ciphertext refused
+}
 
 // handleRun stores a run of messages, acks, refusals and receipts from p in
 // one transaction, then answers each message and receipt (Ack, or Refuse)
@@ -80,15 +88,15 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	var (
 		replies  []wire.Msg
 		events   []Event
-		refusals map[wire.ID]wire.Reason
+		refusals map[wire.ID]refusal
 		undecryp int
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, events, refusals, undecryp = nil, nil, map[wire.ID]wire.Reason{}, 0
+		replies, events, refusals, undecryp = nil, nil, map[wire.ID]refusal{}, 0
 		var ch *chain
-		refuse := func(id wire.ID, r wire.Reason) {
-			replies = append(replies, &wire.Refuse{ID: id, Reason: r})
-			refusals[id] = r
+		refuse := func(m *wire.Message, r wire.Reason) {
+			replies = append(replies, &wire.Refuse{ID: m.ID, Reason: r})
+			refusals[m.ID] = refusal{r, sha256.Sum256(m.Ciphertext)}
 		}
 		for _, m := range ms {
 			switch m := m.(type) {
@@ -147,8 +155,8 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					replies = append(replies, &wire.Ack{ID: m.ID}) // a resend of one we stored
 					continue
 				}
-				if r, ok := p.refused[m.ID]; ok {
-					refuse(m.ID, r)
+				if r, ok := p.refused[m.ID]; ok && r.sum == sha256.Sum256(m.Ciphertext) {
+					refuse(m, r.reason)
 					continue
 				}
 				if ch == nil {
@@ -169,15 +177,15 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					// It will never decrypt: refuse it so the sender stops
 					// resending and tells its user, and tell ours once.
 					n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-					refuse(m.ID, wire.ReasonUndecryptable)
+					refuse(m, wire.ReasonUndecryptable)
 					undecryp++
 					continue
 				case content.Expires != 0 && now.UnixMilli() >= content.Expires:
 					// Past the sender's deadline: never shown late.
-					refuse(m.ID, wire.ReasonExpired)
+					refuse(m, wire.ReasonExpired)
 					continue
 				case !p.inbound.take(n.tune.messageRate, now):
-					refuse(m.ID, wire.ReasonLimit)
+					refuse(m, wire.ReasonLimit)
 					continue
 				}
 				stored, err := tx.StoreIncoming(storage.IncomingMessage{
@@ -208,7 +216,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	}
 	if len(refusals) > 0 {
 		if p.refused == nil || len(p.refused)+len(refusals) > maxRefused {
-			p.refused = map[wire.ID]wire.Reason{}
+			p.refused = map[wire.ID]refusal{}
 		}
 		for id, r := range refusals {
 			p.refused[id] = r

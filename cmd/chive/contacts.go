@@ -22,6 +22,7 @@ type contactsCmd struct {
 	json           bool
 	name, greeting string
 	keep           bool
+	off            bool
 }
 
 func newContacts(e *env) *command {
@@ -58,11 +59,19 @@ func newContacts(e *env) *command {
 	rm.aliases = []string{"remove"}
 	show := oneContact("show", "one contact, with its safety number", cc.show, jsonFlag)
 	show.shortUsage += " [--json]"
+	verify := oneContact("verify", "record that you compared safety numbers (--off clears it)", cc.verify, func(fs *flag.FlagSet) {
+		fs.BoolVar(&cc.off, "off", false, "clear the mark instead")
+	})
+	verify.shortUsage += " [--off]"
+	verify.longHelp = `Records that you compared your safety number with the contact's out of band
+(in person, or on a call you trust): "chive contacts show CONTACT" prints it,
+and theirs must be the same. --off clears the mark.
+`
 
 	return &command{
 		name:       "contacts",
 		shortUsage: "chive contacts [SUBCOMMAND] [ARGS...]",
-		shortHelp:  "list contacts; add, accept, decline, block, rename or remove one",
+		shortHelp:  "list contacts; add, accept, decline, block, rename, remove or verify one",
 		longHelp: `CONTACT is a nickname or an address (any form: upper case, .onion, chive: link).
 The list shows each contact's state (pending-incoming, requested, accepted,
 blocked), presence (online, connecting, offline) and address.
@@ -99,6 +108,7 @@ blocked), presence (online, connecting, offline) and address.
 			},
 			rm,
 			show,
+			verify,
 		},
 	}
 }
@@ -183,12 +193,25 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 		return fmt.Errorf("%q is not a chive address: %w", args[0], err)
 	}
 	return cc.withSession(ctx, func(s *session) error {
+		before, err := s.api.Contact(ctx, string(addr))
+		known := err == nil
 		ct, err := s.api.AddContact(ctx, string(addr), name, cc.greeting)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(cc.e.stdout, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept.\n",
-			displayName(ct), ct.Address, later(s))
+		w := cc.e.stdout
+		switch {
+		case known && before.State == node.StateAccepted:
+			// Nothing is sent: re-adding never resets a session.
+			fmt.Fprintf(w, "%s (%s) is already your contact; nothing to do.\n", displayName(ct), ct.Address)
+		case known && before.State == node.StatePendingIncoming:
+			fmt.Fprintf(w, "%s (%s) had asked you: accepted%s.\n", displayName(ct), ct.Address, later(s))
+		case known && before.State == node.StateRequested:
+			fmt.Fprintf(w, "You already asked %s (%s); waiting for them to accept.\n", displayName(ct), ct.Address)
+		default:
+			fmt.Fprintf(w, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept; messages you send meanwhile wait for it.\n",
+				displayName(ct), ct.Address, later(s))
+		}
 		return nil
 	})
 }
@@ -204,6 +227,18 @@ func (cc *contactsCmd) accept(ctx context.Context, s *session, ref string) error
 		fmt.Fprintf(w, "Give them a name: chive contacts rename %s NAME\n", ct.Address)
 	} else {
 		fmt.Fprintf(w, "Say hello: chive send %s hi\n", shellWord(ct.Name))
+	}
+	return nil
+}
+
+func (cc *contactsCmd) verify(ctx context.Context, s *session, ref string) error {
+	if err := s.api.SetVerified(ctx, ref, !cc.off); err != nil {
+		return err
+	}
+	if cc.off {
+		fmt.Fprintf(cc.e.stdout, "%s is no longer marked verified.\n", oneLine(ref))
+	} else {
+		fmt.Fprintf(cc.e.stdout, "%s is marked verified: you compared safety numbers.\n", oneLine(ref))
 	}
 	return nil
 }
