@@ -211,8 +211,8 @@ func rank(s node.MessageState) int {
 		return 2
 	case node.Read:
 		return 3
-	case node.Failed:
-		return 1
+	case node.Failed, node.Expired, node.Cancelled:
+		return 1 // may end a queued or sent message
 	}
 	return 0
 }

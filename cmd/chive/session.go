@@ -157,9 +157,12 @@ var errDaemonUp = errors.New("a daemon started serving the profile")
 // for, and stops as soon as a daemon answers on the profile's socket: a
 // command then uses it (errDaemonUp), a daemon gives up (another one runs).
 func lockWaiter(dir string, daemon bool, say func(string)) func(context.Context, *node.LockedError) error {
-	start := time.Now()
+	var start time.Time // the first wait: the passphrase may have taken long before
 	said := false
 	return func(ctx context.Context, locked *node.LockedError) error {
+		if start.IsZero() {
+			start = time.Now()
+		}
 		if c, err := rpc.Dial(ctx, rpc.SocketPath(dir)); err == nil {
 			c.Close()
 			if daemon {
