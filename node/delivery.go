@@ -248,7 +248,9 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 				}
 				written = append(written, it)
 			}
-			n.markSent(p, written)
+			if len(written) > 0 {
+				n.markSent(p, written)
+			}
 		}
 		select {
 		case <-wake:

@@ -161,6 +161,7 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 	if err != nil {
 		return contacts.Contact{}, nil, err
 	}
+	n.wakeScheduler() // messages scheduled for them can be sent now
 	return out, its, nil
 }
 
@@ -218,5 +219,6 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if len(its) > 0 {
 		n.startDelivery(p, c.ID)
 	}
+	n.wakeScheduler() // messages scheduled for them can be sent now
 	return ack(l, m.ID)
 }

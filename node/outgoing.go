@@ -114,6 +114,9 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 	}
 	n.commitSend(job)
 	if job.err != nil {
+		if n.ctx.Err() != nil {
+			return nil, fmt.Errorf("node: send: %w", ErrClosed) // not stored: the caller may retry elsewhere
+		}
 		return nil, fmt.Errorf("node: send: %w", job.err)
 	}
 	out := make([]Message, len(job.msgs))

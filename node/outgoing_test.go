@@ -368,6 +368,12 @@ func TestIdempotentSendMany(t *testing.T) {
 	if len(h) != 1 {
 		t.Errorf("bob's conversation has %d messages, want 1: a failed SendMany queued something", len(h))
 	}
+	// Scheduled for a time after carol accepts: the scheduler learns that
+	// her session exists when she does.
+	later, err := alice.SendMany(ctx, SendRequest{To: []string{"c"}, Text: "after she accepts", At: time.Now().Add(1500 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Carol accepts: the copy that waited is delivered, once.
 	carol.waitFor(t, memWait, "request", isState(alice.Address(), StatePendingIncoming))
 	if _, err := carol.AcceptContact(ctx, alice.Address()); err != nil {
@@ -375,6 +381,9 @@ func TestIdempotentSendMany(t *testing.T) {
 	}
 	if got := carol.waitReceived(t, memWait, alice.Address(), 1); got[0] != "to both" {
 		t.Fatalf("carol got %q", got)
+	}
+	if got := carol.waitReceived(t, memWait, alice.Address(), 2); got[1] != "after she accepts" || time.Now().Before(later[0].SendAt) {
+		t.Fatalf("carol got %q at %v, scheduled for %v", got, time.Now(), later[0].SendAt)
 	}
 	if got := bob.waitReceived(t, memWait, alice.Address(), 1); len(got) != 1 {
 		t.Fatalf("bob got %q", got)
