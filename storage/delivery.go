@@ -17,9 +17,6 @@ import (
 // of a delivered message, cancel of a message already sent).
 var ErrState = errors.New("storage: not possible in the message's state")
 
-// MaxIdempotencyKey bounds an idempotency key, in bytes.
-const MaxIdempotencyKey = 256
-
 func (tx *Tx) idemMAC(contactID int64, key string) []byte {
 	if key == "" {
 		return nil
