@@ -88,7 +88,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	closed    bool
-	draining  bool // Shutdown: connections read no more requests
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
 	done      sync.WaitGroup // connections, for Shutdown
@@ -172,7 +171,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		return nil
 	}
-	s.draining = true
 	for ln := range s.listeners {
 		ln.Close()
 	}
