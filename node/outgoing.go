@@ -99,7 +99,7 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 	job := &sendJob{done: make(chan struct{}), lead: make(chan struct{})}
 	seen := map[int64]bool{}
 	for _, ref := range req.To {
-		c, err := n.find(ctx, ref)
+		c, err := n.resolve(ctx, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +124,24 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 		out[i] = n.apiMessage(om.stored, om.c)
 	}
 	return out, nil
+}
+
+// resolve is find for sending: an address (the usual reference of a
+// script) is one indexed lookup, without the conversation summary that
+// find adds (a third of a send's cost).
+func (n *Node) resolve(ctx context.Context, ref string) (contacts.Contact, error) {
+	addr, err := onion.ParseAddress(ref)
+	if err != nil {
+		return n.find(ctx, ref)
+	}
+	c, err := n.book.Lookup(ctx, addr)
+	switch {
+	case err == nil && !c.Removed:
+		return c, nil
+	case err == nil, errors.Is(err, contacts.ErrNotFound):
+		return contacts.Contact{}, fmt.Errorf("%w: %q", ErrUnknownContact, ref)
+	}
+	return contacts.Contact{}, err
 }
 
 // sendable says whether messages may be queued for c: to an accepted

@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// Hot statements of this file (see hot).
+var (
+	qByIdempotencyKey = hot(`SELECT ` + messageCols + ` FROM messages INDEXED BY messages_idem
+		WHERE contact_id = ? AND idem_mac = ?`)
+	qUnsent = hot(`SELECT ` + prefixed("m.", messageCols) + ` FROM unsent u JOIN messages m ON m.seq = u.message_seq
+		WHERE u.contact_id = ? AND u.not_before <= ? ORDER BY u.not_before, u.message_seq`)
+	qDeleteUnsent = hot(`DELETE FROM unsent WHERE message_seq = ?`)
+)
+
 // This file holds what outgoing messages need besides the outbox: unsent
 // messages (scheduled, or waiting for the contact's session), deadlines,
 // failure reasons, idempotency keys, retry and cancel.
@@ -30,8 +39,7 @@ func (tx *Tx) MessageByIdempotencyKey(contactID int64, key string) (Message, err
 	if key == "" {
 		return Message{}, fmt.Errorf("storage: message by idempotency key: %w", ErrNotFound)
 	}
-	m, err := tx.db.scanMessage(tx.tx.QueryRowContext(tx.ctx, `SELECT `+messageCols+` FROM messages INDEXED BY messages_idem
-		WHERE contact_id = ? AND idem_mac = ?`, contactID, tx.idemMAC(contactID, key)))
+	m, err := tx.db.scanMessage(tx.queryRow(qByIdempotencyKey, contactID, tx.idemMAC(contactID, key)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, fmt.Errorf("storage: message by idempotency key: %w", ErrNotFound)
 	}
@@ -71,8 +79,7 @@ func (tx *Tx) QueueUnsent(om OutgoingMessage) (Message, error) {
 // Unsent returns the contact's unsent messages due at or before due,
 // in the order they were due.
 func (tx *Tx) Unsent(contactID int64, due time.Time) ([]Message, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+prefixed("m.", messageCols)+` FROM unsent u JOIN messages m ON m.seq = u.message_seq
-		WHERE u.contact_id = ? AND u.not_before <= ? ORDER BY u.not_before, u.message_seq`, contactID, ns(due))
+	rows, err := tx.query(qUnsent, contactID, ns(due))
 	if err != nil {
 		return nil, fmt.Errorf("storage: unsent: %w", err)
 	}
@@ -94,7 +101,7 @@ func (tx *Tx) Unsent(contactID int64, due time.Time) ([]Message, error) {
 // PromoteUnsent moves the unsent message m, now encrypted into frame, to
 // the outbox. The caller stores the ratchet state in the same transaction.
 func (tx *Tx) PromoteUnsent(m Message, frame []byte, at time.Time) (OutboxItem, error) {
-	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM unsent WHERE message_seq = ?`, m.Seq)
+	res, err := tx.exec(qDeleteUnsent, m.Seq)
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("storage: promote unsent: %w", err)
 	}

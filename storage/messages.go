@@ -11,6 +11,15 @@ import (
 	"time"
 )
 
+// Hot statements of this file (see hot).
+var (
+	qInsertMessage = hot(`INSERT INTO messages (id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read,
+		error, expires, send_at, idem_mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+	qRecordSeen = hot(`INSERT INTO seen (contact_id, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+	qSeen       = hot(`SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`)
+)
+
 // MessageID is the 128-bit random id of a message or outbox item, the same
 // on both sides of a conversation.
 type MessageID [16]byte
@@ -121,9 +130,7 @@ func (tx *Tx) insertMessage(m Message, idem []byte) (Message, error) {
 	if m.Error != "" {
 		errText = m.Error
 	}
-	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO messages (id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read,
-		error, expires, send_at, idem_mac)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	err := tx.queryRow(qInsertMessage,
 		m.ID[:], m.ContactID, string(m.Direction),
 		s.seal("messages", "body", k, []byte(m.Body)), s.sealOpt("messages", "meta", k, m.Meta),
 		string(m.Status), ns(m.Created), nullTime(m.Sent), nullTime(m.Delivered), nullTime(m.Read),
@@ -297,7 +304,7 @@ func (db *DB) ReceiveMessage(ctx context.Context, im IncomingMessage) (m Message
 }
 
 func (tx *Tx) recordSeen(contactID int64, id MessageID, at time.Time) (dup bool, err error) {
-	res, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO seen (contact_id, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+	res, err := tx.exec(qRecordSeen,
 		contactID, id[:], ns(at))
 	if err != nil {
 		return false, err
@@ -325,7 +332,7 @@ func (db *DB) MarkSeen(ctx context.Context, contactID int64, id MessageID, at ti
 // Seen is DB.Seen inside the transaction.
 func (tx *Tx) Seen(contactID int64, id MessageID) (bool, error) {
 	var n int
-	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`, contactID, id[:]).Scan(&n); err != nil {
+	if err := tx.queryRow(qSeen, contactID, id[:]).Scan(&n); err != nil {
 		return false, fmt.Errorf("storage: seen: %w", err)
 	}
 	return n > 0, nil
@@ -337,7 +344,7 @@ func (db *DB) Seen(ctx context.Context, contactID int64, id MessageID) (bool, er
 		return false, err
 	}
 	var n int
-	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`, contactID, id[:]).Scan(&n); err != nil {
+	if err := db.row(ctx, db.sql, qSeen, contactID, id[:]).Scan(&n); err != nil {
 		return false, fmt.Errorf("storage: seen: %w", err)
 	}
 	return n > 0, nil

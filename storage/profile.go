@@ -117,6 +117,8 @@ type DB struct {
 	sql  *sql.DB
 	seal *sealer
 	lock *os.File
+	// stmts caches prepared statements by query (see stmt).
+	stmts sync.Map
 
 	mu     sync.Mutex
 	closed bool
@@ -395,6 +397,12 @@ func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, versi
 		sdb.Close()
 		return nil, err
 	}
+	if version < 0 || version == SchemaVersion() { // fixtures of older versions lack the columns
+		if err := db.prepareHot(ctx); err != nil {
+			sdb.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
@@ -407,6 +415,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	db.closeStmts()
 	err := db.sql.Close()
 	releaseLock(db.lock)
 	if err != nil {
