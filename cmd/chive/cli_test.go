@@ -469,15 +469,7 @@ func TestInbox(t *testing.T) {
 // waitSubscribed waits until the fake has a subscriber (Subscribe was called).
 func waitSubscribed(t *testing.T, f *nodetest.Fake) {
 	t.Helper()
-	eventually(t, func() bool {
-		f.Settings(context.Background()) // orders the server's writes to Calls before our read
-		for _, c := range f.Calls {
-			if c == "Subscribe" {
-				return true
-			}
-		}
-		return false
-	}, "subscription")
+	eventually(t, func() bool { return f.Called("Subscribe") }, "subscription")
 }
 
 func eventually(t *testing.T, cond func() bool, what string) {

@@ -50,6 +50,19 @@ var _ node.API = (*Fake)(nil)
 
 func (f *Fake) call(name string) { f.Calls = append(f.Calls, name) }
 
+// Called reports whether the method name was called, safely while other
+// goroutines call the fake (reading Calls directly is not).
+func (f *Fake) Called(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.Calls {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
 // findLocked resolves a ref (name or address, any case) to a contact.
 func (f *Fake) findLocked(ref string) (*node.Contact, error) {
 	r := strings.ToLower(strings.TrimSpace(ref))
