@@ -85,6 +85,35 @@ type API interface {
 	// typing events may be dropped (coalesced) for a reader that falls behind.
 	Subscribe(ctx context.Context) (<-chan Event, error)
 
+	// --- Drafts, display names, unblock (issue 11) ---
+
+	// SetDraft keeps the unsent text of a conversation, sealed in the
+	// profile and across restarts; "" clears it (Send does not: the UI
+	// clears the draft it sent). Contact.Draft returns it. A draft belongs
+	// to the client typing it: SetDraft publishes no event (other clients
+	// see it when they next load the contact), and the peer never learns of
+	// it. Each call is a durable write: save when the user leaves the
+	// conversation, quits or pauses typing, not on every key. Errors:
+	// ErrUnknownContact, ErrTooLong (over MaxText bytes).
+	SetDraft(ctx context.Context, ref, text string) error
+	// SetName changes our display name (Status.Name): the name sent with
+	// our contact requests and acceptances, and now, inside the encrypted
+	// session, to every accepted contact (and to a requested one once it
+	// accepts). Their nickname for us follows only where they never chose
+	// one. At most MaxName characters; "" is refused.
+	SetName(ctx context.Context, name string) error
+	// UnblockContact undoes BlockContact. The contact returns to the state it
+	// had when blocked: accepted (same session; nothing is sent, the peer
+	// never learned of the block), pending-incoming (their request, to
+	// accept or decline; also when they asked again while blocked), or
+	// requested (our request is sent again). An address blocked while not in
+	// the book, or blocked by a chive before this one (which forgot the
+	// session), is removed instead: a stranger again, its history kept
+	// hidden until it is added again. Publishes ContactEvent (Removed set in
+	// the last case). Unblocking a contact that is not blocked changes
+	// nothing. Errors: ErrUnknownContact.
+	UnblockContact(ctx context.Context, ref string) error
+
 	// Delivery for scripts and bots (issue 12).
 
 	// SendMany queues req.Text for every contact in req.To (duplicates
@@ -158,6 +187,14 @@ type Contact struct {
 	LastMessage string       `json:"last_message,omitempty"` // preview of the newest message
 	LastAt      time.Time    `json:"last_at,omitzero"`
 	Created     time.Time    `json:"created"`
+
+	// Draft is the unsent text of the conversation (SetDraft).
+	Draft string `json:"draft,omitempty"`
+	// PeerName is the display name the contact gives itself, cleaned with
+	// safetext and at most MaxName characters: theirs to change, never a
+	// name we chose. Name is our nickname for them; while we have not chosen
+	// one it is filled from PeerName.
+	PeerName string `json:"peer_name,omitempty"`
 }
 
 // Direction of a message.
@@ -222,6 +259,14 @@ const (
 	TorBootstrapping TorState = "bootstrapping"
 	TorReady         TorState = "ready"
 	TorFailed        TorState = "failed"
+	// TorOffline: tor runs and was bootstrapped, but says the network is
+	// gone (no circuit can be built: network liveness down, all directory
+	// servers unreachable, or circuits failing one after another). Nothing
+	// can be sent or received until it comes back; Error says what tor saw.
+	TorOffline TorState = "offline"
+	// TorReconnecting: the network came back (tor saw traffic again) and
+	// tor is building circuits; "ready" follows once one is built.
+	TorReconnecting TorState = "reconnecting"
 )
 
 // TorStatus is Tor's progress as the status bar shows it.

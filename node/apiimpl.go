@@ -57,7 +57,16 @@ func (n *Node) presence(addr onion.Address) Presence {
 	return Offline
 }
 
+// apiContact is c as the API shows it, with its draft.
 func (n *Node) apiContact(c contacts.Contact) Contact {
+	d, err := n.db.Draft(n.ctx, c.ID)
+	if err != nil {
+		n.log.Warn("reading a draft", "err", err)
+	}
+	return n.apiContactDraft(c, d)
+}
+
+func (n *Node) apiContactDraft(c contacts.Contact, draft string) Contact {
 	out := Contact{
 		Address:  string(c.Address),
 		Name:     c.Name,
@@ -67,6 +76,8 @@ func (n *Node) apiContact(c contacts.Contact) Contact {
 		LastSeen: c.LastSeen,
 		Unread:   c.Unread,
 		Created:  c.Created,
+		Draft:    draft,
+		PeerName: c.PeerName,
 	}
 	if c.State == contacts.PendingIncoming {
 		out.Greeting = c.Greeting

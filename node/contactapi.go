@@ -28,9 +28,13 @@ func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
 	if err != nil {
 		return nil, err
 	}
+	drafts, err := n.db.Drafts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Contact, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, n.apiContact(c))
+		out = append(out, n.apiContactDraft(c, drafts[c.ID]))
 	}
 	slices.SortStableFunc(out, func(a, b Contact) int {
 		ap, bp := a.State == StatePendingIncoming, b.State == StatePendingIncoming
@@ -62,8 +66,10 @@ func (n *Node) Contact(ctx context.Context, ref string) (Contact, error) {
 }
 
 // AddContact implements API. Adding someone who already asked us accepts
-// their request; adding an accepted contact changes nothing (the session is
-// never reset).
+// their request; adding a blocked address unblocks it first (see
+// UnblockContact), then goes on as for its new state. Adding an accepted or
+// requested contact changes nothing (the session is never reset): it
+// returns the contact and an error wrapping ErrAlreadyContact.
 func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (Contact, error) {
 	if err := n.checkOpen(); err != nil {
 		return Contact{}, err
@@ -72,22 +78,35 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: add contact: %w", err)
 	}
+	if addr == n.addr {
+		return Contact{}, fmt.Errorf("node: add contact: %w", ErrSelf)
+	}
 	if len(greeting) > MaxGreeting {
 		return Contact{}, fmt.Errorf("node: add contact: greeting: %w (%d bytes, at most %d)", ErrTooLong, len(greeting), MaxGreeting)
 	}
 	if !utf8.ValidString(greeting) {
 		return Contact{}, errors.New("node: add contact: greeting is not UTF-8")
 	}
+	if c, err := n.book.ByAddress(ctx, addr); err == nil && c.State == contacts.Blocked {
+		u, err := n.unblock(ctx, c)
+		if err != nil {
+			return Contact{}, fmt.Errorf("node: add contact: %w", err)
+		}
+		if u.State == contacts.Accepted || u.State == contacts.Requested {
+			// Back as they were (our request sent again): that was the add.
+			full, err := n.book.Get(ctx, u.ID)
+			if err != nil {
+				return Contact{}, err
+			}
+			return n.apiContact(full), nil
+		}
+	}
 	p := n.peer(addr)
 	p.mu.Lock()
 	var it storage.OutboxItem
 	c, err := n.book.Add(ctx, string(addr), name, greeting, func(tx *storage.Tx, c contacts.Contact) error {
-		id := wire.NewID()
-		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting})
-		if err != nil {
-			return err
-		}
-		it, err = tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindRequest, Frame: frame})
+		var err error
+		it, err = n.queueRequest(tx, c.ID, greeting)
 		return err
 	})
 	if errors.Is(err, contacts.ErrExists) {
@@ -105,8 +124,14 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 			if err != nil {
 				return Contact{}, err
 			}
-			return n.apiContact(full), nil
+			if full.State == contacts.Requested {
+				return n.apiContact(full), fmt.Errorf("node: add contact: %w: you asked %s already; they show as accepted once they accept", ErrAlreadyContact, full.Display())
+			}
+			return n.apiContact(full), fmt.Errorf("node: add contact: %s is %w", full.Display(), ErrAlreadyContact)
 		}
+	}
+	if errors.Is(err, contacts.ErrSelf) {
+		err = ErrSelf
 	}
 	if err != nil {
 		p.mu.Unlock()
@@ -118,6 +143,21 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	out := n.apiContact(c)
 	n.events.publish(ContactEvent{Contact: out})
 	return out, nil
+}
+
+// queueRequest queues our contact request (with our display name, which it
+// records as sent) in tx.
+func (n *Node) queueRequest(tx *storage.Tx, contactID int64, greeting string) (storage.OutboxItem, error) {
+	name := n.displayName()
+	id := wire.NewID()
+	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting, Name: name})
+	if err != nil {
+		return storage.OutboxItem{}, err
+	}
+	if err := tx.SetNameSent(contactID, name); err != nil {
+		return storage.OutboxItem{}, err
+	}
+	return tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: contactID, Kind: storage.KindRequest, Frame: frame})
 }
 
 // AcceptContact implements API.
@@ -173,31 +213,29 @@ func (n *Node) DeclineContact(ctx context.Context, ref string) error {
 	return nil
 }
 
-// BlockContact implements API: the contact's session and outbox are
-// dropped, its links closed, and its requests silently ignored from now on.
+// BlockContact implements API: the contact's outbox is dropped (its queued
+// messages fail), its links closed, and its requests and messages silently
+// ignored from now on. The session is kept for UnblockContact.
 func (n *Node) BlockContact(ctx context.Context, ref string) error {
 	if err := n.checkOpen(); err != nil {
 		return err
 	}
 	var c contacts.Contact
-	var err error
 	var failed []storage.MessageID
+	var err error
 	if addr, perr := onion.ParseAddress(ref); perr == nil {
 		// An address not in the book can be blocked too.
+		// Under the peer's lock: a send cannot slip in between.
 		p := n.peer(addr)
 		p.mu.Lock()
-		if old, err := n.book.Lookup(ctx, addr); err == nil {
-			failed = n.undelivered(ctx, old)
-		}
-		c, err = n.book.BlockAddress(ctx, string(addr))
+		c, failed, err = n.book.BlockAddress(ctx, string(addr))
 		p.mu.Unlock()
 	} else {
 		c, err = n.find(ctx, ref)
 		if err == nil {
 			p := n.peer(c.Address)
 			p.mu.Lock()
-			failed = n.undelivered(ctx, c)
-			c, err = n.book.Block(ctx, c.ID)
+			c, failed, err = n.book.Block(ctx, c.ID)
 			p.mu.Unlock()
 		}
 	}
@@ -205,8 +243,8 @@ func (n *Node) BlockContact(ctx context.Context, ref string) error {
 		return fmt.Errorf("node: block: %w", err)
 	}
 	n.dropLink(c.Address)
-	n.publishFailed(c.Address, failed, contacts.ReasonBlocked)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c)})
+	n.publishFailed(c.Address, failed, contacts.ReasonBlocked)
 	return nil
 }
 

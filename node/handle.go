@@ -77,24 +77,30 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			// A re-request must not reset the session: the peer still gets
 			// our acceptance from the outbox if it never did.
 			return ack(l, m.ID)
-		case contacts.Blocked:
-			return ack(l, m.ID) // silence: indistinguishable from pending
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
 	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
+		// Silence, indistinguishable from pending; the request is kept (if
+		// within the limits) for an unblock to show.
 		return ack(l, m.ID)
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)
 	case err != nil:
 		return fmt.Errorf("request: %w", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, stored.ID); err == nil {
+		stored = full // with the name SetPeerName gave it
 	}
 	n.events.publish(ContactRequestEvent{Contact: n.apiContact(stored)})
 	return ack(l, m.ID)
@@ -108,7 +114,10 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 		return ack(l, m.ID)
 	}
 	accepted, its, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	if err != nil {
@@ -134,12 +143,16 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return contacts.Contact{}, nil, err
 	}
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	name := n.displayName()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
 		return contacts.Contact{}, nil, err
 	}
 	var its []storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
+		if err := tx.SetNameSent(c.ID, name); err != nil {
+			return err
+		}
 		it, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
 		if err != nil {
 			return err
@@ -160,6 +173,9 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 	})
 	if err != nil {
 		return contacts.Contact{}, nil, err
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full // with what extra changed (a peer name)
 	}
 	n.wakeScheduler() // messages scheduled for them can be sent now
 	return out, its, nil
@@ -207,7 +223,8 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
-		return nil
+		_, err = n.book.SetPeerName(tx, c.ID, m.Name)
+		return err
 	})
 	if err != nil {
 		return err
@@ -215,10 +232,16 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	for _, it := range its {
 		p.enqueueLocked(it)
 	}
-	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
-	if len(its) > 0 {
-		n.startDelivery(p, c.ID)
-	}
 	n.wakeScheduler() // messages scheduled for them can be sent now
+	// Our name changed since the request went out: tell them now.
+	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
+		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full
+	}
+	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
+

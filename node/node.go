@@ -132,6 +132,9 @@ type Node struct {
 
 	sendq     sendQueue     // sends waiting to be committed together
 	schedWake chan struct{} // cap 1: the next due time may have changed
+	// nameMu orders SetName with the Profile messages carrying the name,
+	// so the name recorded as sent is the one that went out.
+	nameMu sync.Mutex
 
 	mu        sync.Mutex
 	started   bool
@@ -242,6 +245,9 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
 	n.spawnLocked(n.scheduleLoop)
+	// A name change not yet sent (we stopped first, or they accepted
+	// since): queued now, delivered once the network is up.
+	n.spawnLocked(func() { n.syncNames(n.ctx) })
 	return nil
 }
 
@@ -335,11 +341,13 @@ func (n *Node) supervise(start StartTransport) {
 		delay = n.tune.torRetryMin
 		n.mu.Lock()
 		n.tr = tr
-		n.reachable = true
+		// Published, but not reachable while tor says it is offline.
+		reach := n.tor.State != TorOffline && n.tor.State != TorReconnecting
+		n.reachable = reach
 		close(n.trUp)
 		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
-		n.events.publish(ReachableEvent{Reachable: true})
+		n.events.publish(ReachableEvent{Reachable: reach})
 		n.log.Info("reachable", "address", n.addr.Short())
 		n.dialPending()
 		n.announce(upAt)
@@ -385,11 +393,55 @@ func (n *Node) listen(tr Transport) (net.Listener, error) {
 	}
 }
 
+// setTor records Tor's state. While the network is up (a transport runs),
+// tor going offline makes us unreachable, and its return reachable again
+// and redials at once rather than after the backoff the outage built up.
 func (n *Node) setTor(st TorStatus) {
 	n.mu.Lock()
+	prev := n.tor.State
 	n.tor = st
+	var reach, changed, back bool
+	if n.tr != nil {
+		reach = n.reachable
+		switch st.State {
+		case TorOffline, TorReconnecting:
+			reach = false
+		case TorReady:
+			reach = true
+			back = prev == TorOffline || prev == TorReconnecting
+		}
+		changed = reach != n.reachable
+		n.reachable = reach
+	}
 	n.mu.Unlock()
 	n.events.publish(TorProgressEvent{Tor: st})
+	if changed {
+		n.events.publish(ReachableEvent{Reachable: reach})
+	}
+	if back {
+		n.log.Info("network back")
+		n.spawn(n.networkBack)
+	}
+}
+
+// networkBack redials every contact with something to send, and announces
+// us to recent contacts, once tor has the network again.
+func (n *Node) networkBack() {
+	n.mu.Lock()
+	peers := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		p.failures, p.nextDial = 0, time.Time{}
+		peers = append(peers, p)
+	}
+	n.mu.Unlock()
+	for _, p := range peers {
+		select {
+		case p.wakeDial <- struct{}{}:
+		default:
+		}
+	}
+	n.dialPending()
+	n.announce(time.Now())
 }
 
 // waitTransport waits until the network is up, or ctx ends.

@@ -90,9 +90,10 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 		events   []Event
 		refusals map[wire.ID]refusal
 		undecryp int
+		renamed  bool // a Profile content changed the contact
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, events, refusals, undecryp = nil, nil, map[wire.ID]refusal{}, 0
+		replies, events, refusals, undecryp, renamed = nil, nil, map[wire.ID]refusal{}, 0, false
 		var ch *chain
 		refuse := func(m *wire.Message, r wire.Reason) {
 			replies = append(replies, &wire.Refuse{ID: m.ID, Reason: r})
@@ -115,6 +116,11 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				st, reason := refusalEnd(m.Reason)
 				err := tx.EndMessage(c.ID, storage.MessageID(m.ID), st, reason)
 				if errors.Is(err, storage.ErrNotFound) {
+					// A frame without a message (our Profile), or one that
+					// ended meanwhile: not resent, nothing to show.
+					if _, err := tx.DropFrame(c.ID, storage.MessageID(m.ID)); err != nil {
+						return err
+					}
 					continue
 				}
 				if err != nil {
@@ -180,6 +186,22 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					refuse(m, wire.ReasonUndecryptable)
 					undecryp++
 					continue
+				case content.Text == "":
+					// Not a chat message (Send refuses empty text): the step
+					// and the id are stored, the content applied (a newer
+					// kind this version does not know: nothing to do).
+					if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
+						return err
+					}
+					if content.Profile != nil {
+						changed, err := n.book.SetPeerName(tx, c.ID, content.Profile.Name)
+						if err != nil {
+							return err
+						}
+						renamed = renamed || changed
+					}
+					replies = append(replies, &wire.Ack{ID: m.ID})
+					continue
 				case content.Expires != 0 && now.UnixMilli() >= content.Expires:
 					// Past the sender's deadline: never shown late.
 					refuse(m, wire.ReasonExpired)
@@ -229,6 +251,11 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	}
 	for _, e := range events {
 		n.events.publish(e)
+	}
+	if renamed {
+		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
+			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
+		}
 	}
 	if undecryp > 0 {
 		n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})

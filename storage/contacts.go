@@ -51,16 +51,24 @@ type Contact struct {
 	Created    time.Time
 	Updated    time.Time
 	LastSeen   time.Time // zero: never
+
+	// Since version 3:
+	PeerName    string       // the display name the contact gives itself
+	NameSent    string       // our display name as last sent to them ("" : none yet)
+	BlockedFrom ContactState // a blocked contact's state before the block; "" if unknown
 }
 
-const contactCols = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen`
+const contactCols = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen,
+	peer_name_sealed, name_sent_sealed, blocked_from`
 
 func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
-	var addr, nick, greet, bundle, note []byte
+	var addr, nick, greet, bundle, note, peerName, nameSent []byte
 	var created, updated int64
 	var seen sql.NullInt64
-	if err := sc.Scan(&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen); err != nil {
+	var blockedFrom sql.NullString
+	if err := sc.Scan(&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen,
+		&peerName, &nameSent, &blockedFrom); err != nil {
 		return Contact{}, err
 	}
 	k := int64Key(c.ID)
@@ -81,9 +89,36 @@ func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	if note, err = s.openOpt("contacts", "note", k, note); err != nil {
 		return Contact{}, err
 	}
+	if peerName, err = s.openOpt("contacts", "peer_name", k, peerName); err != nil {
+		return Contact{}, err
+	}
+	if nameSent, err = s.openOpt("contacts", "name_sent", k, nameSent); err != nil {
+		return Contact{}, err
+	}
 	c.Address, c.Nickname, c.Greeting, c.Note = string(addr), string(nick), string(greet), string(note)
+	c.PeerName, c.NameSent, c.BlockedFrom = string(peerName), string(nameSent), ContactState(blockedFrom.String)
 	c.Created, c.Updated, c.LastSeen = time.Unix(0, created), time.Unix(0, updated), fromNull(seen)
 	return c, nil
+}
+
+// checkBlockedFrom: only a blocked contact remembers a state, and never "blocked".
+func (c Contact) checkBlockedFrom() error {
+	switch {
+	case c.BlockedFrom == "":
+		return nil
+	case c.State != StateBlocked:
+		return fmt.Errorf("blocked_from %q on a %s contact", c.BlockedFrom, c.State)
+	case !c.BlockedFrom.Valid() || c.BlockedFrom == StateBlocked:
+		return fmt.Errorf("invalid blocked_from %q", c.BlockedFrom)
+	}
+	return nil
+}
+
+func optState(s ContactState) any {
+	if s == "" {
+		return nil
+	}
+	return string(s)
 }
 
 func optString(s string) []byte {
@@ -123,12 +158,17 @@ func (tx *Tx) InsertContact(c Contact) (Contact, error) {
 	c.Updated = c.Created
 	k := int64Key(c.ID)
 	s := tx.db.seal
-	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := c.checkBlockedFrom(); err != nil {
+		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, s.seal("contacts", "address", k, []byte(c.Address)), s.seal("contacts", "nickname", k, []byte(c.Nickname)),
 		string(c.State), c.Verified, c.Removed,
 		s.sealOpt("contacts", "greeting", k, optString(c.Greeting)), s.sealOpt("contacts", "bundle", k, c.PeerBundle),
 		s.sealOpt("contacts", "note", k, optString(c.Note)),
-		ns(c.Created), ns(c.Updated), nullTime(c.LastSeen), mac)
+		ns(c.Created), ns(c.Updated), nullTime(c.LastSeen),
+		s.sealOpt("contacts", "peer_name", k, optString(c.PeerName)), s.sealOpt("contacts", "name_sent", k, optString(c.NameSent)),
+		optState(c.BlockedFrom), mac)
 	if err != nil {
 		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
 	}
@@ -144,13 +184,19 @@ func (tx *Tx) UpdateContact(c Contact) error {
 	if c.Updated.IsZero() {
 		c.Updated = time.Now()
 	}
+	if err := c.checkBlockedFrom(); err != nil {
+		return fmt.Errorf("storage: update contact: %w", err)
+	}
 	k := int64Key(c.ID)
 	s := tx.db.seal
 	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE contacts SET nickname_sealed = ?, state = ?, verified = ?, removed = ?,
-		greeting_sealed = ?, bundle_sealed = ?, note_sealed = ?, updated = ?, last_seen = ? WHERE id = ?`,
+		greeting_sealed = ?, bundle_sealed = ?, note_sealed = ?, updated = ?, last_seen = ?,
+		peer_name_sealed = ?, name_sent_sealed = ?, blocked_from = ? WHERE id = ?`,
 		s.seal("contacts", "nickname", k, []byte(c.Nickname)), string(c.State), c.Verified, c.Removed,
 		s.sealOpt("contacts", "greeting", k, optString(c.Greeting)), s.sealOpt("contacts", "bundle", k, c.PeerBundle),
-		s.sealOpt("contacts", "note", k, optString(c.Note)), ns(c.Updated), nullTime(c.LastSeen), c.ID)
+		s.sealOpt("contacts", "note", k, optString(c.Note)), ns(c.Updated), nullTime(c.LastSeen),
+		s.sealOpt("contacts", "peer_name", k, optString(c.PeerName)), s.sealOpt("contacts", "name_sent", k, optString(c.NameSent)),
+		optState(c.BlockedFrom), c.ID)
 	if err != nil {
 		return fmt.Errorf("storage: update contact: %w", err)
 	}
@@ -174,13 +220,9 @@ func (tx *Tx) DeleteContact(id int64) error {
 }
 
 // ForgetSession deletes the contact's session and outbox items (used on
-// block and on remove-keeping-history): nothing more is sent to them. Our
-// messages still waiting for delivery fail with reason (UndeliveredIDs,
-// read first, names them).
-func (tx *Tx) ForgetSession(contactID int64, reason string) error {
-	if _, err := tx.FailUndelivered(contactID, reason); err != nil {
-		return err
-	}
+// remove-keeping-history and a stale session): nothing more is sent to
+// them. Messages still waiting are failed first, with FailUndelivered.
+func (tx *Tx) ForgetSession(contactID int64) error {
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE contact_id = ?`, contactID); err != nil {
 		return fmt.Errorf("storage: forget session: %w", err)
 	}

@@ -238,6 +238,17 @@ func (tx *Tx) EndMessage(contactID int64, id MessageID, status Status, reason st
 	return nil
 }
 
+// DropFrame removes the contact's outbox item id that carries no message
+// (the peer refused it: it is not resent) and reports whether there was one.
+func (tx *Tx) DropFrame(contactID int64, id MessageID) (bool, error) {
+	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE id = ? AND contact_id = ? AND message_seq IS NULL`, id[:], contactID)
+	if err != nil {
+		return false, fmt.Errorf("storage: drop frame: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
 // FailUndelivered marks every queued or sent message to the contact failed
 // with reason and takes them out of the outbox and unsent (the contact
 // was removed or blocked: nothing more goes to them).

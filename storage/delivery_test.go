@@ -177,12 +177,12 @@ func TestExpireAndEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Forgetting the session (block, remove) fails what is still waiting.
+	// Blocking fails what is still waiting.
 	ids, _ := db.UndeliveredIDs(ctx, bob.ID)
 	if len(ids) != 1 || ids[0] != never.ID {
 		t.Fatalf("undelivered %v", ids)
 	}
-	if err := db.Update(ctx, func(tx *Tx) error { return tx.ForgetSession(bob.ID, "contact blocked") }); err != nil {
+	if err := db.Update(ctx, func(tx *Tx) error { _, err := tx.ForgetOutbox(bob.ID, "contact blocked"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := db.OutgoingByID(ctx, never.ID); m.Status != StatusFailed || m.Error != "contact blocked" {

@@ -18,6 +18,7 @@ const (
 	MaxCiphertext = 60 << 10 // bytes of one encrypted message
 	MaxReceiptIDs = 256      // message ids in one receipt
 	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
+	MaxName       = 256      // bytes of UTF-8 in a display name (Request, Accept, Profile)
 
 	nonceSize = 32
 )
@@ -105,12 +106,14 @@ type Request struct {
 	ID       ID     `cbor:"1,keyasint"`
 	Bundle   []byte `cbor:"2,keyasint"`
 	Greeting string `cbor:"3,keyasint,omitempty"`
+	Name     string `cbor:"4,keyasint,omitempty"` // the requester's display name
 }
 
 // Accept is a contact acceptance carrying the ratchet handshake.
 type Accept struct {
 	ID        ID     `cbor:"1,keyasint"`
 	Handshake []byte `cbor:"2,keyasint"`
+	Name      string `cbor:"3,keyasint,omitempty"` // the accepter's display name
 }
 
 // Message is one end-to-end encrypted chat message. ID is the message id,
@@ -221,6 +224,8 @@ func (m *Request) validate() error {
 		return malformed(TypeRequest, "bad bundle length")
 	case len(m.Greeting) > MaxGreeting:
 		return malformed(TypeRequest, "greeting too long")
+	case len(m.Name) > MaxName:
+		return malformed(TypeRequest, "name too long")
 	}
 	return nil
 }
@@ -231,6 +236,8 @@ func (m *Accept) validate() error {
 		return malformed(TypeAccept, "zero id")
 	case len(m.Handshake) == 0 || len(m.Handshake) > MaxHandshake:
 		return malformed(TypeAccept, "bad handshake length")
+	case len(m.Name) > MaxName:
+		return malformed(TypeAccept, "name too long")
 	}
 	return nil
 }
@@ -275,10 +282,9 @@ func (m *Receipt) validate() error {
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
-	// contentMode decodes Content like decMode but ignores unknown keys:
-	// fields a newer sender adds (docs/protocol.md) must not make a
-	// message undecryptable for an older reader.
-	contentMode cbor.DecMode
+	// contentDecMode decodes Content: as strict as decMode, except that
+	// unknown keys are skipped, so a newer peer can add kinds of content.
+	contentDecMode cbor.DecMode
 )
 
 func init() {
@@ -289,7 +295,7 @@ func init() {
 	}
 	// Explicit limits for untrusted input. Byte and text strings are bounded
 	// by the frame (MaxFrameSize) and then per field by validate.
-	decMode, err = cbor.DecOptions{
+	opts := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		MaxNestedLevels:   4,
 		MaxArrayElements:  MaxReceiptIDs,
@@ -298,20 +304,12 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
+	}
+	if decMode, err = opts.DecMode(); err != nil {
 		panic(err)
 	}
-	contentMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  4,
-		MaxArrayElements: MaxReceiptIDs,
-		MaxMapPairs:      64,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
+	opts.ExtraReturnErrors = cbor.ExtraDecErrorNone
+	if contentDecMode, err = opts.DecMode(); err != nil {
 		panic(err)
 	}
 }
@@ -370,22 +368,31 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	return m, nil
 }
 
-// Content is the plaintext inside a Message's ciphertext. Unknown keys are
-// ignored (a newer sender's); each issue of the protocol has its range of
-// keys (docs/protocol.md).
+// Content is the plaintext inside a Message's ciphertext. A content with a
+// kind field set (Profile, …) is not a chat message: its Text is empty and
+// the receiver applies it instead of showing it. Keys a reader does not
+// know are skipped (see docs/protocol.md for who owns which keys).
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
-	// Expires is when the message stops being worth showing, on the
-	// sender's clock, Unix milliseconds; 0: never. The receiver refuses a
-	// message that arrives after it (ReasonExpired).
+	// Expires (key 3) is when the message stops being worth showing, on
+	// the sender's clock, Unix milliseconds; 0: never. The receiver refuses
+	// a message that arrives after it (ReasonExpired). (issue 12)
 	Expires int64 `cbor:"3,keyasint,omitempty"`
+
+	// Profile (key 10) is the sender's new display name. (issue 11)
+	Profile *Profile `cbor:"10,keyasint,omitempty"`
+}
+
+// Profile is what the sender tells its contacts about itself.
+type Profile struct {
+	Name string `cbor:"1,keyasint"` // display name, at most MaxName bytes
 }
 
 // MarshalContent encodes c for encryption.
 func MarshalContent(c Content) ([]byte, error) {
-	if len(c.Text) > MaxText {
-		return nil, fmt.Errorf("wire: marshal content: %d bytes: %w", len(c.Text), ErrMalformed)
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("wire: marshal content: %w", err)
 	}
 	return encMode.Marshal(c)
 }
@@ -393,14 +400,25 @@ func MarshalContent(c Content) ([]byte, error) {
 // UnmarshalContent decodes a decrypted Message body.
 func UnmarshalContent(b []byte) (Content, error) {
 	var c Content
-	if err := contentMode.Unmarshal(b, &c); err != nil {
+	if err := contentDecMode.Unmarshal(b, &c); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w: %w", ErrMalformed, err)
 	}
-	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
-		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
-	}
-	if c.Expires < 0 {
-		return Content{}, fmt.Errorf("wire: unmarshal content: negative expiry: %w", ErrMalformed)
+	if err := c.validate(); err != nil {
+		return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
 	}
 	return c, nil
+}
+
+func (c Content) validate() error {
+	switch {
+	case len(c.Text) > MaxText || !utf8.ValidString(c.Text):
+		return fmt.Errorf("bad text (%d bytes): %w", len(c.Text), ErrMalformed)
+	case c.Profile != nil && (len(c.Profile.Name) > MaxName || !utf8.ValidString(c.Profile.Name)):
+		return fmt.Errorf("bad profile name: %w", ErrMalformed)
+	case c.Profile != nil && c.Text != "":
+		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Expires < 0:
+		return fmt.Errorf("negative expiry: %w", ErrMalformed)
+	}
+	return nil
 }

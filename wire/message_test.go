@@ -27,6 +27,9 @@ func sampleMsgs() []Msg {
 		&Ack{ID: id},
 		&Receipt{ID: id2, IDs: []ID{id, id2}, Read: true},
 		&Typing{},
+		// issue 11: display names
+		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi", Name: "Alice ☕"},
+		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
 		&Refuse{ID: id2, Reason: ReasonExpired},
 		&Refuse{ID: id, Reason: 200}, // a newer peer's reason
 	}
@@ -170,6 +173,16 @@ func TestUnmarshalLimits(t *testing.T) {
 	if _, err := Unmarshal(TypeRequest, body); !errors.Is(err, ErrMalformed) {
 		t.Errorf("long greeting: err = %v, want ErrMalformed", err)
 	}
+	long := strings.Repeat("n", MaxName+1)
+	for _, m := range []Msg{&Request{ID: ID{1}, Bundle: []byte{1}, Name: long}, &Accept{ID: ID{1}, Handshake: []byte{1}, Name: long}} {
+		if _, err := Marshal(m); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Marshal %T with a long name: err = %v, want ErrMalformed", m, err)
+		}
+		body, _ := encMode.Marshal(m)
+		if _, err := Unmarshal(m.Type(), body); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal %T with a long name: err = %v, want ErrMalformed", m, err)
+		}
+	}
 }
 
 func TestIDString(t *testing.T) {
@@ -212,7 +225,7 @@ func TestContent(t *testing.T) {
 	}
 	// A newer sender's keys are ignored, not an error: the message still
 	// shows (an older reader dropped it as undecryptable before).
-	newer, _ := encMode.Marshal(map[int]any{1: "hi", 2: int64(5), 10: "a field of a later version", 44: map[int]any{1: []byte{1}}})
+	newer, _ := encMode.Marshal(map[int]any{1: "hi", 2: int64(5), 99: "a field of a later version", 44: map[int]any{1: []byte{1}}})
 	if got, err := UnmarshalContent(newer); err != nil || got.Text != "hi" || got.Time != 5 {
 		t.Fatalf("unknown keys: %+v, %v", got, err)
 	}
@@ -223,5 +236,46 @@ func TestContent(t *testing.T) {
 	dup := []byte{0xa2, 0x01, 0x61, 'a', 0x01, 0x61, 'b'} // {1: "a", 1: "b"}
 	if _, err := UnmarshalContent(dup); !errors.Is(err, ErrMalformed) {
 		t.Errorf("duplicate key: err = %v", err)
+	}
+}
+
+// TestContentProfile: key 10 carries a display name; keys a reader does
+// not know are skipped (a newer peer's kinds), anything malformed is not.
+func TestContentProfile(t *testing.T) {
+	c := Content{Time: 1700000000123, Profile: &Profile{Name: "Alice ☕"}}
+	b, err := MarshalContent(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalContent(b)
+	if err != nil || got.Profile == nil || got.Profile.Name != "Alice ☕" || got.Text != "" || got.Time != c.Time {
+		t.Fatalf("UnmarshalContent = %+v, %v", got, err)
+	}
+	// {1: "hi", 2: 1, 99: {1: "x"}}: an unknown key, skipped.
+	unknown := []byte{0xa3, 0x01, 0x62, 'h', 'i', 0x02, 0x01, 0x18, 99, 0xa1, 0x01, 0x61, 'x'}
+	if got, err := UnmarshalContent(unknown); err != nil || got.Text != "hi" || got.Profile != nil {
+		t.Errorf("content with an unknown key = %+v, %v; want it skipped", got, err)
+	}
+	for name, bad := range map[string]Content{
+		"long name":         {Profile: &Profile{Name: strings.Repeat("n", MaxName+1)}},
+		"profile with text": {Text: "hi", Profile: &Profile{Name: "x"}},
+	} {
+		if _, err := MarshalContent(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Marshal %s: err = %v, want ErrMalformed", name, err)
+		}
+		raw, _ := encMode.Marshal(bad)
+		if _, err := UnmarshalContent(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal %s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+	for name, raw := range map[string][]byte{
+		"duplicate key":   {0xa3, 0x01, 0x60, 0x02, 0x01, 0x01, 0x60},
+		"profile not map": {0xa2, 0x01, 0x60, 0x0a, 0x01},
+		"bad utf8 name":   {0xa2, 0x01, 0x60, 0x0a, 0xa1, 0x01, 0x62, 0xff, 0xfe},
+		"indefinite":      {0xbf, 0x01, 0x60, 0xff},
+	} {
+		if _, err := UnmarshalContent(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -71,7 +72,7 @@ and theirs must be the same. --off clears the mark.
 	return &command{
 		name:       "contacts",
 		shortUsage: "chive contacts [SUBCOMMAND] [ARGS...]",
-		shortHelp:  "list contacts; add, accept, decline, block, rename, remove or verify one",
+		shortHelp:  "list contacts; add, accept, decline, block, unblock, rename, remove or verify one",
 		longHelp: `CONTACT is a nickname or an address (any form: upper case, .onion, chive: link).
 The list shows each contact's state (pending-incoming, requested, accepted,
 blocked), presence (online, connecting, offline) and address.
@@ -99,6 +100,7 @@ blocked), presence (online, connecting, offline) and address.
 			oneContact("accept", "accept a contact request", cc.accept),
 			oneContact("decline", "drop a request (the sender learns nothing)", cc.decline),
 			oneContact("block", "block an address, silently", cc.block),
+			oneContact("unblock", "undo a block: the contact is as it was before", cc.unblock),
 			{
 				name:       "rename",
 				shortUsage: "chive contacts rename CONTACT NEWNAME",
@@ -167,6 +169,9 @@ func (cc *contactsCmd) show(ctx context.Context, s *session, ref string) error {
 	}
 	fmt.Fprintf(w, "name:     %s\naddress:  %s\nstate:    %s\npresence: %s\nverified: %s\n",
 		displayName(ct), ct.Address, ct.State, ct.Presence, yesNo(ct.Verified))
+	if ct.PeerName != "" && ct.PeerName != ct.Name {
+		fmt.Fprintf(w, "calls themself: %s\n", oneLine(ct.PeerName))
+	}
 	if !ct.LastSeen.IsZero() {
 		fmt.Fprintf(w, "seen:     %s\n", ct.LastSeen.Local().Format(time.DateTime))
 	}
@@ -190,28 +195,34 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 	// Check the address before anything is opened, with the precise reason.
 	addr, err := onion.ParseAddress(args[0])
 	if err != nil {
-		return fmt.Errorf("%q is not a chive address: %w", args[0], err)
+		return err // "that is not a chive address: it has 55 characters; …"
 	}
 	return cc.withSession(ctx, func(s *session) error {
-		before, err := s.api.Contact(ctx, string(addr))
-		known := err == nil
 		ct, err := s.api.AddContact(ctx, string(addr), name, cc.greeting)
-		if err != nil {
+		switch {
+		case errors.Is(err, node.ErrAlreadyContact):
+			// Nothing to do is no failure: scripts may add twice. (Over the
+			// socket an error comes without the contact: ask for it.)
+			if ct, err = s.api.Contact(ctx, string(addr)); err != nil {
+				return err
+			}
+			if ct.State == node.StateRequested {
+				fmt.Fprintf(cc.e.stdout, "You asked %s already; they show as accepted once they accept. Nothing was sent.\n", displayName(ct))
+			} else {
+				fmt.Fprintf(cc.e.stdout, "%s is already a contact (%s). Nothing was sent.\n", displayName(ct), ct.State)
+			}
+			return nil
+		case errors.Is(err, node.ErrSelf):
+			return errors.New("that is your own address: give it to your contacts, and add theirs")
+		case err != nil:
 			return err
 		}
-		w := cc.e.stdout
-		switch {
-		case known && before.State == node.StateAccepted:
-			// Nothing is sent: re-adding never resets a session.
-			fmt.Fprintf(w, "%s (%s) is already your contact; nothing to do.\n", displayName(ct), ct.Address)
-		case known && before.State == node.StatePendingIncoming:
-			fmt.Fprintf(w, "%s (%s) had asked you: accepted%s.\n", displayName(ct), ct.Address, later(s))
-		case known && before.State == node.StateRequested:
-			fmt.Fprintf(w, "You already asked %s (%s); waiting for them to accept.\n", displayName(ct), ct.Address)
-		default:
-			fmt.Fprintf(w, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept; messages you send meanwhile wait for it.\n",
-				displayName(ct), ct.Address, later(s))
+		if ct.State == node.StateAccepted {
+			fmt.Fprintf(cc.e.stdout, "%s (%s) is a contact%s.\n", displayName(ct), ct.Address, later(s))
+			return nil
 		}
+		fmt.Fprintf(cc.e.stdout, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept; messages you send meanwhile wait for it.\n",
+			displayName(ct), ct.Address, later(s))
 		return nil
 	})
 }
@@ -256,6 +267,40 @@ func (cc *contactsCmd) block(ctx context.Context, s *session, ref string) error 
 		return err
 	}
 	fmt.Fprintf(cc.e.stdout, "Blocked %s.\n", oneLine(ref))
+	return nil
+}
+
+func (cc *contactsCmd) unblock(ctx context.Context, s *session, who string) error {
+	before, err := s.api.Contact(ctx, who)
+	if err != nil {
+		return err
+	}
+	if before.State != node.StateBlocked {
+		fmt.Fprintf(cc.e.stdout, "%s is not blocked (%s).\n", displayName(before), before.State)
+		return nil
+	}
+	if err := s.api.UnblockContact(ctx, before.Address); err != nil {
+		return err
+	}
+	w := cc.e.stdout
+	after, err := s.api.Contact(ctx, before.Address)
+	switch {
+	case errors.Is(err, node.ErrUnknownContact):
+		fmt.Fprintf(w, "Unblocked %s: not a contact any more; they may ask again.\n", before.Address)
+		return nil
+	case err != nil:
+		return err
+	}
+	switch after.State {
+	case node.StateAccepted:
+		fmt.Fprintf(w, "Unblocked %s: a contact again%s.\n", displayName(after), later(s))
+	case node.StatePendingIncoming:
+		fmt.Fprintf(w, "Unblocked %s: their request waits for you: chive contacts accept %s\n", displayName(after), ref(after))
+	case node.StateRequested:
+		fmt.Fprintf(w, "Unblocked %s: your request is sent again%s.\n", displayName(after), later(s))
+	default:
+		fmt.Fprintf(w, "Unblocked %s (%s).\n", displayName(after), after.State)
+	}
 	return nil
 }
 

@@ -125,20 +125,17 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
-	ln, err := rpc.Listen(path)
+	srv, err := serveSocket(n, dir, log)
 	if err != nil {
 		n.Close()
-		return fmt.Errorf("control socket: %w", err)
+		return err
 	}
-	srv := rpc.NewServer(n, log)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 
 	subCtx, stopEvents := context.WithCancel(context.Background())
 	events, err := n.Subscribe(subCtx)
 	if err != nil {
 		stopEvents()
-		srv.Close()
+		srv.close()
 		n.Close()
 		return fmt.Errorf("subscribe to node events: %w", err)
 	}
@@ -154,7 +151,7 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 		if err != nil {
 			stopHooks()
 			stopEvents()
-			srv.Close()
+			srv.close()
 			n.Close()
 			return fmt.Errorf("subscribe to node events: %w", err)
 		}
@@ -178,10 +175,7 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 		defer exitOnSignal(log)()
 		stopHooks()
 		<-hooked
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		srv.Shutdown(sctx)
-		cancel()
-		<-served
+		srv.close() // answers the requests it has read (shutdownGrace)
 		err := n.Close()
 		stopEvents()
 		<-logged
@@ -243,6 +237,10 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 				log.Error("tor failed", "error", t.Error)
 				continue
 			}
+			if t.State == node.TorOffline {
+				log.Warn("tor offline", "error", t.Error)
+				continue
+			}
 			log.Info("tor", "state", t.State, "percent", t.Percent, "summary", t.Summary)
 		case node.ReachableEvent:
 			if ev.Reachable == reachable {
@@ -272,4 +270,32 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			log.Warn("node", "error", ev.Message)
 		}
 	}
+}
+
+// socketServer serves a node's API on the profile's control socket: the
+// daemon's, and the UI's while it runs its own node.
+type socketServer struct {
+	srv    *rpc.Server
+	served chan error
+}
+
+// serveSocket serves api on <dir>/chive.sock until close. The caller holds
+// the profile lock, so a socket found there is stale (rpc.Listen removes it).
+func serveSocket(api node.API, dir string, log *slog.Logger) (*socketServer, error) {
+	ln, err := rpc.Listen(rpc.SocketPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &socketServer{srv: rpc.NewServer(api, log), served: make(chan error, 1)}
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// close stops serving, answers the requests it has read (for up to
+// shutdownGrace), disconnects the clients and removes the socket.
+func (s *socketServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	s.srv.Shutdown(ctx)
+	<-s.served
 }

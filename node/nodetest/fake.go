@@ -31,6 +31,10 @@ type Fake struct {
 	idem     map[string]string // contact address + "\x00" + key → message id
 	subs     map[chan node.Event]struct{}
 	Calls    []string // method names in call order, for assertions
+
+	// blockedFrom is the state each blocked contact had when blocked
+	// (UnblockContact returns it there); absent: removed on unblock.
+	blockedFrom map[string]node.ContactState
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -43,6 +47,8 @@ func New(name, address string) *Fake {
 		messages: map[string][]node.Message{},
 		idem:     map[string]string{},
 		subs:     map[chan node.Event]struct{}{},
+
+		blockedFrom: map[string]node.ContactState{},
 	}
 }
 
@@ -154,15 +160,45 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.call("AddContact")
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
 	if len(addr) != 56 {
-		return node.Contact{}, fmt.Errorf("invalid address %q: want 56 characters, got %d", address, len(addr))
+		return node.Contact{}, fmt.Errorf("that is not a chive address: it has %d characters; an address has 56", len(addr))
+	}
+	if addr == f.status.Address {
+		return node.Contact{}, fmt.Errorf("add contact: %w", node.ErrSelf)
 	}
 	if c, ok := f.contacts[addr]; ok {
-		return *c, nil
+		if c.State == node.StateBlocked {
+			// As the node: adding a blocked address unblocks it first; back
+			// to accepted or requested, that was the add.
+			f.unblockLocked(c)
+			if c, ok = f.contacts[addr]; !ok {
+				return f.addLocked(addr, name, greeting), nil
+			}
+			if c.State == node.StateAccepted || c.State == node.StateRequested {
+				return *c, nil
+			}
+		}
+		switch c.State {
+		case node.StatePendingIncoming:
+			if name != "" {
+				c.Name = name
+			}
+			c.State, c.Greeting = node.StateAccepted, ""
+			f.publishLocked(node.ContactEvent{Contact: *c})
+			return *c, nil
+		case node.StateRequested:
+			return *c, fmt.Errorf("add contact: %w (you asked %s; waiting for them to accept)", node.ErrAlreadyContact, c.Name)
+		default:
+			return *c, fmt.Errorf("add contact: %s is %w", c.Name, node.ErrAlreadyContact)
+		}
 	}
+	return f.addLocked(addr, name, greeting), nil
+}
+
+func (f *Fake) addLocked(addr, name, greeting string) node.Contact {
 	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
-	return *c, nil
+	return *c
 }
 
 func (f *Fake) setState(name, ref string, st node.ContactState) (node.Contact, error) {
@@ -187,8 +223,19 @@ func (f *Fake) DeclineContact(ctx context.Context, ref string) error {
 }
 
 func (f *Fake) BlockContact(ctx context.Context, ref string) error {
-	_, err := f.setState("BlockContact", ref, node.StateBlocked)
-	return err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("BlockContact")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	if c.State != node.StateBlocked {
+		f.blockedFrom[c.Address] = c.State
+	}
+	c.State = node.StateBlocked
+	f.publishLocked(node.ContactEvent{Contact: *c})
+	return nil
 }
 
 func (f *Fake) RenameContact(ctx context.Context, ref, name string) error {
@@ -530,6 +577,94 @@ func (f *Fake) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 		// Not closed: a pending must-deliver goroutine might still send.
 	}()
 	return ch, nil
+}
+
+// --- Drafts, display names, unblock (issue 11) ---
+
+// SetDraft keeps the draft in the contact, as the node does; no event.
+func (f *Fake) SetDraft(ctx context.Context, ref, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("SetDraft")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	if len(text) > node.MaxText {
+		return fmt.Errorf("set draft: %w", node.ErrTooLong)
+	}
+	c.Draft = text
+	return nil
+}
+
+// SetName changes Status.Name; no event, as the node.
+func (f *Fake) SetName(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("SetName")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return fmt.Errorf("set name: the name is empty")
+	}
+	if len([]rune(name)) > node.MaxName {
+		return fmt.Errorf("set name: longer than %d characters", node.MaxName)
+	}
+	f.status.Name = name
+	return nil
+}
+
+// UnblockContact returns the contact to the state it had when blocked, or
+// removes it when that is unknown (SimContact made it blocked), as the node.
+func (f *Fake) UnblockContact(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("UnblockContact")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	f.unblockLocked(c)
+	return nil
+}
+
+func (f *Fake) unblockLocked(c *node.Contact) {
+	if c.State != node.StateBlocked {
+		return
+	}
+	prev, ok := f.blockedFrom[c.Address]
+	delete(f.blockedFrom, c.Address)
+	if !ok {
+		delete(f.contacts, c.Address)
+		f.publishLocked(node.ContactEvent{Contact: *c, Removed: true})
+		return
+	}
+	c.State = prev
+	f.publishLocked(node.ContactEvent{Contact: *c})
+}
+
+// SimPeerName simulates the contact telling us its display name (with its
+// request, its acceptance, or a later change): PeerName is set and, while
+// we have not named the contact, Name too; a ContactEvent is published.
+func (f *Fake) SimPeerName(ref, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.findLocked(ref)
+	if err != nil {
+		panic(err)
+	}
+	if c.Name == "" || c.Name == c.PeerName {
+		c.Name = name
+	}
+	c.PeerName = name
+	f.publishLocked(node.ContactEvent{Contact: *c})
+}
+
+// SimConnection publishes what rpc.Client does when its connection to the
+// daemon drops (false, with why) or comes back (true).
+func (f *Fake) SimConnection(connected bool, errText string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.publishLocked(node.ConnectionEvent{Connected: connected, Error: errText})
 }
 
 // SimContact adds a contact in the given state, as if it happened earlier.

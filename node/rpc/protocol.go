@@ -50,7 +50,13 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
-	CodeUnknownMessage = -32006 // node.ErrUnknownMessage: no message has that id
+
+	// issue 11
+	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
+	CodeSelf           = -32007 // node.ErrSelf: our own address
+
+	// issue 12
+	CodeUnknownMessage = -32008 // node.ErrUnknownMessage: no message has that id
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -63,6 +69,8 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeAlreadyContact, node.ErrAlreadyContact},
+	{CodeSelf, node.ErrSelf},
 	{CodeUnknownMessage, node.ErrUnknownMessage},
 }
 
@@ -180,6 +188,15 @@ type (
 	}
 	subscribeResult struct {
 		Subscribed bool `json:"subscribed"`
+	}
+
+	// issue 11
+	draftParams struct {
+		Contact string `json:"contact"`
+		Text    string `json:"text"`
+	}
+	nameParams struct {
+		Name string `json:"name"`
 	}
 )
 

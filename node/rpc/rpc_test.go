@@ -247,6 +247,37 @@ func TestEveryMethod(t *testing.T) {
 	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateBlocked {
 		t.Errorf("after block: %s", ct.State)
 	}
+	// issue 11: unblock, drafts, our name.
+	if err := c.UnblockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateAccepted {
+		t.Errorf("after unblock: %s, want accepted again", ct.State)
+	}
+	if err := c.BlockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if err := c.SetDraft(ctx, "bob", "half a thought ☕\nand a line"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "half a thought ☕\nand a line" {
+		t.Errorf("draft = %q", ct.Draft)
+	}
+	if cs, _ := c.Contacts(ctx); len(cs) == 0 || cs[0].Draft == "" && cs[len(cs)-1].Draft == "" {
+		t.Errorf("Contacts lost the draft: %+v", cs)
+	}
+	if err := c.SetDraft(ctx, "bob", ""); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "" {
+		t.Errorf("draft after clearing = %q", ct.Draft)
+	}
+	if err := c.SetName(ctx, "Alice L."); err != nil {
+		t.Error(err)
+	}
+	if st, _ := c.Status(ctx); st.Name != "Alice L." {
+		t.Errorf("name after SetName = %q", st.Name)
+	}
 	f.SimRequest(strings.Repeat("e", 55)+"d", "eve", "hello?")
 	if err := c.DeclineContact(ctx, "eve"); err != nil {
 		t.Error(err)
@@ -323,6 +354,13 @@ func TestErrorsMapToSentinels(t *testing.T) {
 		if err := f(); !errors.Is(err, node.ErrUnknownMessage) || !errors.As(err, &re) || re.Code != CodeUnknownMessage {
 			t.Errorf("unknown message id: %#v, want ErrUnknownMessage", err)
 		}
+	}
+	f.SimContact(node.Contact{Address: carolAddr, Name: "carol", State: node.StateRequested})
+	if _, err := c.AddContact(ctx, carolAddr, "carol", ""); !errors.Is(err, node.ErrAlreadyContact) {
+		t.Errorf("AddContact of a requested contact = %v, want ErrAlreadyContact", err)
+	}
+	if _, err := c.AddContact(ctx, aliceAddr, "me", ""); !errors.Is(err, node.ErrSelf) {
+		t.Errorf("AddContact of our own address = %v, want ErrSelf", err)
 	}
 	// A plain error keeps its text and maps to no sentinel.
 	err = c.Retry(ctx, "ffff")

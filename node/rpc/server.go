@@ -637,6 +637,31 @@ var methods = map[string]method{
 		}
 		return call(cur, s.api.SetSettings(ctx, cur))
 	},
+
+	// --- Drafts, display names, unblock (issue 11) ---
+	"drafts.set": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[draftParams](raw)
+		if e == nil {
+			e = required("contact", p.Contact)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.SetDraft(ctx, p.Contact, p.Text)) // "" clears
+	},
+	"profile.set_name": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[nameParams](raw)
+		if e == nil {
+			e = required("name", p.Name)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.SetName(ctx, p.Name))
+	},
+	"contacts.unblock": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return ok(s.api.UnblockContact(ctx, ref))
+	}),
 }
 
 func init() {
