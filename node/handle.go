@@ -244,4 +244,3 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
-
