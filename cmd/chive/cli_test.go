@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -800,5 +801,57 @@ func TestWaitsForTheProfile(t *testing.T) {
 	wantCode(t, r, exitError)
 	if want := fmt.Sprintf("already running on the profile in %s (pid %d)", dir, os.Getpid()); !strings.Contains(r.stderr, want) {
 		t.Errorf("stderr %q lacks %q", r.stderr, want)
+	}
+}
+
+// fakeLocal is a Fake as the daemon's in-process node.
+type fakeLocal struct{ *nodetest.Fake }
+
+func (fakeLocal) Start(context.Context) error { return nil }
+func (fakeLocal) Close() error                { return nil }
+
+// TestDaemonOnMessage: the daemon runs --on-message for every incoming
+// message, replies with what it prints, logs a failure without the text,
+// and never for our own messages.
+func TestDaemonOnMessage(t *testing.T) {
+	dir, err := os.MkdirTemp("", "chive-hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f := nodetest.New("alice", aliceAddr)
+	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted})
+	var logb syncBuffer
+	log := slog.New(slog.NewTextHandler(&logb, nil))
+	hook := `read -r line; case "$line" in *secret*) exit 2;; esac; echo "got it, $CHIVE_CONTACT"`
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, fakeLocal{f}, dir, "", log, newHookRunner(hook, 5*time.Second, dir, f, log)) }()
+	eventually(t, func() bool { return f.Called("Subscribe") && strings.Contains(logb.String(), "daemon running") }, "the daemon")
+	f.SimReceive("bob", "a secret that fails")
+	f.SimReceive("bob", "hello")
+	replies := func() (out []string) {
+		h, _ := f.History(context.Background(), "bob", "", 10)
+		for _, m := range h {
+			if m.Direction == node.Outgoing {
+				out = append(out, m.Text)
+			}
+		}
+		return out
+	}
+	eventually(t, func() bool { return len(replies()) == 1 }, "the reply")
+	if r := replies(); r[0] != "got it, bob" {
+		t.Errorf("reply %q", r)
+	}
+	time.Sleep(300 * time.Millisecond) // our own reply must not run the hook
+	if r := replies(); len(r) != 1 {
+		t.Errorf("replies %q: the hook ran for our own message", r)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if l := logb.String(); !strings.Contains(l, "hook failed") || strings.Contains(l, "secret") {
+		t.Errorf("log:\n%s", l)
 	}
 }

@@ -29,7 +29,7 @@ type Fake struct {
 	messages map[string][]node.Message
 	seq      int64
 	idem     map[string]string // contact address + "\x00" + key → message id
-	subs     map[chan node.Event]struct{}
+	subs     map[chan node.Event]*fakeSub
 	Calls    []string // method names in call order, for assertions
 
 	// blockedFrom is the state each blocked contact had when blocked
@@ -46,7 +46,7 @@ func New(name, address string) *Fake {
 		contacts: map[string]*node.Contact{},
 		messages: map[string][]node.Message{},
 		idem:     map[string]string{},
-		subs:     map[chan node.Event]struct{}{},
+		subs:     map[chan node.Event]*fakeSub{},
 
 		blockedFrom: map[string]node.ContactState{},
 	}
@@ -85,14 +85,28 @@ func (f *Fake) findLocked(ref string) (*node.Contact, error) {
 	return nil, fmt.Errorf("%q: %w", ref, node.ErrUnknownContact)
 }
 
+// fakeSub is one subscription: senders of events that did not fit in its
+// buffer, which end when it does.
+type fakeSub struct {
+	done    chan struct{}
+	senders sync.WaitGroup
+}
+
 func (f *Fake) publishLocked(e node.Event) {
-	for ch := range f.subs {
+	for ch, sub := range f.subs {
 		select {
 		case ch <- e:
 		default:
 			if !node.Droppable(e) {
 				// A fake may block briefly rather than drop what must be delivered.
-				go func() { ch <- e }()
+				sub.senders.Add(1)
+				go func() {
+					defer sub.senders.Done()
+					select {
+					case ch <- e:
+					case <-sub.done:
+					}
+				}()
 			}
 		}
 	}
@@ -568,13 +582,17 @@ func (f *Fake) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 	defer f.mu.Unlock()
 	f.call("Subscribe")
 	ch := make(chan node.Event, 64)
-	f.subs[ch] = struct{}{}
+	sub := &fakeSub{done: make(chan struct{})}
+	f.subs[ch] = sub
 	go func() {
 		<-ctx.Done()
 		f.mu.Lock()
 		delete(f.subs, ch)
 		f.mu.Unlock()
-		// Not closed: a pending must-deliver goroutine might still send.
+		// Closed as the node closes it, once no sender is left.
+		close(sub.done)
+		sub.senders.Wait()
+		close(ch)
 	}()
 	return ch, nil
 }
