@@ -98,6 +98,8 @@ type Contact struct {
 	// Unblock restores; "" when it was not in the book (or blocked by a
 	// chive before schema version 3).
 	BlockedFrom State
+	// Invited: their (pending) request came with a valid invite token.
+	Invited bool
 
 	// Filled by List, Get, ByAddress and Find (not by the Lookup methods):
 	Unread      int
@@ -179,7 +181,7 @@ func fromStorage(sc storage.Contact) Contact {
 		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
 		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, Updated: sc.Updated,
 		LastSeen: sc.LastSeen, Removed: sc.Removed,
-		PeerName: sc.PeerName, NameSent: sc.NameSent, BlockedFrom: sc.BlockedFrom,
+		PeerName: sc.PeerName, NameSent: sc.NameSent, BlockedFrom: sc.BlockedFrom, Invited: sc.Invited,
 	}
 }
 
@@ -330,10 +332,41 @@ func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...
 }
 
 // IncomingRequest records a contact request from address with the peer's
-// bundle and greeting, received at now. A stranger becomes
-// "pending-incoming". Errors: ErrBlocked (blocked address: nothing
-// stored), ErrRateLimited (too many requests from this address, in total,
-// or too many pending: nothing stored), ErrSelf.
+// bundle and greeting, received at now: Receive without an invite token.
+func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundle []byte, greeting string, now time.Time, then ...Then) (Contact, error) {
+	r, err := b.Receive(ctx, Request{Address: address, Bundle: bundle, Greeting: greeting, At: now}, then...)
+	return r.Contact, err
+}
+
+// Request is a contact request as the node received it.
+type Request struct {
+	Address  onion.Address
+	Bundle   []byte
+	Greeting string
+	At       time.Time
+	// Invite is the invite token the request carried, if any. A usable one
+	// is redeemed (one use) in the transaction that stores the request,
+	// which then skips the rate limits and the pending cap and is never
+	// evicted. An unusable one is ignored: the request is a stranger's.
+	Invite []byte
+}
+
+// Received says what Receive did.
+type Received struct {
+	Contact Contact
+	// Evicted are the pending requests dropped to make room: the oldest
+	// request that came without an invite, when the pending list was full.
+	Evicted []Contact
+}
+
+// Receive records a contact request. A stranger becomes "pending-incoming".
+// Errors: ErrBlocked (blocked address), ErrRateLimited (too many requests
+// from this address or in total: nothing stored), ErrSelf.
+//
+// When the pending list is full, the oldest request without an invite is
+// dropped to make room (reported in Received.Evicted): a flood of requests
+// from fresh addresses can push out older uninvited requests but never lock
+// the list, and never touches invited ones.
 //
 // From a blocked address the request is kept silently (ErrBlocked, with
 // the contact; then runs): Unblock then shows it as pending-incoming.
@@ -341,45 +374,55 @@ func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...
 // From an address already in the book the bundle and greeting are updated
 // and the state is left alone: for "requested" (both asked at once) and
 // "accepted" (the peer lost its session) the node decides what to do.
-func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundle []byte, greeting string, now time.Time, then ...Then) (Contact, error) {
-	addr, err := onion.ParseAddress(string(address))
+func (b *Book) Receive(ctx context.Context, r Request, then ...Then) (Received, error) {
+	addr, err := onion.ParseAddress(string(r.Address))
 	if err != nil {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
 	}
 	if addr == b.self && b.self != "" {
-		return Contact{}, ErrSelf
+		return Received{}, ErrSelf
 	}
-	if len(greeting) > 4096 || len(bundle) > 64<<10 {
-		return Contact{}, errors.New("contacts: incoming request: greeting or bundle too large")
+	if len(r.Greeting) > 4096 || len(r.Bundle) > 64<<10 {
+		return Received{}, errors.New("contacts: incoming request: greeting or bundle too large")
 	}
+	now := r.At
 	existing, err := b.db.ContactByAddress(ctx, string(addr))
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
 	}
 	known := err == nil && !existing.Removed
 	blocked := err == nil && existing.State == Blocked
-	if !b.allow(addr, now) {
+	// An invited request that is still pending stays invited: its resends
+	// and updates pass without using the invite again.
+	invited := known && existing.Invited && existing.State == PendingIncoming
+	redeem := false
+	if !invited && !blocked && r.Invite != nil && (!known || existing.State == PendingIncoming) {
+		if _, err := b.db.CheckInvite(ctx, r.Invite, now); err == nil {
+			invited, redeem = true, true
+		}
+	}
+	if !invited && !b.allow(addr, now) {
 		if blocked {
-			return Contact{}, ErrBlocked
+			return Received{}, ErrBlocked
 		}
-		return Contact{}, ErrRateLimited
+		return Received{}, ErrRateLimited
 	}
-	if !known && !blocked {
-		n, err := b.db.CountContacts(ctx, PendingIncoming)
-		if err != nil {
-			return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
-		}
-		if n >= b.max {
-			return Contact{}, fmt.Errorf("%w: %d requests already pending", ErrRateLimited, n)
-		}
-	}
-	var out Contact
+	var out Received
 	err = b.db.Update(ctx, func(tx *storage.Tx) error {
+		out = Received{}
+		if redeem {
+			if _, err := tx.RedeemInvite(r.Invite, now); err != nil {
+				return err // used up meanwhile: the sender retries
+			}
+		}
 		sc, err := tx.ContactByAddress(string(addr))
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: PendingIncoming, Greeting: greeting,
-				PeerBundle: bundle, Created: now})
+			if err := b.makeRoom(tx, invited, &out); err != nil {
+				return err
+			}
+			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: PendingIncoming, Greeting: r.Greeting,
+				PeerBundle: r.Bundle, Created: now, Invited: invited})
 			if err != nil {
 				return err
 			}
@@ -391,34 +434,81 @@ func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundl
 			if err := tx.ForgetSession(sc.ID); err != nil {
 				return err
 			}
-			sc.BlockedFrom, sc.PeerBundle, sc.Greeting, sc.Updated = PendingIncoming, bundle, greeting, now
+			sc.BlockedFrom, sc.PeerBundle, sc.Greeting, sc.Updated = PendingIncoming, r.Bundle, r.Greeting, now
 			if err := tx.UpdateContact(sc); err != nil {
 				return err
 			}
 		default:
 			if sc.Removed {
+				if err := b.makeRoom(tx, invited, &out); err != nil {
+					return err
+				}
 				sc.Removed, sc.State, sc.Verified = false, PendingIncoming, false
 			}
-			sc.PeerBundle, sc.Greeting, sc.Updated = bundle, greeting, now
+			if sc.State == PendingIncoming && invited {
+				sc.Invited = true
+			}
+			sc.PeerBundle, sc.Greeting, sc.Updated = r.Bundle, r.Greeting, now
 			if err := tx.UpdateContact(sc); err != nil {
 				return err
 			}
 		}
-		out = fromStorage(sc)
+		out.Contact = fromStorage(sc)
 		for _, t := range then {
-			if err := t(tx, out); err != nil {
+			if err := t(tx, out.Contact); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		if errors.Is(err, storage.ErrInviteUsed) {
+			return Received{}, fmt.Errorf("%w: the invite was used up meanwhile", ErrRateLimited)
+		}
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
 	}
-	if out.State == Blocked {
+	if out.Contact.State == Blocked {
 		return out, ErrBlocked
 	}
 	return out, nil
+}
+
+// makeRoom keeps the pending list under its cap before a new request joins
+// it: requests without an invite count against the cap, and when it is
+// reached the least recently asked one goes. An invited request needs no
+// room (the invites bound how many there are). tx is Receive's.
+func (b *Book) makeRoom(tx *storage.Tx, invited bool, out *Received) error {
+	if invited {
+		return nil
+	}
+	pending, err := tx.PendingRequests()
+	if err != nil {
+		return err
+	}
+	var plain []storage.PendingRef
+	for _, p := range pending {
+		if !p.Invited {
+			plain = append(plain, p)
+		}
+	}
+	for len(plain) >= b.max {
+		sc, err := tx.Contact(plain[0].ID)
+		if err != nil {
+			return err
+		}
+		keep, err := tx.HasMessages(sc.ID)
+		if err != nil {
+			return err
+		}
+		if err := b.drop(tx, sc, keep, "request evicted"); err != nil {
+			return err
+		}
+		c := fromStorage(sc)
+		c.Removed = true
+		out.Evicted = append(out.Evicted, c)
+		plain = plain[1:]
+	}
+	return nil
 }
 
 // Accept moves a contact to "accepted": a pending-incoming request the user

@@ -436,30 +436,108 @@ func TestRateLimit(t *testing.T) {
 	if !errors.Is(err, ErrRateLimited) || n != 4 {
 		t.Fatalf("strangers admitted in a burst: %d (then %v), want 4", n, err)
 	}
-	// Pending cap: even slowly, at most MaxPending requests wait for the user.
-	pending := 0
+	// Pending cap: even slowly, at most MaxPending requests wait for the
+	// user. A full list does not refuse the next one (that would let a slow
+	// flood lock everyone out): the least recent request goes.
+	first := map[onion.Address]bool{}
 	cs, _ := b.List(ctx)
 	for _, c := range cs {
-		if c.State == PendingIncoming {
-			pending++
-		}
+		first[c.Address] = true
 	}
 	tn := t1
-	for i := 0; i < 20; i++ {
+	var last []onion.Address
+	evicted := 0
+	for range 20 {
 		tn = tn.Add(time.Hour)
-		_, err = b.IncomingRequest(ctx, newAddr(t), nil, "slow spam", tn)
+		a := newAddr(t)
+		r, err := b.Receive(ctx, Request{Address: a, Greeting: "slow spam", At: tn})
 		if err != nil {
-			break
+			t.Fatalf("slow request refused: %v", err)
 		}
-		pending++
+		for _, e := range r.Evicted {
+			if !e.Removed || e.State != PendingIncoming {
+				t.Errorf("evicted %+v", e)
+			}
+		}
+		evicted += len(r.Evicted)
+		last = append(last, a)
 	}
-	if !errors.Is(err, ErrRateLimited) || pending != 8 {
-		t.Fatalf("pending requests = %d (%v), want the cap of 8", pending, err)
-	}
-	// Rate-limited requests stored nothing.
 	cs, _ = b.List(ctx)
 	if len(cs) != 8 {
-		t.Fatalf("book has %d contacts, want 8", len(cs))
+		t.Fatalf("book has %d contacts, want the cap of 8", len(cs))
+	}
+	if evicted != 20+len(first)-8 {
+		t.Errorf("%d evicted, want %d", evicted, 20+len(first)-8)
+	}
+	// The 8 kept are the 8 most recent.
+	for _, a := range last[len(last)-8:] {
+		if c, err := b.ByAddress(ctx, a); err != nil || c.State != PendingIncoming {
+			t.Errorf("recent request %s: %+v %v", a.Short(), c, err)
+		}
+	}
+	// Evicted strangers left nothing behind (no history to keep).
+	all, _ := b.db.Contacts(ctx)
+	if len(all) != 8 {
+		t.Errorf("%d rows stored, want 8", len(all))
+	}
+}
+
+// TestInvitedRequests: a request with a usable invite skips the rate limits
+// and the pending cap, uses the invite once, and is never evicted; one with
+// an unusable invite is a stranger's.
+func TestInvitedRequests(t *testing.T) {
+	ctx := context.Background()
+	b, db := newBook(t, Options{PerAddress: Rate{Burst: 1, Every: time.Hour}, Total: Rate{Burst: 1, Every: time.Hour}, MaxPending: 2})
+	now := time.Unix(1800000000, 0)
+	tok := []byte("0123456789abcdef")
+	if _, err := db.CreateInvite(ctx, storage.Invite{Token: tok, MaxUses: 2, Expires: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// The flood: fills the total bucket and the pending list.
+	if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", now); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("bucket not empty: %v", err)
+	}
+	// A wrong token does not help.
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: []byte("fedcba9876543210"), At: now}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	friend := newAddr(t)
+	r, err := b.Receive(ctx, Request{Address: friend, Greeting: "it's me", Invite: tok, At: now})
+	if err != nil || !r.Contact.Invited || r.Contact.State != PendingIncoming {
+		t.Fatalf("invited request: %+v, %v", r, err)
+	}
+	// Its resend passes again without using the invite.
+	if _, err := b.Receive(ctx, Request{Address: friend, Greeting: "it's me", Invite: tok, At: now}); err != nil {
+		t.Fatalf("resend of an invited request: %v", err)
+	}
+	if ivs, _ := db.Invites(ctx); len(ivs) != 1 || ivs[0].Uses != 1 {
+		t.Fatalf("invites after one request and its resend: %+v", ivs)
+	}
+	// Hours of slow flood later, the invited request is still there.
+	tn := now
+	for range 5 {
+		tn = tn.Add(2 * time.Hour)
+		if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := b.ByAddress(ctx, friend); err != nil || !c.Invited {
+		t.Fatalf("invited request evicted: %+v, %v", c, err)
+	}
+	// The second use; then the invite is used up and an expired one is void.
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok, At: tn}); err != nil {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok, At: tn}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("third use of a two-use invite: %v", err)
+	}
+	tok2 := []byte("fedcba9876543210")
+	db.CreateInvite(ctx, storage.Invite{Token: tok2, MaxUses: 1, Expires: tn})
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok2, At: tn}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("expired invite: %v", err)
 	}
 }
 

@@ -114,6 +114,29 @@ type API interface {
 	// nothing. Errors: ErrUnknownContact.
 	UnblockContact(ctx context.Context, ref string) error
 
+	// Invite links (issue 13). A contact request that carries an invite's
+	// token skips the limits that protect the user from strangers' floods.
+
+	// CreateInvite makes an invite link: chive:<address>?invite=<token>,
+	// good for o.Uses requests (default 1) until o.Expires (default in 7 days).
+	CreateInvite(ctx context.Context, o InviteOptions) (Invite, error)
+	// Invites lists the invites that can still be used, oldest first.
+	Invites(ctx context.Context) ([]Invite, error)
+	// RevokeInvite deletes an invite; its link stops working at once.
+	// Unknown ids return an error wrapping ErrUnknownInvite.
+	RevokeInvite(ctx context.Context, id int64) error
+
+	// Session reset (issue 13).
+
+	// ResetSession drops our session with an accepted contact and asks them
+	// for a new one (a contact request with our current keys): for when ours
+	// is lost or not to be trusted (a restored old backup, a tampered
+	// profile). Messages queued for them, and those sent meanwhile, wait and
+	// go out under the new session. Their node
+	// answers by itself; both sides then get a SessionEvent. For a contact
+	// we asked (requested), the request is sent again.
+	ResetSession(ctx context.Context, ref string) (Contact, error)
+
 	// Delivery for scripts and bots (issue 12).
 
 	// SendMany queues req.Text for every contact in req.To (duplicates
@@ -195,6 +218,12 @@ type Contact struct {
 	// name we chose. Name is our nickname for them; while we have not chosen
 	// one it is filled from PeerName.
 	PeerName string `json:"peer_name,omitempty"`
+
+	// ID is the contact's local number, stable for the profile: logs name
+	// contacts by it ("#3"), and "#3" works as a ref.
+	ID int64 `json:"id,omitempty"`
+	// Invited: their pending request came with one of our invite links.
+	Invited bool `json:"invited,omitempty"`
 }
 
 // Direction of a message.
@@ -289,6 +318,39 @@ type Status struct {
 	Outbox          int       `json:"outbox"`    // items waiting to be delivered
 	Daemon          bool      `json:"daemon"`    // served by a running daemon
 	Scheduled       int       `json:"scheduled"` // messages scheduled for later, not sent yet
+	// Defences are tor's flood defences of our onion service, once it is
+	// published (nil before, and without tor).
+	Defences *Defences `json:"defences,omitempty"`
+}
+
+// Defences are tor's protections of our onion service against floods.
+type Defences struct {
+	TorVersion string `json:"tor_version,omitempty"`
+	// MaxStreams: a rendezvous circuit opening more streams than this at
+	// once is closed by tor.
+	MaxStreams int `json:"max_streams"`
+	// PoW: tor's proof-of-work defences are on (tor ≥ 0.4.9 with its pow
+	// module); off, chive still works, with its own limits only.
+	PoW           bool `json:"pow"`
+	PoWQueueRate  int  `json:"pow_queue_rate,omitempty"`
+	PoWQueueBurst int  `json:"pow_queue_burst,omitempty"`
+}
+
+// InviteOptions say how often and how long an invite works. Zero values
+// mean the defaults.
+type InviteOptions struct {
+	Uses    int       `json:"uses,omitempty"`   // requests it lets in; default 1
+	Expires time.Time `json:"expires,omitzero"` // default: 7 days from now
+}
+
+// Invite is an invite link and how much of it is left.
+type Invite struct {
+	ID      int64     `json:"id"`
+	Link    string    `json:"link"` // chive:<address>?invite=<token>
+	Uses    int       `json:"uses"` // requests it let in so far
+	MaxUses int       `json:"max_uses"`
+	Expires time.Time `json:"expires"`
+	Created time.Time `json:"created"`
 }
 
 // Settings are user preferences stored in the profile.

@@ -78,6 +78,9 @@ func (n *Node) apiContactDraft(c contacts.Contact, draft string) Contact {
 		Created:  c.Created,
 		Draft:    draft,
 		PeerName: c.PeerName,
+
+		ID:      c.ID,
+		Invited: c.Invited && c.State == contacts.PendingIncoming,
 	}
 	if c.State == contacts.PendingIncoming {
 		out.Greeting = c.Greeting
@@ -133,7 +136,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	n.mu.Lock()
-	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable}
+	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable, Defences: n.defences}
 	for _, c := range cs {
 		switch c.State {
 		case contacts.Accepted:

@@ -69,12 +69,15 @@ func (n *Node) Contact(ctx context.Context, ref string) (Contact, error) {
 // their request; adding a blocked address unblocks it first (see
 // UnblockContact), then goes on as for its new state. Adding an accepted or
 // requested contact changes nothing (the session is never reset): it
-// returns the contact and an error wrapping ErrAlreadyContact.
+// returns the contact and an error wrapping ErrAlreadyContact. address may
+// be an invite link (see ParseLink): the request then carries its token,
+// and so does our request to them still queued (then no error: the add
+// did something).
 func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (Contact, error) {
 	if err := n.checkOpen(); err != nil {
 		return Contact{}, err
 	}
-	addr, err := onion.ParseAddress(address)
+	addr, token, err := ParseLink(address)
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: add contact: %w", err)
 	}
@@ -106,7 +109,7 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	var it storage.OutboxItem
 	c, err := n.book.Add(ctx, string(addr), name, greeting, func(tx *storage.Tx, c contacts.Contact) error {
 		var err error
-		it, err = n.queueRequest(tx, c.ID, greeting)
+		it, err = n.queueRequest(tx, c.ID, greeting, token)
 		return err
 	})
 	if errors.Is(err, contacts.ErrExists) {
@@ -123,6 +126,16 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 			full, err := n.book.Get(ctx, c.ID)
 			if err != nil {
 				return Contact{}, err
+			}
+			if full.State == contacts.Requested && token != nil {
+				// Their invite link: our request (maybe refused by their
+				// flood limits) goes again with its token.
+				if err := n.inviteRequest(ctx, p, full, token); err != nil {
+					return Contact{}, err
+				}
+				n.redialNow(p)
+				n.startDelivery(p, full.ID)
+				return n.apiContact(full), nil
 			}
 			if full.State == contacts.Requested {
 				return n.apiContact(full), fmt.Errorf("node: add contact: %w: you asked %s already; they show as accepted once they accept", ErrAlreadyContact, full.Display())
@@ -146,11 +159,11 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 }
 
 // queueRequest queues our contact request (with our display name, which it
-// records as sent) in tx.
-func (n *Node) queueRequest(tx *storage.Tx, contactID int64, greeting string) (storage.OutboxItem, error) {
+// records as sent, and their invite token if we have one) in tx.
+func (n *Node) queueRequest(tx *storage.Tx, contactID int64, greeting string, invite []byte) (storage.OutboxItem, error) {
 	name := n.displayName()
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting, Name: name})
+	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.identity().bundle, Greeting: greeting, Name: name, Invite: invite})
 	if err != nil {
 		return storage.OutboxItem{}, err
 	}
@@ -317,16 +330,13 @@ func (n *Node) SetVerified(ctx context.Context, ref string, verified bool) error
 	return nil
 }
 
-// SafetyNumber implements API.
+// SafetyNumber implements API. It is made of the keys of the stored
+// session, what messages are actually encrypted to: a session that is not
+// the contact's shows as a different number.
 func (n *Node) SafetyNumber(ctx context.Context, ref string) (string, error) {
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return "", err
 	}
-	pub, err := c.Address.PublicKey()
-	if err != nil {
-		// A number computed from no key would look valid and match nothing.
-		return "", fmt.Errorf("node: safety number of %s: %w", c.Display(), err)
-	}
-	return ratchet.SafetyNumber(n.pub, pub), nil
+	return n.safetyNumber(ctx, c)
 }

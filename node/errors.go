@@ -22,6 +22,18 @@ var (
 	// MinPassphrase characters (and not NoPassphrase).
 	ErrShortPassphrase = errors.New("passphrase too short")
 
+	// ErrUnknownInvite: no invite with that id (revoked, used up or expired).
+	ErrUnknownInvite = errors.New("unknown invite")
+	// ErrBadLink: a chive: link that is not an address or an invite link.
+	ErrBadLink = errors.New("not a chive link")
+
+	// --- issue 13: sessions ---
+
+	// ErrSessionMismatch: the stored session with a contact was made with
+	// another key than theirs (or ours): a tampered profile. It is never
+	// used; ResetSession makes a new one.
+	ErrSessionMismatch = errors.New("the stored session belongs to another key")
+
 	// --- issue 12 ---
 
 	// ErrUnknownMessage: no outgoing message has that id (Retry,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -37,7 +38,12 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return n.handleRun(p, l, []wire.Msg{m})
 	}
 	// Everything else needs an accepted contact.
-	if !known || c.State != contacts.Accepted {
+	switch {
+	case !known:
+		return errDrop
+	case c.State == contacts.Requested:
+		return nil // see handleRun
+	case c.State != contacts.Accepted:
 		return errDrop
 	}
 	switch m.(type) {
@@ -74,20 +80,16 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 		}
 		switch c.State {
 		case contacts.Accepted:
-			// A re-request must not reset the session: the peer still gets
-			// our acceptance from the outbox if it never did.
-			return ack(l, m.ID)
+			// A request we have not seen from someone we accepted: they lost
+			// their session and ask for a new one. (A resend of the first
+			// request has the same id: acknowledged above, nothing reset.)
+			return n.onPeerReset(p, l, c, b, m)
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
-	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
-			return err
-		}
-		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
-		return err
-	})
+	// An invite or proof of work, then the book's limits (invite.go).
+	stored, err := n.receiveRequest(p, c, known, m)
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
 		// Silence, indistinguishable from pending; the request is kept (if
@@ -138,7 +140,7 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 // must be held; the items come in outbox order.
 func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, []storage.OutboxItem, error) {
 	now := time.Now()
-	st, hs, err := ratchet.Accept(n.rid, b, now)
+	st, hs, err := ratchet.Accept(n.identity().rid, b, now)
 	if err != nil {
 		return contacts.Contact{}, nil, err
 	}
@@ -188,17 +190,38 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err == nil && seen {
 		return ack(l, m.ID)
 	}
+	if c.Address != onion.AddressFromPublicKey(l.Peer()) {
+		return errDrop // a contact row that is not this link's peer's
+	}
+	reset := false
 	switch c.State {
 	case contacts.Requested:
 	case contacts.Accepted:
-		// Both accepted at once (impossible with mutualRequest's rule) or a
-		// stale acceptance: keep the session we have.
-		return ack(l, m.ID)
+		waiting, err := n.resetting(n.ctx, c)
+		if err != nil {
+			return err
+		}
+		if !waiting {
+			// A stale acceptance (both accepted at once, impossible with
+			// mutualRequest's rule): keep the session we have.
+			return ack(l, m.ID)
+		}
+		reset = true // the answer to our ResetSession
 	default:
 		return errDrop
 	}
+	before, err := n.safetyNumber(n.ctx, c)
+	if err != nil {
+		return err
+	}
+	items, err := n.db.Outbox(n.ctx, c.ID)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
-	st, err := ratchet.Complete(n.rid, p.pub, m.Handshake, now)
+	// The handshake carries the peer's bundle, which must be signed by the
+	// key that authenticated this link.
+	st, err := ratchet.Complete(n.identity().rid, l.Peer(), m.Handshake, now)
 	if err != nil {
 		// A handshake that does not verify never will: acknowledge it so it
 		// is not resent forever, and tell the user.
@@ -206,41 +229,52 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		n.events.publish(ErrorEvent{Message: fmt.Sprintf("%s sent an invalid acceptance; ask them to accept again", c.Display())})
 		return ack(l, m.ID)
 	}
-	// The session, the acceptance and the messages that waited for it
-	// (sent while they had not accepted yet) in one transaction: a message
-	// sent just before this is encrypted here, one sent just after finds
-	// the contact accepted (both hold p.mu).
-	var its []storage.OutboxItem
+	// Messages queued while we waited (a reset) go out under the new session.
+	st, moves, err := n.reencrypt(n.ctx, c, st, items, now)
+	if err != nil {
+		return err
+	}
+	after := ratchet.SafetyNumber(st.SelfOnionKey(), st.PeerOnionKey())
 	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
+		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
+			return err
+		}
+		if _, err := n.book.SetPeerName(tx, c.ID, m.Name); err != nil {
+			return err
+		}
+		if err := requeue(tx, moves); err != nil {
+			return err
+		}
+		// Behind them, the messages that waited unencrypted for this
+		// session (sent while they had not accepted, or during a reset):
+		// one sent just before this is encrypted here, one sent just after
+		// finds the session (both hold p.mu).
 		ch := &chain{st: st, dirty: true}
-		var err error
-		if its, err = n.promoteDue(tx, ch, c.ID, now); err != nil {
+		if _, err := n.promoteDue(tx, ch, c.ID, now); err != nil {
 			return err
 		}
 		if err := ch.save(tx, c.ID, now); err != nil {
 			return err
 		}
-		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
-			return err
-		}
-		_, err = n.book.SetPeerName(tx, c.ID, m.Name)
-		return err
+		return clearVerifiedIf(tx, c.ID, reset && before != after)
 	})
 	if err != nil {
 		return err
 	}
-	for _, it := range its {
-		p.enqueueLocked(it)
-	}
-	n.wakeScheduler() // messages scheduled for them can be sent now
+	p.rearrangedLocked() // the writer reloads the outbox, promoted messages included
+	n.wakeScheduler()    // messages scheduled for them can be sent now
 	// Our name changed since the request went out: tell them now.
 	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
 		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
 	}
-	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
-		out = full
+	if reset {
+		n.publishSession(out, false, before != after)
+	} else {
+		if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+			out = full
+		}
+		n.events.publish(ContactEvent{Contact: n.apiContact(out)})
 	}
-	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }

@@ -32,16 +32,23 @@ type peer struct {
 	wakeDial  chan struct{} // cap 1: redial now (backoff reset)
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
+	// told the user once (per run) of a bad stored session, of a peer of
+	// another link protocol
+	mismatchWarned, versionWarned bool
+	peerResetAt                   time.Time // the last new session the peer started
+
+	guard     *peerGuard // the contact's budget, quota, failures (guard.go)
+	guardOnce sync.Once
 
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
-	mu      sync.Mutex
-	writer  *wire.Link           // link whose writer receives new items
-	pending []storage.OutboxItem // queued since the writer loaded the outbox
-	wake    chan struct{}        // the current writer's wake-up, cap 1
-	refused map[wire.ID]refusal  // messages we refused lately (see handleRun)
-	inbound bucket               // messages they may send us (tuning.messageRate)
+	mu        sync.Mutex
+	writer    *wire.Link           // link whose writer receives new items
+	pending   []storage.OutboxItem // queued since the writer loaded the outbox
+	wake      chan struct{}        // the current writer's wake-up, cap 1
+	outboxGen uint64               // bumped when the outbox is rearranged (a session reset)
+	refused   map[wire.ID]refusal  // messages we refused lately (see handleRun)
 }
 
 // peerLocked returns the peer for addr, creating it. n.mu must be held.
@@ -53,6 +60,7 @@ func (n *Node) peerLocked(addr onion.Address) *peer {
 		pub, _ := addr.PublicKey()
 		p = &peer{addr: addr, pub: pub, wakeDial: make(chan struct{}, 1)}
 		n.peers[addr] = p
+		n.names.add(addr)
 	}
 	return p
 }
@@ -90,9 +98,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	// Strangers are limited; contacts (in any state but blocked) are not.
+	// Strangers are limited, and so are requests the user has not accepted;
+	// accepted contacts and those we asked are not.
 	c, err := n.book.Lookup(n.ctx, addr)
-	isContact := err == nil && !c.Removed && c.State != contacts.Blocked
+	isContact := !limited(c, err)
 	known := err == nil && !c.Removed
 
 	n.mu.Lock()
@@ -103,8 +112,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers {
+	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers && !n.evictStrangerLocked() {
+		busy := n.strangers
 		n.mu.Unlock()
+		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", busy)
 		l.Close()
 		return
 	}
@@ -216,18 +227,44 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			}
 			return
 		}
-		batch = append(batch[:0], m)
-		for len(batch) < n.tune.maxBatch {
-			m, err := l.Recv(nowCtx) // only what is there already
-			if err != nil {
-				break
-			}
-			batch = append(batch, m)
-		}
 		// Frames still buffered on a link that lost to another are dropped
 		// unacknowledged: the peer resends them, in order, on the new link.
 		if !n.isCurrent(p, l) {
 			return
+		}
+		// Each frame spends the peer's budget (guard.go) before it joins
+		// the batch. A contact over it waits; what the batch holds is
+		// stored and acknowledged first (the unread quota counts it).
+		batch = batch[:0]
+		for first := true; ; first = false {
+			drop, wait := false, first
+			if !first {
+				drop, wait = n.admitNow(p, m)
+			}
+			if wait {
+				if len(batch) > 0 {
+					if err := n.handleBatch(p, l, batch); err != nil {
+						n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
+						return
+					}
+					batch = batch[:0]
+				}
+				if drop, err = n.admit(p, l, m); err != nil {
+					return
+				}
+			}
+			if !drop {
+				batch = append(batch, m)
+			}
+			if len(batch) >= n.tune.maxBatch {
+				break
+			}
+			if m, err = l.Recv(nowCtx); err != nil { // only what is there already
+				break
+			}
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		if err := n.handleBatch(p, l, batch); err != nil {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)

@@ -76,15 +76,33 @@ type tuning struct {
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
 	maxHandshake   int // concurrent inbound link handshakes
+	// Key rotation: the signed prekey and ML-KEM key are replaced when
+	// older than rotateEvery (checked every rotateCheck); replaced keys are
+	// kept rotateKeep for acceptances of requests sent before.
+	rotateEvery, rotateKeep, rotateCheck time.Duration
+	resetEvery                           time.Duration // a contact may start a new session this often
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
+	maxPending                int // pending requests kept (0: the contacts package's default)
+
+	// The flood guard (guard.go).
+	preAuth          time.Duration // an inbound handshake must finish within this
+	messageRate      rate          // per contact
+	receiptRate      rate
+	typingRate       rate          // typing frames over it are dropped
+	frameRate        rate          // acks and the rest
+	unreadQuota      int           // unread messages per contact before its link waits
+	unreadBytesQuota int64         // and their bytes at rest
+	failWindow       time.Duration // one decryption-failure notice per contact per window
+	seenMaxAge       time.Duration // seen ids are kept this long...
+	seenKeep         int           // ...and at most this many per contact
+	pruneEvery       time.Duration
+	workBits         int // proof of work asked of requests without an invite
+
 	// maxBatch bounds the frames one receive transaction stores (and then
 	// acknowledges) and the sends one transaction queues; 1 commits each
 	// on its own, as chive did before batching (benchmarks compare).
 	maxBatch int
-	// messageRate limits the messages a contact may send us: beyond it
-	// they are refused (wire.ReasonLimit) and fail on the sender's side.
-	messageRate contacts.Rate
 }
 
 func defaultTuning() *tuning {
@@ -102,8 +120,24 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
-		maxBatch:       256,
-		messageRate:    contacts.Rate{Burst: 10000, Every: 5 * time.Millisecond},
+
+		preAuth:          10 * time.Second,
+		messageRate:      rate{burst: 500, every: time.Second / 50},
+		receiptRate:      rate{burst: 100, every: time.Second / 5},
+		typingRate:       rate{burst: 3, every: time.Second},
+		frameRate:        rate{burst: 1000, every: time.Second / 200},
+		unreadQuota:      10000,
+		unreadBytesQuota: 64 << 20,
+		failWindow:       time.Minute,
+		seenMaxAge:       30 * 24 * time.Hour,
+		seenKeep:         10000,
+		pruneEvery:       time.Hour,
+		workBits:         wire.WorkBits,
+		rotateEvery:      7 * 24 * time.Hour,
+		rotateKeep:       28 * 24 * time.Hour,
+		rotateCheck:      time.Hour,
+		resetEvery:       time.Minute,
+		maxBatch:         256,
 	}
 }
 
@@ -114,8 +148,8 @@ type Node struct {
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
 	addr   onion.Address
-	rid    *ratchet.Identity
-	bundle []byte
+	ident  atomic.Pointer[ownIdentity] // replaced when the keys rotate
+	rotMu  sync.Mutex                  // one rotation at a time
 	name   string
 	log    *slog.Logger
 	tune   *tuning
@@ -126,7 +160,9 @@ type Node struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node started
-	hsSem  chan struct{}  // inbound handshakes in progress
+	hs     *handshakes    // inbound handshakes in progress
+	stats  guardStats
+	names  *peerNames // how logs name peers
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
@@ -144,7 +180,8 @@ type Node struct {
 	reachable bool
 	tor       TorStatus
 	peers     map[onion.Address]*peer
-	strangers int // links up to peers that are not accepted contacts
+	strangers int       // links up to peers that are not accepted contacts
+	defences  *Defences // tor's defences of our onion service, nil if unknown
 }
 
 var _ API = (*Node)(nil)
@@ -177,13 +214,9 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := rid.Bundle().MarshalBinary()
+	own, err := newOwnIdentity(rid)
 	if err != nil {
 		return nil, err
-	}
-	log := slog.New(slog.DiscardHandler)
-	if o.Logger != nil {
-		log = slog.New(safeHandler{o.Logger.Handler()})
 	}
 	tune := o.tune
 	if tune == nil {
@@ -195,20 +228,26 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		key:       ident.OnionKey,
 		pub:       pub,
 		addr:      onion.AddressFromPublicKey(pub),
-		rid:       rid,
-		bundle:    bundle,
 		name:      ident.Name,
-		log:       log,
+		log:       slog.New(slog.DiscardHandler),
 		tune:      tune,
 		opts:      o,
 		events:    newBroker(),
-		hsSem:     make(chan struct{}, tune.maxHandshake),
 		trUp:      make(chan struct{}),
 		schedWake: make(chan struct{}, 1),
 		tor:       TorStatus{State: TorStarting},
 		peers:     make(map[onion.Address]*peer),
 	}
-	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
+	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}
+	n.names = newPeerNames(n.addr, func(a onion.Address) (int64, bool) {
+		c, err := n.book.Lookup(n.ctx, a)
+		return c.ID, err == nil
+	})
+	if o.Logger != nil {
+		n.log = slog.New(safeHandler{h: o.Logger.Handler(), redact: n.names.redact})
+	}
+	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests, MaxPending: tune.maxPending})
+	n.ident.Store(own)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
 }
@@ -248,6 +287,9 @@ func (n *Node) Start(ctx context.Context) error {
 	// A name change not yet sent (we stopped first, or they accepted
 	// since): queued now, delivered once the network is up.
 	n.spawnLocked(func() { n.syncNames(n.ctx) })
+	n.spawnLocked(n.pruneLoop)
+	n.nameContacts()
+	n.spawnLocked(n.rotateLoop)
 	return nil
 }
 
@@ -344,11 +386,12 @@ func (n *Node) supervise(start StartTransport) {
 		// Published, but not reachable while tor says it is offline.
 		reach := n.tor.State != TorOffline && n.tor.State != TorReconnecting
 		n.reachable = reach
+		n.defences = defencesOf(ln)
 		close(n.trUp)
 		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: reach})
-		n.log.Info("reachable", "address", n.addr.Short())
+		n.log.Info("onion service published")
 		n.dialPending()
 		n.announce(upAt)
 
@@ -360,6 +403,7 @@ func (n *Node) supervise(start StartTransport) {
 		n.mu.Lock()
 		n.tr = nil
 		n.reachable = false
+		n.defences = nil
 		n.trUp = make(chan struct{})
 		n.mu.Unlock()
 		ln.Close()
@@ -462,22 +506,19 @@ func (n *Node) waitTransport(ctx context.Context) (Transport, error) {
 }
 
 // acceptLoop authenticates every inbound connection, a bounded number at
-// a time: a flood of half-open handshakes cannot exhaust the node.
+// a time, each within a short deadline; when all slots are taken the oldest
+// half-open handshake makes room (guard.go): a flood of connections that
+// never authenticate cannot exhaust the node or lock contacts out.
 func (n *Node) acceptLoop(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		select {
-		case n.hsSem <- struct{}{}:
-		default:
-			c.Close()
-			continue
-		}
+		ctx, done := n.hs.start(n.ctx)
 		ok := n.spawn(func() {
-			defer func() { <-n.hsSem }()
-			l, err := wire.Server(n.ctx, c, n.key, &n.tune.link)
+			defer done()
+			l, err := wire.Server(ctx, c, n.key, &n.tune.link)
 			if err != nil {
 				n.log.Debug("inbound handshake failed", "err", err)
 				return
@@ -485,7 +526,7 @@ func (n *Node) acceptLoop(ln net.Listener) {
 			n.adopt(l)
 		})
 		if !ok {
-			<-n.hsSem
+			done()
 			c.Close()
 			return
 		}

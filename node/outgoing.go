@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"slices"
@@ -33,15 +34,12 @@ const (
 )
 
 // refusalEnd is the state and reason our message ends in when the peer
-// refuses it.
+// refuses it. This version refuses only expired messages (a contact over
+// its limits is slowed down, not refused: guard.go); other reasons are a
+// newer peer's.
 func refusalEnd(r wire.Reason) (storage.Status, string) {
-	switch r {
-	case wire.ReasonExpired:
+	if r == wire.ReasonExpired {
 		return storage.StatusExpired, "expired: it reached the contact after its deadline"
-	case wire.ReasonLimit:
-		return storage.StatusFailed, "refused by the contact's node: over its limits (too many messages); retry later"
-	case wire.ReasonUndecryptable:
-		return storage.StatusFailed, "the contact's node could not decrypt it; retry sends it again"
 	}
 	return storage.StatusFailed, fmt.Sprintf("refused by the contact's node (reason %d)", uint8(r))
 }
@@ -257,14 +255,17 @@ func (n *Node) runSends(jobs []*sendJob) {
 	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
 		clear(queued)
 		wake = false
+		// chains: the session of each accepted contact, loaded once and
+		// checked against their key; nil while we wait for a new one (a
+		// session reset): their messages wait unencrypted, as for a
+		// contact who has not accepted.
 		chains := map[int64]*chain{}
 		firstByKey := map[string]*outMsg{}
 		for _, j := range jobs {
 			j.err = nil
 			// Re-read the contacts under their locks: the state decides
 			// between encrypting now and waiting for the session.
-			states := make([]contacts.State, len(j.msgs))
-			for i, om := range j.msgs {
+			for _, om := range j.msgs {
 				sc, err := tx.Contact(om.c.ID)
 				if err != nil || sc.Removed {
 					j.err = fmt.Errorf("%s: %w", om.c.Display(), ErrUnknownContact)
@@ -274,12 +275,36 @@ func (n *Node) runSends(jobs []*sendJob) {
 					j.err = fmt.Errorf("%s: %w", om.c.Display(), err)
 					break
 				}
-				states[i] = sc.State
+				if _, loaded := chains[om.c.ID]; loaded || sc.State != contacts.Accepted {
+					continue
+				}
+				ch, err := n.contactChain(tx, om.c)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					chains[om.c.ID] = nil
+				case errors.Is(err, ErrSessionMismatch):
+					j.err = err
+				case err != nil:
+					return err
+				default:
+					chains[om.c.ID] = ch
+					// Anything already due for them goes first.
+					its, err := n.promoteDue(tx, ch, om.c.ID, now)
+					if err != nil {
+						return err
+					}
+					p := byAddr[string(om.c.Address)]
+					queued[p] = append(queued[p], its...)
+					contactOf[p] = om.c.ID
+				}
+				if j.err != nil {
+					break
+				}
 			}
 			if j.err != nil {
 				continue
 			}
-			for i, om := range j.msgs {
+			for _, om := range j.msgs {
 				om.dup = false
 				if om.key != "" {
 					k := fmt.Sprint(om.c.ID, "\x00", om.key)
@@ -299,7 +324,8 @@ func (n *Node) runSends(jobs []*sendJob) {
 				}
 				p := byAddr[string(om.c.Address)]
 				contactOf[p] = om.c.ID
-				if states[i] != contacts.Accepted || !om.sendAt.IsZero() {
+				ch := chains[om.c.ID]
+				if ch == nil || !om.sendAt.IsZero() {
 					m, err := tx.QueueUnsent(storage.OutgoingMessage{ContactID: om.c.ID, Body: om.text, Created: om.created,
 						SendAt: om.sendAt, Expires: om.expires, IdempotencyKey: om.key})
 					if err != nil {
@@ -308,20 +334,6 @@ func (n *Node) runSends(jobs []*sendJob) {
 					om.stored = m
 					wake = wake || !om.sendAt.IsZero() || !om.expires.IsZero()
 					continue
-				}
-				ch := chains[om.c.ID]
-				if ch == nil {
-					var err error
-					if ch, err = loadChain(tx, om.c.ID); err != nil {
-						return err
-					}
-					chains[om.c.ID] = ch
-					// Anything already due for them goes first.
-					its, err := n.promoteDue(tx, ch, om.c.ID, now)
-					if err != nil {
-						return err
-					}
-					queued[p] = append(queued[p], its...)
 				}
 				id := wire.NewID()
 				content := wire.Content{Text: om.text, Time: om.created.UnixMilli()}
@@ -344,6 +356,9 @@ func (n *Node) runSends(jobs []*sendJob) {
 			}
 		}
 		for id, ch := range chains {
+			if ch == nil {
+				continue
+			}
 			if err := ch.save(tx, id, now); err != nil {
 				return err
 			}
@@ -403,6 +418,30 @@ func loadChain(tx *storage.Tx, contactID int64) (*chain, error) {
 		return nil, fmt.Errorf("session: %w", err)
 	}
 	return &chain{st: st}, nil
+}
+
+// loadChainFor is loadChain for c, checking, as loadSession does, that the
+// session was made between our onion key (self) and peer's: errors wrap
+// storage.ErrNotFound (no session: a new one was asked for) or
+// ErrSessionMismatch.
+func loadChainFor(tx *storage.Tx, c contacts.Contact, peer, self ed25519.PublicKey) (*chain, error) {
+	ch, err := loadChain(tx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !ch.st.PeerOnionKey().Equal(peer) || !ch.st.SelfOnionKey().Equal(self) {
+		return nil, fmt.Errorf("%w (%s)", ErrSessionMismatch, c.Display())
+	}
+	return ch, nil
+}
+
+// contactChain is loadChainFor with the contact's own key, from its address.
+func (n *Node) contactChain(tx *storage.Tx, c contacts.Contact) (*chain, error) {
+	pub, err := c.Address.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return loadChainFor(tx, c, pub, n.pub)
 }
 
 func (ch *chain) save(tx *storage.Tx, contactID int64, now time.Time) error {
@@ -556,7 +595,10 @@ func (n *Node) promoteContact(c contacts.Contact, now time.Time) error {
 	p.mu.Lock()
 	var its []storage.OutboxItem
 	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		ch, err := loadChain(tx, c.ID)
+		ch, err := n.contactChain(tx, c)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // a new session was asked for: they go with it
+		}
 		if err != nil {
 			return err
 		}
@@ -651,7 +693,10 @@ func (n *Node) Retry(ctx context.Context, messageID string) error {
 		if err != nil || sc.State != contacts.Accepted {
 			return err // requested: sent when they accept
 		}
-		ch, err := loadChain(tx, c.ID)
+		ch, err := n.contactChain(tx, c)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // a new session was asked for: sent with it
+		}
 		if err != nil {
 			return err
 		}

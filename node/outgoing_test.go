@@ -183,96 +183,46 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
-// TestRefusedOverLimit: messages beyond the receiver's rate are refused;
-// they fail on the sender's side with the reason, and Retry sends them
-// again (same id) once the rate allows.
-func TestRefusedOverLimit(t *testing.T) {
-	checkLeaks(t)
-	mem := memnet.New()
-	alice := startMem(t, mem, newProfile(t, "alice"))
-	tune := fastTuning()
-	tune.messageRate = contacts.Rate{Burst: 3, Every: 400 * time.Millisecond}
-	bob := startMemTuned(t, mem, newProfile(t, "bob"), tune)
-	befriend(t, alice, bob, memWait)
-	ctx := t.Context()
-	var ms []Message
-	for i := range 6 {
-		ms = append(ms, mustSend(t, alice, "b", fmt.Sprintf("flood %d", i)))
-	}
-	var failed []Message
-	for _, m := range ms {
-		alice.waitFor(t, memWait, "an outcome", func(e Event) bool {
-			s, ok := e.(MessageStateEvent)
-			return ok && s.ID == m.ID && (s.State == Delivered || s.State == Failed)
-		})
-		if got := msgState(t, alice, "b", m.ID); got.State == Failed {
-			if !strings.Contains(got.Error, "limits") {
-				t.Errorf("failed without the reason: %+v", got)
-			}
-			failed = append(failed, got)
-		}
-	}
-	if len(failed) == 0 || len(failed) > 3 {
-		t.Fatalf("%d of 6 failed, want some but not all (burst 3)", len(failed))
-	}
-	time.Sleep(time.Duration(len(failed)) * 450 * time.Millisecond) // the bucket refills
-	for _, m := range failed {
-		if err := alice.Retry(ctx, m.ID); err != nil {
-			t.Fatal(err)
-		}
-		alice.waitFor(t, memWait, "requeued", isMsgState(m.ID, Queued))
-		alice.waitFor(t, memWait, "delivered after retry", isMsgState(m.ID, Delivered))
-	}
-	if got := bob.received(alice.Address()); len(got) != 6 {
-		t.Fatalf("bob has %d messages, want all 6: %q", len(got), got)
-	}
-	if err := alice.Retry(ctx, ms[0].ID); err == nil || !strings.Contains(err.Error(), "delivered") {
-		t.Errorf("retry of a delivered message: %v", err)
-	}
-	if err := alice.Retry(ctx, strings.Repeat("ab", 16)); !errors.Is(err, ErrUnknownMessage) {
-		t.Errorf("retry of no message: %v", err)
-	}
-}
-
-// TestUndecryptableRefused: a message the receiver cannot decrypt fails
-// on the sender's side ("delivered" before: it was acknowledged), and
-// Retry encrypts it afresh under the same id.
-func TestUndecryptableRefused(t *testing.T) {
+// TestRetryAfterBlock: a message that failed (its contact was blocked)
+// is sent again by Retry after the unblock: encrypted afresh, same id, and
+// delivered once. Retry refuses what it cannot redo.
+func TestRetryAfterBlock(t *testing.T) {
 	checkLeaks(t)
 	mem := memnet.New()
 	alice := startMem(t, mem, newProfile(t, "alice"))
 	bob := startMem(t, mem, newProfile(t, "bob"))
 	befriend(t, alice, bob, memWait)
 	ctx := t.Context()
-	c, _ := alice.book.Lookup(ctx, onionAddr(bob))
-	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Message{ID: id, Ciphertext: []byte("not a ratchet message at all")})
-	if err != nil {
+	mem.SetOffline(onionAddr(bob), true)
+	alice.dropLink(onionAddr(bob))
+	m := mustSend(t, alice, "b", "sent before the block")
+	if err := alice.BlockContact(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	p := alice.peer(onionAddr(bob))
-	p.mu.Lock()
-	m, err := alice.db.QueueMessage(ctx, storage.OutgoingMessage{ContactID: c.ID, ID: storage.MessageID(id), Body: "garbled",
-		Frame: frame, Session: mustSession(t, alice, c.ID)})
-	if err == nil {
-		p.enqueueLocked(storage.OutboxItem{ID: m.ID, ContactID: c.ID, Kind: storage.KindMessage, Message: &m.ID, Frame: frame})
+	alice.waitFor(t, memWait, "failed", isEnded(m.ID, Failed))
+	if got := msgState(t, alice, "b", m.ID); got.Error != contacts.ReasonBlocked {
+		t.Errorf("failed with %q", got.Error)
 	}
-	p.mu.Unlock()
-	if err != nil {
+	if err := alice.Retry(ctx, m.ID); !errors.Is(err, ErrBlocked) {
+		t.Errorf("retry while blocked: %v", err)
+	}
+	if err := alice.UnblockContact(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
-	alice.startDelivery(p, c.ID)
-	alice.waitFor(t, memWait, "refused", isEnded(id.String(), Failed))
-	bob.waitFor(t, memWait, "error shown", func(e Event) bool { _, ok := e.(ErrorEvent); return ok })
-	if err := alice.Retry(ctx, id.String()); err != nil {
+	mem.SetOffline(onionAddr(bob), false)
+	if err := alice.Retry(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	alice.waitFor(t, memWait, "delivered after retry", isMsgState(id.String(), Delivered))
-	if got := bob.received(alice.Address()); len(got) != 1 || got[0] != "garbled" {
+	alice.waitFor(t, memWait, "requeued", isMsgState(m.ID, Queued))
+	alice.waitFor(t, memWait, "delivered after retry", isMsgState(m.ID, Delivered))
+	if got := bob.waitReceived(t, memWait, alice.Address(), 1); len(got) != 1 || got[0] != "sent before the block" {
 		t.Fatalf("bob received %q", got)
 	}
-	if n := bob.count(func(e Event) bool { _, ok := e.(ErrorEvent); return ok }); n != 1 {
-		t.Errorf("%d error events, want 1", n)
+	if err := alice.Retry(ctx, m.ID); err == nil || !strings.Contains(err.Error(), "delivered") {
+		t.Errorf("retry of a delivered message: %v", err)
+	}
+	if err := alice.Retry(ctx, strings.Repeat("ab", 16)); !errors.Is(err, ErrUnknownMessage) {
+		t.Errorf("retry of no message: %v", err)
 	}
 }
 
@@ -312,14 +262,6 @@ func TestRemoveFailsWaiting(t *testing.T) {
 	if st, _ := alice.Status(ctx); st.Outbox != 0 {
 		t.Errorf("outbox %d after remove and block", st.Outbox)
 	}
-}
-
-func mustSession(t testing.TB, n *tnode, contactID int64) []byte {
-	b, err := n.db.Session(t.Context(), contactID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func mustParseID(t testing.TB, s string) wire.ID {

@@ -62,13 +62,20 @@ type refusal struct {
 
 // handleRun stores a run of messages, acks, refusals and receipts from p in
 // one transaction, then answers each message and receipt (Ack, or Refuse)
-// and publishes what changed.
+// and publishes what changed. A message that cannot be read now (no
+// session: a new one was asked for; a session of another key; it does not
+// decrypt) is not answered: it waits in the peer's outbox for a new
+// session (session.go).
 func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	c, err := n.book.Lookup(n.ctx, p.addr)
 	if err != nil && !errors.Is(err, contacts.ErrNotFound) {
 		return err
 	}
 	known := err == nil && !c.Removed
+	// waiting: a contact we asked again after losing our session may have
+	// accepted, and sends what it had queued: it waits, unacknowledged,
+	// and comes again behind their acceptance.
+	waiting := known && c.State == contacts.Requested
 	for _, m := range ms {
 		switch m.(type) {
 		case *wire.Ack, *wire.Refuse:
@@ -76,7 +83,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				return errDrop
 			}
 		default:
-			if !known || c.State != contacts.Accepted {
+			if !known || (c.State != contacts.Accepted && !waiting) {
 				return fmt.Errorf("%s: %w", m.Type(), errDrop)
 			}
 		}
@@ -86,15 +93,17 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	defer p.mu.Unlock()
 	now := time.Now()
 	var (
-		replies  []wire.Msg
-		events   []Event
-		refusals map[wire.ID]refusal
-		undecryp int
-		renamed  bool // a Profile content changed the contact
+		replies    []wire.Msg
+		events     []Event
+		refusals   map[wire.ID]refusal
+		undecrypt  []error // decryption failures, told after the commit (decryptFailed coalesces)
+		mismatched bool
+		renamed    bool // a Profile content changed the contact
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, events, refusals, undecryp, renamed = nil, nil, map[wire.ID]refusal{}, 0, false
+		replies, events, refusals, undecrypt, mismatched, renamed = nil, nil, map[wire.ID]refusal{}, nil, false, false
 		var ch *chain
+		var noChain bool // no usable session: messages wait
 		refuse := func(m *wire.Message, r wire.Reason) {
 			replies = append(replies, &wire.Refuse{ID: m.ID, Reason: r})
 			refusals[m.ID] = refusal{r, sha256.Sum256(m.Ciphertext)}
@@ -129,6 +138,9 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				events = append(events, MessageStateEvent{ID: m.ID.String(), Address: string(p.addr), State: MessageState(st), At: now, Error: reason})
 				n.log.Info("message refused by the peer", "peer", p.addr.Short(), "id", m.ID.String(), "reason", m.Reason.String())
 			case *wire.Receipt:
+				if waiting {
+					continue
+				}
 				ids := make([]storage.MessageID, len(m.IDs))
 				for i, id := range m.IDs {
 					ids[i] = storage.MessageID(id)
@@ -152,6 +164,9 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				}
 				replies = append(replies, &wire.Ack{ID: m.ID})
 			case *wire.Message:
+				if waiting {
+					continue
+				}
 				id := storage.MessageID(m.ID)
 				seen, err := tx.Seen(c.ID, id)
 				if err != nil {
@@ -165,27 +180,36 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					refuse(m, r.reason)
 					continue
 				}
-				if ch == nil {
-					if ch, err = loadChain(tx, c.ID); err != nil {
+				if ch == nil && !noChain {
+					ch, err = loadChainFor(tx, c, l.Peer(), n.pub)
+					switch {
+					case errors.Is(err, storage.ErrNotFound):
+						noChain = true // we asked for a new session: it waits
+					case errors.Is(err, ErrSessionMismatch):
+						noChain, mismatched = true, true
+					case err != nil:
 						return fmt.Errorf("message: %w", err)
 					}
+				}
+				if noChain {
+					continue
 				}
 				n.decrypts.Add(1)
 				next, pt, err := ch.st.Decrypt(m.Ciphertext, m.ID[:], now)
 				var content wire.Content
 				if err == nil {
-					// The key is spent whatever we do with the message.
-					ch.st, ch.dirty = next, true
 					content, err = wire.UnmarshalContent(pt)
 				}
-				switch {
-				case err != nil:
-					// It will never decrypt: refuse it so the sender stops
-					// resending and tells its user, and tell ours once.
-					n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-					refuse(m, wire.ReasonUndecryptable)
-					undecryp++
+				if err != nil {
+					// Not acknowledged, not marked seen: it stays in the
+					// peer's outbox, and a new session (either side's)
+					// re-encrypts it. Told once per window (decryptFailed).
+					undecrypt = append(undecrypt, err)
 					continue
+				}
+				// The key is spent whatever we do with the message.
+				ch.st, ch.dirty = next, true
+				switch {
 				case content.Text == "":
 					// Not a chat message (Send refuses empty text): the step
 					// and the id are stored, the content applied (a newer
@@ -205,9 +229,6 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				case content.Expires != 0 && now.UnixMilli() >= content.Expires:
 					// Past the sender's deadline: never shown late.
 					refuse(m, wire.ReasonExpired)
-					continue
-				case !p.inbound.take(n.tune.messageRate, now):
-					refuse(m, wire.ReasonLimit)
 					continue
 				}
 				stored, err := tx.StoreIncoming(storage.IncomingMessage{
@@ -257,33 +278,11 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
 		}
 	}
-	if undecryp > 0 {
-		n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+	if mismatched {
+		n.warnMismatch(p, c)
+	}
+	for _, err := range undecrypt {
+		n.decryptFailed(p, c, err)
 	}
 	return nil
-}
-
-// bucket is a token bucket refilled lazily; the zero value is full.
-type bucket struct {
-	used   float64 // tokens taken and not yet refilled
-	last   time.Time
-	inited bool
-}
-
-// take takes a token at now, or reports that the rate is exceeded.
-func (b *bucket) take(r contacts.Rate, now time.Time) bool {
-	if r.Burst <= 0 {
-		return true
-	}
-	if b.inited && now.After(b.last) && r.Every > 0 {
-		b.used = max(0, b.used-float64(now.Sub(b.last))/float64(r.Every))
-	}
-	if !b.inited || now.After(b.last) {
-		b.last, b.inited = now, true
-	}
-	if b.used+1 > float64(r.Burst) {
-		return false
-	}
-	b.used++
-	return true
 }

@@ -157,6 +157,8 @@ type Tor struct {
 	readyOnce bool
 	listeners map[*Listener]struct{}
 	hsWaiters map[string][]chan hsResult // service id -> waiters for publication
+	// torVersion is tor's version (GETINFO version), "" until asked.
+	torVersion string
 }
 
 // Start runs tor (or attaches to one, see Config.ControlAddr) and returns

@@ -251,7 +251,14 @@ func TestMigrateFromEarlierVersions(t *testing.T) {
 			if back, err := db.Contact(ctx, cs[0].ID); err != nil || back.PeerName != "Bob B." || back.BlockedFrom != StateAccepted {
 				t.Fatalf("contact after update: %+v %v", back, err)
 			}
-			// Version 4: scheduled and unsent messages.
+			// Version 4: invites, the invited flag, outbox frames resealed.
+			if cs[1].Invited {
+				t.Errorf("old pending request invited after migration: %+v", cs[1])
+			}
+			if _, err := db.CreateInvite(ctx, Invite{Token: make([]byte, InviteTokenSize), MaxUses: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			// Version 5: scheduled and unsent messages.
 			if err := db.Update(ctx, func(tx *Tx) error {
 				_, err := tx.QueueUnsent(OutgoingMessage{ContactID: cs[0].ID, Body: "scheduled", SendAt: time.Now().Add(time.Hour)})
 				return err

@@ -49,6 +49,7 @@ func TestNoSecretsInClear(t *testing.T) {
 		"name sent to peer":   []byte("SECRET-name-sent-b7c0"),
 		"draft":               []byte("SECRET-draft-0f5e"),
 		"draft (edited)":      []byte("SECRET-draft-edited-1c2a"),
+		"invite token":        []byte("SECRET-invite-16"),
 	}
 	var c Contact
 	err = db.Update(ctx, func(tx *Tx) error {
@@ -79,6 +80,9 @@ func TestNoSecretsInClear(t *testing.T) {
 		if err := db.SetDraft(ctx, c.ID, string(secrets[d])); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := db.CreateInvite(ctx, Invite{Token: secrets["invite token"], MaxUses: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
 	}
 	// Overwrite values too: secure_delete and sealing both matter for the
 	// old versions left in pages.

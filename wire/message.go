@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/ed25519"
+	"crypto/mlkem"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -20,7 +22,7 @@ const (
 	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
 	MaxName       = 256      // bytes of UTF-8 in a display name (Request, Accept, Profile)
 
-	nonceSize = 32
+	x25519Size = 32
 )
 
 // ID is the 128-bit random id of a reliable frame (and of the chat message it
@@ -74,21 +76,26 @@ type Msg interface {
 	validate() error
 }
 
-// Hello is the listener's first frame: a fresh nonce the dialer must sign.
+// Hello is the listener's first frame: its ephemeral keys for this link.
 type Hello struct {
-	Nonce []byte `cbor:"1,keyasint"`
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	EK []byte `cbor:"2,keyasint"` // ML-KEM-768 encapsulation key, 1184 bytes
 }
 
-// Auth is the dialer's proof of its onion key: Sig is its ed25519 signature
-// over the transcript (see transcript in handshake.go).
+// KeyShare is the dialer's answer to Hello: its ephemeral X25519 key and
+// the ML-KEM-768 ciphertext for the listener's key.
+type KeyShare struct {
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	CT []byte `cbor:"2,keyasint"` // ML-KEM-768 ciphertext, 1088 bytes
+}
+
+// Auth proves an onion key: Sig is its ed25519 signature over the
+// handshake transcript and both keys (see authMessage). Each side sends one,
+// sealed, as its first frame after the key exchange.
 type Auth struct {
-	Key   []byte `cbor:"1,keyasint"` // dialer's ed25519 public key
-	Nonce []byte `cbor:"2,keyasint"` // dialer's fresh nonce
-	Sig   []byte `cbor:"3,keyasint"`
+	Key []byte `cbor:"1,keyasint"` // the sender's ed25519 onion key
+	Sig []byte `cbor:"2,keyasint"`
 }
-
-// Welcome tells the dialer its Auth was accepted.
-type Welcome struct{}
 
 // Ping asks for a Pong with the same Seq.
 type Ping struct {
@@ -107,7 +114,16 @@ type Request struct {
 	Bundle   []byte `cbor:"2,keyasint"`
 	Greeting string `cbor:"3,keyasint,omitempty"`
 	Name     string `cbor:"4,keyasint,omitempty"` // the requester's display name
+	// Invite is the token of the recipient's invite link, if the requester
+	// has one: a valid one lets the request past the stranger limits.
+	// (Keys 13 and 14: issue 13's, clear of the keys other features take.)
+	Invite []byte `cbor:"13,keyasint,omitempty"`
+	// Work is the proof of work a request without a valid invite needs.
+	Work *Work `cbor:"14,keyasint,omitempty"`
 }
+
+// InviteSize is the length of an invite token.
+const InviteSize = 16
 
 // Accept is a contact acceptance carrying the ratchet handshake.
 type Accept struct {
@@ -151,70 +167,67 @@ type Refuse struct {
 // are valid (a newer peer's); treat them as a refusal without detail.
 type Reason uint8
 
-const (
-	// ReasonLimit: over the receiver's limits (too many messages from us
-	// too fast). Sending it again later may work.
-	ReasonLimit Reason = 1
-	// ReasonExpired: the message's sender-declared expiry (Content.Expires)
-	// had passed when it arrived; it is not shown late.
-	ReasonExpired Reason = 2
-	// ReasonUndecryptable: the message did not decrypt (the sessions are
-	// out of step); it never will.
-	ReasonUndecryptable Reason = 3
-)
+// ReasonExpired: the message's sender-declared expiry (Content.Expires) had
+// passed when it arrived; it is not shown late.
+const ReasonExpired Reason = 1
 
 func (r Reason) String() string {
-	switch r {
-	case ReasonLimit:
-		return "over the receiver's limits"
-	case ReasonExpired:
+	if r == ReasonExpired {
 		return "expired before it arrived"
-	case ReasonUndecryptable:
-		return "the receiver could not decrypt it"
 	}
 	return fmt.Sprintf("refused (reason %d)", uint8(r))
 }
 
-func (*Hello) Type() Type   { return TypeHello }
-func (*Auth) Type() Type    { return TypeAuth }
-func (*Welcome) Type() Type { return TypeWelcome }
-func (*Ping) Type() Type    { return TypePing }
-func (*Pong) Type() Type    { return TypePong }
-func (*Request) Type() Type { return TypeRequest }
-func (*Accept) Type() Type  { return TypeAccept }
-func (*Message) Type() Type { return TypeMessage }
-func (*Ack) Type() Type     { return TypeAck }
-func (*Receipt) Type() Type { return TypeReceipt }
-func (*Typing) Type() Type  { return TypeTyping }
-func (*Refuse) Type() Type  { return TypeRefuse }
+func (*Hello) Type() Type    { return TypeHello }
+func (*KeyShare) Type() Type { return TypeKeyShare }
+func (*Auth) Type() Type     { return TypeAuth }
+func (*Ping) Type() Type     { return TypePing }
+func (*Pong) Type() Type     { return TypePong }
+func (*Request) Type() Type  { return TypeRequest }
+func (*Accept) Type() Type   { return TypeAccept }
+func (*Message) Type() Type  { return TypeMessage }
+func (*Ack) Type() Type      { return TypeAck }
+func (*Receipt) Type() Type  { return TypeReceipt }
+func (*Typing) Type() Type   { return TypeTyping }
+func (*Refuse) Type() Type   { return TypeRefuse }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
 }
 
 func (m *Hello) validate() error {
-	if len(m.Nonce) != nonceSize {
-		return malformed(TypeHello, "bad nonce length")
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeHello, "bad X25519 key length")
+	case len(m.EK) != mlkem.EncapsulationKeySize768:
+		return malformed(TypeHello, "bad ML-KEM key length")
+	}
+	return nil
+}
+
+func (m *KeyShare) validate() error {
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeKeyShare, "bad X25519 key length")
+	case len(m.CT) != mlkem.CiphertextSize768:
+		return malformed(TypeKeyShare, "bad ML-KEM ciphertext length")
 	}
 	return nil
 }
 
 func (m *Auth) validate() error {
 	switch {
-	case len(m.Key) != 32:
+	case len(m.Key) != ed25519.PublicKeySize:
 		return malformed(TypeAuth, "bad key length")
-	case len(m.Nonce) != nonceSize:
-		return malformed(TypeAuth, "bad nonce length")
-	case len(m.Sig) != 64:
+	case len(m.Sig) != ed25519.SignatureSize:
 		return malformed(TypeAuth, "bad signature length")
 	}
 	return nil
 }
 
-func (*Welcome) validate() error { return nil }
-func (*Ping) validate() error    { return nil }
-func (*Pong) validate() error    { return nil }
-func (*Typing) validate() error  { return nil }
+func (*Ping) validate() error   { return nil }
+func (*Pong) validate() error   { return nil }
+func (*Typing) validate() error { return nil }
 
 func (m *Request) validate() error {
 	switch {
@@ -226,6 +239,10 @@ func (m *Request) validate() error {
 		return malformed(TypeRequest, "greeting too long")
 	case len(m.Name) > MaxName:
 		return malformed(TypeRequest, "name too long")
+	case m.Invite != nil && len(m.Invite) != InviteSize:
+		return malformed(TypeRequest, "bad invite length")
+	case m.Work != nil && m.Work.Time <= 0:
+		return malformed(TypeRequest, "bad work time")
 	}
 	return nil
 }
@@ -336,8 +353,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Hello)
 	case TypeAuth:
 		m = new(Auth)
-	case TypeWelcome:
-		m = new(Welcome)
+	case TypeKeyShare:
+		m = new(KeyShare)
 	case TypePing:
 		m = new(Ping)
 	case TypePong:
@@ -382,6 +399,11 @@ type Content struct {
 
 	// Profile (key 10) is the sender's new display name. (issue 11)
 	Profile *Profile `cbor:"10,keyasint,omitempty"`
+
+	// Padding (key 15) brings the encoding to its size bucket
+	// (PaddedSize), so the ciphertext's length tells little about the
+	// text's. MarshalContent sets it; UnmarshalContent drops it. (issue 13)
+	Padding []byte `cbor:"15,keyasint,omitempty"`
 }
 
 // Profile is what the sender tells its contacts about itself.
@@ -389,12 +411,60 @@ type Profile struct {
 	Name string `cbor:"1,keyasint"` // display name, at most MaxName bytes
 }
 
-// MarshalContent encodes c for encryption.
+// Padding buckets: an encoded Content is padded to the smallest power of
+// two from MinPadded up to MaxBucket that holds it, and beyond that to a
+// multiple of BucketStep.
+const (
+	MinPadded  = 256
+	MaxBucket  = 32 << 10
+	BucketStep = 8 << 10
+)
+
+// PaddedSize is the size an encoding of n bytes is padded to.
+func PaddedSize(n int) int {
+	if n > MaxBucket {
+		return (n + BucketStep - 1) / BucketStep * BucketStep
+	}
+	size := MinPadded
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// MarshalContent encodes c for encryption, padded to its bucket.
 func MarshalContent(c Content) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("wire: marshal content: %w", err)
 	}
-	return encMode.Marshal(c)
+	c.Padding = nil
+	b, err := encMode.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("wire: marshal content: %w", err)
+	}
+	// The padding field costs its key (1 byte), its length head (1 to 3
+	// bytes) and its bytes. Try the sizes that could land exactly on the
+	// bucket; a bucket that cannot be hit exactly (1 byte short) gives way
+	// to the next one.
+	for target := PaddedSize(len(b)); ; target = PaddedSize(target + 1) {
+		need := target - len(b)
+		if need == 0 {
+			return b, nil
+		}
+		for head := 1; head <= 3; head++ {
+			if need-1-head < 0 {
+				break
+			}
+			c.Padding = make([]byte, need-1-head)
+			out, err := encMode.Marshal(c)
+			if err != nil {
+				return nil, fmt.Errorf("wire: marshal content: %w", err)
+			}
+			if len(out) == target {
+				return out, nil
+			}
+		}
+	}
 }
 
 // UnmarshalContent decodes a decrypted Message body.
@@ -406,6 +476,7 @@ func UnmarshalContent(b []byte) (Content, error) {
 	if err := c.validate(); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
 	}
+	c.Padding = nil
 	return c, nil
 }
 

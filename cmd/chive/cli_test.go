@@ -497,10 +497,38 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+// TestSessionReset: "contacts reset" asks for a new session, and "inbox
+// --follow" shows a contact's new session among the messages.
+func TestSessionReset(t *testing.T) {
+	d := startFake(t)
+	r := d.run(t, "contacts", "reset", "bob")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Asked bob for a new session") || d.f.Called("ResetSession") != 1 {
+		t.Errorf("reset: %q, %d ResetSession calls", r.stdout, d.f.Called("ResetSession"))
+	}
+	wantCode(t, d.run(t, "contacts", "reset", "nobody"), exitUnknownPeer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, "", map[string]string{"CHIVE_HOME": d.dir}, &out, &errb, "inbox", "--follow")
+	}()
+	waitSubscribed(t, d.f)
+	d.f.SimSession("bob", true, true)
+	eventually(t, func() bool {
+		return strings.Contains(out.String(), "-- bob started a new session: the safety number changed")
+	}, "session notice")
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("inbox --follow exit %d: %s", code, errb.String())
+	}
+}
+
 // waitSubscribed waits until the fake has a subscriber (Subscribe was called).
 func waitSubscribed(t *testing.T, f *nodetest.Fake) {
 	t.Helper()
-	eventually(t, func() bool { return f.Called("Subscribe") }, "subscription")
+	eventually(t, func() bool { return f.Called("Subscribe") > 0 }, "subscription")
 }
 
 func eventually(t *testing.T, cond func() bool, what string) {
@@ -826,8 +854,10 @@ func TestDaemonOnMessage(t *testing.T) {
 	hook := `read -r line; case "$line" in *secret*) exit 2;; esac; echo "got it, $CHIVE_CONTACT"`
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, fakeLocal{f}, dir, "", log, newHookRunner(hook, 5*time.Second, dir, f, log)) }()
-	eventually(t, func() bool { return f.Called("Subscribe") && strings.Contains(logb.String(), "daemon running") }, "the daemon")
+	go func() {
+		done <- serve(ctx, fakeLocal{f}, dir, "", log, newHookRunner(hook, 5*time.Second, dir, f, log))
+	}()
+	eventually(t, func() bool { return f.Called("Subscribe") > 0 && strings.Contains(logb.String(), "daemon running") }, "the daemon")
 	f.SimReceive("bob", "a secret that fails")
 	f.SimReceive("bob", "hello")
 	replies := func() (out []string) {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chive-im/chive/internal/shell"
 	"github.com/chive-im/chive/node"
-	"github.com/chive-im/chive/onion"
 )
 
 // contactsCmd holds the flags of "chive contacts" and its subcommands. Each
@@ -60,6 +59,12 @@ func newContacts(e *env) *command {
 	rm.aliases = []string{"remove"}
 	show := oneContact("show", "one contact, with its safety number", cc.show, jsonFlag)
 	show.shortUsage += " [--json]"
+	reset := oneContact("reset", "start a new session (after restoring a backup)", cc.reset)
+	reset.longHelp = `Drops your session with CONTACT and asks them for a new one. Use it when your
+chive lost its state (you restored an old backup) or says the stored session
+belongs to another key. Messages queued for them wait and go out under the new
+session; their chive answers by itself and tells them you started a new one.
+`
 	verify := oneContact("verify", "record that you compared safety numbers (--off clears it)", cc.verify, func(fs *flag.FlagSet) {
 		fs.BoolVar(&cc.off, "off", false, "clear the mark instead")
 	})
@@ -90,7 +95,7 @@ blocked), presence (online, connecting, offline) and address.
 			{
 				name:       "add",
 				shortUsage: "chive contacts add ADDRESS --name NAME [--greeting TEXT]",
-				shortHelp:  "ask ADDRESS to be your contact",
+				shortHelp:  "ask ADDRESS (or their invite link) to be your contact",
 				flags: flags("add", func(fs *flag.FlagSet) {
 					fs.StringVar(&cc.name, "name", "", "nickname for the contact")
 					fs.StringVar(&cc.greeting, "greeting", "", "a line for them to see with your request")
@@ -111,6 +116,7 @@ blocked), presence (online, connecting, offline) and address.
 			rm,
 			show,
 			verify,
+			reset,
 		},
 	}
 }
@@ -192,13 +198,18 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 	if name == "" {
 		return usagef("contacts add needs --name NAME")
 	}
-	// Check the address before anything is opened, with the precise reason.
-	addr, err := onion.ParseAddress(args[0])
+	// Check the address (or invite link) before anything is opened, with
+	// the precise reason.
+	addr, token, err := node.ParseLink(args[0])
 	if err != nil {
 		return err // "that is not a chive address: it has 55 characters; …"
 	}
+	link := string(addr)
+	if token != nil {
+		link = strings.TrimSpace(args[0]) // the node reads the token from it
+	}
 	return cc.withSession(ctx, func(s *session) error {
-		ct, err := s.api.AddContact(ctx, string(addr), name, cc.greeting)
+		ct, err := s.api.AddContact(ctx, link, name, cc.greeting)
 		switch {
 		case errors.Is(err, node.ErrAlreadyContact):
 			// Nothing to do is no failure: scripts may add twice. (Over the
@@ -321,6 +332,15 @@ func (cc *contactsCmd) rename(ctx context.Context, args []string) error {
 	})
 }
 
+func (cc *contactsCmd) reset(ctx context.Context, s *session, ref string) error {
+	ct, err := s.api.ResetSession(ctx, ref)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cc.e.stdout, "Asked %s for a new session%s.\nMessages to them wait until they answer.\n", displayName(ct), later(s))
+	return nil
+}
+
 func (cc *contactsCmd) remove(ctx context.Context, s *session, ref string) error {
 	if err := s.api.RemoveContact(ctx, ref, cc.keep); err != nil {
 		return err
@@ -339,9 +359,9 @@ func printContacts(e *env, cs []node.Contact) {
 		return
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPRESENCE\tUNREAD\tADDRESS")
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tPRESENCE\tUNREAD\tADDRESS")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", displayName(c), c.State, c.Presence, c.Unread, c.Address)
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%d\t%s\n", c.ID, displayName(c), c.State, c.Presence, c.Unread, c.Address)
 	}
 	tw.Flush()
 	for _, c := range cs {
@@ -350,7 +370,11 @@ func printContacts(e *env, cs []node.Contact) {
 			if c.Greeting != "" {
 				g = fmt.Sprintf(" (%q)", oneLine(c.Greeting))
 			}
-			fmt.Fprintf(e.stdout, "%s asks to be your contact%s: chive contacts accept %s\n", displayName(c), g, ref(c))
+			via := ""
+			if c.Invited {
+				via = " with one of your invite links"
+			}
+			fmt.Fprintf(e.stdout, "%s asks to be your contact%s%s: chive contacts accept %s\n", displayName(c), via, g, ref(c))
 		}
 	}
 }

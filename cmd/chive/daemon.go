@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/rpc"
-	"github.com/chive-im/chive/onion"
 )
 
 func newDaemon(e *env) *command {
@@ -142,7 +142,7 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 	logged := make(chan struct{})
 	go func() {
 		defer close(logged)
-		logEvents(log, events)
+		logEvents(log, n, events)
 	}()
 	hookCtx, stopHooks := context.WithCancel(context.Background())
 	hooked := make(chan struct{})
@@ -219,13 +219,35 @@ func exitOnSignal(log *slog.Logger) (stop func()) {
 	return func() { signal.Stop(sigs) }
 }
 
-// logEvents logs what the node does, without message text, greetings or
-// keys: ids, states and short addresses only.
-func logEvents(log *slog.Logger, events <-chan node.Event) {
+// logEvents logs what the node does, without message text, greetings,
+// keys or addresses: ids and states only. Contacts are named by their local
+// id ("#3", which "chive contacts" shows), never by address or its prefix.
+func logEvents(log *slog.Logger, api node.API, events <-chan node.Event) {
 	var lastTor node.TorStatus
 	reachable := false
-	short := func(a string) string { return onion.Address(a).Short() }
+	ids := map[string]int64{}
+	short := func(a string) string {
+		id, ok := ids[a]
+		if !ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if c, err := api.Contact(ctx, a); err == nil {
+				id = c.ID
+			}
+			cancel()
+			ids[a] = id
+		}
+		if id == 0 {
+			return "stranger"
+		}
+		return "#" + strconv.FormatInt(id, 10)
+	}
 	for ev := range events {
+		switch ev := ev.(type) {
+		case node.ContactRequestEvent:
+			ids[ev.Contact.Address] = ev.Contact.ID
+		case node.ContactEvent:
+			ids[ev.Contact.Address] = ev.Contact.ID
+		}
 		switch ev := ev.(type) {
 		case node.TorProgressEvent:
 			t := ev.Tor
@@ -268,6 +290,8 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			}
 		case node.ErrorEvent:
 			log.Warn("node", "error", ev.Message)
+		case node.SessionEvent:
+			log.Info("new session", "contact", short(ev.Contact.Address), "by_peer", ev.ByPeer, "safety_number_changed", ev.SafetyNumberChanged)
 		}
 	}
 }

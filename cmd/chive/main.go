@@ -57,11 +57,13 @@ func newRoot(e *env) *command {
 	tui.hidden = true
 	root.children = []*command{
 		newAddress(e),
+		newConfig(e),
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),
 		newInbox(e),
 		newInit(e),
+		newInvites(e),
 		newRetry(e),
 		newScheduled(e),
 		newSend(e),

@@ -6,6 +6,8 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -30,6 +32,9 @@ type Fake struct {
 	seq      int64
 	idem     map[string]string // contact address + "\x00" + key → message id
 	subs     map[chan node.Event]*fakeSub
+	invites  []node.Invite
+	inviteID int64
+	lastID   int64    // contact ids, as the node numbers them
 	Calls    []string // method names in call order, for assertions
 
 	// blockedFrom is the state each blocked contact had when blocked
@@ -56,17 +61,18 @@ var _ node.API = (*Fake)(nil)
 
 func (f *Fake) call(name string) { f.Calls = append(f.Calls, name) }
 
-// Called reports whether the method name was called, safely while other
-// goroutines call the fake (reading Calls directly is not).
-func (f *Fake) Called(name string) bool {
+// Called reports how many times method name was called. Unlike reading
+// Calls, it is safe while a server goroutine may be calling the fake.
+func (f *Fake) Called(name string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	n := 0
 	for _, c := range f.Calls {
 		if c == name {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // findLocked resolves a ref (name or address, any case) to a contact.
@@ -172,7 +178,9 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("AddContact")
+	address, invite, _ := strings.Cut(address, "?") // an invite link's token
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "chive://"), "chive:")
 	if len(addr) != 56 {
 		return node.Contact{}, fmt.Errorf("that is not a chive address: it has %d characters; an address has 56", len(addr))
 	}
@@ -200,6 +208,9 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 			f.publishLocked(node.ContactEvent{Contact: *c})
 			return *c, nil
 		case node.StateRequested:
+			if invite != "" {
+				return *c, nil // as the node: the queued request takes the token
+			}
 			return *c, fmt.Errorf("add contact: %w (you asked %s; waiting for them to accept)", node.ErrAlreadyContact, c.Name)
 		default:
 			return *c, fmt.Errorf("add contact: %s is %w", c.Name, node.ErrAlreadyContact)
@@ -209,7 +220,8 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 }
 
 func (f *Fake) addLocked(addr, name, greeting string) node.Contact {
-	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
+	f.lastID++
+	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now(), ID: f.lastID}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
 	return *c
@@ -310,11 +322,10 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Send queues like SendMany but, unlike the node, publishes no
-// MessageEvent: the TUI tests deliver that event themselves (sendEvent) to
-// check the screen changes only through it.
+// Send is SendMany to one contact, publishing a MessageEvent as node.Send
+// does.
 func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error) {
-	ms, err := f.sendMany("Send", node.SendRequest{To: []string{ref}, Text: text}, false)
+	ms, err := f.sendMany("Send", node.SendRequest{To: []string{ref}, Text: text})
 	if err != nil {
 		return node.Message{}, err
 	}
@@ -325,10 +336,10 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 // asked ("requested") gets it later; an idempotency key already used
 // returns the first message.
 func (f *Fake) SendMany(ctx context.Context, req node.SendRequest) ([]node.Message, error) {
-	return f.sendMany("SendMany", req, true)
+	return f.sendMany("SendMany", req)
 }
 
-func (f *Fake) sendMany(name string, req node.SendRequest, publish bool) ([]node.Message, error) {
+func (f *Fake) sendMany(name string, req node.SendRequest) ([]node.Message, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call(name)
@@ -384,9 +395,7 @@ func (f *Fake) sendMany(name string, req node.SendRequest, publish bool) ([]node
 		}
 		f.messages[c.Address] = append(f.messages[c.Address], m)
 		c.LastMessage, c.LastAt = req.Text, m.Time
-		if publish {
-			f.publishLocked(node.MessageEvent{Message: m})
-		}
+		f.publishLocked(node.MessageEvent{Message: m})
 		out = append(out, m)
 	}
 	return out, nil
@@ -692,6 +701,10 @@ func (f *Fake) SimContact(c node.Contact) {
 	if c.Presence == "" {
 		c.Presence = node.Offline
 	}
+	if c.ID == 0 {
+		f.lastID++
+		c.ID = f.lastID
+	}
 	cc := c
 	f.contacts[c.Address] = &cc
 }
@@ -700,8 +713,9 @@ func (f *Fake) SimContact(c node.Contact) {
 func (f *Fake) SimRequest(address, name, greeting string) node.Contact {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastID++
 	c := &node.Contact{Address: address, Name: name, State: node.StatePendingIncoming, Greeting: greeting,
-		Presence: node.Online, Created: f.Now()}
+		Presence: node.Online, Created: f.Now(), ID: f.lastID}
 	f.contacts[address] = c
 	f.publishLocked(node.ContactRequestEvent{Contact: *c})
 	return *c
@@ -793,4 +807,129 @@ func (f *Fake) SimTyping(ref string) {
 		panic(err)
 	}
 	f.publishLocked(node.TypingEvent{Address: c.Address})
+}
+
+// Invite links (issue 13).
+
+func (f *Fake) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("CreateInvite")
+	now := f.Now()
+	if o.Uses == 0 {
+		o.Uses = 1
+	}
+	if o.Expires.IsZero() {
+		o.Expires = now.Add(7 * 24 * time.Hour)
+	}
+	if o.Uses < 0 || !o.Expires.After(now) {
+		return node.Invite{}, fmt.Errorf("invalid invite options %+v", o)
+	}
+	f.inviteID++
+	// Derived, not random: golden screens show the link.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", f.status.Address, f.inviteID))
+	tok := sum[:16]
+	iv := node.Invite{ID: f.inviteID, Link: "chive:" + f.status.Address + "?invite=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tok)),
+		MaxUses: o.Uses, Expires: o.Expires, Created: now}
+	f.invites = append(f.invites, iv)
+	return iv, nil
+}
+
+func (f *Fake) Invites(ctx context.Context) ([]node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("Invites")
+	out := []node.Invite{}
+	for _, iv := range f.invites {
+		if iv.Uses < iv.MaxUses && f.Now().Before(iv.Expires) {
+			out = append(out, iv)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) RevokeInvite(ctx context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("RevokeInvite")
+	for i, iv := range f.invites {
+		if iv.ID == id {
+			f.invites = append(f.invites[:i:i], f.invites[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d", node.ErrUnknownInvite, id)
+}
+
+// SimDefences sets what Status reports of tor's defences (nil: unknown).
+func (f *Fake) SimDefences(d *node.Defences) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Defences = d
+}
+
+// SimInviteUsed counts one use of the invite with id, as a request with its
+// token arriving would.
+func (f *Fake) SimInviteUsed(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.invites {
+		if f.invites[i].ID == id {
+			f.invites[i].Uses++
+		}
+	}
+}
+
+// Session reset (issue 13).
+
+// ResetSession implements node.API: the contact stays as it is (accepted,
+// waiting for their answer); SimSession plays the answer.
+func (f *Fake) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("ResetSession")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return node.Contact{}, err
+	}
+	switch c.State {
+	case node.StateAccepted, node.StateRequested:
+	case node.StateBlocked:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrBlocked)
+	default:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrNotAccepted)
+	}
+	f.publishLocked(node.ContactEvent{Contact: *c})
+	return *c, nil
+}
+
+// SimSession publishes the SessionEvent a node publishes when a new session
+// with the contact replaced the old one, started by them (byPeer) or the
+// answer to our ResetSession. A changed safety number clears Verified.
+func (f *Fake) SimSession(ref string, byPeer, changed bool) node.SessionEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.findLocked(ref)
+	if err != nil {
+		panic(err)
+	}
+	c.State = node.StateAccepted
+	if changed {
+		c.Verified = false
+	}
+	sn := "the safety number is unchanged"
+	if changed {
+		sn = "the safety number changed: compare it with them again"
+	}
+	name := c.Name
+	if name == "" {
+		name = c.Address[:16]
+	}
+	notice := name + " started a new session: " + sn
+	if !byPeer {
+		notice = "new session with " + name + ": " + sn
+	}
+	e := node.SessionEvent{Contact: *c, ByPeer: byPeer, SafetyNumberChanged: changed, Notice: notice}
+	f.publishLocked(e)
+	return e
 }

@@ -398,6 +398,22 @@ func (c *Client) UnblockContact(ctx context.Context, ref string) error {
 	return c.Call(ctx, "contacts.unblock", contactParams{Contact: ref}, nil)
 }
 
+// Invite links (issue 13).
+
+func (c *Client) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	var iv node.Invite
+	return iv, c.Call(ctx, "invites.create", o, &iv)
+}
+
+func (c *Client) Invites(ctx context.Context) ([]node.Invite, error) {
+	var ivs []node.Invite
+	return ivs, c.Call(ctx, "invites.list", nil, &ivs)
+}
+
+func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
+	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
+}
+
 // Delivery for scripts and bots (issue 12).
 
 func (c *Client) SendMany(ctx context.Context, req node.SendRequest) ([]node.Message, error) {
@@ -536,4 +552,11 @@ func (s *subscription) pump(send func(node.Event) bool) string {
 			return "connection to the daemon lost: " + err.Error()
 		}
 	}
+}
+
+// Session reset (issue 13).
+
+func (c *Client) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	var ct node.Contact
+	return ct, c.Call(ctx, "contacts.reset_session", contactParams{Contact: ref}, &ct)
 }

@@ -56,7 +56,9 @@ const (
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
 	// issue 12
-	CodeUnknownMessage = -32008 // node.ErrUnknownMessage: no message has that id
+	CodeUnknownMessage = -32012 // node.ErrUnknownMessage: no message has that id
+
+	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -72,6 +74,7 @@ var sentinels = []struct {
 	{CodeAlreadyContact, node.ErrAlreadyContact},
 	{CodeSelf, node.ErrSelf},
 	{CodeUnknownMessage, node.ErrUnknownMessage},
+	{CodeUnknownInvite, node.ErrUnknownInvite},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -229,6 +232,11 @@ func (d Duration) check() *Error {
 		return invalidParams(`"ttl" must not be negative`)
 	}
 	return nil
+}
+
+// inviteParams are invites.revoke's params.
+type inviteParams struct {
+	ID int64 `json:"id"`
 }
 
 // AddressInfo is the result of the "address" method.

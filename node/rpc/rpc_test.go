@@ -175,6 +175,9 @@ func TestEveryMethod(t *testing.T) {
 	if err != nil || len(sn) < 20 {
 		t.Errorf("SafetyNumber = %q, %v", sn, err)
 	}
+	if ct, err := c.ResetSession(ctx, "bob"); err != nil || ct.Address != bobAddr {
+		t.Errorf("ResetSession = %+v, %v", ct, err)
+	}
 	m, err := c.Send(ctx, "bob", "hello\nbob ☕")
 	if err != nil || m.State != node.Queued || m.Text != "hello\nbob ☕" || len(m.ID) != 32 || m.Address != bobAddr {
 		t.Errorf("Send = %+v, %v", m, err)
@@ -288,6 +291,24 @@ func TestEveryMethod(t *testing.T) {
 	cs, _ = c.Contacts(ctx)
 	if len(cs) != 1 {
 		t.Errorf("contacts after decline+remove: %+v", cs)
+	}
+	// Invites: made, listed, revoked; an unknown id is a typed error.
+	exp := time.Now().Add(time.Hour).Round(time.Second)
+	iv, err := c.CreateInvite(ctx, node.InviteOptions{Uses: 3, Expires: exp})
+	if err != nil || iv.MaxUses != 3 || !iv.Expires.Equal(exp) || !strings.HasPrefix(iv.Link, "chive:") || !strings.Contains(iv.Link, "?invite=") {
+		t.Errorf("CreateInvite = %+v, %v", iv, err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || len(ivs) != 1 || ivs[0].ID != iv.ID || ivs[0].Link != iv.Link {
+		t.Errorf("Invites = %+v, %v", ivs, err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); err != nil {
+		t.Error(err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); !errors.Is(err, node.ErrUnknownInvite) {
+		t.Errorf("second revoke: %v, want ErrUnknownInvite", err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || ivs == nil || len(ivs) != 0 {
+		t.Errorf("Invites after revoke = %#v, %v", ivs, err)
 	}
 
 	// Every node.API method must have reached the node under its own name.
@@ -537,16 +558,17 @@ func TestSubscribe(t *testing.T) {
 	in := f.SimReceive("bob", "pong")
 	f.SimPresence("bob", node.Online)
 	f.SimTyping("bob")
-	f.SimRequest(carolAddr, "carol", "hi, it's carol")
+	carol := f.SimRequest(carolAddr, "carol", "hi, it's carol")
 
 	want := []node.Event{
+		node.MessageEvent{Message: m}, // Send publishes it, as the node does
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 45, Summary: "Loading relay descriptors"}},
 		node.MessageStateEvent{ID: m.ID, Address: bobAddr, State: node.Delivered, At: t0},
 		node.MessageEvent{Message: in},
 		node.PresenceEvent{Address: bobAddr, Presence: node.Online},
 		node.TypingEvent{Address: bobAddr},
 		node.ContactRequestEvent{Contact: node.Contact{Address: carolAddr, Name: "carol", State: node.StatePendingIncoming,
-			Greeting: "hi, it's carol", Presence: node.Online, Created: t0}},
+			Greeting: "hi, it's carol", Presence: node.Online, Created: t0, ID: carol.ID}},
 	}
 	for i, w := range want {
 		select {
@@ -677,14 +699,23 @@ func TestConcurrentClients(t *testing.T) {
 	if err != nil || len(h) != workers*calls {
 		t.Errorf("history has %d messages, want %d (%v)", len(h), workers*calls, err)
 	}
-	// Typing events may be dropped for a slow reader, but some arrive.
-	select {
-	case ev := <-events:
-		if _, ok := ev.(node.TypingEvent); !ok {
-			t.Errorf("unexpected event %#v", ev)
+	// Every Send's MessageEvent arrives; typing events may be dropped for a
+	// slow reader, but some arrive.
+	messages, typing := 0, 0
+	for messages < workers*calls || typing == 0 {
+		select {
+		case ev := <-events:
+			switch ev.(type) {
+			case node.MessageEvent:
+				messages++
+			case node.TypingEvent:
+				typing++
+			default:
+				t.Fatalf("unexpected event %#v", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after concurrent load: %d of %d messages, %d typing events", messages, workers*calls, typing)
 		}
-	case <-time.After(10 * time.Second):
-		t.Error("no event after concurrent load")
 	}
 }
 

@@ -662,6 +662,37 @@ var methods = map[string]method{
 	"contacts.unblock": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
 		return ok(s.api.UnblockContact(ctx, ref))
 	}),
+
+	// Invite links (issue 13).
+	"invites.create": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[node.InviteOptions](raw)
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.CreateInvite(ctx, p))
+	},
+	"invites.list": noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		ivs, err := s.api.Invites(ctx)
+		if ivs == nil {
+			ivs = []node.Invite{}
+		}
+		return call(ivs, err)
+	}),
+	"invites.revoke": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[inviteParams](raw)
+		if e != nil {
+			return nil, e
+		}
+		if p.ID <= 0 {
+			return nil, invalidParams("id required")
+		}
+		return ok(s.api.RevokeInvite(ctx, p.ID))
+	},
+
+	// Session reset (issue 13).
+	"contacts.reset_session": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return call(s.api.ResetSession(ctx, ref))
+	}),
 }
 
 func init() {

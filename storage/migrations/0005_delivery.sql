@@ -1,4 +1,4 @@
--- chive schema version 4: delivery semantics for scripts.
+-- chive schema version 5: delivery semantics for scripts.
 -- A message can fail or expire with a reason, expire at a deadline, be
 -- scheduled, and carry an idempotency key; messages that cannot be encrypted
 -- yet (scheduled, or to a contact who has not accepted) wait in "unsent".
