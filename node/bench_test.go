@@ -44,6 +44,17 @@ func (benchOwner) TempDir() string {
 	return d
 }
 
+// benchOptions are torOptions for a benchmark node: the flood guard's
+// per-contact budgets (issue 13: 500 messages, then 50 a second; acks 1,000
+// then 200 a second) and unread quota are lifted, so a burst measures the
+// pipeline, not the guard's policy.
+func benchOptions(tb testing.TB, dir string) Options {
+	o := torOptions(tb, dir)
+	o.tune.messageRate, o.tune.frameRate, o.tune.receiptRate = rate{}, rate{}, rate{}
+	o.tune.unreadQuota, o.tune.unreadBytesQuota = 1<<30, 1<<50
+	return o
+}
+
 func benchPair(b *testing.B) (*tnode, *tnode) {
 	b.Helper()
 	testnet.Shared(b)
@@ -54,8 +65,8 @@ func benchPair(b *testing.B) (*tnode, *tnode) {
 		var na, nb *Node
 		var ea, eb error
 		wg.Add(2)
-		go func() { defer wg.Done(); na, ea = Open(context.Background(), torOptions(b, dirA)) }()
-		go func() { defer wg.Done(); nb, eb = Open(context.Background(), torOptions(b, dirB)) }()
+		go func() { defer wg.Done(); na, ea = Open(context.Background(), benchOptions(b, dirA)) }()
+		go func() { defer wg.Done(); nb, eb = Open(context.Background(), benchOptions(b, dirB)) }()
 		wg.Wait()
 		if ea != nil || eb != nil {
 			pairErr = fmt.Errorf("%v %v", ea, eb)
@@ -221,7 +232,7 @@ func benchPairUnbatched(b *testing.B) (*tnode, *tnode) {
 		owner := benchOwner{b}
 		var ns [2]*tnode
 		for i, name := range []string{"alice1", "bob1"} {
-			o := torOptions(b, newProfile(owner, name))
+			o := benchOptions(b, newProfile(owner, name))
 			o.tune.maxBatch = 1
 			n, err := Open(context.Background(), o)
 			if err != nil {
@@ -501,7 +512,9 @@ func fanoutPeers(b *testing.B, alice *tnode) []*tnode {
 		start := func(context.Context, func(TorStatus)) (Transport, error) { return sharedTor{tor}, nil }
 		nodes := make([]*tnode, 20)
 		for i := range nodes {
-			o := Options{Dir: newProfile(owner, fmt.Sprintf("f%02d", i)), Passphrase: testPass, Transport: start, tune: torTuning()}
+			dir := newProfile(owner, fmt.Sprintf("f%02d", i))
+			o := benchOptions(b, dir)
+			o.ExtraTorrc, o.Transport = nil, start
 			n, err := Open(ctx, o)
 			if err == nil {
 				err = n.Start(ctx)
