@@ -13,7 +13,7 @@ run: deps build
 build:
 	$(GO) build -o $(BIN) ./cmd/chive
 
-## deps: make sure tor (and tmux, for the demo and e2e tests) is installed
+## deps: make sure tor (and tmux, jq and python3, for the demo, e2e tests and examples) is installed
 deps:
 	@./scripts/ensure-deps.sh
 

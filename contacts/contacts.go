@@ -55,6 +55,8 @@ var (
 	// contact's State).
 	ErrExists = errors.New("contacts: already in the contact book")
 	// ErrAmbiguous: a reference matches several contacts.
+	//
+	// Deprecated: Find matches names whole, so nothing returns it.
 	ErrAmbiguous = errors.New("contacts: ambiguous name")
 	// ErrNameTaken: another contact already has that name.
 	ErrNameTaken = errors.New("contacts: name already used by another contact")
@@ -63,6 +65,13 @@ var (
 	// ErrState: the operation does not apply in the contact's state
 	// (for example declining an accepted contact).
 	ErrState = errors.New("contacts: not possible in this state")
+)
+
+// Why our undelivered messages failed when their contact left the book:
+// the Message.Error of each.
+const (
+	ReasonRemoved = "not sent: the contact was removed"
+	ReasonBlocked = "not sent: the contact is blocked"
 )
 
 // Contact is a contact as the UI and node see it.
@@ -491,7 +500,7 @@ func (b *Book) makeRoom(tx *storage.Tx, invited bool, out *Received) error {
 		if err != nil {
 			return err
 		}
-		if err := b.drop(tx, sc, keep); err != nil {
+		if err := b.drop(tx, sc, keep, "request evicted"); err != nil {
 			return err
 		}
 		c := fromStorage(sc)
@@ -537,12 +546,16 @@ func (b *Book) Decline(ctx context.Context, id int64) error {
 		if sc.State != PendingIncoming || sc.Removed {
 			return fmt.Errorf("%w: decline a %s contact", ErrState, sc.State)
 		}
-		return b.drop(tx, sc, false)
+		return b.drop(tx, sc, false, "request declined")
 	})
 }
 
-// drop deletes the contact, or hides it if it has history to keep.
-func (b *Book) drop(tx *storage.Tx, sc storage.Contact, keepHistory bool) error {
+// drop deletes the contact, or hides it if it has history to keep; our
+// messages to them that wait for delivery fail with reason.
+func (b *Book) drop(tx *storage.Tx, sc storage.Contact, keepHistory bool, reason string) error {
+	if _, err := tx.FailUndelivered(sc.ID, reason); err != nil {
+		return err
+	}
 	if err := tx.ForgetSession(sc.ID); err != nil {
 		return err
 	}
@@ -578,7 +591,7 @@ func block(tx *storage.Tx, sc *storage.Contact) ([]storage.MessageID, error) {
 		sc.BlockedFrom = sc.State
 	}
 	sc.State, sc.Removed = Blocked, false
-	return tx.ForgetOutbox(sc.ID)
+	return tx.ForgetOutbox(sc.ID, ReasonBlocked)
 }
 
 // BlockAddress blocks an address that may not be in the book yet (a
@@ -652,7 +665,7 @@ func (b *Book) Unblock(ctx context.Context, id int64, then ...Then) (Contact, er
 			// A removed row's state means nothing, as long as it is not
 			// "blocked": requests from the address are welcome again.
 			sc.State, sc.BlockedFrom = Requested, ""
-			if err := b.drop(tx, sc, true); err != nil {
+			if err := b.drop(tx, sc, true, ReasonRemoved); err != nil {
 				return err
 			}
 			sc.Removed, sc.Verified, sc.PeerBundle = true, false, nil
@@ -813,7 +826,7 @@ func (b *Book) Remove(ctx context.Context, id int64, keepHistory bool) error {
 		if sc.Removed && keepHistory {
 			return ErrNotFound
 		}
-		return b.drop(tx, sc, keepHistory)
+		return b.drop(tx, sc, keepHistory, ReasonRemoved)
 	})
 }
 
@@ -874,8 +887,10 @@ func (b *Book) LookupID(ctx context.Context, id int64) (Contact, error) {
 }
 
 // Find resolves what a user typed: an address in any paste form, a
-// contact id ("#3" or "3"), a nickname (case-insensitive), or a unique
-// nickname prefix. ErrAmbiguous if a prefix matches several.
+// contact id ("#3" or "3"), or a nickname, matched whole and
+// case-insensitively (never by prefix: "bob" is not "bobby"). An unknown
+// reference is a *NotFoundError (errors.Is ErrNotFound) that suggests
+// similar names.
 func (b *Book) Find(ctx context.Context, ref string) (Contact, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
@@ -891,7 +906,7 @@ func (b *Book) Find(ctx context.Context, ref string) (Contact, error) {
 	if err != nil {
 		return Contact{}, err
 	}
-	var prefix []storage.Contact
+	var names []string
 	for _, sc := range cs {
 		if sc.Removed || sc.Nickname == "" {
 			continue
@@ -899,21 +914,75 @@ func (b *Book) Find(ctx context.Context, ref string) (Contact, error) {
 		if strings.EqualFold(sc.Nickname, ref) {
 			return b.withSummary(ctx, fromStorage(sc))
 		}
-		if len(sc.Nickname) >= len(ref) && strings.EqualFold(sc.Nickname[:len(ref)], ref) {
-			prefix = append(prefix, sc)
+		names = append(names, sc.Nickname)
+	}
+	return Contact{}, &NotFoundError{Ref: ref, Suggestions: suggest(ref, names)}
+}
+
+// NotFoundError is Find's error for a reference that names no contact.
+type NotFoundError struct {
+	Ref         string
+	Suggestions []string // names like Ref, best first; at most 3
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%v: %q", ErrNotFound, e.Ref)
+}
+
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// suggest returns up to 3 names close to ref: names it begins or is
+// contained in, or within a small edit distance, closest first.
+func suggest(ref string, names []string) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	r := strings.ToLower(ref)
+	var cs []cand
+	for _, n := range names {
+		l := strings.ToLower(n)
+		d := editDistance(r, l)
+		if strings.Contains(l, r) || strings.Contains(r, l) {
+			d = min(d, 1)
+		}
+		if d <= max(1, utf8.RuneCountInString(r)/3) {
+			cs = append(cs, cand{n, d})
 		}
 	}
-	switch len(prefix) {
-	case 0:
-		return Contact{}, fmt.Errorf("%w: %q", ErrNotFound, ref)
-	case 1:
-		return b.withSummary(ctx, fromStorage(prefix[0]))
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].d != cs[j].d {
+			return cs[i].d < cs[j].d
+		}
+		return strings.ToLower(cs[i].name) < strings.ToLower(cs[j].name)
+	})
+	var out []string
+	for i := 0; i < len(cs) && i < 3; i++ {
+		out = append(out, cs[i].name)
 	}
-	names := make([]string, len(prefix))
-	for i, sc := range prefix {
-		names[i] = sc.Nickname
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
 	}
-	return Contact{}, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, ref, strings.Join(names, ", "))
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // List returns every contact in the book (not removed), with unread counts

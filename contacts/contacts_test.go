@@ -143,16 +143,13 @@ func TestIncomingRequestFlow(t *testing.T) {
 	if _, err := b.SetNote(ctx, c.ID, "met at the conference"); err != nil {
 		t.Fatal(err)
 	}
-	for _, ref := range []string{"carol", "CAROL", "car", string(carol), "chive:" + string(carol), "#" + strconv.FormatInt(c.ID, 10)} {
+	for _, ref := range []string{"carol", "CAROL", " Carol ", string(carol), "chive:" + string(carol), "#" + strconv.FormatInt(c.ID, 10)} {
 		f, err := b.Find(ctx, ref)
 		if err != nil || f.ID != c.ID || !f.Verified || f.Note != "met at the conference" {
 			t.Fatalf("Find(%q) = %+v, %v", ref, f, err)
 		}
 	}
 	b.Add(ctx, string(newAddr(t)), "Carlos", "")
-	if _, err := b.Find(ctx, "car"); !errors.Is(err, ErrAmbiguous) {
-		t.Fatalf("ambiguous prefix: %v", err)
-	}
 	if _, err := b.Find(ctx, "zed"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown name: %v", err)
 	}
@@ -160,6 +157,39 @@ func TestIncomingRequestFlow(t *testing.T) {
 		t.Fatalf("rename to a taken name: %v", err)
 	}
 	_ = db
+}
+
+// TestFindMatchesWholeNames: a name is never matched by its prefix (a
+// message for "bob" once went to "bobby"); an unknown name suggests the
+// names it resembles.
+func TestFindMatchesWholeNames(t *testing.T) {
+	ctx := context.Background()
+	b, _ := newBook(t, Options{})
+	for _, name := range []string{"bobby", "robert", "alice"} {
+		if _, err := b.Add(ctx, string(newAddr(t)), name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ref, want := range map[string][]string{
+		"bob":    {"bobby"},
+		"bobb":   {"bobby"},
+		"Rob":    {"robert"},
+		"alce":   {"alice"},
+		"zed":    nil,
+		"bobby2": {"bobby"},
+	} {
+		c, err := b.Find(ctx, ref)
+		var nf *NotFoundError
+		if !errors.As(err, &nf) || !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Find(%q) = %s, %v; want not found", ref, c.Name, err)
+		}
+		if strings.Join(nf.Suggestions, ",") != strings.Join(want, ",") {
+			t.Errorf("Find(%q) suggests %q, want %q", ref, nf.Suggestions, want)
+		}
+	}
+	if c, err := b.Find(ctx, "BOBBY"); err != nil || c.Name != "bobby" {
+		t.Errorf("exact name, other case: %+v %v", c, err)
+	}
 }
 
 func TestBlock(t *testing.T) {

@@ -51,17 +51,23 @@ type API interface {
 	// identical on both sides.
 	SafetyNumber(ctx context.Context, ref string) (string, error)
 
-	// Send encrypts and queues text for an accepted contact and returns at
-	// once with the message in state "queued"; delivery goes on in the background
-	// and is reported by MessageStateEvent.
+	// Send encrypts and queues text for a contact and returns at once with
+	// the message in state "queued" (durably stored); delivery goes on in
+	// the background and is reported by MessageStateEvent. A contact we
+	// asked who has not accepted yet ("requested") gets it once they do.
+	// SendMany does the same with more options.
 	Send(ctx context.Context, ref, text string) (Message, error)
-	// Retry re-queues a failed outgoing message.
+	// Retry re-queues a failed outgoing message (encrypted afresh, same id),
+	// or redials the contact of one still waiting. An expired, cancelled,
+	// delivered or read message is an error.
 	Retry(ctx context.Context, messageID string) error
 	// History returns up to limit messages of a conversation, newest first,
-	// older than the message with id before ("" for the newest page).
+	// older than the message with id before ("" for the newest page). A
+	// limit of 0 means 50, and more than MaxPage means MaxPage.
 	History(ctx context.Context, ref string, before string, limit int) ([]Message, error)
 	// Inbox returns received messages, oldest first, after the cursor
-	// (a Message.Seq; 0 for all), optionally only from one contact.
+	// (a Message.Seq; 0 for all), optionally only from one contact. A limit
+	// of 0 means 100, and more than MaxPage means MaxPage.
 	Inbox(ctx context.Context, q InboxQuery) ([]Message, error)
 	// MarkRead marks every received message of a conversation read and,
 	// when read receipts are on, tells the sender.
@@ -125,8 +131,8 @@ type API interface {
 	// ResetSession drops our session with an accepted contact and asks them
 	// for a new one (a contact request with our current keys): for when ours
 	// is lost or not to be trusted (a restored old backup, a tampered
-	// profile). Messages queued for them wait and go out under the new
-	// session; Send fails with ErrNotAccepted until it exists. Their node
+	// profile). Messages queued for them, and those sent meanwhile, wait and
+	// go out under the new session. Their node
 	// answers by itself; both sides then get a SessionEvent. For a contact
 	// we asked (requested), the request is sent again.
 	ResetSession(ctx context.Context, ref string) (Contact, error)
@@ -153,6 +159,46 @@ type API interface {
 	// to it, and per contact whether they were told and how many of our
 	// items for them a mailbox holds.
 	MailboxStatus(ctx context.Context) (MailboxStatus, error)
+
+	// Delivery for scripts and bots (issue 12).
+
+	// SendMany queues req.Text for every contact in req.To (duplicates
+	// count once) in one transaction: all are queued, or none is and the
+	// error names the contact that failed. The messages come back in the
+	// order of req.To, each in its own state ("queued"; or, for an
+	// idempotency key already used with that contact, the first message
+	// sent with it, in whatever state it is now).
+	SendMany(ctx context.Context, req SendRequest) ([]Message, error)
+	// Scheduled lists our messages scheduled for later (SendRequest.At)
+	// that have not been sent yet, earliest first.
+	Scheduled(ctx context.Context) ([]Message, error)
+	// CancelScheduled cancels a scheduled message that has not been sent
+	// yet: it becomes "cancelled" and is never sent. An error once it was.
+	CancelScheduled(ctx context.Context, messageID string) error
+}
+
+// MaxPage caps the limit of History and Inbox.
+const MaxPage = 1000
+
+// MaxIdempotencyKey is the longest SendRequest.IdempotencyKey, in bytes.
+const MaxIdempotencyKey = 256
+
+// SendRequest is what SendMany sends.
+type SendRequest struct {
+	To   []string // contact references; at least one
+	Text string
+	// TTL, if positive, is how long the message is worth delivering: not
+	// delivered TTL after it was sent (after At, for a scheduled message),
+	// it becomes "expired" and is never delivered. The receiver refuses it
+	// after that time too.
+	TTL time.Duration
+	// At schedules the message: it is encrypted and sent at that time
+	// (later, if the node is not running then). Zero or past: now.
+	At time.Time
+	// IdempotencyKey, if set, makes the send safe to repeat: a second send
+	// with the same key to the same contact returns the first message and
+	// sends nothing. At most MaxIdempotencyKey bytes.
+	IdempotencyKey string
 }
 
 // ContactState values are part of the CLI and JSON-RPC contract.
@@ -212,16 +258,25 @@ const (
 )
 
 // MessageState values are part of the CLI and JSON-RPC contract.
+//
+// Outgoing: queued → sent → delivered → read, or one of three ends
+// without delivery: failed (given up for a reason in Message.Error: the
+// peer refused it, or the contact was removed or blocked; Retry queues it
+// again), expired (its TTL passed before the peer acknowledged it; final,
+// it is never delivered late) or cancelled (a scheduled message taken
+// back before it was sent; final).
 type MessageState string
 
 const (
-	Queued    MessageState = "queued"    // outgoing, in the outbox
+	Queued    MessageState = "queued"    // outgoing, stored and waiting (maybe for its scheduled time, SendAt)
 	Sent      MessageState = "sent"      // outgoing, written to the peer's link
 	Stored    MessageState = "stored"    // outgoing, kept by a mailbox (ours or theirs) until the peer collects it
 	Delivered MessageState = "delivered" // outgoing, acknowledged by the peer's node
 	Read      MessageState = "read"      // outgoing: the peer read it; incoming: we read it
 	Failed    MessageState = "failed"    // outgoing, given up; see Message.Error; Retry re-queues
 	Received  MessageState = "received"  // incoming, not read yet
+	Expired   MessageState = "expired"   // outgoing, not delivered before ExpiresAt; final
+	Cancelled MessageState = "cancelled" // outgoing, a scheduled message cancelled before it was sent; final
 )
 
 // Message is one message of a conversation.
@@ -234,10 +289,12 @@ type Message struct {
 	Text        string       `json:"text"`
 	Time        time.Time    `json:"time"` // created (outgoing) or received (incoming)
 	State       MessageState `json:"state"`
-	Error       string       `json:"error,omitempty"`
+	Error       string       `json:"error,omitempty"` // failed or expired: why
 	SentAt      time.Time    `json:"sent_at,omitzero"`
 	DeliveredAt time.Time    `json:"delivered_at,omitzero"`
 	ReadAt      time.Time    `json:"read_at,omitzero"`
+	ExpiresAt   time.Time    `json:"expires_at,omitzero"` // outgoing with a TTL: never delivered after this
+	SendAt      time.Time    `json:"send_at,omitzero"`    // outgoing, scheduled: when it is (or was) due
 }
 
 // InboxQuery selects received messages for Inbox.
@@ -285,8 +342,9 @@ type Status struct {
 	Contacts        int       `json:"contacts"`
 	ContactsOnline  int       `json:"contacts_online"`
 	PendingRequests int       `json:"pending_requests"`
-	Outbox          int       `json:"outbox"` // items waiting to be delivered
-	Daemon          bool      `json:"daemon"` // served by a running daemon
+	Outbox          int       `json:"outbox"`    // items waiting to be delivered
+	Daemon          bool      `json:"daemon"`    // served by a running daemon
+	Scheduled       int       `json:"scheduled"` // messages scheduled for later, not sent yet
 	// Defences are tor's flood defences of our onion service, once it is
 	// published (nil before, and without tor).
 	Defences *Defences `json:"defences,omitempty"`

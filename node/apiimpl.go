@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/chive-im/chive/contacts"
@@ -21,12 +22,24 @@ func (n *Node) find(ctx context.Context, ref string) (contacts.Contact, error) {
 	}
 	c, err := n.book.Find(ctx, ref)
 	if errors.Is(err, contacts.ErrNotFound) {
+		var nf *contacts.NotFoundError
+		if errors.As(err, &nf) && len(nf.Suggestions) > 0 {
+			return contacts.Contact{}, fmt.Errorf("%w: %q (did you mean %s?)", ErrUnknownContact, ref, orList(nf.Suggestions))
+		}
 		return contacts.Contact{}, fmt.Errorf("%w: %q", ErrUnknownContact, ref)
 	}
 	if err != nil {
 		return contacts.Contact{}, err
 	}
 	return c, nil
+}
+
+// orList is "a", "a or b", "a, b or c".
+func orList(xs []string) string {
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
 
 func (n *Node) presence(addr onion.Address) Presence {
@@ -97,8 +110,11 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 		Text:      m.Body,
 		Time:      messageTime(m),
 		State:     MessageState(m.Status),
+		Error:     m.Error,
 		SentAt:    m.Sent,
 		ReadAt:    m.Read,
+		ExpiresAt: m.Expires,
+		SendAt:    m.SendAt,
 	}
 	if m.Direction == storage.Outgoing {
 		out.DeliveredAt = m.Delivered
@@ -115,7 +131,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	work, err := n.db.PendingContacts(ctx)
+	outbox, scheduled, err := n.db.PendingCounts(ctx, time.Now())
 	if err != nil {
 		return Status{}, err
 	}
@@ -135,9 +151,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		}
 	}
 	n.mu.Unlock()
-	for _, w := range work {
-		s.Outbox += w.Items
-	}
+	s.Outbox, s.Scheduled = outbox, scheduled
 	return s, nil
 }
 

@@ -197,8 +197,8 @@ func (n *Node) AcceptContact(ctx context.Context, ref string) (Contact, error) {
 	}
 	p := n.peer(c.Address)
 	p.mu.Lock()
-	out, it, err := n.acceptLocked(c, b, nil, nil)
-	if err == nil {
+	out, its, err := n.acceptLocked(c, b, nil, nil)
+	for _, it := range its {
 		p.enqueueLocked(it)
 	}
 	p.mu.Unlock()
@@ -238,11 +238,18 @@ func (n *Node) BlockContact(ctx context.Context, ref string) error {
 	var err error
 	if addr, perr := onion.ParseAddress(ref); perr == nil {
 		// An address not in the book can be blocked too.
+		// Under the peer's lock: a send cannot slip in between.
+		p := n.peer(addr)
+		p.mu.Lock()
 		c, failed, err = n.book.BlockAddress(ctx, string(addr))
+		p.mu.Unlock()
 	} else {
 		c, err = n.find(ctx, ref)
 		if err == nil {
+			p := n.peer(c.Address)
+			p.mu.Lock()
 			c, failed, err = n.book.Block(ctx, c.ID)
+			p.mu.Unlock()
 		}
 	}
 	if err != nil {
@@ -250,12 +257,26 @@ func (n *Node) BlockContact(ctx context.Context, ref string) error {
 	}
 	n.dropLink(c.Address)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c)})
-	now := time.Now()
-	for _, id := range failed {
-		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(c.Address), State: Failed, At: now,
-			Error: "not sent: you blocked " + c.Display()})
-	}
+	n.publishFailed(c.Address, failed, contacts.ReasonBlocked)
 	return nil
+}
+
+// undelivered lists our messages to c still waiting, before a change that
+// fails them (block, remove); the caller holds c's peer mu across both.
+func (n *Node) undelivered(ctx context.Context, c contacts.Contact) []storage.MessageID {
+	ids, err := n.db.UndeliveredIDs(ctx, c.ID)
+	if err != nil {
+		n.log.Warn("listing undelivered messages", "err", err)
+	}
+	return ids
+}
+
+// publishFailed tells subscribers that ids to addr failed with reason.
+func (n *Node) publishFailed(addr onion.Address, ids []storage.MessageID, reason string) {
+	now := time.Now()
+	for _, id := range ids {
+		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(addr), State: Failed, At: now, Error: reason})
+	}
 }
 
 // RenameContact implements API.
@@ -278,10 +299,19 @@ func (n *Node) RemoveContact(ctx context.Context, ref string, keepHistory bool) 
 	if err != nil {
 		return err
 	}
-	if err := n.book.Remove(ctx, c.ID, keepHistory); err != nil {
+	p := n.peer(c.Address)
+	p.mu.Lock()
+	var failed []storage.MessageID
+	if keepHistory { // else the messages go with the contact
+		failed = n.undelivered(ctx, c)
+	}
+	err = n.book.Remove(ctx, c.ID, keepHistory)
+	p.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("node: remove: %w", err)
 	}
 	n.dropLink(c.Address)
+	n.publishFailed(c.Address, failed, contacts.ReasonRemoved)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c), Removed: true})
 	return nil
 }

@@ -270,6 +270,10 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 				if hold && sealedKind(chunk[i].Kind) {
 					continue
 				}
+				if e := chunk[i].Expires; !e.IsZero() && !time.Now().Before(e) {
+					n.wakeScheduler() // past its deadline: never written; the scheduler ends it
+					continue
+				}
 				if chunk[i].Kind == storage.KindRequest {
 					// Proof of work is made when a request leaves (work.go).
 					if err := n.freshRequest(p, l, c.ID, &chunk[i]); errors.Is(err, errGone) {

@@ -46,6 +46,12 @@ var (
 	ErrMailboxRefused = errors.New("the mailbox refused")
 	// ErrMailboxUnreachable: MailboxUnlink could not reach the mailbox.
 	ErrMailboxUnreachable = errors.New("the mailbox cannot be reached")
+
+	// --- issue 12 ---
+
+	// ErrUnknownMessage: no outgoing message has that id (Retry,
+	// CancelScheduled).
+	ErrUnknownMessage = errors.New("unknown message")
 )
 
 // MinPassphrase is the fewest characters (runes) a profile's passphrase may

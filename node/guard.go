@@ -241,6 +241,45 @@ func (n *Node) admit(p *peer, l carrier, m wire.Msg) (drop bool, err error) {
 	}
 }
 
+// admitNow is admit without waiting, for the frames a batch takes beyond
+// its first (links.go): it spends p's budget for m and reports drop as
+// admit does, or reports wait, having spent nothing, when admit would wait
+// (over the budget or the unread quota, or the quota not loaded yet): the
+// caller then stores what it has taken before calling admit.
+func (n *Node) admitNow(p *peer, m wire.Msg) (drop, wait bool) {
+	g := n.guardOf(p)
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var b *budget
+	size := 0
+	switch m := m.(type) {
+	case *wire.Message:
+		if !g.unreadKnown || g.unread >= n.tune.unreadQuota || g.unreadBytes >= n.tune.unreadBytesQuota {
+			return false, true
+		}
+		b, size = &g.messages, len(m.Ciphertext)
+	case *wire.Receipt:
+		b = &g.receipts
+	case *wire.Typing:
+		if g.typing.take(now) > 0 {
+			n.stats.typingDropped.Add(1)
+			return true, false
+		}
+		return false, false
+	default:
+		b = &g.other
+	}
+	if b.take(now) > 0 {
+		return false, true // not taken: admit waits for it
+	}
+	if _, ok := m.(*wire.Message); ok {
+		g.unread++ // as countUnread
+		g.unreadBytes += int64(size)
+	}
+	return false, false
+}
+
 // waitQuota waits while p has more unread messages (or bytes) than the
 // quota allows, until the user reads the conversation. The sender keeps
 // the rest in its outbox; its link stalls meanwhile.

@@ -38,29 +38,19 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 			return errDrop
 		}
 		return n.onAccept(p, l, c, m)
-	case *wire.Ack:
-		if !known {
-			return errDrop
-		}
-		return n.onAck(p, c, m)
+	case *wire.Ack, *wire.Refuse, *wire.Message, *wire.Receipt:
+		return n.handleRun(p, l, []wire.Msg{m})
 	}
 	// Everything else needs an accepted contact.
 	switch {
 	case !known:
 		return errDrop
 	case c.State == contacts.Requested:
-		// They may have accepted a request we sent again after losing our
-		// session, and send what they had queued: it waits, unacknowledged,
-		// and comes again behind their acceptance.
-		return nil
+		return nil // see handleRun
 	case c.State != contacts.Accepted:
 		return errDrop
 	}
-	switch m := m.(type) {
-	case *wire.Message:
-		return n.onMessage(p, l, c, m)
-	case *wire.Receipt:
-		return n.onReceipt(p, l, c, m)
+	switch m.(type) {
 	case *wire.Typing:
 		now := time.Now()
 		n.mu.Lock()
@@ -129,7 +119,7 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 	if n.addr > p.addr {
 		return ack(l, m.ID)
 	}
-	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
+	accepted, its, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
 		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
 			return err
 		}
@@ -139,7 +129,9 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 	if err != nil {
 		return fmt.Errorf("request: accept mutual request: %w", err)
 	}
-	p.enqueueLocked(it)
+	for _, it := range its {
+		p.enqueueLocked(it)
+	}
 	n.events.publish(ContactEvent{Contact: n.apiContact(accepted)})
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
@@ -147,35 +139,37 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 
 // acceptLocked runs the accepter's side of the key agreement and, in one
 // transaction, stores the session, marks the contact accepted (with the
-// peer's fresh bundle, if not nil) and queues the acceptance frame. p.mu
-// must be held.
-func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, storage.OutboxItem, error) {
+// peer's fresh bundle, if not nil) and queues the acceptance frame, then
+// the messages that waited for the session (we had asked them too). p.mu
+// must be held; the items come in outbox order.
+func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, []storage.OutboxItem, error) {
 	now := time.Now()
 	st, hs, err := ratchet.Accept(n.identity().rid, b, now)
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
-	}
-	stBytes, err := st.MarshalBinary()
-	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
 	id := wire.NewID()
 	name := n.displayName()
 	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
-	var it storage.OutboxItem
+	var its []storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
-		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
-			return err
-		}
 		if err := tx.SetNameSent(c.ID, name); err != nil {
 			return err
 		}
-		var err error
-		it, err = tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
+		it, err := tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindAccept, Frame: frame, Created: now})
 		if err != nil {
+			return err
+		}
+		ch := &chain{st: st, dirty: true}
+		waited, err := n.promoteDue(tx, ch, c.ID, now)
+		if err != nil {
+			return err
+		}
+		its = append([]storage.OutboxItem{it}, waited...)
+		if err := ch.save(tx, c.ID, now); err != nil {
 			return err
 		}
 		if extra != nil {
@@ -184,12 +178,13 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return nil
 	})
 	if err != nil {
-		return contacts.Contact{}, storage.OutboxItem{}, err
+		return contacts.Contact{}, nil, err
 	}
 	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
 		out = full // with what extra changed (a peer name)
 	}
-	return out, it, nil
+	n.wakeScheduler() // messages scheduled for them can be sent now
+	return out, its, nil
 }
 
 func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accept) error {
@@ -243,15 +238,8 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if err != nil {
 		return err
 	}
-	stBytes, err := st.MarshalBinary()
-	if err != nil {
-		return err
-	}
 	after := ratchet.SafetyNumber(st.SelfOnionKey(), st.PeerOnionKey())
 	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
-		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
-			return err
-		}
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
@@ -261,12 +249,24 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if err := requeue(tx, moves); err != nil {
 			return err
 		}
+		// Behind them, the messages that waited unencrypted for this
+		// session (sent while they had not accepted, or during a reset):
+		// one sent just before this is encrypted here, one sent just after
+		// finds the session (both hold p.mu).
+		ch := &chain{st: st, dirty: true}
+		if _, err := n.promoteDue(tx, ch, c.ID, now); err != nil {
+			return err
+		}
+		if err := ch.save(tx, c.ID, now); err != nil {
+			return err
+		}
 		return clearVerifiedIf(tx, c.ID, reset && before != after)
 	})
 	if err != nil {
 		return err
 	}
-	p.rearrangedLocked()
+	p.rearrangedLocked() // the writer reloads the outbox, promoted messages included
+	n.wakeScheduler()    // messages scheduled for them can be sent now
 	// Our name changed since the request went out: tell them now.
 	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
 		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
@@ -283,55 +283,9 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	return ack(l, m.ID)
 }
 
-func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
-	now := time.Now()
-	it, err := n.db.Acknowledge(n.ctx, c.ID, storage.MessageID(m.ID), now)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil // a repeated ack
-	}
-	if err != nil {
-		return err
-	}
-	if it.Kind == storage.KindMessage {
-		n.events.publish(MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
-	}
-	return nil
-}
-
-func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
-	p.mu.Lock()
-	msg, changed, err := n.receiveLocked(c, l.Peer(), m)
-	if err == nil && msg != nil {
-		// Under p.mu: a mailbox may deliver this contact's messages at the
-		// same time (mailbox.go), and events must come in stored order.
-		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
-	}
-	p.mu.Unlock()
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		// No session: we asked for a new one (ResetSession). The message
-		// waits, unacknowledged; it comes again under the new session.
-		return nil
-	case errors.Is(err, errUndecryptable):
-		return nil // told by decryptFailed; it waits in the peer's outbox
-	case errors.Is(err, ErrSessionMismatch):
-		// Our stored session is not with this key: never decrypt with it,
-		// and never acknowledge what we cannot read. The message waits in
-		// the peer's outbox until a new session is made.
-		n.warnMismatch(p, c)
-		return nil
-	case err != nil:
-		return err
-	}
-	if changed {
-		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
-			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
-		}
-	}
-	return ack(l, m.ID)
-}
-
-// receiveLocked decrypts and stores a message from the peer with onion
+// receiveLocked is the path of a message a mailbox carried (handleRelayed;
+// a link's frames go through handleRun, in batches): it decrypts and
+// stores a message from the peer with onion
 // key peer (the one that authenticated its link, or the contact's own for
 // a frame a mailbox carried), or reports a duplicate (nil message, nil
 // error) without decrypting it again. The session must be the one with
@@ -386,15 +340,19 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 	if err != nil {
 		return nil, err
 	}
-	if content.Text == "" {
-		// Not a chat message (Send refuses empty text): store the step and
-		// the id, apply it, show nothing.
+	if content.Text == "" || (content.Expires != 0 && now.UnixMilli() >= content.Expires) {
+		// Not a chat message (Send refuses empty text), or one past the
+		// sender's deadline (never shown late): store the step and the id,
+		// apply it, show nothing.
 		err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
 			if dup, err := tx.MarkSeen(c.ID, id, now); err != nil || dup {
 				return err
 			}
 			if err := tx.PutSession(c.ID, nextBytes, now); err != nil {
 				return err
+			}
+			if content.Text != "" {
+				return nil
 			}
 			return apply(tx, content)
 		})
@@ -418,36 +376,4 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 		return nil, fmt.Errorf("message: store: %w", err)
 	}
 	return &stored, nil
-}
-
-func (n *Node) onReceipt(p *peer, l *wire.Link, c contacts.Contact, m *wire.Receipt) error {
-	ids := make([]storage.MessageID, len(m.IDs))
-	for i, id := range m.IDs {
-		ids[i] = storage.MessageID(id)
-	}
-	status := storage.StatusDelivered
-	if m.Read {
-		status = storage.StatusRead
-	}
-	now := time.Now()
-	var changed []storage.MessageID
-	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		dup, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), now)
-		if err != nil || dup {
-			return err
-		}
-		changed, err = tx.ApplyReceipt(c.ID, ids, status, now)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	state := Delivered
-	if m.Read {
-		state = Read
-	}
-	for _, id := range changed {
-		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
-	}
-	return ack(l, m.ID)
 }

@@ -48,6 +48,7 @@ type peer struct {
 	pending   []storage.OutboxItem // queued since the writer loaded the outbox
 	wake      chan struct{}        // the current writer's wake-up, cap 1
 	outboxGen uint64               // bumped when the outbox is rearranged (a session reset)
+	refused   map[wire.ID]refusal  // messages we refused lately (see handleRun)
 }
 
 // peerLocked returns the peer for addr, creating it. n.mu must be held.
@@ -204,9 +205,12 @@ func (n *Node) currentLink(p *peer) *wire.Link {
 	return p.link
 }
 
-// readLoop handles every frame the peer sends on l until l closes.
+// readLoop handles every frame the peer sends on l until l closes. It
+// takes every frame that has arrived (up to maxBatch) at once, so they are
+// stored in one transaction and acknowledged together.
 func (n *Node) readLoop(p *peer, l *wire.Link) {
 	defer n.linkDown(p, l)
+	batch := make([]wire.Msg, 0, n.tune.maxBatch)
 	for {
 		ctx, cancel := n.ctx, context.CancelFunc(func() {})
 		n.mu.Lock()
@@ -228,14 +232,41 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		if !n.isCurrent(p, l) {
 			return
 		}
-		drop, err := n.admit(p, l, m) // the peer's budget (guard.go)
-		if err != nil {
-			return
+		// Each frame spends the peer's budget (guard.go) before it joins
+		// the batch. A contact over it waits; what the batch holds is
+		// stored and acknowledged first (the unread quota counts it).
+		batch = batch[:0]
+		for first := true; ; first = false {
+			drop, wait := false, first
+			if !first {
+				drop, wait = n.admitNow(p, m)
+			}
+			if wait {
+				if len(batch) > 0 {
+					if err := n.handleBatch(p, l, batch); err != nil {
+						n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
+						return
+					}
+					batch = batch[:0]
+				}
+				if drop, err = n.admit(p, l, m); err != nil {
+					return
+				}
+			}
+			if !drop {
+				batch = append(batch, m)
+			}
+			if len(batch) >= n.tune.maxBatch {
+				break
+			}
+			if m, err = l.Recv(nowCtx); err != nil { // only what is there already
+				break
+			}
 		}
-		if drop {
+		if len(batch) == 0 {
 			continue
 		}
-		if err := n.handle(p, l, m); err != nil {
+		if err := n.handleBatch(p, l, batch); err != nil {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 			return
 		}
@@ -247,6 +278,13 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		n.mu.Unlock()
 	}
 }
+
+// nowCtx is done: Recv with it returns a frame only if one is waiting.
+var nowCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // promoteIfContact stops counting p's link as a stranger's if p is now an
 // accepted or requested contact, and reports whether it did.

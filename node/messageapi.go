@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/storage"
@@ -16,125 +14,6 @@ import (
 
 // MaxText is the longest message Send accepts, in bytes of UTF-8.
 const MaxText = wire.MaxText
-
-// Send implements API: one transaction stores the ratchet step, the message
-// and its outbox frame; delivery follows in the background.
-func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
-	c, err := n.find(ctx, ref)
-	if err != nil {
-		return Message{}, err
-	}
-	switch c.State {
-	case contacts.Accepted:
-	case contacts.Blocked:
-		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), ErrBlocked)
-	default:
-		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), ErrNotAccepted)
-	}
-	if len(text) > MaxText {
-		return Message{}, fmt.Errorf("node: send: %w (%d bytes, at most %d)", ErrTooLong, len(text), MaxText)
-	}
-	if strings.TrimSpace(text) == "" {
-		return Message{}, errors.New("node: send: empty message")
-	}
-	if !utf8.ValidString(text) {
-		return Message{}, errors.New("node: send: text is not UTF-8")
-	}
-	p := n.peer(c.Address)
-	p.mu.Lock()
-	m, it, err := n.queueMessageLocked(ctx, c, text)
-	if err == nil {
-		p.enqueueLocked(it)
-	}
-	p.mu.Unlock()
-	if err != nil {
-		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), err)
-	}
-	n.startDelivery(p, c.ID)
-	am := n.apiMessage(m, c)
-	n.events.publish(MessageEvent{Message: am})
-	return am, nil
-}
-
-// queueMessageLocked encrypts text for c and stores session, message and
-// outbox frame in one transaction. The peer's mu must be held: it orders
-// the ratchet steps and the outbox.
-func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text string) (storage.Message, storage.OutboxItem, error) {
-	pub, err := c.Address.PublicKey()
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	st, err := n.loadSession(ctx, c, pub)
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
-	}
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
-	}
-	now := time.Now()
-	pt, err := wire.MarshalContent(wire.Content{Text: text, Time: now.UnixMilli()})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	id := wire.NewID()
-	next, ct, err := st.Encrypt(pt, id[:], now)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	nextBytes, err := next.MarshalBinary()
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	frame, err := wire.Marshal(&wire.Message{ID: id, Ciphertext: ct})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	m, err := n.db.QueueMessage(ctx, storage.OutgoingMessage{
-		ContactID: c.ID,
-		ID:        storage.MessageID(id),
-		Body:      text,
-		Created:   now,
-		Session:   nextBytes,
-		Frame:     frame,
-	})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	it := storage.OutboxItem{
-		Seq: 0, ID: m.ID, ContactID: c.ID, Kind: storage.KindMessage, Message: &m.ID,
-		Frame: frame, NextAttempt: now, Created: now,
-	}
-	return m, it, nil
-}
-
-// Retry implements API: the message's contact is redialed at once. A
-// message is never given up on automatically, so there is nothing else to
-// re-queue.
-func (n *Node) Retry(ctx context.Context, messageID string) error {
-	if err := n.checkOpen(); err != nil {
-		return err
-	}
-	id, err := storage.ParseMessageID(messageID)
-	if err != nil {
-		return fmt.Errorf("node: retry: %w", err)
-	}
-	it, err := n.db.OutboxItem(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("node: retry %s: not waiting for delivery", messageID)
-	}
-	if err != nil {
-		return fmt.Errorf("node: retry: %w", err)
-	}
-	c, err := n.book.Get(ctx, it.ContactID)
-	if err != nil {
-		return fmt.Errorf("node: retry: %w", err)
-	}
-	p := n.peer(c.Address)
-	n.redialNow(p)
-	n.startDelivery(p, c.ID)
-	n.mailboxRetry(ctx, c, it) // a message a mailbox expired goes to one again
-	return nil
-}
 
 // History implements API.
 func (n *Node) History(ctx context.Context, ref string, before string, limit int) ([]Message, error) {
@@ -160,6 +39,7 @@ func (n *Node) History(ctx context.Context, ref string, before string, limit int
 	if limit <= 0 {
 		limit = 50
 	}
+	limit = min(limit, MaxPage)
 	ms, err := n.db.History(ctx, c.ID, cursor, limit)
 	if err != nil {
 		return nil, err
@@ -176,7 +56,7 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
-	sq := storage.InboxQuery{After: q.After, Limit: q.Limit, IncludeOutgoing: q.Outgoing}
+	sq := storage.InboxQuery{After: q.After, Limit: min(q.Limit, MaxPage), IncludeOutgoing: q.Outgoing}
 	var one *contacts.Contact
 	if q.Contact != "" {
 		c, err := n.find(ctx, q.Contact)

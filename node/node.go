@@ -51,6 +51,11 @@ type Options struct {
 	// Transport replaces Tor, e.g. with an in-memory network
 	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
 	Transport StartTransport
+	// WaitLock, if set, is asked what to do while another process holds
+	// the profile (after the passphrase was checked): nil means try again,
+	// an error gives up with it. nil WaitLock: fail at once with
+	// *LockedError.
+	WaitLock func(ctx context.Context, locked *LockedError) error
 
 	tune *tuning // nil: defaults; tests shorten the timers
 }
@@ -95,6 +100,11 @@ type tuning struct {
 	workBits         int // proof of work asked of requests without an invite
 	// Mailbox (issue 16): see mailboxTuning.
 	mbox mailboxTuning
+
+	// maxBatch bounds the frames one receive transaction stores (and then
+	// acknowledges) and the sends one transaction queues; 1 commits each
+	// on its own, as chive did before batching (benchmarks compare).
+	maxBatch int
 }
 
 func defaultTuning() *tuning {
@@ -130,6 +140,7 @@ func defaultTuning() *tuning {
 		rotateCheck:      time.Hour,
 		resetEvery:       time.Minute,
 		mbox:             defaultMailboxTuning(),
+		maxBatch:         256,
 	}
 }
 
@@ -158,6 +169,8 @@ type Node struct {
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
+	sendq     sendQueue     // sends waiting to be committed together
+	schedWake chan struct{} // cap 1: the next due time may have changed
 	// nameMu orders SetName with the Profile messages carrying the name,
 	// so the name recorded as sent is the one that went out.
 	nameMu sync.Mutex
@@ -185,7 +198,7 @@ func Open(ctx context.Context, o Options) (*Node, error) {
 	if o.Dir == "" {
 		return nil, errors.New("node: open: no profile directory")
 	}
-	db, err := storage.Open(ctx, o.Dir, o.Passphrase, storage.OpenOptions{})
+	db, err := storage.Open(ctx, o.Dir, o.Passphrase, storage.OpenOptions{WaitLock: o.WaitLock})
 	if err != nil {
 		return nil, fmt.Errorf("node: open: %w", err)
 	}
@@ -216,18 +229,19 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	}
 	pub := ident.OnionKey.Public().(ed25519.PublicKey)
 	n := &Node{
-		db:     db,
-		key:    ident.OnionKey,
-		pub:    pub,
-		addr:   onion.AddressFromPublicKey(pub),
-		name:   ident.Name,
-		log:    slog.New(slog.DiscardHandler),
-		tune:   tune,
-		opts:   o,
-		events: newBroker(),
-		trUp:   make(chan struct{}),
-		tor:    TorStatus{State: TorStarting},
-		peers:  make(map[onion.Address]*peer),
+		db:        db,
+		key:       ident.OnionKey,
+		pub:       pub,
+		addr:      onion.AddressFromPublicKey(pub),
+		name:      ident.Name,
+		log:       slog.New(slog.DiscardHandler),
+		tune:      tune,
+		opts:      o,
+		events:    newBroker(),
+		trUp:      make(chan struct{}),
+		schedWake: make(chan struct{}, 1),
+		tor:       TorStatus{State: TorStarting},
+		peers:     make(map[onion.Address]*peer),
 	}
 	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}
 	n.names = newPeerNames(n.addr, func(a onion.Address) (int64, bool) {
@@ -275,6 +289,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	n.spawnLocked(n.scheduleLoop)
 	// A name change not yet sent (we stopped first, or they accepted
 	// since): queued now, delivered once the network is up.
 	n.spawnLocked(func() { n.syncNames(n.ctx) })

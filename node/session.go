@@ -261,6 +261,9 @@ func (n *Node) reencrypt(ctx context.Context, c contacts.Contact, st *ratchet.St
 					return nil, nil, err
 				}
 				content = wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
+				if !m.Expires.IsZero() {
+					content.Expires = m.Expires.UnixMilli() // the deadline goes with it
+				}
 			}
 			pt, err := wire.MarshalContent(content)
 			if err != nil {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what chive and its tests need and are missing: tor (>= 0.4.8, with
-# tor-gencert for the private test network) and tmux. As root it installs with
+# tor-gencert for the private test network), tmux, and jq and python3 (the
+# examples in docs/examples, run by the tests). As root it installs with
 # apt-get; otherwise it prints the exact command and fails.
 set -euo pipefail
 missing=()
 command -v tor >/dev/null 2>&1 || [ -x /usr/sbin/tor ] || missing+=(tor)
 command -v tor-gencert >/dev/null 2>&1 || [ -x /usr/bin/tor-gencert ] || missing+=(tor)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ ${#missing[@]} -eq 0 ] && exit 0
 pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

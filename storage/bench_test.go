@@ -165,7 +165,7 @@ func (m *msgDB) build(b *testing.B, n int, keepDir string) {
 					}
 					at := t0.Add(time.Duration(j) * time.Second)
 					msg, err := tx.insertMessage(Message{ID: NewMessageID(), ContactID: c, Direction: dir, Body: benchBody,
-						Status: StatusRead, Created: at, Delivered: at, Read: at})
+						Status: StatusRead, Created: at, Delivered: at, Read: at}, nil)
 					if err != nil {
 						return err
 					}

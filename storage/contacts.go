@@ -9,6 +9,15 @@ import (
 	"time"
 )
 
+// Hot statements of this file (see hot).
+var (
+	qContactByID  = hot(`SELECT ` + contactCols + ` FROM contacts WHERE id = ?`)
+	qContactByMAC = hot(`SELECT ` + contactCols + ` FROM contacts WHERE address_mac = ?`)
+	qSession      = hot(`SELECT state_sealed FROM sessions WHERE contact_id = ?`)
+	qPutSession   = hot(`INSERT INTO sessions (contact_id, state_sealed, updated) VALUES (?, ?, ?)
+		ON CONFLICT (contact_id) DO UPDATE SET state_sealed = excluded.state_sealed, updated = excluded.updated`)
+)
+
 // ContactState is where a contact stands in the request handshake.
 type ContactState string
 
@@ -217,7 +226,8 @@ func (tx *Tx) DeleteContact(id int64) error {
 }
 
 // ForgetSession deletes the contact's session and outbox items (used on
-// block and on remove-keeping-history): nothing more is sent to them.
+// remove-keeping-history and a stale session): nothing more is sent to
+// them. Messages still waiting are failed first, with FailUndelivered.
 func (tx *Tx) ForgetSession(contactID int64) error {
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE contact_id = ?`, contactID); err != nil {
 		return fmt.Errorf("storage: forget session: %w", err)
@@ -253,7 +263,7 @@ func (db *DB) ContactByAddress(ctx context.Context, address string) (Contact, er
 }
 
 func (db *DB) contact(ctx context.Context, q querier, id int64) (Contact, error) {
-	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ?`, id))
+	c, err := db.scanContact(db.row(ctx, q, qContactByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Contact{}, fmt.Errorf("storage: contact %d: %w", id, ErrNotFound)
 	}
@@ -264,7 +274,7 @@ func (db *DB) contact(ctx context.Context, q querier, id int64) (Contact, error)
 }
 
 func (db *DB) contactByAddress(ctx context.Context, q querier, address string) (Contact, error) {
-	c, err := db.scanContact(q.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE address_mac = ?`, db.seal.addressMAC(address)))
+	c, err := db.scanContact(db.row(ctx, q, qContactByMAC, db.seal.addressMAC(address)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Contact{}, fmt.Errorf("storage: contact by address: %w", ErrNotFound)
 	}
@@ -344,7 +354,7 @@ func (db *DB) Session(ctx context.Context, contactID int64) ([]byte, error) {
 
 func (db *DB) session(ctx context.Context, q querier, contactID int64) ([]byte, error) {
 	var sealed []byte
-	err := q.QueryRowContext(ctx, `SELECT state_sealed FROM sessions WHERE contact_id = ?`, contactID).Scan(&sealed)
+	err := db.row(ctx, q, qSession, contactID).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("storage: session %d: %w", contactID, ErrNotFound)
 	}
@@ -363,8 +373,7 @@ func (tx *Tx) PutSession(contactID int64, state []byte, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO sessions (contact_id, state_sealed, updated) VALUES (?, ?, ?)
-		ON CONFLICT (contact_id) DO UPDATE SET state_sealed = excluded.state_sealed, updated = excluded.updated`,
+	_, err := tx.exec(qPutSession,
 		contactID, tx.db.seal.seal("sessions", "state", int64Key(contactID), state), ns(at))
 	if err != nil {
 		return fmt.Errorf("storage: put session: %w", err)

@@ -11,6 +11,16 @@ import (
 	"time"
 )
 
+// Hot statements of this file (see hot).
+var (
+	qInsertMessage = hot(`INSERT INTO messages (id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read,
+		error, expires, send_at, idem_mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+	qRecordSeen = hot(`INSERT INTO seen (contact_id, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+	qSeen       = hot(`SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`)
+	qReceived   = hot(`SELECT count(*) FROM messages WHERE contact_id = ? AND direction = 'in' AND id = ?`)
+)
+
 // MessageID is the 128-bit random id of a message or outbox item, the same
 // on both sides of a conversation.
 type MessageID [16]byte
@@ -47,7 +57,10 @@ const (
 )
 
 // Status is a message's delivery state. Outgoing: queued → sent →
-// stored → delivered → read (or failed). Incoming: received → read.
+// stored (at their mailbox) → delivered → read; or failed (given up, with a
+// reason; a retry queues it again), expired (its deadline passed first;
+// final) or cancelled (a scheduled message taken back before it was sent;
+// final). Incoming: received → read.
 type Status string
 
 const (
@@ -56,7 +69,9 @@ const (
 	StatusStored    Status = "stored"    // kept by a mailbox for the peer, not yet acknowledged by the peer
 	StatusDelivered Status = "delivered" // acknowledged by the peer
 	StatusRead      Status = "read"      // read by the peer (outgoing) or by us (incoming)
-	StatusFailed    Status = "failed"    // given up
+	StatusFailed    Status = "failed"    // given up; Message.Error says why
+	StatusExpired   Status = "expired"   // not delivered before Message.Expires; never will be
+	StatusCancelled Status = "cancelled" // a scheduled message cancelled before it was sent
 	StatusReceived  Status = "received"  // incoming, unread
 )
 
@@ -73,18 +88,24 @@ type Message struct {
 	Sent      time.Time // outgoing: first written to a link
 	Delivered time.Time // outgoing: acknowledged; incoming: when we received it
 	Read      time.Time // outgoing: peer's read receipt; incoming: when we read it
+	Error     string    // outgoing, failed or expired: why, in words
+	Expires   time.Time // outgoing: never delivered after this; zero: no deadline
+	SendAt    time.Time // outgoing: scheduled for this time; zero: sent at once
 }
 
-const messageCols = `seq, id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read`
+const messageCols = `seq, id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read, error, expires, send_at`
 
 func (db *DB) scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var id, body, meta []byte
 	var created int64
-	var sent, delivered, read sql.NullInt64
-	if err := sc.Scan(&m.Seq, &id, &m.ContactID, &m.Direction, &body, &meta, &m.Status, &created, &sent, &delivered, &read); err != nil {
+	var sent, delivered, read, expires, sendAt sql.NullInt64
+	var errText sql.NullString
+	if err := sc.Scan(&m.Seq, &id, &m.ContactID, &m.Direction, &body, &meta, &m.Status, &created, &sent, &delivered, &read,
+		&errText, &expires, &sendAt); err != nil {
 		return Message{}, err
 	}
+	m.Error, m.Expires, m.SendAt = errText.String, fromNull(expires), fromNull(sendAt)
 	if len(id) != len(m.ID) {
 		return Message{}, errors.New("bad message id length")
 	}
@@ -102,15 +123,20 @@ func (db *DB) scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	return m, nil
 }
 
-// insertMessage stores m (m.Seq is assigned) and returns it.
-func (tx *Tx) insertMessage(m Message) (Message, error) {
+// insertMessage stores m (m.Seq is assigned) and returns it. idem is the
+// idempotency key's MAC, nil for none.
+func (tx *Tx) insertMessage(m Message, idem []byte) (Message, error) {
 	k := messageKey(m.ContactID, m.Direction, m.ID)
 	s := tx.db.seal
-	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO messages (id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	var errText any
+	if m.Error != "" {
+		errText = m.Error
+	}
+	err := tx.queryRow(qInsertMessage,
 		m.ID[:], m.ContactID, string(m.Direction),
 		s.seal("messages", "body", k, []byte(m.Body)), s.sealOpt("messages", "meta", k, m.Meta),
-		string(m.Status), ns(m.Created), nullTime(m.Sent), nullTime(m.Delivered), nullTime(m.Read)).Scan(&m.Seq)
+		string(m.Status), ns(m.Created), nullTime(m.Sent), nullTime(m.Delivered), nullTime(m.Read),
+		errText, nullTime(m.Expires), nullTime(m.SendAt), idem).Scan(&m.Seq)
 	if err != nil {
 		return Message{}, err
 	}
@@ -131,6 +157,14 @@ type OutgoingMessage struct {
 	Frame []byte
 	// NextAttempt is when to first try sending; zero: Created.
 	NextAttempt time.Time
+	// Expires: never deliver it after this (zero: no deadline).
+	Expires time.Time
+	// SendAt: the time it was scheduled for (zero: not scheduled). Only
+	// QueueUnsent uses it: a message encrypted now is sent now.
+	SendAt time.Time
+	// IdempotencyKey, if set, is remembered (as a MAC) with the message:
+	// MessageByIdempotencyKey finds it again. Unique per contact.
+	IdempotencyKey string
 }
 
 // QueueMessage is the "encrypt and queue" transaction: the new ratchet
@@ -155,8 +189,27 @@ func (tx *Tx) QueueMessage(om OutgoingMessage) (Message, error) {
 	if err := tx.db.runHook("queue:session"); err != nil {
 		return Message{}, err
 	}
+	return tx.QueueMessageFrame(om)
+}
+
+// QueueMessageFrame is QueueMessage without the session: for a caller
+// that encrypts several messages in one transaction and stores the
+// ratchet state once, after the last (PutSession). Frame is required.
+func (tx *Tx) QueueMessageFrame(om OutgoingMessage) (Message, error) {
+	if om.ID.IsZero() {
+		om.ID = NewMessageID()
+	}
+	if om.Created.IsZero() {
+		om.Created = time.Now()
+	}
+	if om.NextAttempt.IsZero() {
+		om.NextAttempt = om.Created
+	}
+	if len(om.Frame) == 0 {
+		return Message{}, errors.New("storage: queue message: frame is required")
+	}
 	m, err := tx.insertMessage(Message{ID: om.ID, ContactID: om.ContactID, Direction: Outgoing, Body: om.Body, Meta: om.Meta,
-		Status: StatusQueued, Created: om.Created})
+		Status: StatusQueued, Created: om.Created, Expires: om.Expires}, tx.idemMAC(om.ContactID, om.IdempotencyKey))
 	if err != nil {
 		return Message{}, fmt.Errorf("storage: queue message: %w", err)
 	}
@@ -201,6 +254,21 @@ func (tx *Tx) ReceiveMessage(im IncomingMessage) (Message, error) {
 	if len(im.Session) == 0 {
 		return Message{}, errors.New("storage: receive message: session is required")
 	}
+	return tx.receive(im)
+}
+
+// StoreIncoming is ReceiveMessage without the session (im.Session is
+// ignored): for a caller that decrypts several messages in one
+// transaction and stores the ratchet state once, after the last.
+func (tx *Tx) StoreIncoming(im IncomingMessage) (Message, error) {
+	if im.Received.IsZero() {
+		im.Received = time.Now()
+	}
+	im.Session = nil
+	return tx.receive(im)
+}
+
+func (tx *Tx) receive(im IncomingMessage) (Message, error) {
 	dup, err := tx.recordSeen(im.ContactID, im.ID, im.Received)
 	if err != nil {
 		return Message{}, fmt.Errorf("storage: receive message: %w", err)
@@ -219,12 +287,15 @@ func (tx *Tx) ReceiveMessage(im IncomingMessage) (Message, error) {
 		return Message{}, err
 	}
 	m, err := tx.insertMessage(Message{ID: im.ID, ContactID: im.ContactID, Direction: Incoming, Body: im.Body, Meta: im.Meta,
-		Status: StatusReceived, Created: im.Created, Delivered: im.Received})
+		Status: StatusReceived, Created: im.Created, Delivered: im.Received}, nil)
 	if err != nil {
 		return Message{}, fmt.Errorf("storage: receive message: %w", err)
 	}
 	if err := tx.db.runHook("receive:message"); err != nil {
 		return Message{}, err
+	}
+	if len(im.Session) == 0 {
+		return m, nil // StoreIncoming: the caller stores the session
 	}
 	if err := tx.PutSession(im.ContactID, im.Session, im.Received); err != nil {
 		return Message{}, fmt.Errorf("storage: receive message: %w", err)
@@ -242,7 +313,7 @@ func (db *DB) ReceiveMessage(ctx context.Context, im IncomingMessage) (m Message
 }
 
 func (tx *Tx) recordSeen(contactID int64, id MessageID, at time.Time) (dup bool, err error) {
-	res, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO seen (contact_id, id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+	res, err := tx.exec(qRecordSeen,
 		contactID, id[:], ns(at))
 	if err != nil {
 		return false, err
@@ -267,6 +338,23 @@ func (db *DB) MarkSeen(ctx context.Context, contactID int64, id MessageID, at ti
 	return dup, err
 }
 
+// Seen is DB.Seen inside the transaction: a frame id within the seen
+// table's window, or a message still stored.
+func (tx *Tx) Seen(contactID int64, id MessageID) (bool, error) {
+	var n int
+	if err := tx.queryRow(qSeen, contactID, id[:]).Scan(&n); err != nil {
+		return false, fmt.Errorf("storage: seen: %w", err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	dup, err := tx.db.received(tx.ctx, tx.tx, contactID, id)
+	if err != nil {
+		return false, fmt.Errorf("storage: seen: %w", err)
+	}
+	return dup, nil
+}
+
 // Seen reports whether id was already received from the contact: as any
 // frame within the seen table's window (see PruneSeen), or as a message
 // still stored, however old.
@@ -275,7 +363,7 @@ func (db *DB) Seen(ctx context.Context, contactID int64, id MessageID) (bool, er
 		return false, err
 	}
 	var n int
-	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`, contactID, id[:]).Scan(&n); err != nil {
+	if err := db.row(ctx, db.sql, qSeen, contactID, id[:]).Scan(&n); err != nil {
 		return false, fmt.Errorf("storage: seen: %w", err)
 	}
 	if n > 0 {
@@ -291,7 +379,7 @@ func (db *DB) Seen(ctx context.Context, contactID int64, id MessageID) (bool, er
 // received reports whether an incoming message with id from the contact is stored.
 func (db *DB) received(ctx context.Context, q querier, contactID int64, id MessageID) (bool, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE contact_id = ? AND direction = 'in' AND id = ?`, contactID, id[:]).Scan(&n)
+	err := db.row(ctx, q, qReceived, contactID, id[:]).Scan(&n)
 	return n > 0, err
 }
 

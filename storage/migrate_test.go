@@ -233,7 +233,8 @@ func TestMigrateFromEarlierVersions(t *testing.T) {
 				t.Fatal(err)
 			}
 			cs, _ := db.Contacts(ctx)
-			if _, err := db.QueueMessage(ctx, OutgoingMessage{ContactID: cs[0].ID, Body: "after migration", Session: []byte("s"), Frame: []byte("f")}); err != nil {
+			if _, err := db.QueueMessage(ctx, OutgoingMessage{ContactID: cs[0].ID, Body: "after migration", Session: []byte("s"), Frame: []byte("f"),
+				IdempotencyKey: "k", Expires: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
 			// Version 3: drafts, names and blocked_from on old rows.
@@ -256,6 +257,16 @@ func TestMigrateFromEarlierVersions(t *testing.T) {
 			}
 			if _, err := db.CreateInvite(ctx, Invite{Token: make([]byte, InviteTokenSize), MaxUses: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
 				t.Fatal(err)
+			}
+			// Version 5: scheduled and unsent messages.
+			if err := db.Update(ctx, func(tx *Tx) error {
+				_, err := tx.QueueUnsent(OutgoingMessage{ContactID: cs[0].ID, Body: "scheduled", SendAt: time.Now().Add(time.Hour)})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if s, err := db.Scheduled(ctx); err != nil || len(s) != 1 {
+				t.Fatalf("scheduled after migration: %+v %v", s, err)
 			}
 		})
 	}

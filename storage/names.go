@@ -42,35 +42,20 @@ func (tx *Tx) SetNameSent(contactID int64, name string) error {
 }
 
 // ForgetOutbox drops every outbox item of the contact (on block: nothing
-// more is sent to them) but keeps the session. Messages it carried become
-// StatusFailed; their ids are returned.
-func (tx *Tx) ForgetOutbox(contactID int64) ([]MessageID, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.id FROM outbox o JOIN messages m ON m.seq = o.message_seq
-		WHERE o.contact_id = ? AND m.status IN ('queued', 'sent', 'stored') ORDER BY o.seq`, contactID)
+// more is sent to them) but keeps the session. The messages waiting for
+// them, in the outbox or unsent, become StatusFailed with reason; their ids
+// are returned.
+func (tx *Tx) ForgetOutbox(contactID int64, reason string) ([]MessageID, error) {
+	ended, err := tx.FailUndelivered(contactID, reason)
 	if err != nil {
-		return nil, fmt.Errorf("storage: forget outbox: %w", err)
-	}
-	var failed []MessageID
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("storage: forget outbox: %w", err)
-		}
-		var id MessageID
-		copy(id[:], b)
-		failed = append(failed, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: forget outbox: %w", err)
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET status = 'failed'
-		WHERE seq IN (SELECT message_seq FROM outbox WHERE contact_id = ? AND message_seq IS NOT NULL) AND status IN ('queued', 'sent', 'stored')`, contactID); err != nil {
 		return nil, fmt.Errorf("storage: forget outbox: %w", err)
 	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE contact_id = ?`, contactID); err != nil {
 		return nil, fmt.Errorf("storage: forget outbox: %w", err)
+	}
+	failed := make([]MessageID, len(ended))
+	for i, e := range ended {
+		failed[i] = e.ID
 	}
 	return failed, nil
 }

@@ -8,6 +8,18 @@ import (
 	"time"
 )
 
+// Hot statements of this file (see hot).
+var (
+	qQueueOutbox = hot(`INSERT INTO outbox (id, contact_id, kind, message_seq, frame_sealed, attempts, next_attempt, created, sent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+	qMarkSentOutbox  = hot(`UPDATE outbox SET sent = ? WHERE id = ? RETURNING message_seq`)
+	qMarkSentMessage = hot(`UPDATE messages SET sent = coalesce(sent, ?), status = CASE WHEN status IN ('queued', 'failed') THEN 'sent' ELSE status END
+			WHERE seq = ?`)
+	qAckOutbox  = hot(`DELETE FROM outbox WHERE id = ? AND contact_id = ? RETURNING seq, kind, message_seq`)
+	qAckMessage = hot(`UPDATE messages SET delivered = coalesce(delivered, ?1), sent = coalesce(sent, ?1),
+			status = CASE WHEN status IN ('queued', 'sent', 'stored', 'failed') THEN 'delivered' ELSE status END WHERE seq = ?2`)
+)
+
 // OutboxKind says what an outbox frame carries. Storage does not interpret
 // it; these are the kinds the node uses.
 type OutboxKind string
@@ -31,6 +43,7 @@ type OutboxItem struct {
 	NextAttempt time.Time
 	Created     time.Time
 	Sent        time.Time // last written to a link; zero if never
+	Expires     time.Time // the carried message's deadline; zero if none
 }
 
 // outboxKey is the row identity sealed into an outbox frame: the contact id
@@ -101,8 +114,7 @@ func (tx *Tx) queue(it OutboxItem, messageSeq int64) (OutboxItem, error) {
 		id := it.ID
 		it.Message = &id
 	}
-	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO outbox (id, contact_id, kind, message_seq, frame_sealed, attempts, next_attempt, created, sent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	err := tx.queryRow(qQueueOutbox,
 		it.ID[:], it.ContactID, string(it.Kind), mseq, tx.db.seal.seal("outbox", "frame", tx.db.outboxKey(it.ContactID, it.ID), it.Frame),
 		it.Attempts, ns(it.NextAttempt), ns(it.Created), nullTime(it.Sent)).Scan(&it.Seq)
 	if err != nil {
@@ -131,16 +143,17 @@ func (db *DB) QueueFrame(ctx context.Context, it OutboxItem) (out OutboxItem, er
 	return out, err
 }
 
-const outboxCols = `o.seq, o.id, o.contact_id, o.kind, m.id, o.frame_sealed, o.attempts, o.next_attempt, o.created, o.sent`
+const outboxCols = `o.seq, o.id, o.contact_id, o.kind, m.id, o.frame_sealed, o.attempts, o.next_attempt, o.created, o.sent, m.expires`
 
 func (db *DB) scanOutbox(sc interface{ Scan(...any) error }) (OutboxItem, error) {
 	var it OutboxItem
 	var id, mid, frame []byte
 	var next, created int64
-	var sent sql.NullInt64
-	if err := sc.Scan(&it.Seq, &id, &it.ContactID, &it.Kind, &mid, &frame, &it.Attempts, &next, &created, &sent); err != nil {
+	var sent, expires sql.NullInt64
+	if err := sc.Scan(&it.Seq, &id, &it.ContactID, &it.Kind, &mid, &frame, &it.Attempts, &next, &created, &sent, &expires); err != nil {
 		return OutboxItem{}, err
 	}
+	it.Expires = fromNull(expires)
 	copy(it.ID[:], id)
 	if mid != nil {
 		var m MessageID
@@ -236,7 +249,7 @@ func (db *DB) PendingContacts(ctx context.Context) ([]PendingWork, error) {
 // StatusSent (if still queued).
 func (tx *Tx) MarkSent(id MessageID, at time.Time) error {
 	var mseq sql.NullInt64
-	err := tx.tx.QueryRowContext(tx.ctx, `UPDATE outbox SET sent = ? WHERE id = ? RETURNING message_seq`, ns(at), id[:]).Scan(&mseq)
+	err := tx.queryRow(qMarkSentOutbox, ns(at), id[:]).Scan(&mseq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("storage: mark sent %s: %w", id, ErrNotFound)
 	}
@@ -244,8 +257,7 @@ func (tx *Tx) MarkSent(id MessageID, at time.Time) error {
 		return fmt.Errorf("storage: mark sent: %w", err)
 	}
 	if mseq.Valid {
-		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET sent = coalesce(sent, ?), status = CASE WHEN status IN ('queued', 'failed') THEN 'sent' ELSE status END
-			WHERE seq = ?`, ns(at), mseq.Int64); err != nil {
+		if _, err := tx.exec(qMarkSentMessage, ns(at), mseq.Int64); err != nil {
 			return fmt.Errorf("storage: mark sent: %w", err)
 		}
 	}
@@ -277,26 +289,25 @@ func (db *DB) Reschedule(ctx context.Context, id MessageID, attempts int, next t
 // frame id, so its outbox item is removed and a carried message becomes
 // delivered at at. The contact must match the item's (a peer cannot
 // acknowledge another peer's frames). ErrNotFound if there is no such item
-// (a repeated ack); the removed item is returned.
+// (a repeated ack); the removed item is returned, without its frame.
 func (tx *Tx) Acknowledge(contactID int64, id MessageID, at time.Time) (OutboxItem, error) {
-	it, err := tx.db.scanOutbox(tx.tx.QueryRowContext(tx.ctx, `SELECT `+outboxCols+` FROM outbox o LEFT JOIN messages m ON m.seq = o.message_seq
-		WHERE o.id = ? AND o.contact_id = ?`, id[:], contactID))
+	it := OutboxItem{ID: id, ContactID: contactID}
+	var mseq sql.NullInt64
+	err := tx.queryRow(qAckOutbox, id[:], contactID).
+		Scan(&it.Seq, &it.Kind, &mseq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return OutboxItem{}, fmt.Errorf("storage: acknowledge %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("storage: acknowledge: %w", err)
 	}
-	var mseq sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, `DELETE FROM outbox WHERE seq = ? RETURNING message_seq`, it.Seq).Scan(&mseq); err != nil {
-		return OutboxItem{}, fmt.Errorf("storage: acknowledge: %w", err)
-	}
 	if err := tx.db.runHook("ack:outbox"); err != nil {
 		return OutboxItem{}, err
 	}
 	if mseq.Valid {
-		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET delivered = coalesce(delivered, ?1), sent = coalesce(sent, ?1),
-			status = CASE WHEN status IN ('queued', 'sent', 'stored', 'failed') THEN 'delivered' ELSE status END WHERE seq = ?2`,
+		m := id
+		it.Message = &m
+		if _, err := tx.exec(qAckMessage,
 			ns(at), mseq.Int64); err != nil {
 			return OutboxItem{}, fmt.Errorf("storage: acknowledge: %w", err)
 		}

@@ -95,9 +95,15 @@ type CreateOptions struct {
 	KDF *KDFParams
 }
 
-// OpenOptions configure Open. It has no fields yet; it keeps Open's
-// signature stable for options to come (read-only opening, for one).
-type OpenOptions struct{}
+// OpenOptions configure Open.
+type OpenOptions struct {
+	// WaitLock is called when another process holds the profile, after the
+	// passphrase was checked (key stretching is done once, outside the
+	// lock, so a one-shot command holds the lock only briefly). It decides:
+	// return nil to try the lock again (after waiting a little, itself), or
+	// an error to give up with. nil: give up at once with the *LockedError.
+	WaitLock func(ctx context.Context, locked *LockedError) error
+}
 
 // ChangeOptions configure DB.ChangePassphrase.
 type ChangeOptions struct {
@@ -111,6 +117,8 @@ type DB struct {
 	sql  *sql.DB
 	seal *sealer
 	lock *os.File
+	// stmts caches prepared statements by query (see stmt).
+	stmts sync.Map
 
 	mu     sync.Mutex
 	closed bool
@@ -242,7 +250,16 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 	if err := CheckPermissions(dir); err != nil {
 		return nil, err
 	}
-	lock, err := acquireLock(dir)
+	// The key first, then the lock: stretching the passphrase takes a second
+	// or more, and holding the lock through it made a daemon starting
+	// beside a one-shot command fail. Another process changing the
+	// passphrase meanwhile rewraps the same database key.
+	dbKey, err := kf.unwrap(passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dbKey)
+	lock, err := acquireLockWaiting(ctx, dir, opts.WaitLock)
 	if err != nil {
 		return nil, err
 	}
@@ -251,11 +268,6 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 			releaseLock(lock)
 		}
 	}()
-	dbKey, err := kf.unwrap(passphrase)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(dbKey)
 	path := filepath.Join(dir, dbFileName)
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("storage: open: database missing: %w", err)
@@ -332,6 +344,24 @@ func acquireLock(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// acquireLockWaiting is acquireLock, asking wait what to do while another
+// process holds the lock.
+func acquireLockWaiting(ctx context.Context, dir string, wait func(context.Context, *LockedError) error) (*os.File, error) {
+	for {
+		lock, err := acquireLock(dir)
+		var locked *LockedError
+		if err == nil || wait == nil || !errors.As(err, &locked) {
+			return lock, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := wait(ctx, locked); err != nil {
+			return nil, err
+		}
+	}
+}
+
 func releaseLock(f *os.File) {
 	if f == nil {
 		return
@@ -367,6 +397,12 @@ func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, versi
 		sdb.Close()
 		return nil, err
 	}
+	if version < 0 || version == SchemaVersion() { // fixtures of older versions lack the columns
+		if err := db.prepareHot(ctx); err != nil {
+			sdb.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 
@@ -379,6 +415,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	db.closeStmts()
 	err := db.sql.Close()
 	releaseLock(db.lock)
 	if err != nil {

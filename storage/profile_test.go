@@ -378,12 +378,32 @@ func TestLock(t *testing.T) {
 	if want := "already running (pid " + strconv.Itoa(os.Getpid()) + ")"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	// Even with a wrong passphrase, the lock is reported first (a UI can
-	// attach to the running daemon without prompting).
-	if _, err := Open(ctx, dir, []byte("wrong"), OpenOptions{}); !errors.As(err, &le) {
-		t.Fatalf("second open with wrong passphrase: %v", err)
+	// The passphrase is checked before the lock is tried (stretching it
+	// outside the lock keeps a one-shot command's hold on it short).
+	waited := 0
+	wait := func(context.Context, *LockedError) error { waited++; return errors.New("gave up") }
+	if _, err := Open(ctx, dir, []byte("wrong"), OpenOptions{WaitLock: wait}); !errors.Is(err, ErrWrongPassphrase) || waited != 0 {
+		t.Fatalf("second open with wrong passphrase: %v (waited %d times)", err, waited)
 	}
-	db.Close()
+	// WaitLock decides: its error ends the wait...
+	if _, err := Open(ctx, dir, testPass, OpenOptions{WaitLock: wait}); err == nil || err.Error() != "gave up" || waited != 1 {
+		t.Fatalf("open giving up: %v (waited %d times)", err, waited)
+	}
+	// ...and nil tries again: here the holder lets go on the third call.
+	waited = 0
+	db2, err := Open(ctx, dir, testPass, OpenOptions{WaitLock: func(_ context.Context, le *LockedError) error {
+		if waited++; waited == 3 {
+			db.Close()
+		}
+		if le.PID != os.Getpid() {
+			t.Errorf("WaitLock got pid %d", le.PID)
+		}
+		return nil
+	}})
+	if err != nil || waited != 3 {
+		t.Fatalf("open waiting for the lock: %v (waited %d times)", err, waited)
+	}
+	db2.Close()
 	db, err = Open(ctx, dir, testPass, OpenOptions{})
 	if err != nil {
 		t.Fatalf("open after close: %v", err)

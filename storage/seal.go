@@ -89,6 +89,16 @@ func (s *sealer) addressMAC(address string) []byte {
 	return m.Sum(nil)
 }
 
+// idemMAC is the lookup MAC of an idempotency key: per contact, and
+// domain-separated from addressMAC, whose key it shares.
+func (s *sealer) idemMAC(contactID int64, key string) []byte {
+	m := hmac.New(sha256.New, s.macKey)
+	m.Write([]byte("chive idempotency key v1\x00"))
+	m.Write(int64Key(contactID))
+	m.Write([]byte(key))
+	return m.Sum(nil)
+}
+
 func int64Key(id int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(id)) }
 
 // messageKey is the row identity of a message: unique per (contact, direction, id).

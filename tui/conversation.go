@@ -216,8 +216,8 @@ func rank(s node.MessageState) int {
 		return 3
 	case node.Read:
 		return 4
-	case node.Failed:
-		return 1
+	case node.Failed, node.Expired, node.Cancelled:
+		return 2 // may end a queued, sent or stored message
 	}
 	return 0
 }

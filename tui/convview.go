@@ -259,6 +259,13 @@ func renderBody(m *node.Message, bodyW int, lastRead bool, stamp string, st *Sty
 			lines = append(lines, "  "+st.MarkFailed.Render(l))
 		}
 	}
+	if m.Direction == node.Outgoing && m.State == node.Expired {
+		// Final: no retry key (a late code is worse than none).
+		note := "⌛ " + safetext.Line(m.Error)
+		for _, l := range cs.wrap(note, bodyW) {
+			lines = append(lines, "  "+st.MarkFailed.Render(l))
+		}
+	}
 	return lines
 }
 
@@ -278,6 +285,10 @@ func stateMark(st *Styles, s node.MessageState) string {
 		return st.MarkRead.Render("✔✔")
 	case node.Failed:
 		return st.MarkFailed.Render("✗")
+	case node.Expired:
+		return st.MarkFailed.Render("⌛")
+	case node.Cancelled:
+		return st.MarkFailed.Render("⊘")
 	}
 	return ""
 }

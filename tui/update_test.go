@@ -165,6 +165,22 @@ func TestMainUpdate(t *testing.T) {
 				t.Errorf("view lacks the queued message:\n%s", plain(m))
 			}
 		}},
+		{"a sent message that expires shows it, with the reason", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("down")) // Bob
+			typeText(t, m, "code 493817")
+			drive(t, m, press("enter")) // the fake publishes the message, as the node does
+			id := m.chat.conv.msgs[len(m.chat.conv.msgs)-1].ID
+			ev(t, m, node.MessageStateEvent{ID: id, Address: bobAddr, State: node.Sent, At: time.Now()})
+			ev(t, m, node.MessageStateEvent{ID: id, Address: bobAddr, State: node.Expired, At: time.Now(), Error: "expired: not delivered before its deadline"})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
+			if last.State != node.Expired {
+				t.Errorf("state %s after sent → expired, want expired", last.State)
+			}
+			if !strings.Contains(plain(m), "⌛ expired: not delivered before its deadline") {
+				t.Errorf("view lacks the expiry:\n%s", plain(m))
+			}
+		}},
 		{"alt+enter and ctrl+j add lines, enter sends all", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			drive(t, m, press("down"))
 			typeText(t, m, "one")

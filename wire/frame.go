@@ -42,6 +42,7 @@ const (
 	TypeAck      Type = 0x13 // acknowledges a reliable frame by id
 	TypeReceipt  Type = 0x14 // read receipts for message ids
 	TypeTyping   Type = 0x15 // the peer is typing (ephemeral)
+	TypeRefuse   Type = 0x1f // refuses a reliable frame by id, with a reason
 )
 
 func (t Type) String() string {
@@ -70,6 +71,8 @@ func (t Type) String() string {
 		return "receipt"
 	case TypeTyping:
 		return "typing"
+	case TypeRefuse:
+		return "refuse"
 	}
 	if s := mailboxTypeName(t); s != "" {
 		return s

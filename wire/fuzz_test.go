@@ -85,6 +85,7 @@ func contentSeeds() [][]byte {
 		{Time: 1700000000123, Mailbox: &MailboxInfo{Key: bytes.Repeat([]byte{1}, 32), Token: bytes.Repeat([]byte{2}, MailboxSecretSize)}},
 		{Time: 1700000000123, Mailbox: &MailboxInfo{}},
 		{Text: "", Time: 0},
+		{Text: "code 493817", Time: 1, Expires: 300001},
 	} {
 		b, err := MarshalContent(c)
 		if err != nil {
@@ -92,10 +93,14 @@ func contentSeeds() [][]byte {
 		}
 		seeds = append(seeds, b)
 	}
-	// Unpadded (an older chive's), and with an unknown key (99), skipped
-	// by readers that do not know it.
+	// Unpadded (an older chive's), with an unknown key (99), skipped by
+	// readers that do not know it, and a later version's kind (44) as a map.
 	raw, _ := encMode.Marshal(Content{Text: strings.Repeat("x", 300), Time: -5})
-	return append(seeds, raw, []byte{0xa3, 0x01, 0x62, 'h', 'i', 0x02, 0x01, 0x18, 99, 0xa1, 0x01, 0x61, 'x'})
+	newer, err := encMode.Marshal(map[int]any{1: "hi", 2: int64(5), 99: "later", 44: map[int]any{1: []byte{1}}})
+	if err != nil {
+		panic(err)
+	}
+	return append(seeds, raw, []byte{0xa3, 0x01, 0x62, 'h', 'i', 0x02, 0x01, 0x18, 99, 0xa1, 0x01, 0x61, 'x'}, newer)
 }
 
 func checkRoundTrip(t *testing.T, typ Type, body []byte) {

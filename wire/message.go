@@ -155,6 +155,29 @@ type Receipt struct {
 // Typing says the sender is typing now. Never acked, never stored.
 type Typing struct{}
 
+// Refuse answers a reliable frame that the receiver will never store,
+// instead of an Ack: the sender stops resending it and tells its user why.
+// Like an Ack it is not itself acknowledged.
+type Refuse struct {
+	ID     ID     `cbor:"1,keyasint"`
+	Reason Reason `cbor:"2,keyasint"`
+}
+
+// Reason says why a frame was refused. Values this version does not know
+// are valid (a newer peer's); treat them as a refusal without detail.
+type Reason uint8
+
+// ReasonExpired: the message's sender-declared expiry (Content.Expires) had
+// passed when it arrived; it is not shown late.
+const ReasonExpired Reason = 1
+
+func (r Reason) String() string {
+	if r == ReasonExpired {
+		return "expired before it arrived"
+	}
+	return fmt.Sprintf("refused (reason %d)", uint8(r))
+}
+
 func (*Hello) Type() Type    { return TypeHello }
 func (*KeyShare) Type() Type { return TypeKeyShare }
 func (*Auth) Type() Type     { return TypeAuth }
@@ -166,6 +189,7 @@ func (*Message) Type() Type  { return TypeMessage }
 func (*Ack) Type() Type      { return TypeAck }
 func (*Receipt) Type() Type  { return TypeReceipt }
 func (*Typing) Type() Type   { return TypeTyping }
+func (*Refuse) Type() Type   { return TypeRefuse }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
@@ -248,6 +272,16 @@ func (m *Message) validate() error {
 func (m *Ack) validate() error {
 	if m.ID.IsZero() {
 		return malformed(TypeAck, "zero id")
+	}
+	return nil
+}
+
+func (m *Refuse) validate() error {
+	switch {
+	case m.ID.IsZero():
+		return malformed(TypeRefuse, "zero id")
+	case m.Reason == 0:
+		return malformed(TypeRefuse, "no reason")
 	}
 	return nil
 }
@@ -337,6 +371,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Receipt)
 	case TypeTyping:
 		m = new(Typing)
+	case TypeRefuse:
+		m = new(Refuse)
 	default:
 		if m = newMailboxMsg(t); m == nil {
 			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
@@ -358,6 +394,10 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+	// Expires (key 3) is when the message stops being worth showing, on
+	// the sender's clock, Unix milliseconds; 0: never. The receiver refuses
+	// a message that arrives after it (ReasonExpired). (issue 12)
+	Expires int64 `cbor:"3,keyasint,omitempty"`
 
 	// Profile (key 10) is the sender's new display name. (issue 11)
 	Profile *Profile `cbor:"10,keyasint,omitempty"`
@@ -453,6 +493,8 @@ func (c Content) validate() error {
 		return fmt.Errorf("bad profile name: %w", ErrMalformed)
 	case c.Profile != nil && c.Text != "":
 		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Expires < 0:
+		return fmt.Errorf("negative expiry: %w", ErrMalformed)
 	case c.Mailbox != nil && c.Text != "":
 		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
 	case c.Mailbox != nil:

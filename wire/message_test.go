@@ -45,6 +45,9 @@ func sampleMsgs() []Msg {
 		&MailboxNotice{ID: id2, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Delivered: []ID{id}, Expired: []ID{id2}},
 		&MailboxSlot{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Remove: true},
 		&MailboxUnlink{ID: id},
+		// issue 12: refusals
+		&Refuse{ID: id2, Reason: ReasonExpired},
+		&Refuse{ID: id, Reason: 200}, // a newer peer's reason
 	}
 }
 
@@ -234,6 +237,26 @@ func TestContent(t *testing.T) {
 	}
 	if _, err := UnmarshalContent(append(b, 0)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("trailing byte: err = %v", err)
+	}
+	// Key 3, the sender-declared expiry, round-trips.
+	c = Content{Text: "code 493817", Time: 1700000000123, Expires: 1700000300123}
+	b, _ = MarshalContent(c)
+	if got, err := UnmarshalContent(b); err != nil || got.Text != c.Text || got.Time != c.Time || got.Expires != c.Expires {
+		t.Fatalf("with expiry: %+v, %v", got, err)
+	}
+	// A newer sender's keys are ignored, not an error: the message still
+	// shows (an older reader dropped it as undecryptable before).
+	newer, _ := encMode.Marshal(map[int]any{1: "hi", 2: int64(5), 99: "a field of a later version", 44: map[int]any{1: []byte{1}}})
+	if got, err := UnmarshalContent(newer); err != nil || got.Text != "hi" || got.Time != 5 {
+		t.Fatalf("unknown keys: %+v, %v", got, err)
+	}
+	bad, _ := encMode.Marshal(map[int]any{1: "hi", 3: int64(-1)})
+	if _, err := UnmarshalContent(bad); !errors.Is(err, ErrMalformed) {
+		t.Errorf("negative expiry: err = %v", err)
+	}
+	dup := []byte{0xa2, 0x01, 0x61, 'a', 0x01, 0x61, 'b'} // {1: "a", 1: "b"}
+	if _, err := UnmarshalContent(dup); !errors.Is(err, ErrMalformed) {
+		t.Errorf("duplicate key: err = %v", err)
 	}
 }
 

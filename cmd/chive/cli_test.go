@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,8 +138,9 @@ func (d *fakeDaemon) deliverLater(t *testing.T, text string, states ...node.Mess
 func TestSend(t *testing.T) {
 	d := startFake(t)
 
+	// Queued is a success: a script under set -e goes on (it exited 3 before).
 	r := d.run(t, "send", "bob", "hello", "bob")
-	wantCode(t, r, exitQueued)
+	wantCode(t, r, exitOK)
 	if !strings.Contains(r.stdout, "queued") {
 		t.Errorf("stdout %q", r.stdout)
 	}
@@ -173,13 +176,19 @@ func TestSend(t *testing.T) {
 	d.deliverLater(t, "doomed", node.Failed)
 	r = d.run(t, "send", "bob", "doomed", "--wait", "delivered")
 	wantCode(t, r, exitError)
-	if !strings.Contains(r.stderr, "gave up after 3 days") {
+	if !strings.Contains(r.stderr, "gave up after 3 days") || !strings.Contains(r.stderr, "chive retry") {
 		t.Errorf("stderr %q", r.stderr)
+	}
+	d.deliverLater(t, "code 1234", node.Sent, node.Expired)
+	r = d.run(t, "send", "bob", "code 1234", "--ttl", "5m", "--wait", "delivered", "--json")
+	wantCode(t, r, exitExpired)
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.State != node.Expired || res.ExpiresAt.IsZero() {
+		t.Errorf("expired --json: %q %v", r.stdout, err)
 	}
 
 	// Text from stdin, one trailing newline dropped, inner ones kept.
 	r = chive(t, context.Background(), "line one\nline two\n", map[string]string{"CHIVE_HOME": d.dir}, "send", "bob")
-	wantCode(t, r, exitQueued)
+	wantCode(t, r, exitOK)
 	h, _ = d.f.History(context.Background(), "bob", "", 1)
 	if h[0].Text != "line one\nline two" {
 		t.Errorf("stdin text %q", h[0].Text)
@@ -191,11 +200,135 @@ func TestSend(t *testing.T) {
 	wantCode(t, d.run(t, "send", "bob", "hi", "--bogus"), exitUsage)
 	wantCode(t, chive(t, context.Background(), "\n", map[string]string{"CHIVE_HOME": d.dir}, "send", "bob"), exitUsage)
 
+	// To a contact we asked: queued until they accept.
 	d.f.SimContact(node.Contact{Address: carolAddr, Name: "carol", State: node.StateRequested})
 	r = d.run(t, "send", "carol", "hi")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "when they accept") {
+		t.Errorf("send to a requested contact: %q", r.stdout)
+	}
+	// From a contact who asked us: accept first.
+	dave := testAddr(4)
+	d.f.SimRequest(dave, "dave", "")
+	r = d.run(t, "send", "dave", "hi")
 	wantCode(t, r, exitError)
 	if !strings.Contains(r.stderr, "accept") {
 		t.Errorf("not-accepted error says nothing useful: %q", r.stderr)
+	}
+}
+
+// TestSendOptions: several recipients, TTL, scheduling, idempotency keys
+// and the flag errors a script author meets.
+func TestSendOptions(t *testing.T) {
+	d := startFake(t)
+	d.f.SimContact(node.Contact{Address: carolAddr, Name: "carol", State: node.StateAccepted})
+
+	r := d.run(t, "send", "--to", "bob", "--to", "carol", "--to", "BOB", "hello", "both", "--json")
+	wantCode(t, r, exitOK)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], bobAddr) || !strings.Contains(lines[1], carolAddr) {
+		t.Fatalf("--to twice: %q", r.stdout)
+	}
+	for _, who := range []string{"bob", "carol"} {
+		if h, _ := d.f.History(context.Background(), who, "", 1); len(h) != 1 || h[0].Text != "hello both" {
+			t.Errorf("%s's history %+v", who, h)
+		}
+	}
+	// --wait waits for all of them; one still on its way is a timeout.
+	d.deliverLater(t, "all?", node.Delivered)
+	r = d.run(t, "send", "--to", "bob", "--to", "carol", "all?", "--wait", "delivered", "--timeout", "500ms")
+	wantCode(t, r, exitTimeout)
+	if !strings.Contains(r.stdout, "delivered ") || !strings.Contains(r.stderr, "carol") {
+		t.Errorf("--wait for two, one delivered: %q %q", r.stdout, r.stderr)
+	}
+	wantCode(t, d.run(t, "send", "--to", "bob", "--to", "nobody", "x"), exitUnknownPeer)
+
+	// The same key twice: one message.
+	r1 := d.run(t, "send", "bob", "your code is 1", "--idempotency-key", "otp-7", "--json")
+	r2 := d.run(t, "send", "bob", "your code is 1", "--idempotency-key", "otp-7", "--json")
+	wantCode(t, r1, exitOK)
+	wantCode(t, r2, exitOK)
+	var a, b sendResult
+	json.Unmarshal([]byte(r1.stdout), &a)
+	json.Unmarshal([]byte(r2.stdout), &b)
+	if a.ID == "" || a.ID != b.ID {
+		t.Errorf("same key, two messages: %q %q", r1.stdout, r2.stdout)
+	}
+
+	// Scheduled: listed, cancelled.
+	r = d.run(t, "send", "bob", "stand up", "--in", "2h", "--ttl", "10m")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "scheduled ") {
+		t.Errorf("--in: %q", r.stdout)
+	}
+	r = d.run(t, "scheduled", "--json")
+	wantCode(t, r, exitOK)
+	var sched []node.Message
+	if err := json.Unmarshal([]byte(r.stdout), &sched); err != nil || len(sched) != 1 || sched[0].Text != "stand up" ||
+		sched[0].ExpiresAt.Sub(sched[0].SendAt) != 10*time.Minute {
+		t.Fatalf("scheduled --json: %q %v", r.stdout, err)
+	}
+	r = d.run(t, "scheduled")
+	if !strings.Contains(r.stdout, "stand up") || !strings.Contains(r.stdout, sched[0].ID) {
+		t.Errorf("scheduled: %q", r.stdout)
+	}
+	wantCode(t, d.run(t, "scheduled", "cancel", sched[0].ID), exitOK)
+	if r := d.run(t, "scheduled"); !strings.Contains(r.stdout, "Nothing scheduled") {
+		t.Errorf("after cancel: %q", r.stdout)
+	}
+	wantCode(t, d.run(t, "scheduled", "cancel", strings.Repeat("ab", 16)), exitError)
+	at := time.Now().Add(24 * time.Hour).Format("2006-01-02T15:04")
+	wantCode(t, d.run(t, "send", "bob", "tomorrow", "--at", at), exitOK)
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "bob", "x", "--timeout", "-1"}, "no unit"},
+		{[]string{"send", "bob", "x", "--timeout", "0s"}, "must be positive"},
+		{[]string{"send", "bob", "x", "--ttl", "soon"}, "not a duration"},
+		{[]string{"send", "bob", "x", "--at", "tomorrow"}, "not a time"},
+		{[]string{"send", "bob", "x", "--at", "2020-01-01T09:00"}, "in the past"},
+		{[]string{"send", "bob", "x", "--at", at, "--in", "1h"}, "not both"},
+		{[]string{"send", "--to", "", "x"}, "empty"},
+	} {
+		r := d.run(t, tc.args...)
+		wantCode(t, r, exitUsage)
+		if !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%q: stderr %q lacks %q", tc.args, r.stderr, tc.want)
+		}
+	}
+}
+
+// TestRetryAndVerify: the CLI for two API calls that had none.
+func TestRetryAndVerify(t *testing.T) {
+	d := startFake(t)
+	m, _ := d.f.Send(context.Background(), "bob", "lost")
+	d.f.SimState(m.ID, node.Failed, "refused")
+	r := d.run(t, "retry", m.ID)
+	wantCode(t, r, exitOK)
+	if h, _ := d.f.History(context.Background(), "bob", "", 1); h[0].State != node.Queued {
+		t.Errorf("after retry: %+v", h[0])
+	}
+	wantCode(t, d.run(t, "retry"), exitUsage)
+	d.f.SimState(m.ID, node.Expired, "expired")
+	wantCode(t, d.run(t, "retry", m.ID), exitError)
+
+	wantCode(t, d.run(t, "contacts", "verify", "bob"), exitOK)
+	if c, _ := d.f.Contact(context.Background(), "bob"); !c.Verified {
+		t.Error("verify did not mark bob")
+	}
+	wantCode(t, d.run(t, "contacts", "verify", "bob", "--off"), exitOK)
+	if c, _ := d.f.Contact(context.Background(), "bob"); c.Verified {
+		t.Error("verify --off did not clear the mark")
+	}
+	wantCode(t, d.run(t, "contacts", "verify", "nobody"), exitUnknownPeer)
+
+	// Re-adding an accepted contact sends nothing and says so.
+	r = d.run(t, "contacts", "add", bobAddr, "--name", "bob")
+	wantCode(t, r, exitOK)
+	if strings.Contains(r.stdout, "Asked") || !strings.Contains(r.stdout, "already a contact") {
+		t.Errorf("re-adding bob: %q", r.stdout)
 	}
 }
 
@@ -542,12 +675,13 @@ func TestPassphraseFile(t *testing.T) {
 func TestHelp(t *testing.T) {
 	r := chive(t, context.Background(), "", nil, "help")
 	wantCode(t, r, exitOK)
-	for _, want := range []string{"init", "daemon", "address", "contacts", "send", "inbox", "status", "Exit codes", "3  send", "4  send --wait", "5  unknown contact"} {
+	for _, want := range []string{"init", "daemon", "address", "contacts", "send", "inbox", "status", "retry", "scheduled", "Exit codes",
+		"0  success (send: queued", "4  send --wait", "5  unknown contact", "7  send --wait: the message expired"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q", want)
 		}
 	}
-	for _, cmd := range []string{"init", "daemon", "address", "contacts", "send", "inbox", "status"} {
+	for _, cmd := range []string{"init", "daemon", "address", "contacts", "send", "inbox", "status", "retry", "scheduled"} {
 		r := chive(t, context.Background(), "", nil, cmd, "-h")
 		wantCode(t, r, exitOK)
 		if !strings.Contains(r.stderr, "Usage:") || !strings.Contains(r.stderr, "-profile") {
@@ -595,5 +729,159 @@ func TestQRColour(t *testing.T) {
 		if cl[i] != "\x1b[97;40m"+pl[i]+"\x1b[0m" {
 			t.Fatalf("row %d: %q", i, cl[i])
 		}
+	}
+}
+
+// TestInboxExec: --follow --exec runs a command for each new message with
+// it on stdin and the contact in the environment, and sends what it prints
+// back; a slow or failing command is reported and does not stop the next.
+func TestInboxExec(t *testing.T) {
+	d := startFake(t)
+	old := d.f.SimReceive("bob", "from before the bot started")
+	dir := t.TempDir()
+	hook := `read -r line; case "$line" in *slow*) sleep 5;; *fail*) exit 3;; esac; ` +
+		`printf '%s\n' "$line" > "` + dir + `/$CHIVE_MESSAGE_SEQ.json"; echo "echo for $CHIVE_CONTACT ($CHIVE_CONTACT_ADDRESS)"`
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, "", map[string]string{"CHIVE_HOME": d.dir}, &out, &errb,
+			"inbox", "--follow", "--json", "--exec", hook, "--hook-timeout", "300ms")
+	}()
+	waitSubscribed(t, d.f)
+	replies := func() []string {
+		h, _ := d.f.History(context.Background(), "bob", "", 50)
+		var rs []string
+		for _, m := range h {
+			if m.Direction == node.Outgoing {
+				rs = append(rs, m.Text)
+			}
+		}
+		return rs
+	}
+	d.f.SimReceive("bob", "this is slow")
+	d.f.SimReceive("bob", "this will fail")
+	m := d.f.SimReceive("bob", "ping")
+	eventually(t, func() bool { return len(replies()) == 1 }, "the reply")
+	if got := replies()[0]; got != "echo for bob ("+bobAddr+")" {
+		t.Errorf("reply %q", got)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, fmt.Sprint(m.Seq)+".json"))
+	var l inboxLine
+	if err != nil || json.Unmarshal(b, &l) != nil || l.ID != m.ID || l.Text != "ping" {
+		t.Errorf("hook stdin: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, fmt.Sprint(old.Seq)+".json")); err == nil {
+		t.Error("the hook ran for a message from before it started (no --after)")
+	}
+	for _, want := range []string{"hook timed out", "hook failed"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "this will fail") || strings.Contains(errb.String(), "ping") {
+		t.Errorf("message text in the log: %s", errb.String())
+	}
+	cancel()
+	<-done
+	// --after resumes: the backlog after SEQ goes to the hook too.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() {
+		done <- runWith(ctx2, "", map[string]string{"CHIVE_HOME": d.dir}, &out, &errb,
+			"inbox", "--follow", "--exec", hook, "--after", fmt.Sprint(old.Seq-1))
+	}()
+	eventually(t, func() bool { _, err := os.Stat(filepath.Join(dir, fmt.Sprint(old.Seq)+".json")); return err == nil }, "the backlog hook")
+	cancel2()
+	<-done
+	wantCode(t, d.run(t, "inbox", "--exec", "true"), exitUsage)
+}
+
+// TestWaitsForTheProfile: a command finding the profile held by another
+// chive (a one-shot command, a daemon stopping) waits for it instead of
+// failing with "already running" at once.
+func TestWaitsForTheProfile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "p")
+	if _, err := node.CreateProfileWith(context.Background(), dir, node.ProfileOptions{Name: "alice", NoPassphrase: true}); err != nil {
+		t.Fatal(err)
+	}
+	envv := map[string]string{"CHIVE_HOME": dir}
+	holder, err := node.Open(context.Background(), node.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() { holder.Close() })
+	r := chive(t, context.Background(), "", envv, "status")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stderr, "waiting") {
+		t.Errorf("stderr %q", r.stderr)
+	}
+	// Held for good: a clear error after lockWait.
+	defer func(d time.Duration) { lockWait = d }(lockWait)
+	lockWait = 300 * time.Millisecond
+	holder, err = node.Open(context.Background(), node.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	r = chive(t, context.Background(), "", envv, "status")
+	wantCode(t, r, exitError)
+	if want := fmt.Sprintf("already running on the profile in %s (pid %d)", dir, os.Getpid()); !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q lacks %q", r.stderr, want)
+	}
+}
+
+// fakeLocal is a Fake as the daemon's in-process node.
+type fakeLocal struct{ *nodetest.Fake }
+
+func (fakeLocal) Start(context.Context) error { return nil }
+func (fakeLocal) Close() error                { return nil }
+
+// TestDaemonOnMessage: the daemon runs --on-message for every incoming
+// message, replies with what it prints, logs a failure without the text,
+// and never for our own messages.
+func TestDaemonOnMessage(t *testing.T) {
+	dir, err := os.MkdirTemp("", "chive-hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	f := nodetest.New("alice", aliceAddr)
+	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted})
+	var logb syncBuffer
+	log := slog.New(slog.NewTextHandler(&logb, nil))
+	hook := `read -r line; case "$line" in *secret*) exit 2;; esac; echo "got it, $CHIVE_CONTACT"`
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, fakeLocal{f}, dir, "", log, newHookRunner(hook, 5*time.Second, dir, f, log))
+	}()
+	eventually(t, func() bool { return f.Called("Subscribe") > 0 && strings.Contains(logb.String(), "daemon running") }, "the daemon")
+	f.SimReceive("bob", "a secret that fails")
+	f.SimReceive("bob", "hello")
+	replies := func() (out []string) {
+		h, _ := f.History(context.Background(), "bob", "", 10)
+		for _, m := range h {
+			if m.Direction == node.Outgoing {
+				out = append(out, m.Text)
+			}
+		}
+		return out
+	}
+	eventually(t, func() bool { return len(replies()) == 1 }, "the reply")
+	if r := replies(); r[0] != "got it, bob" {
+		t.Errorf("reply %q", r)
+	}
+	time.Sleep(300 * time.Millisecond) // our own reply must not run the hook
+	if r := replies(); len(r) != 1 {
+		t.Errorf("replies %q: the hook ran for our own message", r)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	if l := logb.String(); !strings.Contains(l, "hook failed") || strings.Contains(l, "secret") {
+		t.Errorf("log:\n%s", l)
 	}
 }

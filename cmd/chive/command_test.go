@@ -127,7 +127,7 @@ func TestDispatch(t *testing.T) {
 
 	// "--" ends the flags: what follows is text.
 	d.f.SimContact(node.Contact{Address: carolAddr, Name: "carol", State: node.StateAccepted})
-	wantCode(t, d.run(t, "send", "carol", "--", "--wait", "x"), exitQueued)
+	wantCode(t, d.run(t, "send", "carol", "--", "--wait", "x"), exitOK)
 	if h, _ := d.f.History(context.Background(), "carol", "", 1); len(h) != 1 || h[0].Text != "--wait x" {
 		t.Errorf("text after --: %+v", h)
 	}

@@ -22,6 +22,7 @@ type contactsCmd struct {
 	json           bool
 	name, greeting string
 	keep           bool
+	off            bool
 }
 
 func newContacts(e *env) *command {
@@ -64,11 +65,19 @@ chive lost its state (you restored an old backup) or says the stored session
 belongs to another key. Messages queued for them wait and go out under the new
 session; their chive answers by itself and tells them you started a new one.
 `
+	verify := oneContact("verify", "record that you compared safety numbers (--off clears it)", cc.verify, func(fs *flag.FlagSet) {
+		fs.BoolVar(&cc.off, "off", false, "clear the mark instead")
+	})
+	verify.shortUsage += " [--off]"
+	verify.longHelp = `Records that you compared your safety number with the contact's out of band
+(in person, or on a call you trust): "chive contacts show CONTACT" prints it,
+and theirs must be the same. --off clears the mark.
+`
 
 	return &command{
 		name:       "contacts",
 		shortUsage: "chive contacts [SUBCOMMAND] [ARGS...]",
-		shortHelp:  "list contacts; add, accept, decline, block, unblock, rename or remove one",
+		shortHelp:  "list contacts; add, accept, decline, block, unblock, rename, remove or verify one",
 		longHelp: `CONTACT is a nickname or an address (any form: upper case, .onion, chive: link).
 The list shows each contact's state (pending-incoming, requested, accepted,
 blocked), presence (online, connecting, offline) and address.
@@ -106,6 +115,7 @@ blocked), presence (online, connecting, offline) and address.
 			},
 			rm,
 			show,
+			verify,
 			reset,
 		},
 	}
@@ -222,7 +232,7 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 			fmt.Fprintf(cc.e.stdout, "%s (%s) is a contact%s.\n", displayName(ct), ct.Address, later(s))
 			return nil
 		}
-		fmt.Fprintf(cc.e.stdout, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept.\n",
+		fmt.Fprintf(cc.e.stdout, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept; messages you send meanwhile wait for it.\n",
 			displayName(ct), ct.Address, later(s))
 		return nil
 	})
@@ -239,6 +249,18 @@ func (cc *contactsCmd) accept(ctx context.Context, s *session, ref string) error
 		fmt.Fprintf(w, "Give them a name: chive contacts rename %s NAME\n", ct.Address)
 	} else {
 		fmt.Fprintf(w, "Say hello: chive send %s hi\n", shellWord(ct.Name))
+	}
+	return nil
+}
+
+func (cc *contactsCmd) verify(ctx context.Context, s *session, ref string) error {
+	if err := s.api.SetVerified(ctx, ref, !cc.off); err != nil {
+		return err
+	}
+	if cc.off {
+		fmt.Fprintf(cc.e.stdout, "%s is no longer marked verified.\n", oneLine(ref))
+	} else {
+		fmt.Fprintf(cc.e.stdout, "%s is marked verified: you compared safety numbers.\n", oneLine(ref))
 	}
 	return nil
 }

@@ -20,33 +20,54 @@ func newDaemon(e *env) *command {
 		c             common
 		u             unlock
 		format, level string
+		hook          string
+		hookTimeout   = durationFlag{d: defaultHookTimeout, set: true}
 	)
 	fs := newFlagSet("daemon")
 	c.register(fs, e)
 	u.register(fs, e)
 	fs.StringVar(&format, "log-format", "text", "log format: text or json")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&hook, "on-message", "", "run shell `CMD` for every message received: the message as JSON on stdin; what it prints is the reply")
+	fs.Var(&hookTimeout, "hook-timeout", "kill the --on-message command after `D`")
 	return &command{
 		name:       "daemon",
-		shortUsage: "chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL]",
+		shortUsage: "chive daemon [--passphrase-file FILE] [--log-format text|json] [--log-level LEVEL] [--on-message CMD [--hook-timeout D]]",
 		shortHelp:  "run the node headless, serving the CLI and UI on a control socket",
 		longHelp: `Runs the node without a UI: starts Tor, publishes your onion service,
 delivers and receives messages, and serves the JSON-RPC API (docs/api.md) on
 <profile>/chive.sock, which "chive send", "chive inbox", the UI and scripts
 use. Logs go to stderr; they never hold message text or keys.
-Stops cleanly on SIGINT, SIGTERM or SIGHUP. Run it in tmux, or under systemd
-(contrib/chive.service).
+Stops cleanly on SIGINT, SIGTERM or SIGHUP, answering the requests it has
+read first. Run it in tmux, or under systemd (contrib/chive.service).
+
+If a one-shot command (chive send, chive inbox without a daemon) has the
+profile open, the daemon waits for it, up to 15 s; another daemon it refuses.
+
+--on-message CMD runs CMD with /bin/sh for every message received, one at a
+time: the message as one JSON object on stdin (as "chive inbox --json" prints
+it), and in the environment CHIVE_CONTACT (the name), CHIVE_CONTACT_ADDRESS,
+CHIVE_MESSAGE_ID, CHIVE_MESSAGE_SEQ and CHIVE_HOME. What CMD prints on stdout,
+if anything, is sent to the contact as the reply. A command that fails or
+runs longer than --hook-timeout (killed) is logged; receiving never waits for
+it, and messages beyond 256 waiting are not passed to it (logged; they are
+stored and in "chive inbox" as always).
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
 			if err := noArgs(args); err != nil {
 				return err
 			}
+			if hook != "" {
+				if err := checkHook(hook); err != nil {
+					return usagef("--on-message: %v", err)
+				}
+			}
 			log, err := newLogger(e, format, level)
 			if err != nil {
 				return err
 			}
-			return daemon(ctx, e, &c, &u, log)
+			return daemon(ctx, e, &c, &u, log, hook, hookTimeout.d)
 		},
 	}
 }
@@ -66,7 +87,7 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 	return nil, usagef("--log-format %q: want text or json", format)
 }
 
-func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger) error {
+func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger, hook string, hookTimeout time.Duration) error {
 	// "chive daemon 2>&1 | tee log" and Ctrl-C: tee dies first, and Go
 	// would kill us with SIGPIPE on the next log line, before the socket
 	// is removed and tor stopped. Losing log lines is better.
@@ -79,19 +100,28 @@ func daemon(ctx context.Context, e *env, c *common, u *unlock, log *slog.Logger)
 	if err != nil {
 		return err
 	}
-	n, err := unlockProfile(ctx, e, dir, c, u, log)
+	say := func(msg string) { log.Info(msg) }
+	n, err := unlockProfile(ctx, e, dir, c, u, log, lockWaiter(dir, true, say))
 	if err != nil {
 		if _, ok := errors.AsType[*inUseError](err); ok {
 			return fmt.Errorf("%w; stop it first (chive status talks to it)", err)
 		}
 		return err
 	}
-	return serve(ctx, n, dir, c.testnet, log)
+	var hooks *hookRunner
+	if hook != "" {
+		hooks = newHookRunner(hook, hookTimeout, dir, n, log)
+	}
+	return serve(ctx, n, dir, c.testnet, log, hooks)
 }
 
+// shutdownGrace is how long a stopping daemon gives the requests it has
+// read to finish.
+const shutdownGrace = 5 * time.Second
+
 // serve serves n's API on the profile's socket until ctx ends, then shuts
-// down: the socket first, then the node.
-func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logger) error {
+// down: the hooks, the socket (answering what it has read), then the node.
+func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logger, hooks *hookRunner) error {
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
@@ -114,10 +144,38 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 		defer close(logged)
 		logEvents(log, n, events)
 	}()
+	hookCtx, stopHooks := context.WithCancel(context.Background())
+	hooked := make(chan struct{})
+	if hooks != nil {
+		hookEvents, err := n.Subscribe(hookCtx)
+		if err != nil {
+			stopHooks()
+			stopEvents()
+			srv.close()
+			n.Close()
+			return fmt.Errorf("subscribe to node events: %w", err)
+		}
+		go func() {
+			for ev := range hookEvents {
+				if m, ok := ev.(node.MessageEvent); ok && m.Message.Direction == node.Incoming {
+					hooks.offer(m.Message)
+				}
+			}
+		}()
+		go func() {
+			defer close(hooked)
+			hooks.run(hookCtx)
+		}()
+		log.Info("running a command for every message received", "hook_timeout", hooks.timeout)
+	} else {
+		close(hooked)
+	}
 
 	shutdown := func() error {
 		defer exitOnSignal(log)()
-		srv.close()
+		stopHooks()
+		<-hooked
+		srv.close() // answers the requests it has read (shutdownGrace)
 		err := n.Close()
 		stopEvents()
 		<-logged
@@ -257,8 +315,11 @@ func serveSocket(api node.API, dir string, log *slog.Logger) (*socketServer, err
 	return s, nil
 }
 
-// close stops serving, disconnects the clients and removes the socket.
+// close stops serving, answers the requests it has read (for up to
+// shutdownGrace), disconnects the clients and removes the socket.
 func (s *socketServer) close() {
-	s.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	s.srv.Shutdown(ctx)
 	<-s.served
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/chive-im/chive/node"
@@ -24,9 +26,12 @@ func newInbox(e *env) *command {
 	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT`")
 	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
 	fs.BoolVar(&o.outgoing, "outgoing", false, "also your own messages, with their state (queued, sent, stored, delivered, read, failed)")
+	fs.StringVar(&o.exec, "exec", "", "with --follow: run shell `CMD` for every message (JSON on stdin); what it prints is the reply")
+	o.hookTimeout = durationFlag{d: defaultHookTimeout, set: true}
+	fs.Var(&o.hookTimeout, "hook-timeout", "kill the --exec command after `D`")
 	return &command{
 		name:       "inbox",
-		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT] [--after SEQ] [--outgoing]",
+		shortUsage: "chive inbox [--follow [--exec CMD [--hook-timeout D]]] [--json] [--contact CONTACT] [--after SEQ] [--outgoing]",
 		shortHelp:  "print received messages, oldest first; --follow for new ones",
 		longHelp: `Prints received messages, oldest first, one per line:
   2026-11-26 20:01:02  bob: hello
@@ -38,11 +43,29 @@ a daemon it starts Tor itself to receive them; when the daemon it follows
 stops, it exits with status 1). Reading the inbox does not mark messages read.
 --outgoing adds your own messages, as "→ bob: text [state]" (with --json, the
 fields "direction" and "state"), e.g. to see which a mailbox keeps (stored).
+
+--follow --exec CMD runs CMD with /bin/sh for every message, one at a time:
+the message's JSON line on stdin, and CHIVE_CONTACT, CHIVE_CONTACT_ADDRESS,
+CHIVE_MESSAGE_ID, CHIVE_MESSAGE_SEQ in the environment; what it prints on
+stdout, if anything, is sent back as the reply. It starts with the messages
+that arrive from now on, or, with --after SEQ, with those after SEQ (resume
+where a bot stopped). A command that fails or outlives --hook-timeout is
+reported on stderr; the next message does not wait for more than that.
+Your own messages (--outgoing) are printed but never run through CMD.
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q (to filter by contact: --contact %s)", args[0], args[0])
+			}
+			fs.Visit(func(f *flag.Flag) { o.afterSet = o.afterSet || f.Name == "after" })
+			if o.exec != "" && !o.follow {
+				return usagef("--exec runs for messages as they arrive: add --follow")
+			}
+			if o.exec != "" {
+				if err := checkHook(o.exec); err != nil {
+					return usagef("--exec: %v", err)
+				}
 			}
 			err := inbox(ctx, e, &c, &u, o)
 			if o.follow && errors.Is(err, context.Canceled) {
@@ -54,11 +77,14 @@ fields "direction" and "state"), e.g. to see which a mailbox keeps (stored).
 }
 
 type inboxOpts struct {
-	follow   bool
-	json     bool
-	contact  string
-	after    int64
-	outgoing bool
+	follow      bool
+	json        bool
+	contact     string
+	after       int64
+	outgoing    bool
+	exec        string
+	hookTimeout durationFlag
+	afterSet    bool // --after was given (0 included)
 }
 
 // inboxLine is one message of "inbox --json".
@@ -103,9 +129,27 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 	}
 
+	var hooks *hookRunner
+	if o.exec != "" {
+		hooks = newHookRunner(o.exec, o.hookTimeout.d, s.dir, api, stderrLogger(e, slog.LevelInfo))
+		hctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			hooks.run(hctx)
+		}()
+		defer func() { stop(); <-done }()
+		if !o.afterSet {
+			// A bot starts with what arrives now, not with the whole
+			// history: skip the backlog.
+			if o.after, err = lastSeq(ctx, api, o.contact); err != nil {
+				return err
+			}
+		}
+	}
 	print := func(m node.Message) error {
 		if o.json {
-			l := inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text}
+			l := inboxLineOf(m)
 			if o.outgoing {
 				l.Direction, l.State = m.Direction, m.State
 			}
@@ -118,7 +162,15 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
 		return err
 	}
-	printed, err := printBacklog(ctx, api, o, print)
+	printed, err := printBacklog(ctx, api, o, func(m node.Message) error {
+		if err := print(m); err != nil {
+			return err
+		}
+		if hooks != nil && m.Direction == node.Incoming {
+			return hooks.push(ctx, m)
+		}
+		return nil
+	})
 	if err != nil || !o.follow {
 		return err
 	}
@@ -157,7 +209,22 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			if err := print(m); err != nil {
 				return err
 			}
+			if hooks != nil && m.Direction == node.Incoming {
+				hooks.offer(m)
+			}
 		}
+	}
+}
+
+// lastSeq is the seq of the newest message in the inbox (of one contact).
+func lastSeq(ctx context.Context, api node.API, contact string) (int64, error) {
+	var last int64
+	for {
+		ms, err := api.Inbox(ctx, node.InboxQuery{After: last, Contact: contact, Limit: node.MaxPage})
+		if err != nil || len(ms) == 0 {
+			return last, err
+		}
+		last = ms[len(ms)-1].Seq
 	}
 }
 

@@ -562,14 +562,14 @@ func TestTwoDaemonsChat(t *testing.T) {
 	if err := db.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("bob's daemon: %v", err)
 	}
-	wantCode(t, cli(t, alice, "", "send", "bob", "while you were away"), exitQueued)
+	wantCode(t, cli(t, alice, "", "send", "bob", "while you were away"), exitOK)
 	if err := da.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("alice's daemon: %v", err)
 	}
 	da = startDaemon(t, alice)
 	all = append(all, da)
 	for _, text := range []string{"queued one", "queued two"} {
-		wantCode(t, cli(t, alice, "", "send", "bob", text), exitQueued)
+		wantCode(t, cli(t, alice, "", "send", "bob", text), exitOK)
 	}
 	da.stop(syscall.SIGKILL)
 	if _, err := os.Stat(rpc.SocketPath(alice)); err != nil {
@@ -633,5 +633,308 @@ func TestTwoDaemonsChat(t *testing.T) {
 	}
 	if _, err := os.Stat(rpc.SocketPath(bob)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket left after SIGHUP: %v", err)
+	}
+}
+
+// befriendCLI starts daemons for two fresh profiles and makes them
+// contacts through the CLI, as a user would; it returns the profiles and
+// addresses.
+func befriendCLI(t *testing.T, nameA, nameB string, extraEnv ...string) (a, b, addrA, addrB string) {
+	t.Helper()
+	a, b = profileDir(t, nameA), profileDir(t, nameB)
+	var addrs [2]string
+	for i, p := range []string{a, b} {
+		r := cli(t, p, "", "init", "--name", filepath.Base(p), "--no-passphrase")
+		wantCode(t, r, exitOK)
+		addrs[i] = strings.TrimSpace(r.stdout)
+	}
+	startDaemon(t, a, extraEnv...)
+	startDaemon(t, b, extraEnv...)
+	waitReachable(t, a)
+	waitReachable(t, b)
+	wantCode(t, cli(t, a, "", "contacts", "add", addrs[1], "--name", nameB), exitOK)
+	until(t, 3*time.Minute, nameB+" to see the request", func() bool {
+		r := cli(t, b, "", "contacts", "--json")
+		return strings.Contains(r.stdout, addrs[0])
+	})
+	wantCode(t, cli(t, b, "", "contacts", "accept", addrs[0]), exitOK)
+	wantCode(t, cli(t, b, "", "contacts", "rename", addrs[0], nameA), exitOK)
+	return a, b, addrs[0], addrs[1]
+}
+
+// inboxTexts is what profile received, in order.
+func inboxTexts(t *testing.T, profile string) []string {
+	t.Helper()
+	r := cli(t, profile, "", "inbox", "--json")
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var l inboxLine
+		if json.Unmarshal([]byte(line), &l) == nil {
+			out = append(out, l.Text)
+		}
+	}
+	return out
+}
+
+func hasText(texts []string, f func(string) bool) bool {
+	for _, s := range texts {
+		if f(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestExamples runs docs/examples against two daemons on the private Tor
+// network: the one-time-code sender, the echo and reminder bots (shell and
+// jq) and the Python bot (standard library, JSON-RPC socket). Bob runs each
+// bot in turn; Alice writes to it with chive send.
+func TestExamples(t *testing.T) {
+	setup(t)
+	for _, tool := range []string{"sh", "jq", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is needed to run docs/examples (make deps installs it)", tool)
+		}
+	}
+	examples, err := filepath.Abs("../../docs/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, bob, _, _ := befriendCLI(t, "alice", "bob")
+	path := filepath.Dir(it.bin) + string(os.PathListSeparator) + os.Getenv("PATH")
+	script := func(profile string, args ...string) *exec.Cmd {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(cliEnv(profile), "PATH="+path)
+		cmd.Dir = examples
+		return cmd
+	}
+	// bot runs a bot for bob until the subtest ends.
+	bot := func(t *testing.T, args ...string) *syncBuffer {
+		t.Helper()
+		cmd := script(bob, args...)
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", args, out.String())
+			}
+		})
+		return out
+	}
+	// await waits for alice to receive, after her first before messages,
+	// one that satisfies want, and returns it.
+	await := func(t *testing.T, before int, what string, want func(string) bool) string {
+		t.Helper()
+		var got string
+		until(t, 3*time.Minute, what, func() bool {
+			for _, s := range inboxTexts(t, alice)[before:] {
+				if want(s) {
+					got = s
+					return true
+				}
+			}
+			return false
+		})
+		return got
+	}
+	// ask sends text to bob and waits for an answer that satisfies want.
+	ask := func(t *testing.T, text string, want func(string) bool) string {
+		t.Helper()
+		before := len(inboxTexts(t, alice))
+		wantCode(t, cli(t, alice, "", "send", "bob", text), exitOK)
+		return await(t, before, "an answer to "+strconv.Quote(text), want)
+	}
+
+	t.Run("OneTimeCode", func(t *testing.T) {
+		cmd := script(alice, "sh", "otp.sh", "bob", "493817")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != "493817" {
+			t.Fatalf("otp.sh: %v, stdout %q, stderr %q", err, out, stderr.String())
+		}
+		if !hasText(inboxTexts(t, bob), func(s string) bool { return strings.Contains(s, "Your login code is 493817") }) {
+			t.Error("bob has no code")
+		}
+		// Run again (a retry after a crash): the same message, not a second one.
+		cmd = script(alice, "sh", "otp.sh", "bob", "493817")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("otp.sh again: %v %s", err, out)
+		}
+		n := 0
+		for _, s := range inboxTexts(t, bob) {
+			if strings.Contains(s, "493817") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("bob received the code %d times", n)
+		}
+		// A generated code.
+		out, err = script(alice, "sh", "otp.sh", "bob").Output()
+		if code := strings.TrimSpace(string(out)); err != nil || len(code) != 6 {
+			t.Errorf("otp.sh without a code: %q %v", out, err)
+		}
+		if r := cli(t, alice, "", "send", "nobody", "x"); r.code != exitUnknownPeer {
+			t.Errorf("unknown contact: %d", r.code)
+		}
+	})
+
+	t.Run("EchoBot", func(t *testing.T) {
+		bot(t, "sh", "echo-bot.sh")
+		waitFollowing(t, bob)
+		ask(t, "hello echo", func(s string) bool { return s == "echo: hello echo" })
+	})
+
+	t.Run("ReminderBot", func(t *testing.T) {
+		bot(t, "sh", "reminder-bot.sh")
+		waitFollowing(t, bob)
+		before := len(inboxTexts(t, alice))
+		start := time.Now()
+		ok := ask(t, "in 20s the tea is ready", func(s string) bool { return strings.HasPrefix(s, "OK, I will remind you at") })
+		t.Logf("bot: %s", ok)
+		if list := ask(t, "list", func(s string) bool { return strings.Contains(s, "tea") || s == "No reminders." }); !strings.Contains(list, "⏰ the tea is ready") {
+			t.Errorf("list answered %q", list)
+		}
+		await(t, before, "the reminder", func(s string) bool { return s == "⏰ the tea is ready" })
+		if d := time.Since(start); d < 20*time.Second {
+			t.Errorf("the reminder came after %s, before its time", d)
+		}
+		ask(t, "in soon the tea", func(s string) bool { return strings.HasPrefix(s, "Sorry, I could not schedule that") })
+	})
+
+	t.Run("ReadmeBot", func(t *testing.T) {
+		// The bot in README.md's headless section, as printed there.
+		readme, err := os.ReadFile("../../README.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := bytes.Index(readme, []byte("chive inbox --follow --exec '"))
+		end := bytes.Index(readme[max(start, 0):], []byte("esac'\n"))
+		if start < 0 || end < 0 {
+			t.Fatal("README.md has no bot (chive inbox --follow --exec '…esac')")
+		}
+		snippet := string(readme[start : start+end+len("esac'")])
+		if n := strings.Count(snippet, "\n") + 1; n > 10 {
+			t.Errorf("the README's bot has %d lines, more than ten", n)
+		}
+		bot(t, "sh", "-c", snippet)
+		waitFollowing(t, bob)
+		ask(t, "ping", func(s string) bool { return s == "pong" })
+		ask(t, "hello readme", func(s string) bool { return s == "you said: hello readme" })
+	})
+
+	t.Run("PythonBot", func(t *testing.T) {
+		out := bot(t, "python3", "bot.py")
+		until(t, time.Minute, "the bot to subscribe", func() bool { return strings.Contains(out.String(), "bot running") })
+		ask(t, "ping", func(s string) bool { return s == "pong" })
+		ask(t, "hello python", func(s string) bool { return s == "python bot heard: hello python" })
+	})
+}
+
+// waitFollowing waits until a bot's "chive inbox --follow" subscribed to
+// the daemon of profile: the daemon logs each subscription... it has no
+// such log, so wait for the follower's process to show up instead.
+func waitFollowing(t *testing.T, profile string) {
+	t.Helper()
+	until(t, time.Minute, "the bot to follow the inbox", func() bool {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil || !bytes.Contains(b, []byte("inbox\x00--follow")) {
+				continue
+			}
+			env, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+			if bytes.Contains(env, []byte("CHIVE_HOME="+profile+"\x00")) {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Second) // its subscription is a moment behind
+}
+
+// TestProfileLock: a daemon started while one-shot commands keep opening
+// the profile (a polling script; each unlocks it with the passphrase)
+// waits for its turn instead of exiting with "already running" (it lost
+// that race every time before); a send while the daemon stops is queued;
+// a profile held for good gets a clear error after the wait.
+func TestProfileLock(t *testing.T) {
+	setup(t)
+	alice := profileDir(t, "alice")
+	pass := filepath.Join(filepath.Dir(alice), "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
+	wantCode(t, cli(t, alice, "", "init", "--name", "alice", "--passphrase-file", pass), exitOK)
+	bob := profileDir(t, "bob")
+	r := cli(t, bob, "", "init", "--name", "bob", "--no-passphrase")
+	wantCode(t, r, exitOK)
+	bobAddr := strings.TrimSpace(r.stdout)
+	wantCode(t, cli(t, alice, "", "contacts", "add", bobAddr, "--name", "bob", "--passphrase-file", pass), exitOK)
+
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		defer func() { polled <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cmd := exec.Command(it.bin, "inbox", "--passphrase-file", pass)
+			cmd.Env = cliEnv(alice)
+			cmd.Run()
+			n++
+		}
+	}()
+	time.Sleep(2 * time.Second) // the polling is well under way
+	d := startDaemon(t, alice, "CHIVE_PASSPHRASE_FILE="+pass)
+	close(stop)
+	if n := <-polled; n < 2 {
+		t.Errorf("only %d polls ran", n)
+	}
+
+	// SIGTERM, and a send at once: it reaches the stopping daemon, or the
+	// profile once the daemon let go; either way it is queued (exit 0).
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	r = cli(t, alice, "", "send", "bob", "during shutdown", "--passphrase-file", pass)
+	wantCode(t, r, exitOK)
+	<-d.done
+	r = cli(t, alice, "", "status", "--json", "--passphrase-file", pass)
+	var st node.Status
+	if json.Unmarshal([]byte(r.stdout), &st); st.Outbox != 2 { // the request and the message
+		t.Errorf("outbox after a send during shutdown: %d, want 2 (%s)", st.Outbox, r.stderr)
+	}
+
+	// Held for good (inbox --follow without a daemon keeps it open): the
+	// daemon gives up after its wait, and says why.
+	follow := exec.Command(it.bin, "inbox", "--follow", "--passphrase-file", pass)
+	follow.Env = cliEnv(alice)
+	var ferr syncBuffer
+	follow.Stderr = &ferr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+	until(t, time.Minute, "inbox --follow to hold the profile", func() bool { return strings.Contains(ferr.String(), "starting Tor") })
+	start := time.Now()
+	d2 := exec.Command(it.bin, "daemon", "--passphrase-file", pass)
+	d2.Env = cliEnv(alice)
+	out, err := d2.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != exitError {
+		t.Errorf("daemon on a held profile: %v", err)
+	}
+	if want := fmt.Sprintf("(pid %d)", follow.Process.Pid); !strings.Contains(string(out), "waiting up to") || !strings.Contains(string(out), want) {
+		t.Errorf("daemon on a held profile said %q, want the wait and %q", out, want)
+	}
+	if d := time.Since(start); d < lockWait {
+		t.Errorf("gave up after %s, before %s", d, lockWait)
 	}
 }

@@ -27,6 +27,9 @@ type openOptions struct {
 	passphrase []byte
 	testnet    string
 	logger     *slog.Logger
+	// waitLock decides what to do while another process holds the profile
+	// (node.Options.WaitLock); nil: fail at once.
+	waitLock func(context.Context, *node.LockedError) error
 }
 
 func resolveProfile(flagDir string, getenv func(string) string) (string, error) {
@@ -53,7 +56,7 @@ func checkPassphrase(passphrase []byte, noPassphrase bool) error {
 }
 
 func openNode(ctx context.Context, o openOptions) (localNode, error) {
-	opts := node.Options{Dir: o.dir, Passphrase: o.passphrase, Logger: o.logger}
+	opts := node.Options{Dir: o.dir, Passphrase: o.passphrase, Logger: o.logger, WaitLock: o.waitLock}
 	if o.testnet != "" {
 		lines, err := testnet.ClientTorrcFromDir(o.testnet)
 		if err != nil {
@@ -72,7 +75,12 @@ func openNode(ctx context.Context, o openOptions) (localNode, error) {
 func explainOpenError(dir string, err error) error {
 	var locked *node.LockedError
 	var perm *node.PermissionError
+	var inUse *inUseError
 	switch {
+	case errors.As(err, &inUse):
+		return inUse
+	case errors.Is(err, errDaemonUp):
+		return errDaemonUp
 	case errors.Is(err, node.ErrWrongPassphrase):
 		return fmt.Errorf("wrong passphrase for the profile in %s", dir)
 	case errors.As(err, &locked):

@@ -205,7 +205,7 @@ func (r *receiver) waitCount(t *testing.T, n int, d time.Duration) {
 }
 
 // inboxTexts is what "chive inbox --json --contact ref" lists with prefix, in order.
-func inboxTexts(t *testing.T, profile, ref, prefix string) []string {
+func mailboxInboxTexts(t *testing.T, profile, ref, prefix string) []string {
 	t.Helper()
 	r := cli(t, profile, "", "inbox", "--json", "--contact", ref)
 	wantCode(t, r, exitOK)
@@ -386,7 +386,7 @@ func TestMailbox(t *testing.T) {
 	rb.waitCount(t, 100, 4*time.Minute)
 	viaMailbox, spanMailbox := time.Since(bobOnline), rb.span()
 	t.Logf("phase 1: bob online → 100 shown via his mailbox in %s (first → last %s)", viaMailbox.Round(time.Millisecond), spanMailbox.Round(time.Millisecond))
-	exactlyInOrder(t, inboxTexts(t, bob, "alice", "p1-"), p1)
+	exactlyInOrder(t, mailboxInboxTexts(t, bob, "alice", "p1-"), p1)
 	if err := db.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestMailbox(t *testing.T) {
 	}
 	mb = startMailbox(t, mbDir)
 	rb.waitCount(t, 200, 5*time.Minute)
-	exactlyInOrder(t, inboxTexts(t, bob, "alice", "p2-"), p2)
+	exactlyInOrder(t, mailboxInboxTexts(t, bob, "alice", "p2-"), p2)
 	if err := db.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +501,7 @@ func TestMailbox(t *testing.T) {
 	rb.waitCount(t, 101, 4*time.Minute)
 	viaOwn, spanOwn := time.Since(bobOnline), rb.span()
 	t.Logf("phase 3: bob online → 100 shown via alice's mailbox in %s (first → last %s)", viaOwn.Round(time.Millisecond), spanOwn.Round(time.Millisecond))
-	exactlyInOrder(t, inboxTexts(t, bob, "alice", "p3-"), append(p3, "p3-wait stored"))
+	exactlyInOrder(t, mailboxInboxTexts(t, bob, "alice", "p3-"), append(p3, "p3-wait stored"))
 	if err := db.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +534,7 @@ func TestMailbox(t *testing.T) {
 	sendMany(t, ca, "bob", p5, 0)
 	rb5.waitCount(t, 100, 4*time.Minute)
 	direct := time.Since(t5)
-	exactlyInOrder(t, inboxTexts(t, bob, "alice", "p5-"), p5)
+	exactlyInOrder(t, mailboxInboxTexts(t, bob, "alice", "p5-"), p5)
 	t.Logf("BENCH bob online → 100 shown: via his mailbox (alice offline) %s, via alice's mailbox (alice offline) %s, directly (alice online) %s; "+
 		"ratios %.2f / %.2f",
 		viaMailbox.Round(time.Millisecond), viaOwn.Round(time.Millisecond), directComing.Round(time.Millisecond),

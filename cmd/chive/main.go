@@ -15,13 +15,16 @@ import (
 
 // Exit codes, documented in "chive help". Scripts depend on them.
 const (
-	exitOK          = 0
-	exitError       = 1 // anything not listed below
-	exitUsage       = 2 // bad flags or arguments
-	exitQueued      = 3 // send without --wait: queued, not yet sent/delivered
+	exitOK    = 0
+	exitError = 1 // anything not listed below; send --wait: the message failed
+	exitUsage = 2 // bad flags or arguments
+	// exitQueued is no longer returned: a queued message is a success (0).
+	// It was send's status without --wait; a script's set -e stopped on it.
+	exitQueued      = 3
 	exitTimeout     = 4 // send --wait: timed out waiting
 	exitUnknownPeer = 5 // send/contacts: no such contact
 	exitNoDaemon    = 6 // the command needs a running daemon or a profile and found neither
+	exitExpired     = 7 // send --wait: the message expired (--ttl) before it was delivered
 )
 
 // env is what a command sees of the outside world, so commands are testable.
@@ -62,6 +65,8 @@ func newRoot(e *env) *command {
 		newInit(e),
 		newInvites(e),
 		newMailbox(e),
+		newRetry(e),
+		newScheduled(e),
 		newSend(e),
 		newStatus(e),
 		newTestnet(e),
@@ -125,12 +130,13 @@ it. With no daemon running they open the profile themselves, unlocking it
 with --passphrase-file FILE (or CHIVE_PASSPHRASE_FILE) or a terminal prompt.
 
 Exit codes:
-  0  success (send: delivered or sent, as asked with --wait)
-  1  error
+  0  success (send: queued; with --wait: delivered or sent, as asked)
+  1  error (send --wait: the message failed; the reason is printed)
   2  usage error (bad flag or argument)
-  3  send without --wait: queued (accepted; it is delivered in the background)
+  3  not used any more (was: send queued without --wait; that is 0 now)
   4  send --wait: timed out (the message stays queued and will be delivered later)
   5  unknown contact
   6  no running daemon and no profile to open (create one with "chive init")
+  7  send --wait: the message expired (--ttl) before it was delivered
 `)
 }

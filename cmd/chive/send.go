@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,29 +16,48 @@ func newSend(e *env) *command {
 	var (
 		c common
 		u unlock
-		o sendOpts
+		o = sendOpts{timeout: durationFlag{d: 2 * time.Minute, set: true}}
 	)
 	fs := newFlagSet("send")
 	c.register(fs, e)
 	u.register(fs, e)
 	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered`, stored (in a mailbox) or sent")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
-	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
+	fs.Var(&o.timeout, "timeout", "how long --wait waits (a `duration` like 90s, 5m)")
+	fs.BoolVar(&o.json, "json", false, "print each message's id, state and latency as a JSON line")
+	fs.Var(&o.to, "to", "send to `CONTACT`; repeat for several (then every argument is TEXT)")
+	fs.Var(&o.ttl, "ttl", "the message is worth delivering for `D` (10m, 1h): undelivered by then it expires, never delivered late")
+	fs.Var(&o.at, "at", "send at `TIME`: 2026-12-01T09:00 (local time) or RFC 3339")
+	fs.Var(&o.in, "in", "send after `D` (30m, 2h)")
+	fs.StringVar(&o.key, "idempotency-key", "", "`KEY` that makes the send safe to repeat: a second send with the same key to the same contact sends nothing and reports the first")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT [TEXT...] [--wait delivered|stored|sent] [--timeout D] [--json]",
+		shortUsage: "chive send CONTACT [TEXT...] | --to CONTACT... [TEXT...] [--wait delivered|stored|sent] [--timeout D] [--ttl D] [--at TIME | --in D] [--idempotency-key K] [--json]",
 		shortHelp:  "send a message (TEXT or stdin); --wait delivered|stored|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
-CONTACT (a nickname or an address) and queues it. Without --wait it returns at
-once with exit status 3 (queued); the daemon delivers it in the background.
+CONTACT (a nickname, matched whole, or an address) and queues it: it is
+stored, and the daemon delivers it in the background. To a contact you asked
+who has not accepted yet it is sent once they accept. --to CONTACT (repeat it)
+sends the same text to several contacts, queued together: all or none.
 --wait sent waits until it was written to the contact's link, --wait delivered
 until their node acknowledged it, --wait stored until a mailbox (yours or
 theirs) keeps it for them while they are offline, or it was delivered;
 without a daemon, send then starts Tor itself for as long as it waits.
+With several contacts it waits for all.
 
-Exit status: 0 delivered or sent (as asked with --wait), 3 queued (no --wait),
-4 timed out waiting (the message stays queued and is delivered later),
-5 unknown contact, 1 any other error (e.g. the contact has not accepted yet).
+--ttl D: a message not delivered within D expires: it is never delivered late
+(a one-time code an hour late is worse than none); the contact's node refuses
+it after that time too. --at TIME or --in D schedules it: it is sent then
+(later, if no daemon runs then), and "chive scheduled" lists it; --ttl then
+counts from that time. --idempotency-key K: a script that retries after a
+crash never sends twice: a second send with the same K to the same contact
+reports the first message instead.
+
+Exit status: 0 queued (no --wait), or sent or delivered as --wait asked;
+4 --wait timed out (the message stays queued and is delivered later);
+7 --wait: the message expired before it was delivered; 1 --wait: it failed
+(the contact's node refused it, or the contact was removed: see the reason;
+"chive retry ID" sends it again), or any other error (e.g. the contact asked
+you and you have not accepted); 5 unknown contact; 2 usage.
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
@@ -51,11 +72,16 @@ const maxStdinText = 256 << 10
 
 type sendOpts struct {
 	wait    string
-	timeout time.Duration
+	timeout durationFlag
 	json    bool
+	to      stringsFlag
+	ttl     durationFlag
+	at      timeFlag
+	in      durationFlag
+	key     string
 }
 
-// sendResult is send's --json output.
+// sendResult is send's --json output: one line per message.
 type sendResult struct {
 	ID        string            `json:"id"`
 	Contact   string            `json:"contact"`
@@ -63,53 +89,102 @@ type sendResult struct {
 	State     node.MessageState `json:"state"`
 	LatencyMS int64             `json:"latency_ms,omitempty"` // from queued to the state waited for
 	TimedOut  bool              `json:"timed_out,omitempty"`
+	Error     string            `json:"error,omitempty"`     // failed or expired: why
+	SendAt    time.Time         `json:"send_at,omitzero"`    // scheduled for
+	ExpiresAt time.Time         `json:"expires_at,omitzero"` // --ttl: never delivered after
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
 	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" && o.wait != "stored" {
 		return usagef("--wait %q: want delivered, stored or sent", o.wait)
 	}
-	if o.timeout <= 0 {
-		return usagef("--timeout must be positive")
+	if !o.at.t.IsZero() && o.in.set {
+		return usagef("give --at or --in, not both")
 	}
-	ref, text, err := sendArgs(e, pos)
+	if len(o.key) > node.MaxIdempotencyKey {
+		return usagef("--idempotency-key is longer than %d bytes", node.MaxIdempotencyKey)
+	}
+	refs, text, err := sendArgs(e, o.to, pos)
 	if err != nil {
 		return err
 	}
-
-	s, err := attach(ctx, e, c, u)
-	if err != nil {
-		return err
+	req := node.SendRequest{To: refs, Text: text, IdempotencyKey: o.key}
+	if o.ttl.set {
+		req.TTL = o.ttl.d
 	}
-	defer s.Close()
+	switch {
+	case !o.at.t.IsZero():
+		if !o.at.t.After(time.Now()) {
+			return usagef("--at %s is in the past", o.at.t.Local().Format(time.DateTime))
+		}
+		req.At = o.at.t
+	case o.in.set:
+		req.At = time.Now().Add(o.in.d)
+	}
+	if req.IdempotencyKey == "" {
+		// Our own key makes resending safe when the daemon goes away
+		// mid-request (it is stopping): the resend finds the first.
+		var b [12]byte
+		rand.Read(b[:])
+		req.IdempotencyKey = "chive-send-" + hex.EncodeToString(b[:])
+	}
 
-	var events <-chan node.Event
-	subCtx, stopEvents := context.WithCancel(ctx)
-	defer stopEvents()
-	if o.wait != "" {
-		// Subscribe before sending so no state change can be missed.
-		if events, err = s.api.Subscribe(subCtx); err != nil {
+	var (
+		s      *session
+		events <-chan node.Event
+		ms     []node.Message
+	)
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	var stops []context.CancelFunc
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		if s, err = attach(ctx, e, c, u); err != nil {
 			return err
 		}
-	}
-	m, err := s.api.Send(ctx, ref, text)
-	if err != nil {
-		if errors.Is(err, node.ErrNotAccepted) {
-			return fmt.Errorf("%w (they must accept your request first; see: chive contacts)", err)
+		if o.wait != "" {
+			// Subscribe before sending so no state change can be missed.
+			subCtx, stop := context.WithCancel(ctx)
+			stops = append(stops, stop)
+			events, err = s.api.Subscribe(subCtx)
 		}
-		return err
+		if err == nil {
+			ms, err = s.api.SendMany(ctx, req)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, node.ErrClosed) || ctx.Err() != nil || attempt == 3 {
+			if errors.Is(err, node.ErrNotAccepted) {
+				return fmt.Errorf("%w (they asked you: accept them first, see: chive contacts)", err)
+			}
+			return err
+		}
+		// The daemon is stopping: send again, to the next daemon or the
+		// profile opened here (attach waits for it to be free).
+		fmt.Fprintln(e.stderr, "chive send: the daemon stopped during the request; sending again")
+		s.Close()
+		s = nil
 	}
 	queued := time.Now()
-	res := sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State}
+	res := make([]sendResult, len(ms))
+	for i, m := range ms {
+		res[i] = resultOf(m)
+	}
 	if o.wait == "" {
-		human := fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, sender(m))
-		if !s.daemon() {
-			human = fmt.Sprintf("queued %s for %s; no daemon runs, so it is sent when chive next runs (e.g. chive daemon), or use --wait", m.ID, sender(m))
+		for i, m := range ms {
+			if err := o.print(e, res[i], queuedLine(ctx, s, m)); err != nil {
+				return err
+			}
 		}
-		if err := o.print(e, res, human); err != nil {
-			return err
-		}
-		return exitStatus(exitQueued)
+		return nil
 	}
 	if !s.daemon() {
 		fmt.Fprintln(e.stderr, "chive send: no daemon running; starting Tor to deliver (this can take a while)")
@@ -117,37 +192,90 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 			return fmt.Errorf("start tor: %w", err)
 		}
 	}
-	return awaitState(ctx, e, o, m, res, queued, events)
+	return awaitStates(ctx, e, o, ms, res, queued, events)
+}
+
+func resultOf(m node.Message) sendResult {
+	return sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State, Error: m.Error, SendAt: m.SendAt, ExpiresAt: m.ExpiresAt}
+}
+
+// queuedLine is what send says for a message it queued (no --wait).
+func queuedLine(ctx context.Context, s *session, m node.Message) string {
+	who := sender(m)
+	switch {
+	case m.State != node.Queued:
+		return fmt.Sprintf("already sent as %s to %s (%s; same idempotency key)", m.ID, who, m.State)
+	case !m.SendAt.IsZero():
+		line := fmt.Sprintf("scheduled %s for %s at %s", m.ID, who, m.SendAt.Local().Format(time.DateTime))
+		if !s.daemon() {
+			line += " (no daemon runs: it is sent when chive runs then, e.g. chive daemon)"
+		}
+		return line
+	}
+	if c, err := s.api.Contact(ctx, m.Address); err == nil && c.State == node.StateRequested {
+		return fmt.Sprintf("queued %s for %s; it is sent when they accept your contact request", m.ID, who)
+	}
+	if !s.daemon() {
+		return fmt.Sprintf("queued %s for %s; no daemon runs, so it is sent when chive next runs (e.g. chive daemon), or use --wait", m.ID, who)
+	}
+	return fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, who)
 }
 
 // sendArgs is whom to send to and the text: the rest of the arguments, or
 // stdin when there are none.
-func sendArgs(e *env, pos []string) (ref, text string, err error) {
-	if len(pos) == 0 {
-		return "", "", usagef("whom to send to? chive send CONTACT TEXT")
+func sendArgs(e *env, to []string, pos []string) (refs []string, text string, err error) {
+	refs = to
+	if len(refs) == 0 {
+		if len(pos) == 0 {
+			return nil, "", usagef("whom to send to? chive send CONTACT TEXT")
+		}
+		refs, pos = pos[:1], pos[1:]
 	}
-	if len(pos) > 1 {
-		text = strings.Join(pos[1:], " ")
+	if len(pos) > 0 {
+		text = strings.Join(pos, " ")
 	} else if text, err = readText(e.stdin, maxStdinText); err != nil {
-		return "", "", err
+		return nil, "", err
 	}
 	if strings.TrimSpace(text) == "" {
-		return "", "", usagef("nothing to send: give TEXT or pipe it on stdin")
+		return nil, "", usagef("nothing to send: give TEXT or pipe it on stdin")
 	}
-	return pos[0], text, nil
+	return refs, text, nil
 }
 
-// awaitState waits until message m, queued at start, reaches the state
-// --wait asks for, fails, or the timeout passes (exit status 4: it stays
-// queued).
-func awaitState(ctx context.Context, e *env, o sendOpts, m node.Message, res sendResult, start time.Time, events <-chan node.Event) error {
-	done := func(verb string) error {
-		res.LatencyMS = time.Since(start).Milliseconds()
-		return o.print(e, res, fmt.Sprintf("%s %s to %s in %s", verb, m.ID, sender(m), time.Since(start).Round(time.Millisecond)))
+// final reports whether st ends a message's delivery, and the exit status
+// it means for --wait.
+func final(st node.MessageState, wait string) (done bool, code int) {
+	switch st {
+	case node.Delivered, node.Read:
+		return true, exitOK
+	case node.Sent:
+		return wait == "sent", exitOK
+	case node.Stored:
+		return wait == "stored" || wait == "sent", exitOK
+	case node.Failed, node.Cancelled:
+		return true, exitError
+	case node.Expired:
+		return true, exitExpired
 	}
-	timer := time.NewTimer(o.timeout)
+	return false, exitOK
+}
+
+// awaitStates waits until every message, queued at start, reaches the
+// state --wait asks for or ends, or the timeout passes, then reports each:
+// exit status 1 if one failed, else 7 if one expired, else 4 if one is
+// still on its way, else 0.
+func awaitStates(ctx context.Context, e *env, o sendOpts, ms []node.Message, res []sendResult, start time.Time, events <-chan node.Event) error {
+	pending := map[string]int{}
+	for i, m := range ms {
+		if done, _ := final(m.State, o.wait); !done {
+			pending[m.ID] = i
+		}
+	}
+	timer := time.NewTimer(o.timeout.d)
 	defer timer.Stop()
-	for {
+	timedOut := false
+wait:
+	for len(pending) > 0 {
 		select {
 		case ev, open := <-events:
 			if !open {
@@ -157,36 +285,67 @@ func awaitState(ctx context.Context, e *env, o sendOpts, m node.Message, res sen
 				return errors.New("lost the connection to the daemon while waiting; the message stays queued")
 			}
 			st, ok := ev.(node.MessageStateEvent)
-			if !ok || st.ID != m.ID {
+			if !ok {
 				continue
 			}
-			res.State = st.State
-			switch st.State {
-			case node.Failed:
-				return fmt.Errorf("message %s failed: %s (chive can retry it: the message is kept)", m.ID, st.Error)
-			case node.Delivered, node.Read:
-				return done("delivered")
-			case node.Sent:
-				if o.wait == "sent" {
-					return done("sent")
-				}
-			case node.Stored:
-				if o.wait == "stored" {
-					return done("stored")
-				}
+			i, ok := pending[st.ID]
+			if !ok {
+				continue
+			}
+			res[i].State, res[i].Error = st.State, st.Error
+			if done, _ := final(st.State, o.wait); done {
+				res[i].LatencyMS = time.Since(start).Milliseconds()
+				delete(pending, st.ID)
 			}
 		case <-timer.C:
-			res.TimedOut = true
-			fmt.Fprintf(e.stderr, "chive send: timed out after %s waiting for %s; the message stays queued (%s) and is delivered later\n",
-				o.timeout, o.wait, res.State)
-			if o.json {
-				writeJSON(e.stdout, res)
-			}
-			return exitStatus(exitTimeout)
+			timedOut = true
+			break wait
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	code := exitOK
+	worse := func(c int) {
+		rank := map[int]int{exitOK: 0, exitTimeout: 1, exitExpired: 2, exitError: 3}
+		if rank[c] > rank[code] {
+			code = c
+		}
+	}
+	for i, m := range ms {
+		r := &res[i]
+		if _, still := pending[m.ID]; still && timedOut {
+			r.TimedOut = true
+			worse(exitTimeout)
+			fmt.Fprintf(e.stderr, "chive send: timed out after %s waiting for %s of %s to %s; the message stays queued (%s) and is delivered later\n",
+				o.timeout.d, o.wait, m.ID, sender(m), r.State)
+			if o.json {
+				writeJSON(e.stdout, *r)
+			}
+			continue
+		}
+		_, c := final(r.State, o.wait)
+		worse(c)
+		switch r.State {
+		case node.Failed, node.Cancelled:
+			fmt.Fprintf(e.stderr, "chive send: message %s to %s %s: %s (chive retry %s sends it again: the message is kept)\n",
+				m.ID, sender(m), r.State, r.Error, m.ID)
+		case node.Expired:
+			fmt.Fprintf(e.stderr, "chive send: message %s to %s expired: %s\n", m.ID, sender(m), r.Error)
+		}
+		if o.json {
+			writeJSON(e.stdout, *r)
+		} else if c == exitOK {
+			verb := "delivered"
+			if r.State == node.Sent {
+				verb = "sent"
+			}
+			fmt.Fprintf(e.stdout, "%s %s to %s in %s\n", verb, m.ID, sender(m), (time.Duration(r.LatencyMS) * time.Millisecond).Round(time.Millisecond))
+		}
+	}
+	if code == exitOK {
+		return nil
+	}
+	return exitStatus(code)
 }
 
 // print reports the outcome: res with --json, else the human line.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -121,32 +122,87 @@ func (s *session) Close() error {
 }
 
 // attach connects to the daemon serving the profile, or opens the profile
-// itself when none runs.
+// itself when none runs. While another chive holds the profile (a command
+// like this one, or a daemon starting or stopping) it waits for it, up to
+// lockWait, and attaches to the daemon if one comes up meanwhile.
 func attach(ctx context.Context, e *env, c *common, u *unlock) (*session, error) {
 	dir, err := resolveProfile(c.profile, e.getenv)
 	if err != nil {
 		return nil, err
 	}
-	client, err := rpc.Dial(ctx, rpc.SocketPath(dir))
-	if err == nil {
-		return &session{api: client, dir: dir, client: client}, nil
-	}
-	if !errors.Is(err, rpc.ErrNoDaemon) {
-		return nil, fmt.Errorf("connect to the daemon: %w", err)
-	}
-	n, err := unlockProfile(ctx, e, dir, c, u, stderrLogger(e, slog.LevelWarn))
-	if err != nil {
-		if _, ok := errors.AsType[*inUseError](err); ok {
-			err = fmt.Errorf("%w\n(if a daemon is starting, wait until its socket %s appears and try again)", err, rpc.SocketPath(dir))
+	for {
+		client, err := rpc.Dial(ctx, rpc.SocketPath(dir))
+		if err == nil {
+			return &session{api: client, dir: dir, client: client}, nil
 		}
-		return nil, err
+		if !errors.Is(err, rpc.ErrNoDaemon) {
+			return nil, fmt.Errorf("connect to the daemon: %w", err)
+		}
+		say := func(msg string) { fmt.Fprintln(e.stderr, "chive: "+msg) }
+		n, err := unlockProfile(ctx, e, dir, c, u, stderrLogger(e, slog.LevelWarn), lockWaiter(dir, false, say))
+		if errors.Is(err, errDaemonUp) {
+			continue // a daemon took the profile meanwhile: use it
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*inUseError](err); ok {
+				err = fmt.Errorf("%w\n(it did not let go within %s: if it is \"chive inbox --follow\" or the UI, stop it or start \"chive daemon\", which serves them all)", err, lockWait)
+			}
+			return nil, err
+		}
+		return &session{api: n, dir: dir, local: n}, nil
 	}
-	return &session{api: n, dir: dir, local: n}, nil
+}
+
+// lockWait is how long a command waits for another chive to release the
+// profile: a one-shot command holds it for a moment, a stopping daemon for
+// a second or two.
+var lockWait = 15 * time.Second
+
+// errDaemonUp: while waiting for the profile, a daemon started serving it.
+var errDaemonUp = errors.New("a daemon started serving the profile")
+
+// lockWaiter is node.Options.WaitLock for a command (daemon false) or the
+// daemon: it polls every 100 ms, up to lockWait, says once what it waits
+// for, and stops as soon as a daemon answers on the profile's socket: a
+// command then uses it (errDaemonUp), a daemon gives up (another one runs).
+func lockWaiter(dir string, daemon bool, say func(string)) func(context.Context, *node.LockedError) error {
+	var start time.Time // the first wait: the passphrase may have taken long before
+	said := false
+	return func(ctx context.Context, locked *node.LockedError) error {
+		if start.IsZero() {
+			start = time.Now()
+		}
+		if c, err := rpc.Dial(ctx, rpc.SocketPath(dir)); err == nil {
+			c.Close()
+			if daemon {
+				return &inUseError{dir: dir, pid: locked.PID}
+			}
+			return errDaemonUp
+		}
+		if time.Since(start) > lockWait {
+			return &inUseError{dir: dir, pid: locked.PID}
+		}
+		if !said && time.Since(start) > time.Second {
+			said = true
+			who := "another chive"
+			if locked.PID != 0 {
+				who = fmt.Sprintf("another chive (pid %d)", locked.PID)
+			}
+			say(fmt.Sprintf("%s is using the profile in %s; waiting up to %s for it", who, dir, lockWait))
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // unlockProfile opens the profile in dir in this process, asking for its
-// passphrase as u says. Errors are in the user's words (explainOpenError).
-func unlockProfile(ctx context.Context, e *env, dir string, c *common, u *unlock, log *slog.Logger) (localNode, error) {
+// passphrase as u says; waitLock says what to do while another process
+// holds it. Errors are in the user's words (explainOpenError).
+func unlockProfile(ctx context.Context, e *env, dir string, c *common, u *unlock, log *slog.Logger, waitLock func(context.Context, *node.LockedError) error) (localNode, error) {
 	if !profileExists(dir) {
 		return nil, &noProfileError{dir}
 	}
@@ -154,7 +210,7 @@ func unlockProfile(ctx context.Context, e *env, dir string, c *common, u *unlock
 	if err != nil {
 		return nil, err
 	}
-	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log})
+	n, err := openNode(ctx, openOptions{dir: dir, passphrase: pass, testnet: c.testnet, logger: log, waitLock: waitLock})
 	clear(pass)
 	if err != nil {
 		return nil, explainOpenError(dir, err)

@@ -30,7 +30,8 @@ type Fake struct {
 	contacts map[string]*node.Contact // by address
 	messages map[string][]node.Message
 	seq      int64
-	subs     map[chan node.Event]struct{}
+	idem     map[string]string // contact address + "\x00" + key → message id
+	subs     map[chan node.Event]*fakeSub
 	invites  []node.Invite
 	inviteID int64
 	lastID   int64    // contact ids, as the node numbers them
@@ -51,7 +52,8 @@ func New(name, address string) *Fake {
 		settings: node.Settings{ReadReceipts: true, Typing: true},
 		contacts: map[string]*node.Contact{},
 		messages: map[string][]node.Message{},
-		subs:     map[chan node.Event]struct{}{},
+		idem:     map[string]string{},
+		subs:     map[chan node.Event]*fakeSub{},
 
 		blockedFrom: map[string]node.ContactState{},
 	}
@@ -91,14 +93,28 @@ func (f *Fake) findLocked(ref string) (*node.Contact, error) {
 	return nil, fmt.Errorf("%q: %w", ref, node.ErrUnknownContact)
 }
 
+// fakeSub is one subscription: senders of events that did not fit in its
+// buffer, which end when it does.
+type fakeSub struct {
+	done    chan struct{}
+	senders sync.WaitGroup
+}
+
 func (f *Fake) publishLocked(e node.Event) {
-	for ch := range f.subs {
+	for ch, sub := range f.subs {
 		select {
 		case ch <- e:
 		default:
 			if !node.Droppable(e) {
 				// A fake may block briefly rather than drop what must be delivered.
-				go func() { ch <- e }()
+				sub.senders.Add(1)
+				go func() {
+					defer sub.senders.Done()
+					select {
+					case ch <- e:
+					case <-sub.done:
+					}
+				}()
 			}
 		}
 	}
@@ -308,40 +324,161 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// Send is SendMany to one contact, publishing a MessageEvent as node.Send
+// does.
 func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.call("Send")
-	c, err := f.findLocked(ref)
+	ms, err := f.sendMany("Send", node.SendRequest{To: []string{ref}, Text: text})
 	if err != nil {
 		return node.Message{}, err
 	}
-	if c.State != node.StateAccepted {
-		return node.Message{}, fmt.Errorf("%s: %w", c.Name, node.ErrNotAccepted)
-	}
-	f.seq++
-	m := node.Message{ID: newID(), Seq: f.seq, Contact: c.Name, Address: c.Address, Direction: node.Outgoing,
-		Text: text, Time: f.Now(), State: node.Queued}
-	f.messages[c.Address] = append(f.messages[c.Address], m)
-	c.LastMessage, c.LastAt = text, m.Time
-	f.publishLocked(node.MessageEvent{Message: m}) // as node.Send does
-	return m, nil
+	return ms[0], nil
 }
 
+// SendMany queues like the node: all recipients or none; a contact we
+// asked ("requested") gets it later; an idempotency key already used
+// returns the first message.
+func (f *Fake) SendMany(ctx context.Context, req node.SendRequest) ([]node.Message, error) {
+	return f.sendMany("SendMany", req)
+}
+
+func (f *Fake) sendMany(name string, req node.SendRequest) ([]node.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call(name)
+	if len(req.To) == 0 {
+		return nil, fmt.Errorf("send: no recipient")
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return nil, fmt.Errorf("send: empty message")
+	}
+	if len(req.Text) > node.MaxText {
+		return nil, fmt.Errorf("send: %w", node.ErrTooLong)
+	}
+	var cs []*node.Contact
+	seen := map[string]bool{}
+	for _, ref := range req.To {
+		c, err := f.findLocked(ref)
+		if err != nil {
+			return nil, err
+		}
+		switch c.State {
+		case node.StateAccepted, node.StateRequested:
+		case node.StateBlocked:
+			return nil, fmt.Errorf("%s: %w", c.Name, node.ErrBlocked)
+		default:
+			return nil, fmt.Errorf("%s: %w", c.Name, node.ErrNotAccepted)
+		}
+		if !seen[c.Address] {
+			seen[c.Address] = true
+			cs = append(cs, c)
+		}
+	}
+	now := f.Now()
+	var out []node.Message
+	for _, c := range cs {
+		if req.IdempotencyKey != "" {
+			if id, ok := f.idem[c.Address+"\x00"+req.IdempotencyKey]; ok {
+				out = append(out, f.messageLocked(id))
+				continue
+			}
+		}
+		f.seq++
+		m := node.Message{ID: newID(), Seq: f.seq, Contact: c.Name, Address: c.Address, Direction: node.Outgoing,
+			Text: req.Text, Time: now, State: node.Queued}
+		due := now
+		if req.At.After(now) {
+			m.SendAt, due = req.At, req.At
+		}
+		if req.TTL > 0 {
+			m.ExpiresAt = due.Add(req.TTL)
+		}
+		if req.IdempotencyKey != "" {
+			f.idem[c.Address+"\x00"+req.IdempotencyKey] = m.ID
+		}
+		f.messages[c.Address] = append(f.messages[c.Address], m)
+		c.LastMessage, c.LastAt = req.Text, m.Time
+		f.publishLocked(node.MessageEvent{Message: m})
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (f *Fake) messageLocked(id string) node.Message {
+	for _, ms := range f.messages {
+		for _, m := range ms {
+			if m.ID == id {
+				return m
+			}
+		}
+	}
+	panic("nodetest: no message " + id)
+}
+
+// Retry re-queues a failed message, as the node does; a message still
+// waiting is left as it is; an ended one is an error.
 func (f *Fake) Retry(ctx context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("Retry")
+	if b, err := hex.DecodeString(id); err != nil || len(b) != 16 {
+		return fmt.Errorf("retry: bad message id %q", id)
+	}
 	for addr, ms := range f.messages {
 		for i := range ms {
-			if ms[i].ID == id {
-				ms[i].State, ms[i].Error = node.Queued, ""
-				f.publishLocked(node.MessageStateEvent{ID: id, Address: addr, State: node.Queued, At: f.Now()})
+			if ms[i].ID != id || ms[i].Direction != node.Outgoing {
+				continue
+			}
+			switch ms[i].State {
+			case node.Queued, node.Sent:
 				return nil
+			case node.Failed:
+			default:
+				return fmt.Errorf("retry %s: it is %s", id, ms[i].State)
+			}
+			ms[i].State, ms[i].Error = node.Queued, ""
+			f.publishLocked(node.MessageStateEvent{ID: id, Address: addr, State: node.Queued, At: f.Now()})
+			return nil
+		}
+	}
+	return fmt.Errorf("retry %s: %w", id, node.ErrUnknownMessage)
+}
+
+// Scheduled lists queued messages with a SendAt still ahead, earliest first.
+func (f *Fake) Scheduled(ctx context.Context) ([]node.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("Scheduled")
+	var out []node.Message
+	for _, ms := range f.messages {
+		for _, m := range ms {
+			if m.State == node.Queued && m.SendAt.After(f.Now()) {
+				out = append(out, m)
 			}
 		}
 	}
-	return fmt.Errorf("no message %s", id)
+	sort.Slice(out, func(i, j int) bool { return out[i].SendAt.Before(out[j].SendAt) })
+	return out, nil
+}
+
+// CancelScheduled cancels a scheduled message not yet due.
+func (f *Fake) CancelScheduled(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("CancelScheduled")
+	for addr, ms := range f.messages {
+		for i := range ms {
+			if ms[i].ID != id || ms[i].Direction != node.Outgoing {
+				continue
+			}
+			if ms[i].State != node.Queued || !ms[i].SendAt.After(f.Now()) {
+				return fmt.Errorf("cancel %s: it was sent already", id)
+			}
+			ms[i].State = node.Cancelled
+			f.publishLocked(node.MessageStateEvent{ID: id, Address: addr, State: node.Cancelled, At: f.Now()})
+			return nil
+		}
+	}
+	return fmt.Errorf("cancel %s: %w", id, node.ErrUnknownMessage)
 }
 
 func (f *Fake) History(ctx context.Context, ref, before string, limit int) ([]node.Message, error) {
@@ -368,6 +505,7 @@ func (f *Fake) History(ctx context.Context, ref, before string, limit int) ([]no
 	if limit <= 0 {
 		limit = 50
 	}
+	limit = min(limit, node.MaxPage)
 	var out []node.Message
 	for i := end - 1; i >= 0 && len(out) < limit; i-- {
 		out = append(out, ms[i])
@@ -399,8 +537,12 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	if q.Limit > 0 && len(out) > q.Limit {
-		out = out[:q.Limit]
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit = min(limit, node.MaxPage); len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }
@@ -451,13 +593,17 @@ func (f *Fake) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 	defer f.mu.Unlock()
 	f.call("Subscribe")
 	ch := make(chan node.Event, 64)
-	f.subs[ch] = struct{}{}
+	sub := &fakeSub{done: make(chan struct{})}
+	f.subs[ch] = sub
 	go func() {
 		<-ctx.Done()
 		f.mu.Lock()
 		delete(f.subs, ch)
 		f.mu.Unlock()
-		// Not closed: a pending must-deliver goroutine might still send.
+		// Closed as the node closes it, once no sender is left.
+		close(sub.done)
+		sub.senders.Wait()
+		close(ch)
 	}()
 	return ch, nil
 }

@@ -430,6 +430,23 @@ func (c *Client) MailboxStatus(ctx context.Context) (node.MailboxStatus, error) 
 	return st, c.Call(ctx, "mailbox.status", nil, &st)
 }
 
+// Delivery for scripts and bots (issue 12).
+
+func (c *Client) SendMany(ctx context.Context, req node.SendRequest) ([]node.Message, error) {
+	var ms []node.Message
+	return ms, c.Call(ctx, "send_many", sendManyParams{To: req.To, Text: req.Text, TTL: Duration(req.TTL), SendAt: req.At,
+		IdempotencyKey: req.IdempotencyKey}, &ms)
+}
+
+func (c *Client) Scheduled(ctx context.Context) ([]node.Message, error) {
+	var ms []node.Message
+	return ms, c.Call(ctx, "scheduled.list", nil, &ms)
+}
+
+func (c *Client) CancelScheduled(ctx context.Context, messageID string) error {
+	return c.Call(ctx, "scheduled.cancel", retryParams{ID: messageID}, nil)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done, the client is closed or, without Options.Reconnect,
 // the connection is lost; the channel is closed then (check ctx.Err() to

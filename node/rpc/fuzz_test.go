@@ -33,7 +33,7 @@ func FuzzHandle(f *testing.F) {
 		srv := NewServer(fake, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel() // ends a subscription the line may have started
-		resp, _ := srv.handle(ctx, line)
+		resp, _ := srv.handle(ctx, ctx, line)
 		if resp == nil {
 			return // a notification
 		}

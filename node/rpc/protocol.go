@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/chive-im/chive/node"
 )
@@ -54,6 +55,9 @@ const (
 	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
+	// issue 12
+	CodeUnknownMessage = -32012 // node.ErrUnknownMessage: no message has that id
+
 	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 	// issue 16 (a block of their own: -32016…)
 	CodeMailboxLinked      = -32016 // node.ErrMailboxLinked
@@ -75,7 +79,7 @@ var sentinels = []struct {
 	{CodeClosed, node.ErrClosed},
 	{CodeAlreadyContact, node.ErrAlreadyContact},
 	{CodeSelf, node.ErrSelf},
-
+	{CodeUnknownMessage, node.ErrUnknownMessage},
 	{CodeUnknownInvite, node.ErrUnknownInvite},
 	{CodeMailboxLinked, node.ErrMailboxLinked},
 	{CodeNoMailbox, node.ErrNoMailbox},
@@ -172,8 +176,18 @@ type (
 		Verified bool   `json:"verified"`
 	}
 	sendParams struct {
-		Contact string `json:"contact"`
-		Text    string `json:"text"`
+		Contact        string    `json:"contact"`
+		Text           string    `json:"text"`
+		TTL            Duration  `json:"ttl,omitzero"`
+		SendAt         time.Time `json:"send_at,omitzero"`
+		IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	}
+	sendManyParams struct {
+		To             []string  `json:"to"`
+		Text           string    `json:"text"`
+		TTL            Duration  `json:"ttl,omitzero"`
+		SendAt         time.Time `json:"send_at,omitzero"`
+		IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	}
 	retryParams struct {
 		ID string `json:"id"`
@@ -206,6 +220,37 @@ type (
 		Force bool `json:"force,omitempty"`
 	}
 )
+
+// Duration is a time to live on the wire: a string in Go's duration syntax
+// ("90s", "10m", "1h30m") or a number of seconds. It is written as a string.
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("a duration like \"90s\", \"10m\" or \"2h\": %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return errors.New(`a duration: a string like "10m" or a number of seconds`)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+func (d Duration) check() *Error {
+	if d < 0 {
+		return invalidParams(`"ttl" must not be negative`)
+	}
+	return nil
+}
 
 // inviteParams are invites.revoke's params.
 type inviteParams struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -220,6 +221,29 @@ func TestEveryMethod(t *testing.T) {
 	if s, _ := c.Settings(ctx); s.ReadReceipts || !s.Typing {
 		t.Errorf("Settings after set = %+v", s)
 	}
+	ms, err := c.SendMany(ctx, node.SendRequest{To: []string{"bob", "caroline", "BOB"}, Text: "to both", TTL: 10 * time.Minute,
+		IdempotencyKey: "k1"})
+	if err != nil || len(ms) != 2 || ms[0].Address != bobAddr || ms[1].Address != carolAddr || !ms[0].ExpiresAt.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("SendMany = %+v, %v", ms, err)
+	}
+	again, err := c.SendMany(ctx, node.SendRequest{To: []string{"bob"}, Text: "to both", IdempotencyKey: "k1"})
+	if err != nil || len(again) != 1 || again[0].ID != ms[0].ID {
+		t.Errorf("SendMany with a used key = %+v, %v; want the first message", again, err)
+	}
+	later, err := c.SendMany(ctx, node.SendRequest{To: []string{"bob"}, Text: "later", At: t0.Add(time.Hour)})
+	if err != nil || len(later) != 1 || !later[0].SendAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("scheduled SendMany = %+v, %v", later, err)
+	}
+	sched, err := c.Scheduled(ctx)
+	if err != nil || len(sched) != 1 || sched[0].ID != later[0].ID {
+		t.Errorf("Scheduled = %+v, %v", sched, err)
+	}
+	if err := c.CancelScheduled(ctx, later[0].ID); err != nil {
+		t.Error(err)
+	}
+	if sched, _ := c.Scheduled(ctx); len(sched) != 0 {
+		t.Errorf("Scheduled after cancel = %+v", sched)
+	}
 	if err := c.BlockContact(ctx, "caroline"); err != nil {
 		t.Error(err)
 	}
@@ -336,7 +360,7 @@ func TestEveryMethod(t *testing.T) {
 func TestErrorsMapToSentinels(t *testing.T) {
 	ctx := context.Background()
 	f := newFake()
-	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateRequested})
+	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StatePendingIncoming})
 	path, _ := serve(t, f)
 	c := dialT(t, path)
 
@@ -362,9 +386,18 @@ func TestErrorsMapToSentinels(t *testing.T) {
 		}
 	}
 	if _, err := c.Send(ctx, "bob", "hi"); !errors.Is(err, node.ErrNotAccepted) || errors.Is(err, node.ErrUnknownContact) {
-		t.Errorf("Send to requested contact = %v, want ErrNotAccepted", err)
+		t.Errorf("Send to a pending-incoming contact = %v, want ErrNotAccepted", err)
 	}
-	if _, err := c.AddContact(ctx, bobAddr, "bob", ""); !errors.Is(err, node.ErrAlreadyContact) {
+	for _, f := range []func() error{
+		func() error { return c.Retry(ctx, strings.Repeat("ab", 16)) },
+		func() error { return c.CancelScheduled(ctx, strings.Repeat("ab", 16)) },
+	} {
+		if err := f(); !errors.Is(err, node.ErrUnknownMessage) || !errors.As(err, &re) || re.Code != CodeUnknownMessage {
+			t.Errorf("unknown message id: %#v, want ErrUnknownMessage", err)
+		}
+	}
+	f.SimContact(node.Contact{Address: carolAddr, Name: "carol", State: node.StateRequested})
+	if _, err := c.AddContact(ctx, carolAddr, "carol", ""); !errors.Is(err, node.ErrAlreadyContact) {
 		t.Errorf("AddContact of a requested contact = %v, want ErrAlreadyContact", err)
 	}
 	if _, err := c.AddContact(ctx, aliceAddr, "me", ""); !errors.Is(err, node.ErrSelf) {
@@ -850,15 +883,142 @@ func TestListenLongPath(t *testing.T) {
 type slowStatus struct {
 	*nodetest.Fake
 	release chan struct{}
+	entered chan struct{} // optional: told when Status starts waiting
 }
 
 func (s slowStatus) Status(ctx context.Context) (node.Status, error) {
+	if s.entered != nil {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+	}
 	<-s.release
 	return s.Fake.Status(ctx)
 }
 
+// TestHalfClose is the shape of docs/api.md's shell example,
+// echo REQUEST | socat - UNIX-CONNECT:…: the client writes its requests,
+// closes its write side and reads. Every request read is answered; the
+// server closes the connection after the last answer.
+func TestHalfClose(t *testing.T) {
+	api := slowStatus{newFake(), make(chan struct{}), nil}
+	api.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted})
+	path, _ := serve(t, api)
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte(`{"jsonrpc":"2.0","id":1,"method":"status"}` + "\n" +
+		`{"jsonrpc":"2.0","id":2,"method":"send","params":{"contact":"bob","text":"sent after EOF?"}}` + "\n" +
+		`{"jsonrpc":"2.0","id":3,"method":"subscribe"}`)) // the last line without a newline
+	if err := nc.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// The status request is still running when the server reads EOF.
+	time.Sleep(50 * time.Millisecond)
+	close(api.release)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(nc)
+	if err != nil {
+		t.Fatalf("read until the server closes: %v (got %q)", err, b)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  *Error          `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Error != nil {
+			t.Fatalf("answer %q: %v %v", line, err, r.Error)
+		}
+		got[string(r.ID)] = string(r.Result)
+	}
+	if len(got) != 3 || !strings.Contains(got["1"], aliceAddr) || !strings.Contains(got["2"], `"state":"queued"`) || got["3"] != `{"subscribed":true}` {
+		t.Fatalf("answers after EOF: %v", got)
+	}
+	if h, _ := api.History(context.Background(), "bob", "", 1); len(h) != 1 || h[0].Text != "sent after EOF?" {
+		t.Errorf("history %+v", h)
+	}
+}
+
+// TestShutdown: requests already read when the daemon stops are answered;
+// then the connections close and new ones are refused.
+func TestShutdown(t *testing.T) {
+	api := slowStatus{newFake(), make(chan struct{}), make(chan struct{}, 1)}
+	path, srv := serve(t, api)
+	c := dialT(t, path)
+	events, err := c.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() { _, err := c.Status(context.Background()); answered <- err }()
+	<-api.entered // read, now running
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Shutdown(context.Background()) }()
+	for range events { // the subscription ends at once
+	}
+	close(api.release)
+	if err := <-answered; err != nil {
+		t.Errorf("request in flight during Shutdown: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := Dial(context.Background(), path); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("dial after Shutdown: %v", err)
+	}
+	// A request never read is not answered: the client sees the connection
+	// close and can retry elsewhere.
+	if _, err := c.Settings(context.Background()); !errors.Is(err, ErrDisconnected) {
+		t.Errorf("call after Shutdown: %v", err)
+	}
+}
+
+// TestSendParams: the optional fields of send and send_many on the wire.
+func TestSendParams(t *testing.T) {
+	f := newFake()
+	f.SimContact(node.Contact{Address: bobAddr, Name: "bob", State: node.StateAccepted})
+	path, _ := serve(t, f)
+	rc := dialRaw(t, path)
+	rc.send(`{"jsonrpc":"2.0","id":1,"method":"send","params":{"contact":"bob","text":"code 1","ttl":"5m","idempotency_key":"otp-1"}}`)
+	var m node.Message
+	if r := rc.recv(); json.Unmarshal(r["result"], &m) != nil || !m.ExpiresAt.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("send with ttl: %s", r["result"])
+	}
+	rc.send(`{"jsonrpc":"2.0","id":2,"method":"send","params":{"contact":"bob","text":"code 1","ttl":300,"idempotency_key":"otp-1"}}`)
+	var m2 node.Message
+	if r := rc.recv(); json.Unmarshal(r["result"], &m2) != nil || m2.ID != m.ID {
+		t.Fatalf("repeated send: %s, want message %s", r["result"], m.ID)
+	}
+	rc.send(`{"jsonrpc":"2.0","id":3,"method":"send_many","params":{"to":["bob"],"text":"later","send_at":"2026-11-27T09:00:00Z"}}`)
+	var ms []node.Message
+	if r := rc.recv(); json.Unmarshal(r["result"], &ms) != nil || len(ms) != 1 || !ms[0].SendAt.Equal(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)) {
+		t.Fatalf("send_many: %s", r["result"])
+	}
+	for i, bad := range []string{
+		`{"contact":"bob","text":"x","ttl":"soon"}`,
+		`{"contact":"bob","text":"x","ttl":"-5m"}`,
+		`{"contact":"bob","text":"x","expires":"5m"}`,
+	} {
+		rc.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"send","params":%s}`, 10+i, bad))
+		if code := errCode(t, rc.recv()); code != CodeInvalidParams {
+			t.Errorf("%s: code %d", bad, code)
+		}
+	}
+	for i, bad := range []string{`{"text":"x"}`, `{"to":[],"text":"x"}`, `{"to":["bob",""],"text":"x"}`, `{"to":["bob"]}`} {
+		rc.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"send_many","params":%s}`, 20+i, bad))
+		if code := errCode(t, rc.recv()); code != CodeInvalidParams {
+			t.Errorf("send_many %s: code %d", bad, code)
+		}
+	}
+}
+
 func TestCallCancelledInFlight(t *testing.T) {
-	api := slowStatus{newFake(), make(chan struct{})}
+	api := slowStatus{newFake(), make(chan struct{}), nil}
 	path, _ := serve(t, api)
 	c := dialT(t, path)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -90,6 +90,7 @@ type Server struct {
 	closed    bool
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	done      sync.WaitGroup // connections, for Shutdown
 }
 
 // NewServer returns a server for api. log may be nil. The server logs method
@@ -146,15 +147,47 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.conns[nc] = struct{}{}
 		s.wg.Add(1)
+		s.done.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
+			defer s.done.Done()
 			s.serveConn(nc)
 			s.mu.Lock()
 			delete(s.conns, nc)
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// Shutdown stops gracefully: it stops accepting, reads no further requests,
+// ends subscriptions, and lets the requests already read finish and write
+// their answers, until ctx is done; then it closes as Close does. A client
+// whose request was not read sees its connection close and can retry
+// elsewhere (the CLI opens the profile itself once the daemon is gone).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for nc := range s.conns {
+		nc.SetReadDeadline(time.Now()) // the read loop ends; answers still go out
+	}
+	s.mu.Unlock()
+	finished := make(chan struct{})
+	go func() {
+		s.done.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+	}
+	return s.Close()
 }
 
 // Close stops accepting, cancels running requests and subscriptions, closes
@@ -181,8 +214,9 @@ func (s *Server) Close() error {
 // conn is one client connection; writes of responses and events are
 // serialized by mu.
 type conn struct {
-	nc net.Conn
-	mu sync.Mutex
+	nc     net.Conn
+	broken func() // cancels the connection's requests
+	mu     sync.Mutex
 }
 
 func (c *conn) writeLine(b []byte) error {
@@ -191,21 +225,30 @@ func (c *conn) writeLine(b []byte) error {
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.nc.Write(append(b, '\n'))
 	if err != nil {
-		// A peer that cannot take what we write is gone or stuck; closing
-		// ends the read loop too.
+		// A peer that cannot take what we write is gone or stuck: its
+		// requests are cancelled, and closing ends the read loop too.
+		c.broken()
 		c.nc.Close()
 	}
 	return err
 }
 
+// serveConn reads requests from nc and runs them concurrently. When the
+// client closes its side (EOF: "echo REQUEST | socat - UNIX-CONNECT:…"
+// closes its write side first), every request already read still runs and
+// its answer is written; only then is the connection closed. Requests are
+// cancelled only when writing to the client fails or the server closes.
+// Subscriptions end at EOF: nobody may be left to read them.
 func (s *Server) serveConn(nc net.Conn) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	c := &conn{nc: nc}
+	ctx, cancel := context.WithCancel(s.ctx)   // requests
+	subCtx, endSubs := context.WithCancel(ctx) // subscriptions
+	c := &conn{nc: nc, broken: cancel}
 	var inflight sync.WaitGroup
 	defer func() {
+		endSubs()
+		inflight.Wait() // the requests read finish and answer
 		cancel()
 		nc.Close()
-		inflight.Wait()
 	}()
 	r := bufio.NewReaderSize(nc, 64<<10)
 	sem := make(chan struct{}, maxInflight)
@@ -217,7 +260,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				Error: &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("request too large (limit %d bytes)", MaxLine)}}))
 			return
 		}
-		if len(bytes.TrimSpace(line)) > 0 {
+		if len(bytes.TrimSpace(line)) > 0 && (err == nil || errors.Is(err, io.EOF)) {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -226,7 +269,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			inflight.Add(1)
 			go func() {
 				defer func() { <-sem; inflight.Done() }()
-				resp, then := s.handle(ctx, line)
+				resp, then := s.handle(ctx, subCtx, line)
 				if resp != nil {
 					if c.writeLine(resp) != nil {
 						return
@@ -238,7 +281,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			}()
 		}
 		if err != nil {
-			return // io.EOF or a closed connection
+			return // EOF (the client is done sending), Shutdown, or a broken connection
 		}
 	}
 }
@@ -322,13 +365,13 @@ func truncate(s string, n int) string {
 
 // handle runs one request line and returns the response line (nil for a
 // notification) and, for "subscribe", a function that streams events on the
-// connection after the response is written.
-func (s *Server) handle(ctx context.Context, line []byte) (resp []byte, then func(*conn)) {
+// connection after the response is written (until subCtx ends).
+func (s *Server) handle(ctx, subCtx context.Context, line []byte) (resp []byte, then func(*conn)) {
 	start := time.Now()
 	req, rerr := decodeRequest(line)
 	var result any
 	if rerr == nil {
-		result, then, rerr = s.dispatch(ctx, req)
+		result, then, rerr = s.dispatch(ctx, subCtx, req)
 	}
 	code := 0
 	if rerr != nil {
@@ -507,10 +550,21 @@ var methods = map[string]method{
 		if e == nil {
 			e = required("text", p.Text)
 		}
+		if e == nil {
+			e = p.TTL.check()
+		}
 		if e != nil {
 			return nil, e
 		}
-		return call(s.api.Send(ctx, p.Contact, p.Text))
+		if p.TTL == 0 && p.SendAt.IsZero() && p.IdempotencyKey == "" {
+			return call(s.api.Send(ctx, p.Contact, p.Text))
+		}
+		ms, err := s.api.SendMany(ctx, node.SendRequest{To: []string{p.Contact}, Text: p.Text, TTL: time.Duration(p.TTL),
+			At: p.SendAt, IdempotencyKey: p.IdempotencyKey})
+		if err != nil {
+			return nil, errorFor(err)
+		}
+		return ms[0], nil
 	},
 	"retry": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[retryParams](raw)
@@ -663,6 +717,49 @@ var methods = map[string]method{
 	}),
 }
 
+func init() {
+	// Delivery for scripts and bots (issue 12).
+	methods["send_many"] = func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[sendManyParams](raw)
+		if e == nil && len(p.To) == 0 {
+			e = invalidParams(`"to" is required: a list of contacts`)
+		}
+		if e == nil {
+			e = required("text", p.Text)
+		}
+		if e == nil {
+			e = p.TTL.check()
+		}
+		for _, ref := range p.To {
+			if e == nil && ref == "" {
+				e = invalidParams(`"to" has an empty contact`)
+			}
+		}
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.SendMany(ctx, node.SendRequest{To: p.To, Text: p.Text, TTL: time.Duration(p.TTL),
+			At: p.SendAt, IdempotencyKey: p.IdempotencyKey}))
+	}
+	methods["scheduled.list"] = noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		ms, err := s.api.Scheduled(ctx)
+		if ms == nil {
+			ms = []node.Message{}
+		}
+		return call(ms, err)
+	})
+	methods["scheduled.cancel"] = func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[retryParams](raw)
+		if e == nil {
+			e = required("id", p.ID)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.CancelScheduled(ctx, p.ID))
+	}
+}
+
 // settingsPatch is settings.set's params: absent fields are unchanged.
 type settingsPatch struct {
 	ReadReceipts *bool `json:"read_receipts"`
@@ -671,7 +768,7 @@ type settingsPatch struct {
 
 // dispatch runs a decoded request; panics in the node become internal errors
 // so one bad request cannot take the daemon down.
-func (s *Server) dispatch(ctx context.Context, req request) (result any, then func(*conn), rerr *Error) {
+func (s *Server) dispatch(ctx, subCtx context.Context, req request) (result any, then func(*conn), rerr *Error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("rpc: panic in handler", "method", truncate(req.Method, 40), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -679,7 +776,7 @@ func (s *Server) dispatch(ctx context.Context, req request) (result any, then fu
 		}
 	}()
 	if req.Method == "subscribe" {
-		return s.subscribe(ctx, req.Params)
+		return s.subscribe(subCtx, req.Params)
 	}
 	m, found := methods[req.Method]
 	if !found {
