@@ -31,6 +31,9 @@ type OutboxItem struct {
 	NextAttempt time.Time
 	Created     time.Time
 	Sent        time.Time // last written to a link; zero if never
+	// Unreadable: the sealed frame did not open (Frame is nil). Outbox
+	// leaves such items out: they cannot be sent.
+	Unreadable bool
 }
 
 func outboxKey(id MessageID) []byte { return id[:] }
@@ -100,12 +103,14 @@ func (db *DB) scanOutbox(sc interface{ Scan(...any) error }) (OutboxItem, error)
 		copy(m[:], mid)
 		it.Message = &m
 	}
+	it.NextAttempt, it.Created, it.Sent = time.Unix(0, next), time.Unix(0, created), fromNull(sent)
 	f, err := db.seal.open("outbox", "frame", outboxKey(it.ID), frame)
 	if err != nil {
-		return OutboxItem{}, err
+		db.damage.note("outbox", it.Seq)
+		it.Unreadable = true
+		return it, nil
 	}
 	it.Frame = f
-	it.NextAttempt, it.Created, it.Sent = time.Unix(0, next), time.Unix(0, created), fromNull(sent)
 	return it, nil
 }
 
@@ -125,6 +130,9 @@ func (db *DB) Outbox(ctx context.Context, contactID int64) ([]OutboxItem, error)
 		it, err := db.scanOutbox(rows)
 		if err != nil {
 			return nil, fmt.Errorf("storage: outbox: %w", err)
+		}
+		if it.Unreadable {
+			continue // cannot be sent; chive doctor --repair marks its message failed
 		}
 		its = append(its, it)
 	}
