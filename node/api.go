@@ -148,7 +148,17 @@ type Message struct {
 	SentAt      time.Time    `json:"sent_at,omitzero"`
 	DeliveredAt time.Time    `json:"delivered_at,omitzero"`
 	ReadAt      time.Time    `json:"read_at,omitzero"`
+
+	// Resilience (issue 14):
+
+	// Unreadable: the stored copy of this message is damaged, so Text is
+	// UnreadableText, not what was written. Its other fields are intact.
+	Unreadable bool `json:"unreadable,omitempty"`
 }
+
+// UnreadableText stands in for the text of a message whose stored copy is
+// damaged (Message.Unreadable).
+const UnreadableText = "(this message could not be read: its stored copy is damaged; chive doctor checks the profile)"
 
 // InboxQuery selects received messages for Inbox.
 type InboxQuery struct {
@@ -186,6 +196,18 @@ type Status struct {
 	PendingRequests int       `json:"pending_requests"`
 	Outbox          int       `json:"outbox"` // items waiting to be delivered
 	Daemon          bool      `json:"daemon"` // served by a running daemon
+
+	// Resilience (issue 14):
+
+	// Unreadable counts stored rows that could not be read, by kind
+	// ("messages", "contacts", "sessions", "outbox"): damaged on disk.
+	// They are skipped or shown as unreadable; chive doctor finds and
+	// repairs them. Absent when there are none.
+	Unreadable map[string]int `json:"unreadable,omitempty"`
+	// StorageError says why the node cannot store what arrives (the disk
+	// is full) and since when; incoming frames are refused, unacknowledged,
+	// until it clears, so peers keep them and resend. Empty when storing works.
+	StorageError string `json:"storage_error,omitempty"`
 }
 
 // Settings are user preferences stored in the profile.

@@ -89,6 +89,9 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 	if m.Direction == storage.Outgoing {
 		out.DeliveredAt = m.Delivered
 	}
+	if m.Unreadable {
+		out.Text, out.Unreadable = UnreadableText, true
+	}
 	return out
 }
 
@@ -124,6 +127,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	for _, w := range work {
 		s.Outbox += w.Items
 	}
+	s.Unreadable = n.unreadable(ctx)
+	s.StorageError = n.storageError()
 	return s, nil
 }
 

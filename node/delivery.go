@@ -283,7 +283,9 @@ func (n *Node) markSent(p *peer, items []storage.OutboxItem) {
 		return nil
 	})
 	if err != nil {
-		n.log.Warn("marking sent", "err", err)
+		if !n.storeFailed(err, nil, nil) {
+			n.log.Warn("marking sent", "err", err)
+		}
 		return
 	}
 	for _, it := range first {

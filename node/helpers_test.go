@@ -34,6 +34,7 @@ func fastTuning() *tuning {
 	t.listenTry = 5 * time.Second
 	t.strangerIdle = 2 * time.Second
 	t.typingEvery = 100 * time.Millisecond
+	t.storageProbe = 50 * time.Millisecond
 	return t
 }
 

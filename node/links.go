@@ -145,6 +145,9 @@ func (n *Node) adopt(l *wire.Link) {
 // linkDown forgets l if it is still p's link, and redials if work is pending.
 func (n *Node) linkDown(p *peer, l *wire.Link) {
 	l.Close()
+	n.faultMu.Lock()
+	delete(n.fault.links, l)
+	n.faultMu.Unlock()
 	n.mu.Lock()
 	if p.link != l {
 		n.mu.Unlock()
@@ -216,7 +219,16 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		if !n.isCurrent(p, l) {
 			return
 		}
+		// While the disk is full, frames after a refused one are refused
+		// too (unacknowledged, kept by the peer) so none is stored out of
+		// order; the link stays so the peer does not redial (diskfull.go).
+		if orderedFrame(m) && n.refusing(l) {
+			continue
+		}
 		if err := n.handle(p, l, m); err != nil {
+			if n.storeFailed(err, p, l) {
+				continue
+			}
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 			return
 		}

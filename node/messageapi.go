@@ -49,6 +49,7 @@ func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
 	}
 	p.mu.Unlock()
 	if err != nil {
+		n.storeFailed(err, nil, nil)
 		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), err)
 	}
 	n.startDelivery(p, c.ID)
@@ -197,6 +198,10 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 			// LookupID: a removed contact's kept history is in the inbox too.
 			var err error
 			c, err = n.book.LookupID(ctx, m.ContactID)
+			if unknownContact(err) {
+				// The contact's row is damaged; its messages are not.
+				c, err = contacts.Contact{ID: m.ContactID, Name: fmt.Sprintf("unreadable contact #%d", m.ContactID)}, nil
+			}
 			if err != nil {
 				return nil, err
 			}

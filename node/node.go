@@ -66,6 +66,7 @@ type tuning struct {
 	listenTry    time.Duration // one attempt to publish the onion service
 	strangerIdle time.Duration // links to non-contacts close when idle this long
 	typingEvery  time.Duration // at most one typing frame per contact per this
+	storageProbe time.Duration // how often a full disk is probed for space
 	shortLink    time.Duration // a link closed this soon without a frame counts as a failed dial
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
@@ -86,6 +87,7 @@ func defaultTuning() *tuning {
 		listenTry:      3 * time.Minute,
 		strangerIdle:   2 * time.Minute,
 		typingEvery:    3 * time.Second,
+		storageProbe:   10 * time.Second,
 		shortLink:      30 * time.Second,
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
@@ -115,6 +117,12 @@ type Node struct {
 	hsSem  chan struct{}  // inbound handshakes in progress
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
+
+	checkMu sync.Mutex // held while the stored rows are checked (unreadable)
+	checked bool       // they have been, once
+
+	faultMu sync.Mutex
+	fault   storeFault // the disk is full (diskfull.go)
 
 	mu        sync.Mutex
 	started   bool
@@ -223,6 +231,8 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	// Count damaged rows now, so Status has the number at hand.
+	n.spawnLocked(func() { n.unreadable(n.ctx) })
 	return nil
 }
 

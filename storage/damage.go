@@ -95,8 +95,5 @@ func isDamage(err error) bool {
 // IsDiskFull reports whether err says the disk (or the user's quota) is
 // full: nothing was stored, and trying again once space is freed works.
 func IsDiskFull(err error) bool {
-	return sqliteCode(err) == sqliteFull || errors.Is(err, syscall.ENOSPC) || errors.Is(err, errDiskFullTest)
+	return sqliteCode(err) == sqliteFull || errors.Is(err, syscall.ENOSPC)
 }
-
-// errDiskFullTest is what tests inject (SetWriteFault) to stand for a full disk.
-var errDiskFullTest = errors.New("storage: disk full (injected by a test)")

@@ -140,11 +140,24 @@ var sealedTables = []sealedTable{
 // Unreadable); an error means the check itself could not run. A large
 // profile takes a few seconds.
 func (db *DB) Check(ctx context.Context) (Report, error) {
+	return db.checkRows(ctx, true)
+}
+
+// CheckSealed is Check without SQLite's integrity check (Integrity stays
+// empty): what Status needs to count the unreadable rows, at about half
+// the cost.
+func (db *DB) CheckSealed(ctx context.Context) (Report, error) {
+	return db.checkRows(ctx, false)
+}
+
+func (db *DB) checkRows(ctx context.Context, integrity bool) (Report, error) {
 	if err := db.check(); err != nil {
 		return Report{}, err
 	}
 	r := Report{Checked: map[string]int{}, Unreadable: []Damaged{}}
-	r.Integrity = db.integrity(ctx)
+	if integrity {
+		r.Integrity = db.integrity(ctx)
+	}
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}

@@ -100,9 +100,13 @@ type CreateOptions struct {
 	KDF *KDFParams
 }
 
-// OpenOptions configure Open. It has no fields yet; it keeps Open's
-// signature stable for options to come (read-only opening, for one).
-type OpenOptions struct{}
+// OpenOptions configure Open.
+type OpenOptions struct {
+	// NoIdentityCheck opens the database even when its identity row does
+	// not open (a damaged row, or a key file from another profile), for
+	// DB.Check to say what is wrong. Nothing else may use such a DB.
+	NoIdentityCheck bool
+}
 
 // ChangeOptions configure DB.ChangePassphrase.
 type ChangeOptions struct {
@@ -273,7 +277,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 	}
 	// The identity row is the key check: a key file from another profile
 	// unwraps fine but fails here.
-	if _, err := db.Identity(ctx); err != nil {
+	if _, err := db.Identity(ctx); err != nil && !opts.NoIdentityCheck {
 		damaged := errors.Is(err, ErrUnreadable) && db.anyRowOpens(ctx)
 		db.sql.Close()
 		if damaged {

@@ -96,7 +96,31 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 	}
 
+	// Damaged messages are not printed one by one: a run of them becomes
+	// one line, "2 messages could not be read", in the text output, and
+	// a count on stderr with --json (whose lines are all real messages).
+	unreadable := 0
+	flush := func() error {
+		if unreadable == 0 {
+			return nil
+		}
+		var err error
+		if o.json {
+			_, err = fmt.Fprintf(e.stderr, "chive inbox: %s (chive doctor checks the profile)\n", plural(unreadable, "message could not be read", "messages could not be read"))
+		} else {
+			_, err = fmt.Fprintf(e.stdout, "%s\n", plural(unreadable, "message could not be read", "messages could not be read"))
+		}
+		unreadable = 0
+		return err
+	}
 	print := func(m node.Message) error {
+		if m.Unreadable {
+			unreadable++
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 		if o.json {
 			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text})
 		}
@@ -104,6 +128,9 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		return err
 	}
 	printed, err := printBacklog(ctx, api, o, print)
+	if err == nil {
+		err = flush()
+	}
 	if err != nil || !o.follow {
 		return err
 	}
@@ -168,4 +195,12 @@ func sender(m node.Message) string {
 		return n
 	}
 	return onion.Address(m.Address).Short()
+}
+
+// plural is "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

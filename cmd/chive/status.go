@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 )
 
 func newStatus(e *env) *command {
@@ -70,7 +71,42 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 	}
 	fmt.Fprintf(w, "contacts:  %d (%d online, %d pending requests)\n", st.Contacts, st.ContactsOnline, st.PendingRequests)
 	fmt.Fprintf(w, "outbox:    %d waiting\n", st.Outbox)
+	if st.StorageError != "" {
+		fmt.Fprintf(w, "storage:   %s\n", oneLine(st.StorageError))
+	}
+	if len(st.Unreadable) > 0 {
+		fmt.Fprintf(w, "damaged:   %s (details: chive doctor; stop the daemon first)\n", unreadableText(st.Unreadable))
+	}
 	return nil
+}
+
+// unreadableText says in words how many rows of each kind could not be
+// read: "1 message and 2 contacts could not be read".
+func unreadableText(u map[string]int) string {
+	kinds := []struct{ key, one, many string }{
+		{"messages", "message", "messages"},
+		{"contacts", "contact", "contacts"},
+		{"sessions", "contact's session", "contacts' sessions"},
+		{"outbox", "queued item", "queued items"},
+		{"identity", "identity", "identity rows"},
+	}
+	var parts []string
+	known := map[string]bool{}
+	for _, k := range kinds {
+		known[k.key] = true
+		switch c := u[k.key]; {
+		case c == 1:
+			parts = append(parts, "1 "+k.one)
+		case c > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", c, k.many))
+		}
+	}
+	for k, c := range u {
+		if !known[k] && c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s rows", c, k))
+		}
+	}
+	return strings.Join(parts, ", ") + " could not be read"
 }
 
 func yesNo(b bool) string {
