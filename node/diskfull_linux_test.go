@@ -99,7 +99,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	// A reconnect storm shows as new links: with this test's backoff
 	// (20–200 ms) a loop of drops would make dozens in the window.
-	links := func() int { return mem.Connects(onion.Address(bob.Address())) + mem.Connects(onion.Address(alice.Address())) }
+	links := func() int {
+		return mem.Connects(onion.Address(bob.Address())) + mem.Connects(onion.Address(alice.Address()))
+	}
 	before := links()
 	time.Sleep(2 * time.Second)
 	if d := links() - before; d > 1 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
@@ -171,7 +172,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	if o.Logger != nil {
-		log = slog.New(safeHandler{o.Logger.Handler()})
+		log = slog.New(safetext.NewLogHandler(o.Logger.Handler()))
 	}
 	tune := o.tune
 	if tune == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
@@ -42,6 +43,10 @@ func CreateProfile(ctx context.Context, dir, name string, passphrase []byte, noP
 
 // CreateProfileWith is CreateProfile with every option.
 func CreateProfileWith(ctx context.Context, dir string, o ProfileOptions) (address string, err error) {
+	// Our name is shown to contacts: the rules of their names apply.
+	if _, err := contacts.ValidName(o.Name); err != nil {
+		return "", fmt.Errorf("node: create profile: your name: %w", err)
+	}
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return "", fmt.Errorf("node: create profile: %w", err)

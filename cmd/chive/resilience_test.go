@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/nodetest/memnet"
@@ -239,4 +240,48 @@ func TestKeyFileErrors(t *testing.T) {
 	}
 	os.WriteFile(key, good, 0o600)
 	wantCode(t, chive(t, ctx, "", env, "status"), exitOK)
+}
+
+// TestPeerTextInOutput: text a peer controls (names, greetings, messages)
+// reaches the terminal without C1 controls, bidi overrides or zero-width
+// characters: removed in text output, escaped (\u009b) in --json output
+// (which still decodes to what the peer sent).
+func TestPeerTextInOutput(t *testing.T) {
+	const evil = "x\u009b31m\u009d0;t\u009c\u202egpj.exe\u200b\u2060\u200e\u061c\ufeff\U000E0041y"
+	d := startFake(t)
+	d.f.SimContact(node.Contact{Address: carolAddr, Name: "carol" + evil, State: node.StateAccepted, Created: t0})
+	d.f.SimRequest(testAddr(9), "", "greeting"+evil)
+	d.f.SimMessage(carolAddr, node.Message{Direction: node.Incoming, Text: evil, Time: t0})
+	unsafe := func(s string) (rune, bool) {
+		for _, r := range s {
+			if r == 0x7f || r >= 0x80 && r <= 0x9f || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) {
+				return r, true
+			}
+		}
+		return 0, false
+	}
+	for _, args := range [][]string{
+		{"contacts"}, {"contacts", "--json"}, {"contacts", "show", carolAddr}, {"contacts", "show", carolAddr, "--json"},
+		{"inbox"}, {"inbox", "--json"}, {"status", "--json"},
+	} {
+		r := d.run(t, args...)
+		wantCode(t, r, exitOK)
+		if c, bad := unsafe(r.stdout + r.stderr); bad {
+			t.Errorf("%v prints %U raw:\n%s", args, c, r.stdout)
+		}
+	}
+	r := d.run(t, "inbox", "--json")
+	var line inboxLine
+	if err := json.Unmarshal([]byte(r.stdout), &line); err != nil || line.Text != evil {
+		t.Errorf("inbox --json decodes to %q (%v)", line.Text, err)
+	}
+	if !strings.Contains(r.stdout, `\u009b`) {
+		t.Errorf("inbox --json: %s", r.stdout)
+	}
+	// Names with such characters are refused, with a clear error.
+	r = d.run(t, "contacts", "rename", carolAddr, "c\u202eb")
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "U+202E") {
+		t.Errorf("rename: %s", r.stderr)
+	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/chive-im/chive/internal/safetext"
 )
 
 func newStatus(e *env) *command {
@@ -116,9 +119,17 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// writeJSON writes v as one line of JSON.
+// writeJSON writes v as one line of JSON. Characters a terminal would act
+// on or hide (C1 controls, bidi overrides, zero-width ones) are escaped,
+// so a script that prints a field still sees them, decoded, while the
+// line itself is safe to show.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(safetext.JSON(b.Bytes()))
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/node"
 )
 
@@ -144,6 +145,10 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	if c, ok := f.contacts[addr]; ok {
 		return *c, nil
 	}
+	name, err := contacts.ValidName(name)
+	if err != nil {
+		return node.Contact{}, err
+	}
 	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
@@ -182,6 +187,9 @@ func (f *Fake) RenameContact(ctx context.Context, ref, name string) error {
 	f.call("RenameContact")
 	c, err := f.findLocked(ref)
 	if err != nil {
+		return err
+	}
+	if name, err = contacts.ValidName(name); err != nil {
 		return err
 	}
 	c.Name = name

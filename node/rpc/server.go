@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -186,6 +187,9 @@ type conn struct {
 }
 
 func (c *conn) writeLine(b []byte) error {
+	// Escape what a terminal would act on or hide (a script may print a
+	// line as it is): the decoded values do not change.
+	b = safetext.JSON(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
