@@ -146,7 +146,8 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		wait := time.Until(p.nextDial)
 		want := p.reconnect > 0
 		n.mu.Unlock()
-		if !want && !n.hasWork(contactID) {
+		work := n.hasWork(contactID)
+		if !want && !work {
 			return
 		}
 		if wait > 0 {
@@ -165,8 +166,22 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		if err != nil {
 			return
 		}
+		// Wait for a dial slot (dialer.go); meanwhile the peer may have
+		// dialed us, so look again before dialing.
+		release, err := n.dials.acquire(n.ctx, n.dialPriority(contactID, work))
+		if err != nil {
+			return
+		}
+		n.mu.Lock()
+		linked := p.link != nil
+		n.mu.Unlock()
+		if linked {
+			release()
+			continue
+		}
 		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Connecting})
 		l, err := n.dial(tr, p)
+		release()
 		if err != nil {
 			n.mu.Lock()
 			p.failures++
@@ -183,6 +198,21 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		}
 		n.adopt(l)
 	}
+}
+
+// dialPriority is where a dial to the contact waits for a slot: contacts
+// with queued items and those seen lately first, the most recently seen
+// (the likeliest online) before the others.
+func (n *Node) dialPriority(contactID int64, work bool) dialPrio {
+	var seen time.Time
+	if c, err := n.book.LookupID(n.ctx, contactID); err == nil {
+		seen = c.LastSeen
+		if c.State == contacts.Accepted && c.Updated.After(seen) {
+			seen = c.Updated // accepted lately, maybe never linked since
+		}
+	}
+	recent := !seen.IsZero() && time.Since(seen) < n.tune.announceWithin
+	return dialPrio{active: work || recent, seen: seen, work: work}
 }
 
 func (n *Node) dial(tr Transport, p *peer) (*wire.Link, error) {

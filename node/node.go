@@ -73,6 +73,7 @@ type tuning struct {
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
 	maxHandshake   int // concurrent inbound link handshakes
+	maxDials       int // concurrent outgoing dials (dialer.go)
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 }
@@ -93,6 +94,7 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+		maxDials:       12,
 	}
 }
 
@@ -116,6 +118,7 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node started
 	hsSem  chan struct{}  // inbound handshakes in progress
+	dials  *dialer        // caps and orders outgoing dials
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
@@ -192,6 +195,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		opts:   o,
 		events: newBroker(),
 		hsSem:  make(chan struct{}, tune.maxHandshake),
+		dials:  newDialer(tune.maxDials),
 		trUp:   make(chan struct{}),
 		tor:    TorStatus{State: TorStarting},
 		peers:  make(map[onion.Address]*peer),

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/chive-im/chive/onion"
 )
@@ -34,6 +35,9 @@ type Network struct {
 	down      map[onion.Address]bool // addresses whose dials fail (offline)
 	dials     map[onion.Address]int  // dial attempts per destination
 	conns     map[onion.Address]int  // dials that connected, per destination
+
+	delay             time.Duration // every dial takes this long (SetDialDelay)
+	inflight, maxBusy int           // dials in progress now, and at most so far
 }
 
 // New returns an empty network.
@@ -64,6 +68,22 @@ func (m *Network) SetOffline(addr onion.Address, off bool) {
 	m.mu.Lock()
 	m.down[addr] = off
 	m.mu.Unlock()
+}
+
+// SetDialDelay makes every dial take d before it connects or fails, as
+// tor's descriptor fetch and circuits do: then dials overlap, and
+// MaxConcurrentDials means something.
+func (m *Network) SetDialDelay(d time.Duration) {
+	m.mu.Lock()
+	m.delay = d
+	m.mu.Unlock()
+}
+
+// MaxConcurrentDials reports the most dials that were in progress at once.
+func (m *Network) MaxConcurrentDials() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.maxBusy
 }
 
 // Dials reports how many dials to addr were attempted.
@@ -116,8 +136,27 @@ func (t *Transport) Dial(ctx context.Context, addr onion.Address) (net.Conn, err
 	default:
 	}
 	t.net.mu.Lock()
-	l, down := t.net.listeners[addr], t.net.down[addr]
 	t.net.dials[addr]++
+	t.net.inflight++
+	t.net.maxBusy = max(t.net.maxBusy, t.net.inflight)
+	delay := t.net.delay
+	t.net.mu.Unlock()
+	defer func() {
+		t.net.mu.Lock()
+		t.net.inflight--
+		t.net.mu.Unlock()
+	}()
+	if delay > 0 {
+		tm := time.NewTimer(delay)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	t.net.mu.Lock()
+	l, down := t.net.listeners[addr], t.net.down[addr]
 	t.net.mu.Unlock()
 	if l == nil || down {
 		return nil, ErrUnreachable
