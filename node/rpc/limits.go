@@ -22,7 +22,8 @@ const (
 	// maxBuffered bounds the request bytes held at once, across all
 	// connections: lines being read and requests being handled. A
 	// connection whose line does not fit is told the server is busy and
-	// closed (a request it already sent is still answered).
+	// closed (a request it already sent is still answered). Lines over
+	// smallLine may fill only seven eighths of it.
 	maxBuffered = 32 << 20
 	// readBufSize is each connection's read buffer; longer lines grow in
 	// memory counted by maxBuffered, released when handled.
@@ -49,11 +50,20 @@ func newBudget(limit int) *budget {
 	return &budget{limit: limit, free: debug.FreeOSMemory}
 }
 
-// take reserves n bytes, or reports false when they would exceed the limit.
-func (b *budget) take(n int) bool {
+// smallLine is the longest line that may use the budget's last eighth:
+// ordinary requests still get through while big ones fill the rest.
+const smallLine = 64 << 10
+
+// take reserves n bytes for a line of size bytes, or reports false when
+// they would exceed the limit.
+func (b *budget) take(n, size int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used+n > b.limit {
+	limit := b.limit
+	if size > smallLine {
+		limit -= b.limit / 8
+	}
+	if b.used+n > limit {
 		return false
 	}
 	b.used += n
@@ -110,7 +120,7 @@ func readRequest(r *bufio.Reader, limit int, b *budget) (line []byte, held int, 
 			// frag lives in r's buffer, reused by the next read: copy it
 			// into memory of our own, counted.
 			size := min(max(need, 2*cap(line)), limit+1)
-			if !b.take(size - held) {
+			if !b.take(size-held, size) {
 				b.release(held)
 				return nil, 0, errBusy
 			}
