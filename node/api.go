@@ -208,6 +208,13 @@ type Status struct {
 	// is full) and since when; incoming frames are refused, unacknowledged,
 	// until it clears, so peers keep them and resend. Empty when storing works.
 	StorageError string `json:"storage_error,omitempty"`
+	// NetworkProblem says why peers may not reach us although Tor runs
+	// (our own onion service did not answer through Tor) and what the
+	// node does about it; Reachable is false meanwhile. Empty when fine.
+	NetworkProblem string `json:"network_problem,omitempty"`
+	// ReachableChecked is when our onion service last answered us through
+	// Tor (checked every few minutes); zero before the first check.
+	ReachableChecked time.Time `json:"reachable_checked,omitzero"`
 }
 
 // Settings are user preferences stored in the profile.

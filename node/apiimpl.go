@@ -109,7 +109,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	n.mu.Lock()
-	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable}
+	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable,
+		NetworkProblem: n.net.problem, ReachableChecked: n.net.checked}
 	for _, c := range cs {
 		switch c.State {
 		case contacts.Accepted:

@@ -180,9 +180,16 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 			continue
 		}
 		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Connecting})
-		l, err := n.dial(tr, p)
+		dctx, gen := n.dialContext()
+		l, err := n.dial(dctx, tr, p)
 		release()
+		if err != nil && n.netGen() != gen && n.ctx.Err() == nil {
+			// Cancelled by a recovery of the network (health.go): not the
+			// peer's failure; dial again at once.
+			continue
+		}
 		if err != nil {
+			n.dialTrouble(err)
 			n.mu.Lock()
 			p.failures++
 			p.reconnect = max(p.reconnect-1, 0)
@@ -215,8 +222,8 @@ func (n *Node) dialPriority(contactID int64, work bool) dialPrio {
 	return dialPrio{active: work || recent, seen: seen, work: work}
 }
 
-func (n *Node) dial(tr Transport, p *peer) (*wire.Link, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.tune.dialTimeout)
+func (n *Node) dial(parent context.Context, tr Transport, p *peer) (*wire.Link, error) {
+	ctx, cancel := context.WithTimeout(parent, n.tune.dialTimeout)
 	defer cancel()
 	conn, err := tr.Dial(ctx, p.addr)
 	if err != nil {

@@ -52,6 +52,10 @@ type Options struct {
 	// Transport replaces Tor, e.g. with an in-memory network
 	// (node/nodetest/memnet) in tests. nil: Tor as the fields above say.
 	Transport StartTransport
+	// ReloadTorrc, if set, is called each time tor is (re)started and
+	// replaces ExtraTorrc: a private test network restarted on the same
+	// directory has new ports and relay keys (testnet.ClientTorrcFromDir).
+	ReloadTorrc func() ([]string, error)
 
 	tune *tuning // nil: defaults; tests shorten the timers
 }
@@ -69,6 +73,13 @@ type tuning struct {
 	typingEvery  time.Duration // at most one typing frame per contact per this
 	storageProbe time.Duration // how often a full disk is probed for space
 	shortLink    time.Duration // a link closed this soon without a frame counts as a failed dial
+	// Reachability checks (health.go): a self-dial every healthEvery, every
+	// healthRetry while they fail, each bounded by healthTimeout; after
+	// republishAfter failures in a row the service is published again
+	// (within republishTry), after restartAfter tor is restarted.
+	healthEvery, healthRetry, healthTimeout, republishTry time.Duration
+	republishAfter, restartAfter                          int
+	kickEvery                                             time.Duration // at most one check per this on dial trouble
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
@@ -90,6 +101,13 @@ func defaultTuning() *tuning {
 		strangerIdle:   2 * time.Minute,
 		typingEvery:    3 * time.Second,
 		storageProbe:   10 * time.Second,
+		healthEvery:    5 * time.Minute,
+		healthRetry:    15 * time.Second,
+		healthTimeout:  45 * time.Second,
+		republishTry:   90 * time.Second,
+		republishAfter: 2,
+		restartAfter:   4,
+		kickEvery:      30 * time.Second,
 		shortLink:      30 * time.Second,
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
@@ -128,12 +146,16 @@ type Node struct {
 	faultMu sync.Mutex
 	fault   storeFault // the disk is full (diskfull.go)
 
+	kick chan struct{} // cap 1: check reachability now (health.go)
+
 	mu        sync.Mutex
 	started   bool
 	closed    bool
 	tr        Transport     // nil while the network is down
 	trUp      chan struct{} // closed when tr is set; replaced when it goes down
 	reachable bool
+	net       netState  // reachability checks (health.go)
+	kicked    time.Time // last dial-trouble kick
 	tor       TorStatus
 	peers     map[onion.Address]*peer
 	strangers int // links up to peers that are not accepted contacts
@@ -197,6 +219,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		hsSem:  make(chan struct{}, tune.maxHandshake),
 		dials:  newDialer(tune.maxDials),
 		trUp:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
 		tor:    TorStatus{State: TorStarting},
 		peers:  make(map[onion.Address]*peer),
 	}
@@ -224,7 +247,7 @@ func (n *Node) Start(ctx context.Context) error {
 			ControlPassword: n.opts.ControlPassword,
 			ExtraTorrc:      n.opts.ExtraTorrc,
 		}
-		start = torStarter(cfg)
+		start = torStarter(cfg, n.opts.ReloadTorrc, n.checkKick)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -340,10 +363,15 @@ func (n *Node) supervise(start StartTransport) {
 		n.dialPending()
 		n.announce(upAt)
 
-		select {
-		case <-tr.Done():
-			n.log.Warn("tor exited; restarting it")
-		case <-n.ctx.Done():
+		// Check that peers can reach us, republish or restart tor when
+		// they cannot (health.go).
+		switch n.keepReachable(tr, &ln) {
+		case restartTor:
+			n.log.Warn("tor makes no progress; restarting it")
+		default:
+			if n.ctx.Err() == nil {
+				n.log.Warn("tor exited; restarting it")
+			}
 		}
 		n.mu.Lock()
 		n.tr = nil

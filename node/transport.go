@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net"
 
 	"github.com/chive-im/chive/onion"
@@ -41,14 +42,28 @@ func (tt torTransport) Done() <-chan struct{} { return tt.t.Done() }
 func (tt torTransport) Close() error          { return tt.t.Close() }
 
 // torStarter returns a StartTransport that runs (or attaches to) tor as cfg
-// says and waits for its bootstrap.
-func torStarter(cfg onion.Config) StartTransport {
+// says and waits for its bootstrap. reload, if not nil, gives the torrc
+// lines afresh at each start; kick is called when tor starts or stops
+// complaining (no network, ...): reachability is worth checking then.
+func torStarter(cfg onion.Config, reload func() ([]string, error), kick func()) StartTransport {
 	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
 		c := cfg
+		if reload != nil {
+			lines, err := reload()
+			if err != nil {
+				return nil, fmt.Errorf("read the tor configuration: %w", err)
+			}
+			c.ExtraTorrc = lines
+		}
+		var warning string
 		c.OnProgress = func(p onion.Progress) {
 			st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
 			if p.Percent >= 100 {
 				st.State = TorReady
+			}
+			if p.Warning != warning {
+				warning = p.Warning
+				kick()
 			}
 			progress(st)
 		}

@@ -49,6 +49,9 @@ func openNode(ctx context.Context, o openOptions) (localNode, error) {
 			return nil, err
 		}
 		opts.ExtraTorrc = lines
+		// "chive testnet up" again on the same directory makes a new
+		// network (new ports, new relay keys): tor restarts read it afresh.
+		opts.ReloadTorrc = func() ([]string, error) { return testnet.ClientTorrcFromDir(o.testnet) }
 	}
 	n, err := node.Open(ctx, opts)
 	if err != nil {
