@@ -94,6 +94,12 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 	n.mu.Unlock()
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	// A kick from before the service was published (bootstrap warnings)
+	// is stale: a descriptor just uploaded may not have spread yet.
+	select {
+	case <-n.kick:
+	default:
+	}
 	for {
 		select {
 		case <-tr.Done():
