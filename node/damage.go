@@ -30,7 +30,9 @@ func (n *Node) unreadable(ctx context.Context) map[string]int {
 	n.checkMu.Lock()
 	if !n.checked {
 		if _, err := n.db.CheckSealed(ctx); err != nil {
-			n.log.Warn("checking stored rows", "err", err)
+			if ctx.Err() == nil && n.ctx.Err() == nil {
+				n.log.Warn("checking stored rows", "err", err)
+			}
 		} else {
 			n.checked = true
 		}

@@ -161,29 +161,35 @@ func TestSoakOfflineContacts(t *testing.T) {
 	dx = startDaemon(t, x)
 	start := time.Now()
 	pid := dx.cmd.Process.Pid
-	var torPID, maxFDs, torStart int
+	var torPID, maxFDs, torStart, torAt90 int
+	var torFrom time.Time
 	linked := time.Duration(0)
-	window := 90 * time.Second
+	const window = 90 * time.Second
 	for time.Since(start) < window || linked == 0 && time.Since(start) < 6*time.Minute {
 		maxFDs = max(maxFDs, fdCount(pid))
 		if torPID == 0 {
 			if ps := torProcessesFor(x); len(ps) > 0 {
-				torPID, torStart = ps[0], cpuTicks(ps[0])
+				torPID, torStart, torFrom = ps[0], cpuTicks(ps[0]), time.Now()
 			}
+		}
+		if torAt90 == 0 && torPID != 0 && time.Since(torFrom) >= window {
+			torAt90 = cpuTicks(torPID)
 		}
 		if st, ok := statusVia(x); ok && st.ContactsOnline == 3 && linked == 0 {
 			linked = time.Since(start)
 		}
 		time.Sleep(time.Second)
 	}
-	elapsed := time.Since(start)
-	torCPU := float64(cpuTicks(torPID)-torStart) / 100 / elapsed.Seconds() * 100
+	if torAt90 == 0 {
+		torAt90 = cpuTicks(torPID)
+	}
+	torCPU := float64(torAt90-torStart) / 100 / window.Seconds() * 100
 	link := "not within 6 min"
 	if linked > 0 {
 		link = linked.Round(100 * time.Millisecond).String()
 	}
-	t.Logf("start-up with 500 offline contacts (baseline %v): 3 online contacts linked after %s; daemon fds at most %d; tor CPU %.0f%% of a core over %s",
-		baseline, link, maxFDs, torCPU, elapsed.Round(time.Second))
+	t.Logf("start-up with 500 offline contacts (baseline %v): 3 online contacts linked after %s; daemon fds at most %d; its tor used %.0f%% of a core over its first 90 s",
+		baseline, link, maxFDs, torCPU)
 	if baseline {
 		return
 	}
