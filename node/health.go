@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/chive-im/chive/onion"
@@ -113,6 +114,12 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 		if err == nil {
 			timer.Reset(n.tune.healthEvery)
 			continue
+		}
+		if n.torrcChanged() {
+			// "chive testnet up" again: new ports, new relay keys. The tor
+			// we run cannot reach that network; one started afresh can.
+			n.setProblem("the Tor network's configuration changed; restarting Tor with it")
+			return restartTor
 		}
 		n.mu.Lock()
 		n.net.failures++
@@ -246,6 +253,29 @@ func (n *Node) republish(tr Transport, ln *net.Listener) bool {
 	}
 	n.log.Info("onion service published again")
 	return true
+}
+
+// setTorrc records the torrc lines tor was (re)started with.
+func (n *Node) setTorrc(lines []string) {
+	n.mu.Lock()
+	n.torrc = slices.Clone(lines)
+	n.mu.Unlock()
+}
+
+// torrcChanged reports whether Options.ReloadTorrc now gives other lines
+// than those the running tor was started with.
+func (n *Node) torrcChanged() bool {
+	if n.opts.ReloadTorrc == nil {
+		return false
+	}
+	lines, err := n.opts.ReloadTorrc()
+	if err != nil {
+		n.log.Warn("reading the tor configuration", "err", err)
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !slices.Equal(lines, n.torrc)
 }
 
 // dialTrouble looks at a failed dial: a timeout or an unreachable

@@ -166,6 +166,10 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 	n.mu.Unlock()
 
 	n.log.Debug("link down", "peer", p.addr.Short(), "err", l.Err())
+	if wire.IsTimeout(l.Err()) {
+		// The peer went silent: maybe it, maybe the network under us.
+		n.dialTrouble(context.DeadlineExceeded)
+	}
 	now := time.Now()
 	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
 		n.book.SetLastSeen(n.ctx, c.ID, now)

@@ -155,6 +155,7 @@ type Node struct {
 	trUp      chan struct{} // closed when tr is set; replaced when it goes down
 	reachable bool
 	net       netState  // reachability checks (health.go)
+	torrc     []string  // the ExtraTorrc lines the running tor was started with
 	kicked    time.Time // last dial-trouble kick
 	tor       TorStatus
 	peers     map[onion.Address]*peer
@@ -247,7 +248,7 @@ func (n *Node) Start(ctx context.Context) error {
 			ControlPassword: n.opts.ControlPassword,
 			ExtraTorrc:      n.opts.ExtraTorrc,
 		}
-		start = torStarter(cfg, n.opts.ReloadTorrc, n.checkKick)
+		start = torStarter(cfg, n.opts.ReloadTorrc, n.checkKick, n.setTorrc)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

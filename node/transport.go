@@ -43,9 +43,10 @@ func (tt torTransport) Close() error          { return tt.t.Close() }
 
 // torStarter returns a StartTransport that runs (or attaches to) tor as cfg
 // says and waits for its bootstrap. reload, if not nil, gives the torrc
-// lines afresh at each start; kick is called when tor starts or stops
-// complaining (no network, ...): reachability is worth checking then.
-func torStarter(cfg onion.Config, reload func() ([]string, error), kick func()) StartTransport {
+// lines afresh at each start; used is told the lines tor runs with; kick
+// is called when tor starts or stops complaining (no network, ...):
+// reachability is worth checking then.
+func torStarter(cfg onion.Config, reload func() ([]string, error), kick func(), used func([]string)) StartTransport {
 	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
 		c := cfg
 		if reload != nil {
@@ -55,6 +56,7 @@ func torStarter(cfg onion.Config, reload func() ([]string, error), kick func()) 
 			}
 			c.ExtraTorrc = lines
 		}
+		used(c.ExtraTorrc)
 		var warning string
 		c.OnProgress = func(p onion.Progress) {
 			st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
