@@ -180,7 +180,7 @@ func (n *Node) checkOnce(tr Transport) error {
 		return err
 	}
 	n.log.Debug("our onion service is reachable", "took", time.Since(start).Round(time.Millisecond))
-	n.recovered(time.Now())
+	n.recovered(time.Now(), tr)
 	return nil
 }
 
@@ -193,9 +193,10 @@ func (n *Node) setProblem(p string) {
 }
 
 // recovered records a successful self-dial. After failures (or a restart
-// that followed them) it cancels the dials begun meanwhile and redials
-// everyone with work at once.
-func (n *Node) recovered(at time.Time) {
+// that followed them) it cancels the dials begun meanwhile, has tor forget
+// the lookups that failed while the network was down, and redials everyone
+// with work at once.
+func (n *Node) recovered(at time.Time, tr Transport) {
 	n.mu.Lock()
 	was := n.reachable
 	after := n.net.failures > 0 || n.net.problem != ""
@@ -222,6 +223,11 @@ func (n *Node) recovered(at time.Time) {
 		return
 	}
 	n.log.Info("reachable again; redialing contacts", "waiting", len(peers))
+	if r, ok := tr.(refresher); ok {
+		if err := r.Refresh(); err != nil {
+			n.log.Warn("refreshing tor", "err", err)
+		}
+	}
 	if cancel != nil {
 		cancel()
 	}

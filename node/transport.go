@@ -38,6 +38,13 @@ func (tt torTransport) Dial(ctx context.Context, addr onion.Address) (net.Conn, 
 	return tt.t.Dial(ctx, addr)
 }
 
+// Refresh implements refresher.
+func (tt torTransport) Refresh() error { return tt.t.Refresh() }
+
+// refresher is a Transport that can drop what it learned while the network
+// was down (tor's circuits and onion-service client state).
+type refresher interface{ Refresh() error }
+
 func (tt torTransport) Done() <-chan struct{} { return tt.t.Done() }
 func (tt torTransport) Close() error          { return tt.t.Close() }
 
