@@ -101,12 +101,26 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 	case <-n.kick:
 	default:
 	}
+	// The network's configuration (a private network's state file) is
+	// cheap to read: look for a change often, not only when checks fail.
+	var reload <-chan time.Time
+	if n.opts.ReloadTorrc != nil {
+		t := time.NewTicker(n.tune.reloadEvery)
+		defer t.Stop()
+		reload = t.C
+	}
 	for {
 		select {
 		case <-tr.Done():
 			return transportDone
 		case <-n.ctx.Done():
 			return transportDone
+		case <-reload:
+			if n.torrcChanged() {
+				n.setProblem("the Tor network's configuration changed; restarting Tor with it")
+				return restartTor
+			}
+			continue
 		case <-timer.C:
 		case <-n.kick:
 		}
@@ -259,6 +273,36 @@ func (n *Node) republish(tr Transport, ln *net.Listener) bool {
 	}
 	n.log.Info("onion service published again")
 	return true
+}
+
+// startWatched runs start; if the network's configuration changes while
+// tor bootstraps (which it then never finishes), it gives up on this start
+// so that supervise starts tor again with the new configuration.
+func (n *Node) startWatched(start StartTransport) (Transport, error) {
+	if n.opts.ReloadTorrc == nil {
+		return start(n.ctx, n.setTor)
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(n.tune.reloadEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if n.torrcChanged() {
+					n.setProblem("the Tor network's configuration changed while Tor started; starting it again")
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return start(ctx, n.setTor)
 }
 
 // setTorrc records the torrc lines tor was (re)started with.

@@ -80,6 +80,7 @@ type tuning struct {
 	healthEvery, healthRetry, healthTimeout, republishTry time.Duration
 	republishAfter, restartAfter                          int
 	kickEvery                                             time.Duration // at most one check per this on dial trouble
+	reloadEvery                                           time.Duration // how often ReloadTorrc is read for changes
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
@@ -108,6 +109,7 @@ func defaultTuning() *tuning {
 		republishAfter: 2,
 		restartAfter:   4,
 		kickEvery:      30 * time.Second,
+		reloadEvery:    30 * time.Second,
 		shortLink:      30 * time.Second,
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
@@ -336,7 +338,7 @@ func (n *Node) supervise(start StartTransport) {
 		return true
 	}
 	for n.ctx.Err() == nil {
-		tr, err := start(n.ctx, n.setTor)
+		tr, err := n.startWatched(start)
 		if err != nil {
 			if n.ctx.Err() != nil || !retry(err) {
 				return

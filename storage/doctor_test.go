@@ -304,10 +304,14 @@ func TestRandomFlips(t *testing.T) {
 	}
 }
 
+// bodyRepeat: bodies of buildBigProfile are up to this many repeats of
+// "message N " (about 12 bytes).
+const bodyRepeat = 2000
+
 // buildBigProfile makes a profile with n incoming messages of 1–24 KiB
 // (bodies spill into overflow pages, like long messages do) and returns
 // its directory, closed.
-func buildBigProfile(t *testing.T, n int) string {
+func buildBigProfile(t testing.TB, n int) string {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "big")
 	db, err := Create(ctx, dir, testPass, testIdentity(t), CreateOptions{KDF: cheapKDF})
@@ -322,7 +326,7 @@ func buildBigProfile(t *testing.T, n int) string {
 	t0 := time.Unix(1750000000, 0)
 	err = db.Update(ctx, func(tx *Tx) error {
 		for i := range n {
-			body := strings.Repeat(fmt.Sprintf("message %d ", i), 1+r.IntN(2000))
+			body := strings.Repeat(fmt.Sprintf("message %d ", i), 1+r.IntN(bodyRepeat))
 			if _, err := tx.ReceiveMessage(IncomingMessage{ContactID: cs[i%5].ID, ID: NewMessageID(), Body: body,
 				Created: t0, Received: t0.Add(time.Duration(i) * time.Second), Session: []byte("s")}); err != nil {
 				return err
@@ -470,4 +474,48 @@ func TestCorruptPage(t *testing.T) {
 		t.Fatalf("check missed the lost page: %+v", r.Integrity)
 	}
 	t.Logf("check: %d unreadable rows, integrity: %.100q", len(r.Unreadable), strings.Join(r.Integrity, "; "))
+}
+
+// BenchmarkCheckSealed: what Status pays once per run to count damaged rows,
+// on a profile the size of the fault pass's (57 MB, 4,800 messages of 1–24
+// KiB). Baseline: reading the same rows without opening them.
+func BenchmarkCheckSealed(b *testing.B) {
+	ctx := context.Background()
+	dir := buildBigProfile(b, 4800)
+	db, err := Open(ctx, dir, testPass, OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fi, _ := os.Stat(db.Path())
+	b.Logf("profile: %d MB", fi.Size()>>20)
+	b.Run("check-sealed", func(b *testing.B) {
+		for b.Loop() {
+			r, err := db.CheckSealed(ctx)
+			if err != nil || len(r.Unreadable) != 0 {
+				b.Fatal(r, err)
+			}
+		}
+	})
+	b.Run("check-with-integrity", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := db.Check(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("baseline-read-only", func(b *testing.B) {
+		for b.Loop() {
+			rows, err := db.sql.QueryContext(ctx, `SELECT seq, body_sealed FROM messages`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for rows.Next() {
+				var seq int64
+				var body []byte
+				rows.Scan(&seq, &body)
+			}
+			rows.Close()
+		}
+	})
 }

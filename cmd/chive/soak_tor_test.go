@@ -292,8 +292,8 @@ func TestSoakNetworkRestart(t *testing.T) {
 	p, q := profileDir(t, "p"), profileDir(t, "q")
 	pAddr := initProfile(t, env(p), p)
 	qAddr := initProfile(t, env(q), q)
-	startDaemon(t, p, "CHIVE_TOR_TESTNET="+dir)
-	startDaemon(t, q, "CHIVE_TOR_TESTNET="+dir)
+	dp := startDaemon(t, p, "CHIVE_TOR_TESTNET="+dir)
+	dq := startDaemon(t, q, "CHIVE_TOR_TESTNET="+dir)
 	reachable := func(profile string) bool { st, ok := statusVia(profile); return ok && st.Reachable }
 	until(t, 4*time.Minute, "reachable", func() bool { return reachable(p) && reachable(q) })
 	befriendCLI(t, env(p), env(q), p, qAddr, pAddr, "q")
@@ -328,6 +328,16 @@ func TestSoakNetworkRestart(t *testing.T) {
 	}
 	t.Logf("after the network restarted on the same directory (baseline %v): a message was delivered after %s; status then: tor %s, reachable %v, problem %q",
 		baseline, got, last.Tor.State, last.Reachable, last.NetworkProblem)
+	for name, d := range map[string]*daemonProc{"p": dp, "q": dq} {
+		for _, l := range strings.Split(d.log.String(), "\n") {
+			for _, w := range []string{"reachable", "restarting", "no progress", "configuration", "link down", "published"} {
+				if strings.Contains(l, w) {
+					t.Logf("%s: %.220s", name, l)
+					break
+				}
+			}
+		}
+	}
 	if !baseline && (delivered == 0 || delivered > 6*time.Minute) {
 		t.Errorf("delivered after %s", got)
 	}
