@@ -358,6 +358,11 @@ func (n *Node) supervise(start StartTransport) {
 		n.mu.Lock()
 		n.tr = tr
 		n.reachable = true
+		if n.net.problem != "" {
+			// Restarted for a reason (health.go); the next check says
+			// whether that helped.
+			n.net.problem = "Tor was restarted and our onion service published again; checking that it can be reached"
+		}
 		close(n.trUp)
 		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
@@ -370,7 +375,7 @@ func (n *Node) supervise(start StartTransport) {
 		// they cannot (health.go).
 		switch n.keepReachable(tr, &ln) {
 		case restartTor:
-			n.log.Warn("tor makes no progress; restarting it")
+			n.log.Warn("restarting tor") // why was logged by keepReachable
 		default:
 			if n.ctx.Err() == nil {
 				n.log.Warn("tor exited; restarting it")
