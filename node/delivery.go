@@ -219,7 +219,7 @@ func (n *Node) dialPriority(contactID int64, work bool) dialPrio {
 		}
 	}
 	recent := !seen.IsZero() && time.Since(seen) < n.tune.announceWithin
-	return dialPrio{active: work || recent, seen: seen, work: work}
+	return dialPrio{active: work || recent, seen: seen, work: work, paced: !recent}
 }
 
 func (n *Node) dial(parent context.Context, tr Transport, p *peer) (*wire.Link, error) {

@@ -26,6 +26,9 @@ type dialPrio struct {
 	// work: queued items; between two contacts seen alike, the one with
 	// something to send first.
 	work bool
+	// paced: the contact is unlikely to answer (never linked, or not for
+	// long), so its dial waits for the start rate too.
+	paced bool
 }
 
 func (a dialPrio) before(b dialPrio) bool {
@@ -38,12 +41,20 @@ func (a dialPrio) before(b dialPrio) bool {
 	return a.work && !b.work
 }
 
-// dialer hands out dial slots by priority.
+// dialer hands out dial slots by priority, and paces dial starts: a slot
+// freed by a quick failure (an address nobody serves) is not refilled at
+// once, or the cap alone would keep tor as busy as before, just steadily.
 type dialer struct {
 	mu    sync.Mutex
 	queue dialQueue
 	free  int    // slots not in use
 	seq   uint64 // waiters so far
+
+	rate   float64     // dial starts per second, sustained (0: unpaced)
+	burst  float64     // starts allowed at once
+	tokens float64     // starts allowed now
+	last   time.Time   // when tokens was last refilled
+	timer  *time.Timer // grants again when the next token is due
 }
 
 type dialWaiter struct {
@@ -53,20 +64,26 @@ type dialWaiter struct {
 	index   int           // in the heap; -1 once granted or gone
 }
 
-func newDialer(slots int) *dialer { return &dialer{free: max(slots, 1)} }
+func newDialer(slots int, rate float64) *dialer {
+	slots = max(slots, 1)
+	return &dialer{free: slots, rate: rate, burst: float64(slots), tokens: float64(slots), last: time.Now()}
+}
 
-// acquire waits for a dial slot, ahead of waiters with a lower priority.
-// The returned release gives the slot back; call it once the dial is done.
+// acquire waits for a dial slot (and, when paced, a start token), ahead of
+// waiters with a lower priority. The returned release gives the slot back;
+// call it once the dial is done.
 func (d *dialer) acquire(ctx context.Context, p dialPrio) (release func(), err error) {
 	d.mu.Lock()
-	if d.free > 0 && d.queue.Len() == 0 {
-		d.free--
+	d.refillLocked()
+	if d.queue.Len() == 0 && d.free > 0 && d.startableLocked(p) {
+		d.takeLocked(p)
 		d.mu.Unlock()
 		return d.release, nil
 	}
 	d.seq++
 	w := &dialWaiter{prio: p, seq: d.seq, granted: make(chan struct{})}
 	heap.Push(&d.queue, w)
+	d.grantLocked()
 	d.mu.Unlock()
 	select {
 	case <-w.granted:
@@ -89,12 +106,44 @@ func (d *dialer) acquire(ctx context.Context, p dialPrio) (release func(), err e
 func (d *dialer) release() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.queue.Len() > 0 {
-		w := heap.Pop(&d.queue).(*dialWaiter)
-		close(w.granted)
-		return
-	}
 	d.free++
+	d.grantLocked()
+}
+
+func (d *dialer) refillLocked() {
+	now := time.Now()
+	d.tokens = min(d.burst, d.tokens+now.Sub(d.last).Seconds()*d.rate)
+	d.last = now
+}
+
+func (d *dialer) startableLocked(p dialPrio) bool { return !p.paced || d.rate <= 0 || d.tokens >= 1 }
+
+func (d *dialer) takeLocked(p dialPrio) {
+	d.free--
+	if p.paced && d.rate > 0 {
+		d.tokens--
+	}
+}
+
+// grantLocked gives slots to the first waiters while slots (and, for
+// paced dials, tokens) last; when only a token is missing, it comes back
+// when the next is due.
+func (d *dialer) grantLocked() {
+	d.refillLocked()
+	for d.queue.Len() > 0 && d.free > 0 && d.startableLocked(d.queue[0].prio) {
+		w := heap.Pop(&d.queue).(*dialWaiter)
+		d.takeLocked(w.prio)
+		close(w.granted)
+	}
+	if d.queue.Len() > 0 && d.free > 0 && d.timer == nil {
+		wait := time.Duration((1 - d.tokens) / d.rate * float64(time.Second))
+		d.timer = time.AfterFunc(wait, func() {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.timer = nil
+			d.grantLocked()
+		})
+	}
 }
 
 // waiting returns how many dials wait for a slot.

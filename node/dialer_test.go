@@ -16,7 +16,7 @@ import (
 // equals; a waiter that gives up leaves the queue, or passes on a slot it
 // was given meanwhile.
 func TestDialerOrder(t *testing.T) {
-	d := newDialer(2)
+	d := newDialer(2, 0)
 	ctx := t.Context()
 	r1, _ := d.acquire(ctx, dialPrio{})
 	r2, _ := d.acquire(ctx, dialPrio{})
@@ -124,5 +124,27 @@ func TestManyOfflineContacts(t *testing.T) {
 	// Linked in the first round of dials, not after the 200 others.
 	if took > time.Duration(200/tune.maxDials)*50*time.Millisecond/2 {
 		t.Errorf("online contacts linked only after %v", took)
+	}
+}
+
+// TestDialPace: after a burst of slots, dials start at the rate.
+func TestDialPace(t *testing.T) {
+	d := newDialer(4, 20)
+	start := time.Now()
+	for range 14 {
+		release, err := d.acquire(t.Context(), dialPrio{paced: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	// Contacts seen lately are not paced.
+	for range 20 {
+		release, _ := d.acquire(t.Context(), dialPrio{active: true, seen: time.Now()})
+		release()
+	}
+	// 4 at once, 10 more at 20/s: about half a second.
+	if took := time.Since(start); took < 400*time.Millisecond || took > 2*time.Second {
+		t.Errorf("14 dials with a burst of 4 at 20/s took %v", took)
 	}
 }

@@ -83,9 +83,10 @@ type tuning struct {
 	reloadEvery                                           time.Duration // how often ReloadTorrc is read for changes
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
-	maxStrangers   int // concurrent links to peers that are not accepted contacts
-	maxHandshake   int // concurrent inbound link handshakes
-	maxDials       int // concurrent outgoing dials (dialer.go)
+	maxStrangers   int     // concurrent links to peers that are not accepted contacts
+	maxHandshake   int     // concurrent inbound link handshakes
+	maxDials       int     // concurrent outgoing dials (dialer.go)
+	dialRate       float64 // dial starts per second after a burst of maxDials
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 }
@@ -115,6 +116,7 @@ func defaultTuning() *tuning {
 		maxStrangers:   32,
 		maxHandshake:   32,
 		maxDials:       12,
+		dialRate:       2,
 	}
 }
 
@@ -220,7 +222,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		opts:   o,
 		events: newBroker(),
 		hsSem:  make(chan struct{}, tune.maxHandshake),
-		dials:  newDialer(tune.maxDials),
+		dials:  newDialer(tune.maxDials, tune.dialRate),
 		trUp:   make(chan struct{}),
 		kick:   make(chan struct{}, 1),
 		tor:    TorStatus{State: TorStarting},
