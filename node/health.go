@@ -184,7 +184,7 @@ func (n *Node) checkOnce(tr Transport) error {
 		n.mu.Lock()
 		was := n.reachable
 		n.reachable = false
-		if n.net.problem == "" {
+		if n.net.problem == "" || n.net.problem == restartedProblem {
 			n.net.problem = fmt.Sprintf("our onion service could not be reached through Tor (%v); checking again", err)
 		}
 		n.mu.Unlock()
@@ -197,6 +197,10 @@ func (n *Node) checkOnce(tr Transport) error {
 	n.recovered(time.Now(), tr)
 	return nil
 }
+
+// restartedProblem is Status.NetworkProblem between a restart and the
+// check that tells whether it helped.
+const restartedProblem = "Tor was restarted and our onion service published again; checking that it can be reached"
 
 // setProblem records what is wrong and logs it.
 func (n *Node) setProblem(p string) {
@@ -215,28 +219,23 @@ func (n *Node) recovered(at time.Time, tr Transport) {
 	was := n.reachable
 	after := n.net.failures > 0 || n.net.problem != ""
 	n.net.checked, n.net.failures, n.net.problem = at, 0, ""
-	n.reachable = true
+	// Reachable, unless tor itself says it is offline (setTor).
+	reach := n.tor.State != TorOffline && n.tor.State != TorReconnecting
+	n.reachable = reach
 	var cancel context.CancelFunc
-	var peers []*peer
 	if after {
 		n.net.gen++
 		cancel = n.net.cancel
 		n.net.ctx, n.net.cancel = nil, nil
-		for _, p := range n.peers {
-			if p.link == nil {
-				p.failures, p.nextDial = 0, time.Time{}
-				peers = append(peers, p)
-			}
-		}
 	}
 	n.mu.Unlock()
-	if !was {
-		n.events.publish(ReachableEvent{Reachable: true})
+	if reach != was {
+		n.events.publish(ReachableEvent{Reachable: reach})
 	}
 	if !after {
 		return
 	}
-	n.log.Info("reachable again; redialing contacts", "waiting", len(peers))
+	n.log.Info("reachable again; redialing contacts")
 	if r, ok := tr.(refresher); ok {
 		if err := r.Refresh(); err != nil {
 			n.log.Warn("refreshing tor", "err", err)
@@ -245,14 +244,7 @@ func (n *Node) recovered(at time.Time, tr Transport) {
 	if cancel != nil {
 		cancel()
 	}
-	for _, p := range peers {
-		select {
-		case p.wakeDial <- struct{}{}:
-		default:
-		}
-	}
-	n.dialPending()
-	n.announce(at)
+	n.networkBack()
 }
 
 // republish takes the onion service down and publishes it again: new

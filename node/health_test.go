@@ -59,11 +59,11 @@ func TestReachabilityRechecked(t *testing.T) {
 	if _, err := a.Send(ctx, "b", "sent while the network was down"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "a to see she is unreachable", func() bool {
-		st, _ := a.Status(ctx)
-		return !st.Reachable && strings.Contains(st.NetworkProblem, "restarting Tor")
-	})
 	waitUntil(t, 10*time.Second, "a to restart her transport", func() bool { return starts.Load() >= 2 })
+	waitUntil(t, 10*time.Second, "a to say she is unreachable", func() bool {
+		st, _ := a.Status(ctx)
+		return !st.Reachable && strings.Contains(st.NetworkProblem, "be reached through Tor")
+	})
 	if a.count(func(e Event) bool { r, ok := e.(ReachableEvent); return ok && !r.Reachable }) == 0 {
 		t.Error("no ReachableEvent{false}")
 	}

@@ -66,15 +66,11 @@ func torStarter(cfg onion.Config, reload func() ([]string, error), kick func(), 
 		used(c.ExtraTorrc)
 		var warning string
 		c.OnProgress = func(p onion.Progress) {
-			st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
-			if p.Percent >= 100 {
-				st.State = TorReady
-			}
 			if p.Warning != warning {
 				warning = p.Warning
 				kick()
 			}
-			progress(st)
+			progress(torStatus(p))
 		}
 		progress(TorStatus{State: TorStarting})
 		t, err := onion.Start(ctx, c)
@@ -87,4 +83,21 @@ func torStarter(cfg onion.Config, reload func() ([]string, error), kick func(), 
 		}
 		return torTransport{t}, nil
 	}
+}
+
+// torStatus is tor's progress as the API shows it. Once bootstrapped,
+// tor's view of the network decides between ready, offline (Error says
+// what tor saw) and reconnecting.
+func torStatus(p onion.Progress) TorStatus {
+	st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
+	switch {
+	case p.Percent < 100:
+	case p.Liveness == onion.LivenessDown:
+		st.State, st.Summary, st.Error = TorOffline, "", p.Warning
+	case p.Liveness == onion.LivenessRecovering:
+		st.State, st.Summary = TorReconnecting, "the network is back; building circuits"
+	default:
+		st.State = TorReady
+	}
+	return st
 }

@@ -90,15 +90,17 @@ var sealedTables = []sealedTable{
 			return id, failing(s, "identity", int64Key(id), sealedColumn{"name", name, false}, sealedColumn{"onion_key", key, false},
 				sealedColumn{"ratchet", rat, false}), nil
 		}},
-	{name: "contacts", key: "id", seq: "contacts", cols: "id, address_sealed, nickname_sealed, greeting_sealed, bundle_sealed, note_sealed",
+	{name: "contacts", key: "id", seq: "contacts",
+		cols: "id, address_sealed, nickname_sealed, greeting_sealed, bundle_sealed, note_sealed, peer_name_sealed, name_sent_sealed",
 		open: func(s *sealer, sc scanner) (int64, []string, error) {
 			var id int64
-			var addr, nick, greet, bundle, note []byte
-			if err := sc.Scan(&id, &addr, &nick, &greet, &bundle, &note); err != nil {
+			var addr, nick, greet, bundle, note, peerName, nameSent []byte
+			if err := sc.Scan(&id, &addr, &nick, &greet, &bundle, &note, &peerName, &nameSent); err != nil {
 				return 0, nil, err
 			}
 			return id, failing(s, "contacts", int64Key(id), sealedColumn{"address", addr, false}, sealedColumn{"nickname", nick, false},
-				sealedColumn{"greeting", greet, true}, sealedColumn{"bundle", bundle, true}, sealedColumn{"note", note, true}), nil
+				sealedColumn{"greeting", greet, true}, sealedColumn{"bundle", bundle, true}, sealedColumn{"note", note, true},
+				sealedColumn{"peer_name", peerName, true}, sealedColumn{"name_sent", nameSent, true}), nil
 		}},
 	{name: "sessions", key: "contact_id", seq: "contacts", cols: "contact_id, state_sealed",
 		open: func(s *sealer, sc scanner) (int64, []string, error) {
@@ -122,16 +124,35 @@ var sealedTables = []sealedTable{
 			k := messageKey(contact, Direction(dir), mid)
 			return seq, failing(s, "messages", k, sealedColumn{"body", body, false}, sealedColumn{"meta", meta, true}), nil
 		}},
-	{name: "outbox", key: "seq", seq: "outbox", cols: "seq, id, frame_sealed",
+	{name: "outbox", key: "seq", seq: "outbox", cols: "seq, id, contact_id, frame_sealed",
 		open: func(s *sealer, sc scanner) (int64, []string, error) {
-			var seq int64
+			var seq, contact int64
 			var id, frame []byte
-			if err := sc.Scan(&seq, &id, &frame); err != nil {
+			if err := sc.Scan(&seq, &id, &contact, &frame); err != nil {
 				return 0, nil, err
 			}
 			var oid MessageID
 			copy(oid[:], id)
-			return seq, failing(s, "outbox", outboxKey(oid), sealedColumn{"frame", frame, false}), nil
+			// outboxKey reads nothing of the DB.
+			return seq, failing(s, "outbox", (*DB)(nil).outboxKey(contact, oid), sealedColumn{"frame", frame, false}), nil
+		}},
+	{name: "drafts", key: "contact_id", seq: "contacts", cols: "contact_id, text_sealed",
+		open: func(s *sealer, sc scanner) (int64, []string, error) {
+			var id int64
+			var text []byte
+			if err := sc.Scan(&id, &text); err != nil {
+				return 0, nil, err
+			}
+			return id, failing(s, "drafts", int64Key(id), sealedColumn{"text", text, false}), nil
+		}},
+	{name: "invites", key: "id", seq: "invites", cols: "id, token_sealed",
+		open: func(s *sealer, sc scanner) (int64, []string, error) {
+			var id int64
+			var tok []byte
+			if err := sc.Scan(&id, &tok); err != nil {
+				return 0, nil, err
+			}
+			return id, failing(s, "invites", int64Key(id), sealedColumn{"token", tok, false}), nil
 		}},
 }
 
@@ -319,7 +340,8 @@ type Repaired struct {
 	// is still delivered); a session deleted (the contact needs a new one);
 	// an outbox frame dropped (its message shows failed); a contact's
 	// damaged fields emptied, and a contact whose address is damaged
-	// hidden (its messages are kept).
+	// hidden (its messages are kept); a draft is dropped; an invite
+	// revoked.
 	Quarantined []Damaged `json:"quarantined"`
 	// Deleted rows could not be read by SQLite at all; they are gone
 	// (the backup still has their bytes).
@@ -417,6 +439,11 @@ func (tx *Tx) quarantine(d Damaged, now time.Time) error {
 		return exec(`DELETE FROM messages WHERE seq = ?`, d.Row)
 	case "sessions":
 		return exec(`DELETE FROM sessions WHERE contact_id = ?`, d.Row)
+	case "drafts":
+		return exec(`DELETE FROM drafts WHERE contact_id = ?`, d.Row)
+	case "invites":
+		// Its token is unknown now: nobody can use it anyway.
+		return exec(`DELETE FROM invites WHERE id = ?`, d.Row)
 	case "outbox":
 		var mseq sql.NullInt64
 		if err := tx.tx.QueryRowContext(tx.ctx, `DELETE FROM outbox WHERE seq = ? RETURNING message_seq`, d.Row).Scan(&mseq); err != nil {
@@ -441,7 +468,7 @@ func (tx *Tx) quarantine(d Damaged, now time.Time) error {
 				}
 			case "nickname":
 				err = exec(`UPDATE contacts SET nickname_sealed = ? WHERE id = ?`, s.seal("contacts", "nickname", k, nil), d.Row)
-			case "greeting", "bundle", "note":
+			case "greeting", "bundle", "note", "peer_name", "name_sent":
 				err = exec(`UPDATE contacts SET `+col+`_sealed = NULL WHERE id = ?`, d.Row)
 			}
 			if err != nil {

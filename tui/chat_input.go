@@ -27,7 +27,7 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	case matches(k, keys.AddContact):
 		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.width)})
 	case matches(k, keys.MyAddress):
-		return c.apply(showDialog{d: newAddressDialog(c.env, c.bar.status.Address)})
+		return c.apply(showDialog{d: newAddressDialog(c.env, c.connection(), c.bar.status.Address)})
 	case matches(k, keys.Settings):
 		return c.apply(showDialog{d: newSettingsDialog(c.env, c.settings)})
 	case matches(k, keys.Details):

@@ -75,7 +75,7 @@ func validateAddress(s string) (onion.Address, string) {
 	if strings.TrimSpace(s) == "" {
 		return "", ""
 	}
-	a, err := onion.ParseAddress(s)
+	a, _, err := node.ParseLink(s) // an address, or their invite link
 	if err == nil {
 		return a, ""
 	}
@@ -149,8 +149,12 @@ func (d *addDialog) submit() tea.Cmd {
 	}
 	d.busy, d.err = true, ""
 	api, name, greeting := d.api, strings.TrimSpace(d.name.Value()), strings.TrimSpace(d.greeting.Value())
+	target := string(a)
+	if _, tok, _ := node.ParseLink(d.addr.Value()); tok != nil {
+		target = strings.TrimSpace(d.addr.Value()) // the node reads the invite token from it
+	}
 	return call(d.ctx, func(ctx context.Context) tea.Msg {
-		ct, err := api.AddContact(ctx, string(a), name, greeting)
+		ct, err := api.AddContact(ctx, target, name, greeting)
 		return addedMsg{ct, err}
 	})
 }

@@ -63,6 +63,8 @@ func TestGoldenScreens(t *testing.T) {
 		{"dialog_add_valid", 80, 24, mainModel, []step{keys("ctrl+n"), text("PG6MMJIYJMCRSSLVYKFWNNTLARU7P5SVN6Y2YMMJU6NUBXNDF4PSCRYD.onion")}},
 		{"dialog_address", 80, 24, mainModel, []step{keys("ctrl+o")}},
 		{"dialog_address_small", 60, 20, mainModel, []step{keys("ctrl+o")}},
+		{"dialog_address_invite", 80, 24, mainModel, []step{keys("ctrl+o", "i")}},
+		{"dialog_address_invite_big", 120, 40, mainModel, []step{keys("ctrl+o", "i")}},
 		{"dialog_request", 80, 24, mainModel, []step{keys("enter")}},
 		{"dialog_details", 80, 24, mainModel, []step{keys("down", "ctrl+d")}},
 		{"dialog_details_delete", 80, 24, mainModel, []step{keys("down", "ctrl+d", "x")}},

@@ -402,6 +402,38 @@ func TestMainUpdate(t *testing.T) {
 				t.Errorf("copy sent %T %v", msg, msg)
 			}
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {}},
+		{"my address makes an invite link and copies it", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+o"))
+			drive(t, m, press("i"))
+			drive(t, m, press("i")) // one invite per dialog
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ivs, _ := f.Invites(context.Background())
+			if calls(f, "CreateInvite") != 1 || len(ivs) != 1 {
+				t.Fatalf("calls %v, invites %+v", f.Calls, ivs)
+			}
+			if !strings.Contains(plain(m), "?invite=") {
+				t.Errorf("the invite link is not shown:\n%s", plain(m))
+			}
+			_, cmd := m.Update(press("c"))
+			if msg := cmd(); reflect.ValueOf(msg).String() != ivs[0].Link {
+				t.Errorf("copy sent %v, want the invite link %s", msg, ivs[0].Link)
+			}
+		}},
+		{"add contact takes an invite link", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			drive(t, m, press("ctrl+n"))
+			drive(t, m, tea.PasteMsg{Content: "chive:pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd?invite=" + strings.Repeat("b", 26)})
+			if strings.Contains(plain(m), "not valid") {
+				t.Fatalf("an invite link refused:\n%s", plain(m))
+			}
+			drive(t, m, press("enter"))
+			typeText(t, m, "Pat")
+			drive(t, m, press("enter"))
+			drive(t, m, press("enter"))
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if ct, err := f.Contact(context.Background(), "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"); err != nil || ct.Name != "Pat" {
+				t.Errorf("contact %+v %v (calls %v)", ct, err, f.Calls)
+			}
+		}},
 		{"tor progress reaches the status line", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			ev(t, m, node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 75, Summary: "Loading relay descriptors"}})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {

@@ -106,9 +106,9 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 		var err error
 		if o.json {
-			_, err = fmt.Fprintf(e.stderr, "chive inbox: %s (chive doctor checks the profile)\n", plural(unreadable, "message could not be read", "messages could not be read"))
+			_, err = fmt.Fprintf(e.stderr, "chive inbox: %s (chive doctor checks the profile)\n", plural(unreadable, "message")+" could not be read")
 		} else {
-			_, err = fmt.Fprintf(e.stdout, "%s\n", plural(unreadable, "message could not be read", "messages could not be read"))
+			_, err = fmt.Fprintf(e.stdout, "%s\n", plural(unreadable, "message")+" could not be read")
 		}
 		unreadable = 0
 		return err
@@ -195,12 +195,4 @@ func sender(m node.Message) string {
 		return n
 	}
 	return onion.Address(m.Address).Short()
-}
-
-// plural is "1 thing" or "n things".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -60,6 +60,7 @@ func newRoot(e *env) *command {
 		newDoctor(e),
 		newInbox(e),
 		newInit(e),
+		newInvites(e),
 		newSend(e),
 		newStatus(e),
 		newTestnet(e),

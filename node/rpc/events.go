@@ -51,6 +51,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.TypingEvent](w.Data)
 	case node.ErrorEvent{}.Kind():
 		e, err = decodeAs[node.ErrorEvent](w.Data)
+	case node.ConnectionEvent{}.Kind():
+		e, err = decodeAs[node.ConnectionEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

@@ -22,6 +22,9 @@ func sampleEvents() []node.Event {
 		node.MessageStateEvent{ID: "00", Address: "abc", State: node.Delivered, At: at},
 		node.TypingEvent{Address: "abc"},
 		node.ErrorEvent{Message: "boom"},
+		node.ConnectionEvent{Connected: false, Error: "the daemon closed the connection"},
+		node.ContactEvent{Contact: node.Contact{Address: "abc", Name: "Al", PeerName: "Alice", Draft: "half", State: node.StateAccepted, Created: at}},
+		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorOffline, Percent: 100, Error: "tor: network down"}},
 	}
 }
 
