@@ -135,11 +135,19 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 			n.setProblem("the Tor network's configuration changed; restarting Tor with it")
 			return restartTor
 		}
+		timer.Reset(n.tune.healthRetry)
 		n.mu.Lock()
-		n.net.failures++
+		offline := n.tor.State == TorOffline || n.tor.State == TorReconnecting
+		if !offline {
+			n.net.failures++
+		}
 		k := n.net.failures
 		n.mu.Unlock()
-		timer.Reset(n.tune.healthRetry)
+		if offline {
+			// Tor knows the network is gone (Status says so): republishing
+			// or restarting it would not bring the network back.
+			continue
+		}
 		switch {
 		case k == n.tune.republishAfter:
 			n.setProblem(fmt.Sprintf("our onion service cannot be reached through Tor (%v); publishing it again", err))
