@@ -944,3 +944,20 @@ func TestContactsChangeOnlyOnEvents(t *testing.T) {
 		t.Fatalf("after the event: conversation %q\n%s", m.chat.conv.address, plain(m))
 	}
 }
+
+// TestDiskFullInStatusBar: a full disk stays in the status bar, not only
+// in the flash of its error event.
+func TestDiskFullInStatusBar(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 100, 24)
+	drive(t, m, press("down"))
+	f.SimStorageFull("disk full since 12:00:00: incoming messages are refused (their senders keep them) until space is freed")
+	drain(t, m, nil)
+	if !strings.Contains(plain(m), "The disk is full") {
+		t.Fatalf("no disk-full notice:\n%s", plain(m))
+	}
+	drive(t, m, flashExpiredMsg{m.chat.bar.flashID})
+	if !strings.Contains(plain(m), "disk full: incoming messages wait") {
+		t.Fatalf("the notice went with the flash:\n%s", plain(m))
+	}
+}

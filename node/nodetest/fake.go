@@ -621,6 +621,17 @@ func (f *Fake) SimState(id string, st node.MessageState, errText string) {
 	}
 }
 
+// SimStorageFull makes the disk full (or, with "", writable again) as the
+// node reports it: Status.StorageError, and an ErrorEvent when it fills.
+func (f *Fake) SimStorageFull(storageError string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.StorageError = storageError
+	if storageError != "" {
+		f.publishLocked(node.ErrorEvent{Message: "The disk is full: incoming messages wait with their senders until you free some space."})
+	}
+}
+
 // SimTor sets Tor's status and publishes it.
 func (f *Fake) SimTor(t node.TorStatus) {
 	f.mu.Lock()
