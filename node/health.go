@@ -124,6 +124,20 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 		case <-timer.C:
 		case <-n.kick:
 		}
+		// Something looks wrong or it is time to look. First the cheap
+		// answers: a changed network configuration, or tor saying the
+		// network is gone (a self-dial would only wait for its timeout).
+		if n.torrcChanged() {
+			n.setProblem("the Tor network's configuration changed; restarting Tor with it")
+			return restartTor
+		}
+		n.mu.Lock()
+		offline := n.tor.State == TorOffline || n.tor.State == TorReconnecting
+		n.mu.Unlock()
+		if offline {
+			timer.Reset(n.tune.healthRetry)
+			continue
+		}
 		err := n.checkOnce(tr)
 		if err == nil {
 			timer.Reset(n.tune.healthEvery)
@@ -137,7 +151,7 @@ func (n *Node) keepReachable(tr Transport, ln *net.Listener) outcome {
 		}
 		timer.Reset(n.tune.healthRetry)
 		n.mu.Lock()
-		offline := n.tor.State == TorOffline || n.tor.State == TorReconnecting
+		offline = n.tor.State == TorOffline || n.tor.State == TorReconnecting
 		if !offline {
 			n.net.failures++
 		}
