@@ -333,12 +333,17 @@ func (n *Node) torrcChanged() bool {
 		return false
 	}
 	lines, err := n.opts.ReloadTorrc()
-	if err != nil {
-		n.log.Warn("reading the tor configuration", "err", err)
-		return false
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err != nil {
+		// Say it once, not at every check (a network being restarted).
+		if msg := err.Error(); msg != n.reloadErr {
+			n.reloadErr = msg
+			n.log.Warn("reading the tor configuration", "err", err)
+		}
+		return false
+	}
+	n.reloadErr = ""
 	return !slices.Equal(lines, n.torrc)
 }
 

@@ -194,6 +194,7 @@ type Node struct {
 	reachable bool
 	net       netState  // reachability checks (health.go)
 	torrc     []string  // the ExtraTorrc lines the running tor was started with
+	reloadErr string    // the last error of Options.ReloadTorrc, logged once
 	kicked    time.Time // last dial-trouble kick
 	tor       TorStatus
 	peers     map[onion.Address]*peer
