@@ -334,17 +334,20 @@ func (n *Node) torrcChanged() bool {
 	}
 	lines, err := n.opts.ReloadTorrc()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if err != nil {
 		// Say it once, not at every check (a network being restarted).
-		if msg := err.Error(); msg != n.reloadErr {
-			n.reloadErr = msg
+		say := err.Error() != n.reloadErr
+		n.reloadErr = err.Error()
+		n.mu.Unlock()
+		if say {
 			n.log.Warn("reading the tor configuration", "err", err)
 		}
 		return false
 	}
 	n.reloadErr = ""
-	return !slices.Equal(lines, n.torrc)
+	changed := !slices.Equal(lines, n.torrc)
+	n.mu.Unlock()
+	return changed
 }
 
 // dialTrouble looks at a failed dial: a timeout or an unreachable
