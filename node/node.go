@@ -417,8 +417,10 @@ func (n *Node) supervise(start StartTransport) {
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: reach})
 		n.log.Info("onion service published")
-		n.dialPending()
+		// The contacts seen lately first: they are the likeliest to answer
+		// (dialer.go orders the dials; this orders who asks first).
 		n.announce(upAt)
+		n.dialPending()
 
 		// Check that peers can reach us, republish or restart tor when
 		// they cannot (health.go).

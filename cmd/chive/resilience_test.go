@@ -86,7 +86,7 @@ func chatProfiles(t *testing.T, dir string, n int) (bob string) {
 
 func waitEvent(t *testing.T, ch <-chan node.Event, f func(node.Event) bool) {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
+	timeout := time.After(3 * time.Minute) // a request's proof of work is slow under -race
 	for {
 		select {
 		case e := <-ch:
