@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -62,13 +61,16 @@ func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
 // outbox frame in one transaction. The peer's mu must be held: it orders
 // the ratchet steps and the outbox.
 func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text string) (storage.Message, storage.OutboxItem, error) {
-	sess, err := n.db.Session(ctx, c.ID)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
+	pub, err := c.Address.PublicKey()
 	if err != nil {
 		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	st, err := n.loadSession(ctx, c, pub)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
+	}
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
 	}
 	now := time.Now()
 	pt, err := wire.MarshalContent(wire.Content{Text: text, Time: now.UnixMilli()})
@@ -131,6 +133,7 @@ func (n *Node) Retry(ctx context.Context, messageID string) error {
 	p := n.peer(c.Address)
 	n.redialNow(p)
 	n.startDelivery(p, c.ID)
+	n.mailboxRetry(ctx, c, it) // a message a mailbox expired goes to one again
 	return nil
 }
 
@@ -174,7 +177,7 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
-	sq := storage.InboxQuery{After: q.After, Limit: q.Limit}
+	sq := storage.InboxQuery{After: q.After, Limit: q.Limit, IncludeOutgoing: q.Outgoing}
 	var one *contacts.Contact
 	if q.Contact != "" {
 		c, err := n.find(ctx, q.Contact)

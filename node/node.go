@@ -82,10 +82,15 @@ type tuning struct {
 	reloadEvery                                           time.Duration // how often ReloadTorrc is read for changes
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
-	maxStrangers   int     // concurrent links to peers that are not accepted contacts
-	maxHandshake   int     // concurrent inbound link handshakes
-	maxDials       int     // concurrent outgoing dials (dialer.go)
-	dialRate       float64 // dial starts per second after a burst of maxDials
+	maxStrangers   int // concurrent links to peers that are not accepted contacts
+	maxHandshake   int // concurrent inbound link handshakes
+	// Key rotation: the signed prekey and ML-KEM key are replaced when
+	// older than rotateEvery (checked every rotateCheck); replaced keys are
+	// kept rotateKeep for acceptances of requests sent before.
+	rotateEvery, rotateKeep, rotateCheck time.Duration
+	resetEvery                           time.Duration // a contact may start a new session this often
+	maxDials                             int           // concurrent outgoing dials (dialer.go)
+	dialRate                             float64       // dial starts per second after a burst of maxDials
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 	maxPending                int // pending requests kept (0: the contacts package's default)
@@ -103,6 +108,8 @@ type tuning struct {
 	seenKeep         int           // ...and at most this many per contact
 	pruneEvery       time.Duration
 	workBits         int // proof of work asked of requests without an invite
+	// Mailbox (issue 16): see mailboxTuning.
+	mbox mailboxTuning
 }
 
 func defaultTuning() *tuning {
@@ -144,6 +151,11 @@ func defaultTuning() *tuning {
 		seenKeep:         10000,
 		pruneEvery:       time.Hour,
 		workBits:         wire.WorkBits,
+		rotateEvery:      7 * 24 * time.Hour,
+		rotateKeep:       28 * 24 * time.Hour,
+		rotateCheck:      time.Hour,
+		resetEvery:       time.Minute,
+		mbox:             defaultMailboxTuning(),
 	}
 }
 
@@ -154,8 +166,8 @@ type Node struct {
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
 	addr   onion.Address
-	rid    *ratchet.Identity
-	bundle []byte
+	ident  atomic.Pointer[ownIdentity] // replaced when the keys rotate
+	rotMu  sync.Mutex                  // one rotation at a time
 	name   string
 	log    *slog.Logger
 	tune   *tuning
@@ -200,6 +212,8 @@ type Node struct {
 	peers     map[onion.Address]*peer
 	strangers int       // links up to peers that are not accepted contacts
 	defences  *Defences // tor's defences of our onion service, nil if unknown
+
+	mbox *mboxState // mailboxes: ours and our contacts' (issue 16)
 }
 
 var _ API = (*Node)(nil)
@@ -232,7 +246,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := rid.Bundle().MarshalBinary()
+	own, err := newOwnIdentity(rid)
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +260,6 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		key:    ident.OnionKey,
 		pub:    pub,
 		addr:   onion.AddressFromPublicKey(pub),
-		rid:    rid,
-		bundle: bundle,
 		name:   ident.Name,
 		log:    slog.New(slog.DiscardHandler),
 		tune:   tune,
@@ -268,6 +280,8 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		n.log = slog.New(safeHandler{h: o.Logger.Handler(), redact: n.names.redact})
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests, MaxPending: tune.maxPending})
+	n.ident.Store(own)
+	n.mbox = newMboxState()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
 }
@@ -310,6 +324,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawnLocked(func() { n.syncNames(n.ctx) })
 	n.spawnLocked(n.pruneLoop)
 	n.nameContacts()
+	n.spawnLocked(n.rotateLoop)
+	n.startMailboxLocked()
 	return nil
 }
 
@@ -337,6 +353,14 @@ func (n *Node) spawn(f func()) bool {
 // Close stops delivery and Tor, closes the database and releases the
 // profile lock. Idempotent; other methods then fail with ErrClosed.
 func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	// Going offline: our mailbox takes what unreachable contacts wait for.
+	n.mailboxBeforeClose()
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()

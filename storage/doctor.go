@@ -145,6 +145,25 @@ var sealedTables = []sealedTable{
 			}
 			return id, failing(s, "drafts", int64Key(id), sealedColumn{"text", text, false}), nil
 		}},
+	{name: "mailbox", key: "id", cols: "id, address_sealed",
+		open: func(s *sealer, sc scanner) (int64, []string, error) {
+			var id int64
+			var addr []byte
+			if err := sc.Scan(&id, &addr); err != nil {
+				return 0, nil, err
+			}
+			return id, failing(s, "mailbox", int64Key(id), sealedColumn{"address", addr, false}), nil
+		}},
+	{name: "contact_mailbox", key: "contact_id", seq: "contacts", cols: "contact_id, token_sealed, info_sent_sealed, peer_sealed",
+		open: func(s *sealer, sc scanner) (int64, []string, error) {
+			var id int64
+			var token, info, peer []byte
+			if err := sc.Scan(&id, &token, &info, &peer); err != nil {
+				return 0, nil, err
+			}
+			return id, failing(s, "contact_mailbox", cmKey(id), sealedColumn{"token", token, true}, sealedColumn{"info_sent", info, true},
+				sealedColumn{"peer", peer, true}), nil
+		}},
 	{name: "invites", key: "id", seq: "invites", cols: "id, token_sealed",
 		open: func(s *sealer, sc scanner) (int64, []string, error) {
 			var id int64
@@ -341,7 +360,8 @@ type Repaired struct {
 	// an outbox frame dropped (its message shows failed); a contact's
 	// damaged fields emptied, and a contact whose address is damaged
 	// hidden (its messages are kept); a draft is dropped; an invite
-	// revoked.
+	// revoked; our mailbox link forgotten (link it again); what a contact's
+	// mailbox row could not keep emptied.
 	Quarantined []Damaged `json:"quarantined"`
 	// Deleted rows could not be read by SQLite at all; they are gone
 	// (the backup still has their bytes).
@@ -444,6 +464,17 @@ func (tx *Tx) quarantine(d Damaged, now time.Time) error {
 	case "invites":
 		// Its token is unknown now: nobody can use it anyway.
 		return exec(`DELETE FROM invites WHERE id = ?`, d.Row)
+	case "mailbox":
+		// Which mailbox we use is lost: forget it as unlinking does (the
+		// contacts' tokens there and the marks of what it held); link again.
+		return tx.DeleteMailbox()
+	case "contact_mailbox":
+		for _, col := range d.Columns {
+			if err := exec(`UPDATE contact_mailbox SET `+col+`_sealed = NULL WHERE contact_id = ?`, d.Row); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "outbox":
 		var mseq sql.NullInt64
 		if err := tx.tx.QueryRowContext(tx.ctx, `DELETE FROM outbox WHERE seq = ? RETURNING message_seq`, d.Row).Scan(&mseq); err != nil {

@@ -519,3 +519,89 @@ func BenchmarkCheckSealed(b *testing.B) {
 		}
 	})
 }
+
+// TestMailboxRowsDamaged: a damaged mailbox link reads as unreadable (not
+// as a broken profile), a contact's damaged mailbox values read as absent
+// while the others stay; Check finds both, Quarantine forgets the link as
+// unlinking does and empties only the damaged values.
+func TestMailboxRowsDamaged(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	bob := addContact(t, db, "bobaddress", "Bob", StateAccepted)
+	ann := addContact(t, db, "annaddress", "Ann", StateAccepted)
+	tok := bytes.Repeat([]byte{7}, 32)
+	err := db.Update(ctx, func(tx *Tx) error {
+		if err := tx.SetMailbox(MailboxLink{Address: "mboxaddress", Linked: time.Now()}); err != nil {
+			return err
+		}
+		for _, id := range []int64{bob.ID, ann.ID} {
+			if err := tx.SetMailboxToken(id, tok); err != nil {
+				return err
+			}
+			if err := tx.SetMailboxInfoSent(id, []byte("info")); err != nil {
+				return err
+			}
+			if err := tx.SetPeerMailbox(id, []byte("peer mailbox")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipBit(t, db, "mailbox", "address_sealed", "id", 1)
+	flipBit(t, db, "contact_mailbox", "token_sealed", "contact_id", bob.ID)
+
+	if _, err := db.Mailbox(ctx); !errors.Is(err, ErrUnreadable) {
+		t.Fatalf("Mailbox: %v", err)
+	}
+	cms, err := db.ContactMailboxes(ctx)
+	if err != nil || len(cms) != 2 {
+		t.Fatalf("ContactMailboxes: %+v %v", cms, err)
+	}
+	if b := cms[0]; b.ContactID != bob.ID || b.Token != nil || string(b.InfoSent) != "info" || string(b.Peer) != "peer mailbox" {
+		t.Errorf("bob's: %+v", b)
+	}
+	if a := cms[1]; !bytes.Equal(a.Token, tok) || string(a.Peer) != "peer mailbox" {
+		t.Errorf("ann's: %+v", a)
+	}
+	if cm, err := db.ContactMailbox(ctx, bob.ID); err != nil || cm.Token != nil || string(cm.Peer) != "peer mailbox" {
+		t.Errorf("ContactMailbox(bob): %+v %v", cm, err)
+	}
+	if u := db.Unreadable(); u["mailbox"] != 1 || u["contact_mailbox"] != 1 {
+		t.Errorf("Unreadable() = %v", u)
+	}
+
+	r, err := db.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range r.Unreadable {
+		got = append(got, fmt.Sprintf("%s/%d/%s", d.Table, d.Row, strings.Join(d.Columns, ",")))
+	}
+	if want := []string{"mailbox/1/address", fmt.Sprintf("contact_mailbox/%d/token", bob.ID)}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("unreadable:\n got %v\nwant %v", got, want)
+	}
+	if _, err := db.Quarantine(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if r2, err := db.Check(ctx); err != nil || !r2.OK() {
+		t.Fatalf("after repair: %+v %v", r2, err)
+	}
+	if _, err := db.Mailbox(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Mailbox after repair: %v", err)
+	}
+	// Forgotten as unlinking forgets: no tokens in it any more; the
+	// contacts' own mailboxes stay.
+	cms, _ = db.ContactMailboxes(ctx)
+	for _, cm := range cms {
+		if cm.Token != nil || string(cm.Peer) != "peer mailbox" {
+			t.Errorf("after repair: %+v", cm)
+		}
+	}
+	if q, err := db.Quarantined(ctx); err != nil || q["mailbox"] != 1 || q["contact_mailbox"] != 1 {
+		t.Errorf("quarantined %v %v", q, err)
+	}
+}

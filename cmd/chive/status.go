@@ -10,6 +10,7 @@ import (
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/onion"
 )
 
 func newStatus(e *env) *command {
@@ -83,6 +84,13 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 	if len(st.Unreadable) > 0 {
 		fmt.Fprintf(w, "damaged:   %s (details: chive doctor; stop the daemon first)\n", unreadableText(st.Unreadable))
 	}
+	if mb, err := s.api.MailboxStatus(ctx); err == nil && mb.Linked { // issue 16
+		state := "not connected"
+		if mb.Connected {
+			state = "connected"
+		}
+		fmt.Fprintf(w, "mailbox:   %s (%s; chive mailbox status)\n", onion.Address(mb.Address).Short(), state)
+	}
 	return nil
 }
 
@@ -94,6 +102,10 @@ func unreadableText(u map[string]int) string {
 		{"contacts", "contact", "contacts"},
 		{"sessions", "contact's session", "contacts' sessions"},
 		{"outbox", "queued item", "queued items"},
+		{"drafts", "draft", "drafts"},
+		{"invites", "invite", "invites"},
+		{"mailbox", "mailbox link", "mailbox links"},
+		{"contact_mailbox", "contact's mailbox record", "contacts' mailbox records"},
 		{"identity", "identity", "identity rows"},
 	}
 	var parts []string

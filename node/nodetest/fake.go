@@ -40,6 +40,8 @@ type Fake struct {
 	// blockedFrom is the state each blocked contact had when blocked
 	// (UnblockContact returns it there); absent: removed on unblock.
 	blockedFrom map[string]node.ContactState
+
+	mailbox node.MailboxStatus // issue 16
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -59,6 +61,20 @@ func New(name, address string) *Fake {
 var _ node.API = (*Fake)(nil)
 
 func (f *Fake) call(name string) { f.Calls = append(f.Calls, name) }
+
+// Called reports how many times method name was called. Unlike reading
+// Calls, it is safe while a server goroutine may be calling the fake.
+func (f *Fake) Called(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.Calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
 
 // findLocked resolves a ref (name or address, any case) to a contact.
 func (f *Fake) findLocked(ref string) (*node.Contact, error) {
@@ -316,6 +332,7 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 		Text: text, Time: f.Now(), State: node.Queued}
 	f.messages[c.Address] = append(f.messages[c.Address], m)
 	c.LastMessage, c.LastAt = text, m.Time
+	f.publishLocked(node.MessageEvent{Message: m}) // as node.Send does
 	return m, nil
 }
 
@@ -384,7 +401,7 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 			continue
 		}
 		for _, m := range ms {
-			if m.Direction == node.Incoming && m.Seq > q.After {
+			if (m.Direction == node.Incoming || q.Outgoing) && m.Seq > q.After {
 				out = append(out, m)
 			}
 		}
@@ -736,4 +753,131 @@ func (f *Fake) SimInviteUsed(id int64) {
 			f.invites[i].Uses++
 		}
 	}
+}
+
+// Session reset (issue 13).
+
+// ResetSession implements node.API: the contact stays as it is (accepted,
+// waiting for their answer); SimSession plays the answer.
+func (f *Fake) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("ResetSession")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return node.Contact{}, err
+	}
+	switch c.State {
+	case node.StateAccepted, node.StateRequested:
+	case node.StateBlocked:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrBlocked)
+	default:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrNotAccepted)
+	}
+	f.publishLocked(node.ContactEvent{Contact: *c})
+	return *c, nil
+}
+
+// SimSession publishes the SessionEvent a node publishes when a new session
+// with the contact replaced the old one, started by them (byPeer) or the
+// answer to our ResetSession. A changed safety number clears Verified.
+func (f *Fake) SimSession(ref string, byPeer, changed bool) node.SessionEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.findLocked(ref)
+	if err != nil {
+		panic(err)
+	}
+	c.State = node.StateAccepted
+	if changed {
+		c.Verified = false
+	}
+	sn := "the safety number is unchanged"
+	if changed {
+		sn = "the safety number changed: compare it with them again"
+	}
+	name := c.Name
+	if name == "" {
+		name = c.Address[:16]
+	}
+	notice := name + " started a new session: " + sn
+	if !byPeer {
+		notice = "new session with " + name + ": " + sn
+	}
+	e := node.SessionEvent{Contact: *c, ByPeer: byPeer, SafetyNumberChanged: changed, Notice: notice}
+	f.publishLocked(e)
+	return e
+}
+
+// --- Mailbox (issue 16) ---
+
+// MailboxLink pairs with the mailbox of a pairing link
+// (chive:ADDRESS?pair=SECRET; any 56-character address and a non-empty
+// secret will do): it is linked and connected at once, and every accepted
+// contact counts as told.
+func (f *Fake) MailboxLink(ctx context.Context, uri string) (node.MailboxStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxLink")
+	if f.mailbox.Linked {
+		return node.MailboxStatus{}, fmt.Errorf("fake: %w", node.ErrMailboxLinked)
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(strings.ToLower(uri)), "chive:")
+	addr, secret, ok2 := strings.Cut(rest, "?pair=")
+	if !ok || !ok2 || len(addr) != 56 || secret == "" {
+		return node.MailboxStatus{}, fmt.Errorf("fake: %w", node.ErrNotPairingLink)
+	}
+	f.mailbox = node.MailboxStatus{Linked: true, Address: addr, LinkedAt: f.Now(), Connected: true, LastSeen: f.Now()}
+	st := f.mailboxStatusLocked()
+	f.publishLocked(node.MailboxEvent{Mailbox: st})
+	return st, nil
+}
+
+// MailboxUnlink forgets the fake's mailbox (force is not needed: the fake
+// always reaches it).
+func (f *Fake) MailboxUnlink(ctx context.Context, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxUnlink")
+	if !f.mailbox.Linked {
+		return fmt.Errorf("fake: %w", node.ErrNoMailbox)
+	}
+	f.mailbox = node.MailboxStatus{}
+	f.publishLocked(node.MailboxEvent{Mailbox: f.mailboxStatusLocked()})
+	return nil
+}
+
+func (f *Fake) MailboxStatus(ctx context.Context) (node.MailboxStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxStatus")
+	return f.mailboxStatusLocked(), nil
+}
+
+func (f *Fake) mailboxStatusLocked() node.MailboxStatus {
+	st := f.mailbox
+	st.Contacts = nil
+	for _, c := range f.contacts {
+		if c.State != node.StateAccepted {
+			continue
+		}
+		mc := node.MailboxContact{Contact: c.Name, Address: c.Address, Told: st.Linked}
+		for _, m := range f.messages[c.Address] {
+			if m.State == node.Stored {
+				mc.Stored++
+			}
+		}
+		st.Contacts = append(st.Contacts, mc)
+	}
+	sort.Slice(st.Contacts, func(i, j int) bool { return st.Contacts[i].Address < st.Contacts[j].Address })
+	return st
+}
+
+// SimMailbox sets whether the fake's linked mailbox is connected, and why
+// not, publishing the MailboxEvent a node would.
+func (f *Fake) SimMailbox(connected bool, errText string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mailbox.Connected, f.mailbox.Error = connected, errText
+	f.publishLocked(node.MailboxEvent{Mailbox: f.mailboxStatusLocked()})
 }

@@ -414,6 +414,22 @@ func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
 	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
 }
 
+// --- Mailbox (issue 16) ---
+
+func (c *Client) MailboxLink(ctx context.Context, uri string) (node.MailboxStatus, error) {
+	var st node.MailboxStatus
+	return st, c.Call(ctx, "mailbox.link", mailboxLinkParams{URI: uri}, &st)
+}
+
+func (c *Client) MailboxUnlink(ctx context.Context, force bool) error {
+	return c.Call(ctx, "mailbox.unlink", mailboxUnlinkParams{Force: force}, nil)
+}
+
+func (c *Client) MailboxStatus(ctx context.Context) (node.MailboxStatus, error) {
+	var st node.MailboxStatus
+	return st, c.Call(ctx, "mailbox.status", nil, &st)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done, the client is closed or, without Options.Reconnect,
 // the connection is lost; the channel is closed then (check ctx.Err() to
@@ -535,4 +551,11 @@ func (s *subscription) pump(send func(node.Event) bool) string {
 			return "connection to the daemon lost: " + err.Error()
 		}
 	}
+}
+
+// Session reset (issue 13).
+
+func (c *Client) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	var ct node.Contact
+	return ct, c.Call(ctx, "contacts.reset_session", contactParams{Contact: ref}, &ct)
 }

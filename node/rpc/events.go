@@ -53,6 +53,10 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.ErrorEvent](w.Data)
 	case node.ConnectionEvent{}.Kind():
 		e, err = decodeAs[node.ConnectionEvent](w.Data)
+	case node.SessionEvent{}.Kind():
+		e, err = decodeAs[node.SessionEvent](w.Data)
+	case node.MailboxEvent{}.Kind(): // issue 16
+		e, err = decodeAs[node.MailboxEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

@@ -1,4 +1,4 @@
--- chive schema version 5: rows "chive doctor --repair" moved aside because
+-- chive schema version 6: rows "chive doctor --repair" moved aside because
 -- they could not be read (a sealed value failing authentication). Each holds
 -- the row as it was, as JSON (sealed values base64, still sealed), so nothing
 -- is thrown away; the live tables no longer trip over it.
