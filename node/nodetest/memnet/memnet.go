@@ -36,8 +36,9 @@ type Network struct {
 	dials     map[onion.Address]int  // dial attempts per destination
 	conns     map[onion.Address]int  // dials that connected, per destination
 
-	delay             time.Duration // every dial takes this long (SetDialDelay)
-	inflight, maxBusy int           // dials in progress now, and at most so far
+	delay             time.Duration          // every dial takes this long (SetDialDelay)
+	inflight, maxBusy int                    // dials in progress now, and at most so far
+	watch             map[onion.Address]bool // if set, only dials to these count in inflight
 }
 
 // New returns an empty network.
@@ -77,6 +78,19 @@ func (m *Network) SetDialDelay(d time.Duration) {
 	m.mu.Lock()
 	m.delay = d
 	m.mu.Unlock()
+}
+
+// WatchDials makes MaxConcurrentDials count only dials to addrs (from
+// now on, starting from zero): the dials of one node to its contacts,
+// without the other nodes' dials or a node's dials to itself.
+func (m *Network) WatchDials(addrs []onion.Address) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.watch = make(map[onion.Address]bool, len(addrs))
+	for _, a := range addrs {
+		m.watch[a] = true
+	}
+	m.inflight, m.maxBusy = 0, 0
 }
 
 // MaxConcurrentDials reports the most dials that were in progress at once.
@@ -137,14 +151,19 @@ func (t *Transport) Dial(ctx context.Context, addr onion.Address) (net.Conn, err
 	}
 	t.net.mu.Lock()
 	t.net.dials[addr]++
-	t.net.inflight++
-	t.net.maxBusy = max(t.net.maxBusy, t.net.inflight)
+	counted := t.net.watch == nil || t.net.watch[addr]
+	if counted {
+		t.net.inflight++
+		t.net.maxBusy = max(t.net.maxBusy, t.net.inflight)
+	}
 	delay := t.net.delay
 	t.net.mu.Unlock()
 	defer func() {
-		t.net.mu.Lock()
-		t.net.inflight--
-		t.net.mu.Unlock()
+		if counted {
+			t.net.mu.Lock()
+			t.net.inflight--
+			t.net.mu.Unlock()
+		}
 	}()
 	if delay > 0 {
 		tm := time.NewTimer(delay)
