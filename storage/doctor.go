@@ -367,7 +367,8 @@ type Repaired struct {
 	// (the backup still has their bytes).
 	Deleted []Damaged `json:"deleted"`
 	// Left could not be repaired: the identity (restore from a backup), or
-	// rows SQLite would not even delete.
+	// rows SQLite would not even take out (their page or an index on them
+	// is damaged too).
 	Left []Damaged `json:"left"`
 }
 
@@ -388,14 +389,35 @@ func (db *DB) Quarantine(ctx context.Context, r Report) (Repaired, error) {
 		}
 	}
 	now := time.Now()
-	err := db.Update(ctx, func(tx *Tx) error {
+	quarantine := func(ds []Damaged) error {
+		return db.Update(ctx, func(tx *Tx) error {
+			for _, d := range ds {
+				if err := tx.quarantine(d, now); err != nil {
+					return fmt.Errorf("storage: quarantine %s row %d: %w", d.Table, d.Row, err)
+				}
+			}
+			return nil
+		})
+	}
+	err := quarantine(sealedBad)
+	if isDamage(err) {
+		// Taking one of them out tripped over other damage (an index that
+		// lacks the row): each on its own, so that one does not stop the
+		// others.
+		var done []Damaged
 		for _, d := range sealedBad {
-			if err := tx.quarantine(d, now); err != nil {
-				return fmt.Errorf("storage: quarantine %s row %d: %w", d.Table, d.Row, err)
+			err := quarantine([]Damaged{d})
+			switch {
+			case isDamage(err):
+				out.Left = append(out.Left, d)
+			case err != nil:
+				return out, err
+			default:
+				done = append(done, d)
 			}
 		}
-		return nil
-	})
+		sealedBad, err = done, nil
+	}
 	if err != nil {
 		return out, err
 	}

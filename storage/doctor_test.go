@@ -294,9 +294,11 @@ func TestRandomFlips(t *testing.T) {
 			if _, err := db.Backup(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Quarantine(ctx, r); err != nil {
+			fixed, err := db.Quarantine(ctx, r)
+			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("repair: %d quarantined, %d deleted, %d left", len(fixed.Quarantined), len(fixed.Deleted), len(fixed.Left))
 			if _, err := db.Contacts(ctx); err != nil {
 				t.Fatal(err)
 			}
