@@ -4,7 +4,7 @@ BIN      := bin/chive
 PKGS     := ./...
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run build check test deps lint bench fuzz demo clean
+.PHONY: run build check test soak deps lint bench fuzz demo clean
 
 ## run: install what is missing, build, and open chive
 run: deps build
@@ -30,6 +30,13 @@ test: deps lint
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/chive
 	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null ./cmd/chive
 	@echo "make test: all passed"
+
+## soak: the slow fault and load tests of the real binary (minutes each):
+## daemon memory under 1,000 socket connections, start-up with 500 offline
+## contacts, a frozen and a restarted private network. They log their figures;
+## CHIVE_SOAK_BIN=path measures another build (e.g. main's) the same way.
+soak: deps
+	CHIVE_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'Soak' -v ./cmd/chive ./node
 
 ## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive:
 ## honnef.co/go/tools v0.8.2, run with "go tool staticcheck")

@@ -240,10 +240,28 @@ func nameTaken(tx *storage.Tx, name string, exceptID int64) error {
 	return nil
 }
 
+// ErrBadName: a name holds a character it cannot: a control character,
+// or one that is invisible or reorders text (bidi overrides, zero-width
+// characters). Names are shown as they are, so two names that look the
+// same must be the same, and a name cannot rearrange the line it is on.
+var ErrBadName = errors.New("contacts: a name cannot hold control, invisible or bidi characters")
+
+// ValidName checks a name, a nickname the user gives or one a peer sends,
+// and returns it without surrounding spaces. Errors wrap ErrBadName or say
+// what else is wrong.
+func ValidName(name string) (string, error) { return validName(name) }
+
 func validName(name string) (string, error) {
 	name = strings.TrimSpace(name)
-	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", errors.New("contacts: name has control characters")
+	if !utf8.ValidString(name) {
+		return "", fmt.Errorf("%w (the name is not valid UTF-8)", ErrBadName)
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("%w (it has a control character)", ErrBadName)
+	}
+	// The one sanitizer decides what is unsafe to show.
+	if r, bad := safetext.Unsafe(name); bad {
+		return "", fmt.Errorf("%w (it has U+%04X)", ErrBadName, r)
 	}
 	if utf8.RuneCountInString(name) > MaxName {
 		return "", fmt.Errorf("contacts: name longer than %d characters", MaxName)

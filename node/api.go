@@ -295,7 +295,17 @@ type Message struct {
 	ReadAt      time.Time    `json:"read_at,omitzero"`
 	ExpiresAt   time.Time    `json:"expires_at,omitzero"` // outgoing with a TTL: never delivered after this
 	SendAt      time.Time    `json:"send_at,omitzero"`    // outgoing, scheduled: when it is (or was) due
+
+	// Resilience (issue 14):
+
+	// Unreadable: the stored copy of this message is damaged, so Text is
+	// UnreadableText, not what was written. Its other fields are intact.
+	Unreadable bool `json:"unreadable,omitempty"`
 }
+
+// UnreadableText stands in for the text of a message whose stored copy is
+// damaged (Message.Unreadable).
+const UnreadableText = "(this message could not be read: its stored copy is damaged; chive doctor checks the profile)"
 
 // InboxQuery selects received messages for Inbox.
 type InboxQuery struct {
@@ -348,6 +358,25 @@ type Status struct {
 	// Defences are tor's flood defences of our onion service, once it is
 	// published (nil before, and without tor).
 	Defences *Defences `json:"defences,omitempty"`
+
+	// Resilience (issue 14):
+
+	// Unreadable counts stored rows that could not be read, by kind
+	// ("messages", "contacts", "sessions", "outbox"): damaged on disk.
+	// They are skipped or shown as unreadable; chive doctor finds and
+	// repairs them. Absent when there are none.
+	Unreadable map[string]int `json:"unreadable,omitempty"`
+	// StorageError says why the node cannot store what arrives (the disk
+	// is full) and since when; incoming frames are refused, unacknowledged,
+	// until it clears, so peers keep them and resend. Empty when storing works.
+	StorageError string `json:"storage_error,omitempty"`
+	// NetworkProblem says why peers may not reach us although Tor runs
+	// (our own onion service did not answer through Tor) and what the
+	// node does about it; Reachable is false meanwhile. Empty when fine.
+	NetworkProblem string `json:"network_problem,omitempty"`
+	// ReachableChecked is when our onion service last answered us through
+	// Tor (checked every few minutes); zero before the first check.
+	ReachableChecked time.Time `json:"reachable_checked,omitzero"`
 }
 
 // Defences are tor's protections of our onion service against floods.

@@ -119,6 +119,9 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 	if m.Direction == storage.Outgoing {
 		out.DeliveredAt = m.Delivered
 	}
+	if m.Unreadable {
+		out.Text, out.Unreadable = UnreadableText, true
+	}
 	return out
 }
 
@@ -136,7 +139,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	n.mu.Lock()
-	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable, Defences: n.defences}
+	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable, Defences: n.defences,
+		NetworkProblem: n.net.problem, ReachableChecked: n.net.checked}
 	for _, c := range cs {
 		switch c.State {
 		case contacts.Accepted:
@@ -152,6 +156,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	n.mu.Unlock()
 	s.Outbox, s.Scheduled = outbox, scheduled
+	s.Unreadable = n.unreadable(ctx)
+	s.StorageError = n.storageError()
 	return s, nil
 }
 

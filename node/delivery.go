@@ -146,7 +146,8 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		wait := time.Until(p.nextDial)
 		want := p.reconnect > 0
 		n.mu.Unlock()
-		if !want && !n.hasWork(contactID) {
+		work := n.hasWork(contactID)
+		if !want && !work {
 			return
 		}
 		if wait > 0 {
@@ -165,9 +166,30 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		if err != nil {
 			return
 		}
-		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Connecting})
-		l, err := n.dial(tr, p)
+		// Wait for a dial slot (dialer.go); meanwhile the peer may have
+		// dialed us, so look again before dialing.
+		release, err := n.dials.acquire(n.ctx, n.dialPriority(contactID, work))
 		if err != nil {
+			return
+		}
+		n.mu.Lock()
+		linked := p.link != nil
+		n.mu.Unlock()
+		if linked {
+			release()
+			continue
+		}
+		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Connecting})
+		dctx, gen := n.dialContext()
+		l, err := n.dial(dctx, tr, p)
+		release()
+		if err != nil && n.netGen() != gen && n.ctx.Err() == nil {
+			// Cancelled by a recovery of the network (health.go): not the
+			// peer's failure; dial again at once.
+			continue
+		}
+		if err != nil {
+			n.dialTrouble(err)
 			n.mu.Lock()
 			p.failures++
 			p.reconnect = max(p.reconnect-1, 0)
@@ -188,8 +210,23 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 	}
 }
 
-func (n *Node) dial(tr Transport, p *peer) (*wire.Link, error) {
-	ctx, cancel := context.WithTimeout(n.ctx, n.tune.dialTimeout)
+// dialPriority is where a dial to the contact waits for a slot: contacts
+// with queued items and those seen lately first, the most recently seen
+// (the likeliest online) before the others.
+func (n *Node) dialPriority(contactID int64, work bool) dialPrio {
+	var seen time.Time
+	if c, err := n.book.LookupID(n.ctx, contactID); err == nil {
+		seen = c.LastSeen
+		if c.State == contacts.Accepted && c.Updated.After(seen) {
+			seen = c.Updated // accepted lately, maybe never linked since
+		}
+	}
+	recent := !seen.IsZero() && time.Since(seen) < n.tune.announceWithin
+	return dialPrio{active: work || recent, seen: seen, work: work, paced: !recent}
+}
+
+func (n *Node) dial(parent context.Context, tr Transport, p *peer) (*wire.Link, error) {
+	ctx, cancel := context.WithTimeout(parent, n.tune.dialTimeout)
 	defer cancel()
 	conn, err := tr.Dial(ctx, p.addr)
 	if err != nil {
@@ -339,7 +376,9 @@ func (n *Node) markSent(p *peer, items []storage.OutboxItem) {
 		return nil
 	})
 	if err != nil {
-		n.log.Warn("marking sent", "err", err)
+		if !n.storeFailed(err, nil, nil) {
+			n.log.Warn("marking sent", "err", err)
+		}
 		return
 	}
 	for _, it := range first {

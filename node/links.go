@@ -158,6 +158,9 @@ func (n *Node) adopt(l *wire.Link) {
 // linkDown forgets l if it is still p's link, and redials if work is pending.
 func (n *Node) linkDown(p *peer, l *wire.Link) {
 	l.Close()
+	n.faultMu.Lock()
+	delete(n.fault.links, l)
+	n.faultMu.Unlock()
 	n.mu.Lock()
 	if p.link != l {
 		n.mu.Unlock()
@@ -176,6 +179,10 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 	n.mu.Unlock()
 
 	n.log.Debug("link down", "peer", p.addr.Short(), "err", l.Err())
+	if wire.IsTimeout(l.Err()) {
+		// The peer went silent: maybe it, maybe the network under us.
+		n.dialTrouble(context.DeadlineExceeded)
+	}
 	now := time.Now()
 	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
 		n.book.SetLastSeen(n.ctx, c.ID, now)
@@ -232,6 +239,12 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		if !n.isCurrent(p, l) {
 			return
 		}
+		// While the disk is full, frames after a refused one are refused
+		// too (unacknowledged, kept by the peer) so none is stored out of
+		// order; the link stays so the peer does not redial (diskfull.go).
+		if orderedFrame(m) && n.refusing(l) {
+			continue
+		}
 		// Each frame spends the peer's budget (guard.go) before it joins
 		// the batch. A contact over it waits; what the batch holds is
 		// stored and acknowledged first (the unread quota counts it).
@@ -243,11 +256,15 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			}
 			if wait {
 				if len(batch) > 0 {
-					if err := n.handleBatch(p, l, batch); err != nil {
+					err := n.handleBatch(p, l, batch)
+					batch = batch[:0]
+					if n.storeFailed(err, p, l) {
+						break // refusing from now on: m is not acknowledged either
+					}
+					if err != nil {
 						n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 						return
 					}
-					batch = batch[:0]
 				}
 				if drop, err = n.admit(p, l, m); err != nil {
 					return
@@ -267,6 +284,9 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 			continue
 		}
 		if err := n.handleBatch(p, l, batch); err != nil {
+			if n.storeFailed(err, p, l) {
+				continue
+			}
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)
 			return
 		}

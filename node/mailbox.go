@@ -311,6 +311,19 @@ func (n *Node) dialMailbox(ctx context.Context, addr onion.Address, key ed25519.
 	if err != nil {
 		return nil, err
 	}
+	// Mailbox dials share the cap on dials (dialer.go): a profile whose
+	// contacts have mailboxes would otherwise dial them all at once. A
+	// mailbox is always on: its dial goes with the contacts likely to
+	// answer, ours (dialed with our own key) first.
+	prio := dialPrio{active: true}
+	if key.Equal(n.key) {
+		prio.seen = time.Now()
+	}
+	release, err := n.dials.acquire(ctx, prio)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dctx, cancel := context.WithTimeout(ctx, n.tune.dialTimeout)
 	defer cancel()
 	conn, err := tr.Dial(dctx, addr)
@@ -689,11 +702,17 @@ func (n *Node) MailboxUnlink(ctx context.Context, force bool) error {
 	if errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("node: unlink mailbox: %w", ErrNoMailbox)
 	}
-	if err != nil {
+	var told error
+	switch {
+	case errors.Is(err, storage.ErrUnreadable):
+		// Its address is damaged: it cannot be told, only forgotten.
+		told = errors.New("its address could not be read")
+	case err != nil:
 		return fmt.Errorf("node: unlink mailbox: %w", err)
+	default:
+		told = n.tellUnlink(ctx, onion.Address(m.Address))
 	}
 	addr := onion.Address(m.Address)
-	told := n.tellUnlink(ctx, addr)
 	if told != nil && !force {
 		return fmt.Errorf("node: unlink mailbox: %w: %w (it keeps what it holds; --force forgets it anyway)", ErrMailboxUnreachable, told)
 	}
@@ -771,6 +790,9 @@ func (n *Node) MailboxStatus(ctx context.Context) (MailboxStatus, error) {
 			st.Error = o.err
 		}
 		n.mbox.mu.Unlock()
+	case errors.Is(err, storage.ErrUnreadable):
+		// Counted as damaged; linking again replaces it.
+		st.Error = "the linked mailbox's address could not be read (chive mailbox link replaces it; chive doctor --repair forgets it)"
 	case !errors.Is(err, storage.ErrNotFound):
 		return MailboxStatus{}, err
 	}

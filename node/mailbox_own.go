@@ -311,7 +311,10 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 				var err error
 				if take, err = n.handleRelayed(sess, cid, it.Msg); err != nil {
 					// Not stored: not taken; the session ends, the item comes again.
-					n.log.Warn("mailbox: handling an item", "err", err)
+					// A full disk is reported once (diskfull.go).
+					if !n.storeFailed(err, nil, nil) {
+						n.log.Warn("mailbox: handling an item", "err", err)
+					}
 					flush()
 					sess.Close()
 					continue
@@ -331,7 +334,10 @@ func (n *Node) consumeOwn(ctx context.Context, sess *mailbox.Session) {
 			cid, ok := lookup(nt.Slot)
 			if ok {
 				if err := n.applyNotice(cid, nt); err != nil {
-					n.log.Warn("mailbox: applying a notice", "err", err)
+					// A full disk is reported once (diskfull.go).
+					if !n.storeFailed(err, nil, nil) {
+						n.log.Warn("mailbox: applying a notice", "err", err)
+					}
 					sess.Close()
 					continue
 				}

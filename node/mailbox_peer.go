@@ -148,7 +148,10 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 			poke()
 			take, err := n.handleRelayed(sess, cid, it.Msg)
 			if err != nil {
-				n.log.Warn("contact's mailbox: handling an item", "err", err)
+				// A full disk is reported once (diskfull.go).
+				if !n.storeFailed(err, nil, nil) {
+					n.log.Warn("contact's mailbox: handling an item", "err", err)
+				}
 				if len(taken) > 0 {
 					sess.Taken(nil, taken)
 				}
@@ -170,7 +173,10 @@ func (n *Node) consumePeer(ctx context.Context, cid int64, sess *mailbox.Session
 			}
 			poke()
 			if err := n.applyNotice(cid, nt); err != nil {
-				n.log.Warn("contact's mailbox: applying a notice", "err", err)
+				// A full disk is reported once (diskfull.go).
+				if !n.storeFailed(err, nil, nil) {
+					n.log.Warn("contact's mailbox: applying a notice", "err", err)
+				}
 				sess.Close()
 				continue
 			}

@@ -80,6 +80,10 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 			// LookupID: a removed contact's kept history is in the inbox too.
 			var err error
 			c, err = n.book.LookupID(ctx, m.ContactID)
+			if unknownContact(err) {
+				// The contact's row is damaged; its messages are not.
+				c, err = contacts.Contact{ID: m.ContactID, Name: fmt.Sprintf("unreadable contact #%d", m.ContactID)}, nil
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -56,6 +56,10 @@ type Options struct {
 	// an error gives up with it. nil WaitLock: fail at once with
 	// *LockedError.
 	WaitLock func(ctx context.Context, locked *LockedError) error
+	// ReloadTorrc, if set, is called each time tor is (re)started and
+	// replaces ExtraTorrc: a private test network restarted on the same
+	// directory has new ports and relay keys (testnet.ClientTorrcFromDir).
+	ReloadTorrc func() ([]string, error)
 
 	tune *tuning // nil: defaults; tests shorten the timers
 }
@@ -71,7 +75,16 @@ type tuning struct {
 	listenTry    time.Duration // one attempt to publish the onion service
 	strangerIdle time.Duration // links to non-contacts close when idle this long
 	typingEvery  time.Duration // at most one typing frame per contact per this
+	storageProbe time.Duration // how often a full disk is probed for space
 	shortLink    time.Duration // a link closed this soon without a frame counts as a failed dial
+	// Reachability checks (health.go): a self-dial every healthEvery, every
+	// healthRetry while they fail, each bounded by healthTimeout; after
+	// republishAfter failures in a row the service is published again
+	// (within republishTry), after restartAfter tor is restarted.
+	healthEvery, healthRetry, healthTimeout, republishTry time.Duration
+	republishAfter, restartAfter                          int
+	kickEvery                                             time.Duration // at most one check per this on dial trouble
+	reloadEvery                                           time.Duration // how often ReloadTorrc is read for changes
 	// announce dials accepted contacts last seen within this (see announce).
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
@@ -81,6 +94,8 @@ type tuning struct {
 	// kept rotateKeep for acceptances of requests sent before.
 	rotateEvery, rotateKeep, rotateCheck time.Duration
 	resetEvery                           time.Duration // a contact may start a new session this often
+	maxDials                             int           // concurrent outgoing dials (dialer.go)
+	dialRate                             float64       // dial starts per second after a burst of maxDials
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 	maxPending                int // pending requests kept (0: the contacts package's default)
@@ -118,10 +133,21 @@ func defaultTuning() *tuning {
 		listenTry:      3 * time.Minute,
 		strangerIdle:   2 * time.Minute,
 		typingEvery:    3 * time.Second,
+		storageProbe:   10 * time.Second,
+		healthEvery:    5 * time.Minute,
+		healthRetry:    15 * time.Second,
+		healthTimeout:  45 * time.Second,
+		republishTry:   90 * time.Second,
+		republishAfter: 2,
+		restartAfter:   4,
+		kickEvery:      30 * time.Second,
+		reloadEvery:    30 * time.Second,
 		shortLink:      30 * time.Second,
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+		maxDials:       12,
+		dialRate:       2,
 
 		preAuth:          10 * time.Second,
 		messageRate:      rate{burst: 500, every: time.Second / 50},
@@ -175,12 +201,26 @@ type Node struct {
 	// so the name recorded as sent is the one that went out.
 	nameMu sync.Mutex
 
+	dials *dialer // caps and orders outgoing dials (dialer.go)
+
+	checkMu sync.Mutex // held while the stored rows are checked (unreadable)
+	checked bool       // they have been, once
+
+	faultMu sync.Mutex
+	fault   storeFault // the disk is full (diskfull.go)
+
+	kick chan struct{} // cap 1: check reachability now (health.go)
+
 	mu        sync.Mutex
 	started   bool
 	closed    bool
 	tr        Transport     // nil while the network is down
 	trUp      chan struct{} // closed when tr is set; replaced when it goes down
 	reachable bool
+	net       netState  // reachability checks (health.go)
+	torrc     []string  // the ExtraTorrc lines the running tor was started with
+	reloadErr string    // the last error of Options.ReloadTorrc, logged once
+	kicked    time.Time // last dial-trouble kick
 	tor       TorStatus
 	peers     map[onion.Address]*peer
 	strangers int       // links up to peers that are not accepted contacts
@@ -238,7 +278,9 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		tune:      tune,
 		opts:      o,
 		events:    newBroker(),
+		dials:     newDialer(tune.maxDials, tune.dialRate),
 		trUp:      make(chan struct{}),
+		kick:      make(chan struct{}, 1),
 		schedWake: make(chan struct{}, 1),
 		tor:       TorStatus{State: TorStarting},
 		peers:     make(map[onion.Address]*peer),
@@ -277,7 +319,7 @@ func (n *Node) Start(ctx context.Context) error {
 			ControlPassword: n.opts.ControlPassword,
 			ExtraTorrc:      n.opts.ExtraTorrc,
 		}
-		start = torStarter(cfg)
+		start = torStarter(cfg, n.opts.ReloadTorrc, n.checkKick, n.setTorrc)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -290,6 +332,8 @@ func (n *Node) Start(ctx context.Context) error {
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
 	n.spawnLocked(n.scheduleLoop)
+	// Count damaged rows now, so Status has the number at hand.
+	n.spawnLocked(func() { n.unreadable(n.ctx) })
 	// A name change not yet sent (we stopped first, or they accepted
 	// since): queued now, delivered once the network is up.
 	n.spawnLocked(func() { n.syncNames(n.ctx) })
@@ -379,7 +423,7 @@ func (n *Node) supervise(start StartTransport) {
 		return true
 	}
 	for n.ctx.Err() == nil {
-		tr, err := start(n.ctx, n.setTor)
+		tr, err := n.startWatched(start)
 		if err != nil {
 			if n.ctx.Err() != nil || !retry(err) {
 				return
@@ -402,18 +446,30 @@ func (n *Node) supervise(start StartTransport) {
 		reach := n.tor.State != TorOffline && n.tor.State != TorReconnecting
 		n.reachable = reach
 		n.defences = defencesOf(ln)
+		if n.net.problem != "" {
+			// Restarted for a reason (health.go); the next check says
+			// whether that helped.
+			n.net.problem = restartedProblem
+		}
 		close(n.trUp)
 		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: reach})
 		n.log.Info("onion service published")
-		n.dialPending()
+		// The contacts seen lately first: they are the likeliest to answer
+		// (dialer.go orders the dials; this orders who asks first).
 		n.announce(upAt)
+		n.dialPending()
 
-		select {
-		case <-tr.Done():
-			n.log.Warn("tor exited; restarting it")
-		case <-n.ctx.Done():
+		// Check that peers can reach us, republish or restart tor when
+		// they cannot (health.go).
+		switch n.keepReachable(tr, &ln) {
+		case restartTor:
+			n.log.Warn("restarting tor") // why was logged by keepReachable
+		default:
+			if n.ctx.Err() == nil {
+				n.log.Warn("tor exited; restarting it")
+			}
 		}
 		n.mu.Lock()
 		n.tr = nil
@@ -466,7 +522,8 @@ func (n *Node) setTor(st TorStatus) {
 		case TorOffline, TorReconnecting:
 			reach = false
 		case TorReady:
-			reach = true
+			// Tor says it is fine; our own check may know better (health.go).
+			reach = n.net.failures == 0
 			back = prev == TorOffline || prev == TorReconnecting
 		}
 		changed = reach != n.reachable

@@ -112,6 +112,7 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 	}
 	n.commitSend(job)
 	if job.err != nil {
+		n.storeFailed(job.err, nil, nil) // a full disk shows in Status
 		if n.ctx.Err() != nil {
 			return nil, fmt.Errorf("node: send: %w", ErrClosed) // not stored: the caller may retry elsewhere
 		}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -51,6 +52,11 @@ func checkName(name string) (string, error) {
 	}
 	if strings.ContainsFunc(name, unicode.IsControl) {
 		return "", errors.New("the name has control characters (a newline or a tab?)")
+	}
+	// Our name is shown to contacts as theirs are to us: no character that
+	// hides or reorders text (bidi overrides, zero-width ones).
+	if r, bad := safetext.Unsafe(strings.TrimSpace(name)); bad {
+		return "", fmt.Errorf("the name has U+%04X, an invisible or bidi control character", r)
 	}
 	if n := utf8.RuneCountInString(strings.TrimSpace(name)); n > MaxName {
 		return "", fmt.Errorf("the name is %d characters long, at most %d", n, MaxName)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"net"
 
 	"github.com/chive-im/chive/onion"
@@ -37,15 +38,40 @@ func (tt torTransport) Dial(ctx context.Context, addr onion.Address) (net.Conn, 
 	return tt.t.Dial(ctx, addr)
 }
 
+// Refresh implements refresher.
+func (tt torTransport) Refresh() error { return tt.t.Refresh() }
+
+// refresher is a Transport that can drop what it learned while the network
+// was down (tor's circuits and onion-service client state).
+type refresher interface{ Refresh() error }
+
 func (tt torTransport) Done() <-chan struct{} { return tt.t.Done() }
 func (tt torTransport) Close() error          { return tt.t.Close() }
 
 // torStarter returns a StartTransport that runs (or attaches to) tor as cfg
-// says and waits for its bootstrap.
-func torStarter(cfg onion.Config) StartTransport {
+// says and waits for its bootstrap. reload, if not nil, gives the torrc
+// lines afresh at each start; used is told the lines tor runs with; kick
+// is called when tor starts or stops complaining (no network, ...):
+// reachability is worth checking then.
+func torStarter(cfg onion.Config, reload func() ([]string, error), kick func(), used func([]string)) StartTransport {
 	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
 		c := cfg
-		c.OnProgress = func(p onion.Progress) { progress(torStatus(p)) }
+		if reload != nil {
+			lines, err := reload()
+			if err != nil {
+				return nil, fmt.Errorf("read the tor configuration: %w", err)
+			}
+			c.ExtraTorrc = lines
+		}
+		used(c.ExtraTorrc)
+		var warning string
+		c.OnProgress = func(p onion.Progress) {
+			if p.Warning != warning {
+				warning = p.Warning
+				kick()
+			}
+			progress(torStatus(p))
+		}
 		progress(TorStatus{State: TorStarting})
 		t, err := onion.Start(ctx, c)
 		if err != nil {

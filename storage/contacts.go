@@ -52,6 +52,10 @@ type Contact struct {
 	Created    time.Time
 	Updated    time.Time
 	LastSeen   time.Time // zero: never
+	// Unreadable: a sealed field other than the address did not open (it
+	// reads as empty; the next update rewrites it). A contact whose
+	// address does not open is not returned at all (ErrUnreadable).
+	Unreadable bool
 
 	// Since version 3:
 	PeerName    string       // the display name the contact gives itself
@@ -80,27 +84,26 @@ func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	k := int64Key(c.ID)
 	s := db.seal
 	var err error
+	// Without its address a contact is nobody: that one is an error.
 	if addr, err = s.open("contacts", "address", k, addr); err != nil {
+		db.damage.note("contacts", c.ID)
 		return Contact{}, err
 	}
-	if nick, err = s.open("contacts", "nickname", k, nick); err != nil {
-		return Contact{}, err
+	// The other fields degrade to empty.
+	opt := func(col string, v []byte) []byte {
+		p, err := s.openOpt("contacts", col, k, v)
+		if err != nil {
+			db.damage.note("contacts", c.ID)
+			c.Unreadable = true
+		}
+		return p
 	}
-	if greet, err = s.openOpt("contacts", "greeting", k, greet); err != nil {
-		return Contact{}, err
-	}
-	if c.PeerBundle, err = s.openOpt("contacts", "bundle", k, bundle); err != nil {
-		return Contact{}, err
-	}
-	if note, err = s.openOpt("contacts", "note", k, note); err != nil {
-		return Contact{}, err
-	}
-	if peerName, err = s.openOpt("contacts", "peer_name", k, peerName); err != nil {
-		return Contact{}, err
-	}
-	if nameSent, err = s.openOpt("contacts", "name_sent", k, nameSent); err != nil {
-		return Contact{}, err
-	}
+	nick = opt("nickname", nick)
+	greet = opt("greeting", greet)
+	c.PeerBundle = opt("bundle", bundle)
+	note = opt("note", note)
+	peerName = opt("peer_name", peerName)
+	nameSent = opt("name_sent", nameSent)
 	c.Address, c.Nickname, c.Greeting, c.Note = string(addr), string(nick), string(greet), string(note)
 	c.PeerName, c.NameSent, c.BlockedFrom = string(peerName), string(nameSent), ContactState(blockedFrom.String)
 	c.Created, c.Updated, c.LastSeen = time.Unix(0, created), time.Unix(0, updated), fromNull(seen)
@@ -290,26 +293,62 @@ func (db *DB) contactByAddress(ctx context.Context, q querier, address string) (
 	return c, nil
 }
 
-// Contacts returns every contact (including removed ones), by id.
+// Contacts returns every contact (including removed ones), by id. A
+// contact whose address cannot be read is left out (and counted in
+// Unreadable): the others are still listed.
 func (db *DB) Contacts(ctx context.Context) ([]Contact, error) {
 	if err := db.check(); err != nil {
 		return nil, err
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts ORDER BY id`)
+	cs, err := db.queryContacts(ctx)
+	if isDamage(err) {
+		// A corrupt page: read around it, row by row.
+		cs, err = db.probeContacts(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: contacts: %w", err)
+	}
+	return cs, nil
+}
+
+func (db *DB) queryContacts(ctx context.Context) ([]Contact, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts ORDER BY id`)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var cs []Contact
 	for rows.Next() {
 		c, err := db.scanContact(rows)
+		if errors.Is(err, ErrUnreadable) {
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("storage: contacts: %w", err)
+			return nil, err
 		}
 		cs = append(cs, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: contacts: %w", err)
+	return cs, rows.Err()
+}
+
+func (db *DB) probeContacts(ctx context.Context) ([]Contact, error) {
+	top, err := db.maxSeq(ctx, "contacts")
+	if err != nil {
+		return nil, err
+	}
+	var cs []Contact
+	for id := int64(1); id <= top; id++ {
+		c, err := db.contact(ctx, db.sql, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case isDamage(err):
+			db.damage.note("contacts", id)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		cs = append(cs, c)
 	}
 	return cs, nil
 }

@@ -53,7 +53,9 @@ func (db *DB) Draft(ctx context.Context, contactID int64) (string, error) {
 	}
 	b, err := db.seal.open("drafts", "text", int64Key(contactID), sealed)
 	if err != nil {
-		return "", fmt.Errorf("storage: draft: %w", err)
+		// A damaged draft is no draft (counted; chive doctor removes it).
+		db.damage.note("drafts", contactID)
+		return "", nil
 	}
 	return string(b), nil
 }
@@ -77,7 +79,8 @@ func (db *DB) Drafts(ctx context.Context) (map[int64]string, error) {
 		}
 		b, err := db.seal.open("drafts", "text", int64Key(id), sealed)
 		if err != nil {
-			return nil, fmt.Errorf("storage: drafts: %w", err)
+			db.damage.note("drafts", id)
+			continue
 		}
 		out[id] = string(b)
 	}

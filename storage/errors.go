@@ -16,6 +16,17 @@ var (
 	ErrEmptyPassphrase = errors.New("storage: empty passphrase (choose one, or explicitly no passphrase)")
 	// ErrNoProfile: the directory holds no profile (no key file).
 	ErrNoProfile = errors.New("storage: no profile")
+	// ErrKeyFileMissing: the directory holds a database but no key file,
+	// so the database cannot be unlocked (and a new profile would not be
+	// created there either).
+	ErrKeyFileMissing = errors.New("storage: the key file (key.json) is missing")
+	// ErrKeyFileDamaged: the key file is not one chive wrote, or (for a
+	// profile without a passphrase, where no passphrase can be wrong) its
+	// wrapped key does not open.
+	ErrKeyFileDamaged = errors.New("storage: the key file (key.json) is damaged")
+	// ErrIdentityDamaged: the key opens the database's other rows but not
+	// the identity, which the profile cannot run without.
+	ErrIdentityDamaged = errors.New("storage: the profile's identity row is damaged")
 	// ErrProfileExists: Create on a directory that already holds a profile.
 	ErrProfileExists = errors.New("storage: profile already exists")
 	// ErrNewerVersion: the database (or key file) was written by a newer chive.
@@ -33,6 +44,11 @@ var (
 	ErrTampered = errors.New("storage: database modified outside chive")
 	// ErrClosed: the DB was closed.
 	ErrClosed = errors.New("storage: closed")
+	// ErrUnreadable: a stored value cannot be read back: its sealed bytes
+	// fail authentication (damaged on disk, or moved to another row) or
+	// SQLite reports its page corrupt. Lists skip such rows and count them
+	// (DB.Unreadable); DB.Check finds them all.
+	ErrUnreadable = errors.New("sealed value failed authentication")
 )
 
 // LockedError means another process holds the profile open.

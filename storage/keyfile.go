@@ -119,18 +119,26 @@ func (k *keyFile) unwrap(passphrase []byte) ([]byte, error) {
 		return nil, err
 	}
 	if len(k.Nonce) != aead.NonceSize() {
-		return nil, errors.New("key file: bad nonce")
+		return nil, fmt.Errorf("%w: bad nonce", ErrKeyFileDamaged)
 	}
 	key, err := aead.Open(nil, k.Nonce, k.Wrapped, k.ad())
 	if err != nil || len(key) != 32 {
+		if k.KDF == kdfNone {
+			// No passphrase was involved, so none can be wrong.
+			return nil, fmt.Errorf("%w: the wrapped key does not open", ErrKeyFileDamaged)
+		}
 		return nil, ErrWrongPassphrase
 	}
 	return key, nil
 }
 
 func readKeyFile(dir string) (*keyFile, error) {
-	b, err := os.ReadFile(filepath.Join(dir, keyFileName))
+	path := filepath.Join(dir, keyFileName)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(dir, dbFileName)); serr == nil {
+			return nil, fmt.Errorf("%w in %s (the database %s is there)", ErrKeyFileMissing, dir, dbFileName)
+		}
 		return nil, fmt.Errorf("%w in %s", ErrNoProfile, dir)
 	}
 	if err != nil {
@@ -140,19 +148,22 @@ func readKeyFile(dir string) (*keyFile, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(k); err != nil {
-		return nil, fmt.Errorf("key file %s: %w", filepath.Join(dir, keyFileName), err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeyFileDamaged, path, err)
+	}
+	if k.Version > 1 {
+		return nil, fmt.Errorf("key file version %d: %w", k.Version, ErrNewerVersion)
 	}
 	if k.Version != 1 {
-		return nil, fmt.Errorf("key file version %d: %w", k.Version, ErrNewerVersion)
+		return nil, fmt.Errorf("%w: %s: version %d", ErrKeyFileDamaged, path, k.Version)
 	}
 	switch k.KDF {
 	case kdfNone:
 	case kdfArgon2id:
 		if err := k.Params.validate(); err != nil {
-			return nil, fmt.Errorf("key file: %w", err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrKeyFileDamaged, path, err)
 		}
 	default:
-		return nil, fmt.Errorf("key file: unknown kdf %q", k.KDF)
+		return nil, fmt.Errorf("%w: %s: unknown kdf %q", ErrKeyFileDamaged, path, k.KDF)
 	}
 	return k, nil
 }

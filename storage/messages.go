@@ -91,10 +91,16 @@ type Message struct {
 	Error     string    // outgoing, failed or expired: why, in words
 	Expires   time.Time // outgoing: never delivered after this; zero: no deadline
 	SendAt    time.Time // outgoing: scheduled for this time; zero: sent at once
+	// Unreadable: the sealed body (or meta) did not open, so Body and Meta
+	// are empty. The row is damaged; the rest of the profile is not.
+	Unreadable bool
 }
 
 const messageCols = `seq, id, contact_id, direction, body_sealed, meta_sealed, status, created, sent, delivered, read, error, expires, send_at`
 
+// scanMessage reads one row. A body that does not open gives a message
+// marked Unreadable (and noted), not an error: one damaged row must not hide
+// the others. Only a row SQLite cannot read is an error.
 func (db *DB) scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	var m Message
 	var id, body, meta []byte
@@ -106,20 +112,24 @@ func (db *DB) scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 		return Message{}, err
 	}
 	m.Error, m.Expires, m.SendAt = errText.String, fromNull(expires), fromNull(sendAt)
+	m.Created, m.Sent, m.Delivered, m.Read = time.Unix(0, created), fromNull(sent), fromNull(delivered), fromNull(read)
 	if len(id) != len(m.ID) {
-		return Message{}, errors.New("bad message id length")
+		db.damage.note("messages", m.Seq)
+		m.Unreadable = true
+		return m, nil
 	}
 	copy(m.ID[:], id)
 	k := messageKey(m.ContactID, m.Direction, m.ID)
 	b, err := db.seal.open("messages", "body", k, body)
-	if err != nil {
-		return Message{}, err
+	if err == nil {
+		m.Meta, err = db.seal.openOpt("messages", "meta", k, meta)
 	}
-	if m.Meta, err = db.seal.openOpt("messages", "meta", k, meta); err != nil {
-		return Message{}, err
+	if err != nil {
+		db.damage.note("messages", m.Seq)
+		m.Meta, m.Unreadable = nil, true
+		return m, nil
 	}
 	m.Body = string(b)
-	m.Created, m.Sent, m.Delivered, m.Read = time.Unix(0, created), fromNull(sent), fromNull(delivered), fromNull(read)
 	return m, nil
 }
 
@@ -464,6 +474,47 @@ func (db *DB) queryMessages(ctx context.Context, query string, args ...any) ([]M
 	return ms, rows.Err()
 }
 
+// probeMessages is the slow path of a page read that SQLite could not
+// finish (a corrupt page): it reads the rows one seq at a time from seq
+// from, stepping by step (+1 oldest first, -1 newest first) up to and
+// including stop, and returns up to limit rows keep accepts. Rows SQLite
+// cannot read are noted and skipped.
+func (db *DB) probeMessages(ctx context.Context, from, stop, step int64, limit int, keep func(Message) bool) ([]Message, error) {
+	var ms []Message
+	for seq := from; len(ms) < limit && (step > 0 && seq <= stop || step < 0 && seq >= stop); seq += step {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		m, err := db.scanMessage(db.sql.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages WHERE seq = ?`, seq))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case isDamage(err):
+			db.damage.note("messages", seq)
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if keep(m) {
+			ms = append(ms, m)
+		}
+	}
+	return ms, nil
+}
+
+// maxSeq is the highest message seq ever assigned.
+func (db *DB) maxSeq(ctx context.Context, table string) (int64, error) {
+	var n sql.NullInt64
+	err := db.sql.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = ?`, table).Scan(&n)
+	if err == nil && n.Valid {
+		return n.Int64, nil
+	}
+	if err := db.sql.QueryRowContext(ctx, `SELECT max(rowid) FROM `+table).Scan(&n); err != nil {
+		return 0, err
+	}
+	return n.Int64, nil
+}
+
 // History returns up to limit messages of the conversation older than the
 // cursor before (a Seq; 0 means from the newest), newest first. The next
 // page's cursor is the last message's Seq; a short page is the last one.
@@ -481,6 +532,13 @@ func (db *DB) History(ctx context.Context, contactID int64, before int64, limit 
 	}
 	ms, err := db.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE contact_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
 		contactID, before, limit)
+	if isDamage(err) {
+		// A corrupt page: read around it, row by row.
+		var top int64
+		if top, err = db.maxSeq(ctx, "messages"); err == nil {
+			ms, err = db.probeMessages(ctx, min(before-1, top), 1, -1, limit, func(m Message) bool { return m.ContactID == contactID })
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: history: %w", err)
 	}
@@ -517,6 +575,15 @@ func (db *DB) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	}
 	args = append(args, q.Limit)
 	ms, err := db.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE `+strings.Join(where, " AND ")+` ORDER BY seq ASC LIMIT ?`, args...)
+	if isDamage(err) {
+		// A corrupt page: read around it, row by row.
+		var top int64
+		if top, err = db.maxSeq(ctx, "messages"); err == nil {
+			ms, err = db.probeMessages(ctx, q.After+1, top, 1, q.Limit, func(m Message) bool {
+				return (q.ContactID == 0 || m.ContactID == q.ContactID) && (q.IncludeOutgoing || m.Direction == Incoming)
+			})
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: inbox: %w", err)
 	}
@@ -627,7 +694,7 @@ func (db *DB) Conversation(ctx context.Context, contactID int64) (Conversation, 
 	// partial index holds only the unread ones.
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM messages INDEXED BY messages_unread
 		WHERE contact_id = ? AND direction = 'in' AND read IS NULL`,
-		contactID).Scan(&c.Unread); err != nil {
+		contactID).Scan(&c.Unread); err != nil && !isDamage(err) {
 		return Conversation{}, fmt.Errorf("storage: conversation: %w", err)
 	}
 	ms, err := db.History(ctx, contactID, 0, 1)

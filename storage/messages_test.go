@@ -258,15 +258,24 @@ func TestSealedValuesBoundToRow(t *testing.T) {
 	if _, err := db.sql.Exec(`UPDATE messages SET body_sealed = (SELECT body_sealed FROM messages WHERE seq = ?) WHERE seq = ?`, m1.Seq, m2.Seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Message(ctx, c.ID, Outgoing, m2.ID); !errors.Is(err, errUnseal) {
-		t.Fatalf("moved sealed body opened: %v", err)
+	if m, err := db.Message(ctx, c.ID, Outgoing, m2.ID); err != nil || !m.Unreadable || m.Body != "" {
+		t.Fatalf("moved sealed body opened: %+v %v", m, err)
 	}
 	// A nickname copied into the note column fails too.
 	if _, err := db.sql.Exec(`UPDATE contacts SET note_sealed = nickname_sealed WHERE id = ?`, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Contact(ctx, c.ID); !errors.Is(err, errUnseal) {
-		t.Fatalf("nickname sealed value opened as a note: %v", err)
+	if got, err := db.Contact(ctx, c.ID); err != nil || !got.Unreadable || got.Note != "" {
+		t.Fatalf("nickname sealed value opened as a note: %+v %v", got, err)
+	}
+	// An address copied into another row does not open: that contact is
+	// unreadable (an error on its own, left out of the list).
+	d := addContact(t, db, "d", "d", StateAccepted)
+	if _, err := db.sql.Exec(`UPDATE contacts SET address_sealed = (SELECT address_sealed FROM contacts WHERE id = ?) WHERE id = ?`, c.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Contact(ctx, d.ID); !errors.Is(err, errUnseal) {
+		t.Fatalf("moved address opened: %v", err)
 	}
 }
 

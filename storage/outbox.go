@@ -44,6 +44,9 @@ type OutboxItem struct {
 	Created     time.Time
 	Sent        time.Time // last written to a link; zero if never
 	Expires     time.Time // the carried message's deadline; zero if none
+	// Unreadable: the sealed frame did not open (Frame is nil). Outbox
+	// leaves such items out: they cannot be sent.
+	Unreadable bool
 }
 
 // outboxKey is the row identity sealed into an outbox frame: the contact id
@@ -160,12 +163,14 @@ func (db *DB) scanOutbox(sc interface{ Scan(...any) error }) (OutboxItem, error)
 		copy(m[:], mid)
 		it.Message = &m
 	}
+	it.NextAttempt, it.Created, it.Sent = time.Unix(0, next), time.Unix(0, created), fromNull(sent)
 	f, err := db.seal.open("outbox", "frame", db.outboxKey(it.ContactID, it.ID), frame)
 	if err != nil {
-		return OutboxItem{}, err
+		db.damage.note("outbox", it.Seq)
+		it.Unreadable = true
+		return it, nil
 	}
 	it.Frame = f
-	it.NextAttempt, it.Created, it.Sent = time.Unix(0, next), time.Unix(0, created), fromNull(sent)
 	return it, nil
 }
 
@@ -185,6 +190,9 @@ func (db *DB) Outbox(ctx context.Context, contactID int64) ([]OutboxItem, error)
 		it, err := db.scanOutbox(rows)
 		if err != nil {
 			return nil, fmt.Errorf("storage: outbox: %w", err)
+		}
+		if it.Unreadable {
+			continue // cannot be sent; chive doctor --repair marks its message failed
 		}
 		its = append(its, it)
 	}

@@ -57,10 +57,15 @@ func ResolveDir(flagDir string, getenv func(string) string) (string, error) {
 	return abs, nil
 }
 
-// Exists reports whether dir holds a profile (a key file).
+// Exists reports whether dir holds a profile: a key file, or a database
+// (whose key file may be missing: Open then says so, and Create refuses).
 func Exists(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, keyFileName))
-	return err == nil
+	for _, name := range []string{keyFileName, dbFileName} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // NeedsPassphrase reports whether opening the profile in dir needs a
@@ -103,6 +108,10 @@ type OpenOptions struct {
 	// return nil to try the lock again (after waiting a little, itself), or
 	// an error to give up with. nil: give up at once with the *LockedError.
 	WaitLock func(ctx context.Context, locked *LockedError) error
+	// NoIdentityCheck opens the database even when its identity row does
+	// not open (a damaged row, or a key file from another profile), for
+	// DB.Check to say what is wrong. Nothing else may use such a DB.
+	NoIdentityCheck bool
 }
 
 // ChangeOptions configure DB.ChangePassphrase.
@@ -119,6 +128,8 @@ type DB struct {
 	lock *os.File
 	// stmts caches prepared statements by query (see stmt).
 	stmts sync.Map
+
+	damage damage // rows found unreadable since Open
 
 	mu     sync.Mutex
 	closed bool
@@ -278,8 +289,12 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 	}
 	// The identity row is the key check: a key file from another profile
 	// unwraps fine but fails here.
-	if _, err := db.Identity(ctx); err != nil {
+	if _, err := db.Identity(ctx); err != nil && !opts.NoIdentityCheck {
+		damaged := errors.Is(err, ErrUnreadable) && db.anyRowOpens(ctx)
 		db.sql.Close()
+		if damaged {
+			return nil, fmt.Errorf("storage: open: %w (%w)", ErrIdentityDamaged, err)
+		}
 		return nil, fmt.Errorf("storage: open: key file does not match the database: %w", err)
 	}
 	if err := os.MkdirAll(db.TorDir(), 0o700); err != nil {
@@ -287,6 +302,26 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts OpenOptions) 
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	return db, nil
+}
+
+// anyRowOpens reports whether the key opens some sealed value besides the
+// identity: then the key is right and the identity row is what is damaged.
+func (db *DB) anyRowOpens(ctx context.Context) bool {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, address_sealed FROM contacts LIMIT 50`)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var sealed []byte
+		if rows.Scan(&id, &sealed) == nil {
+			if _, err := db.seal.open("contacts", "address", int64Key(id), sealed); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CheckPermissions returns a *PermissionError if the profile directory, the

@@ -462,3 +462,49 @@ func TestContactIDsNeverReused(t *testing.T) {
 		t.Fatalf("contact c: %+v %v", got, err)
 	}
 }
+
+// TestKeyFileMissingOrDamaged: the errors say what is wrong with the key
+// file, never "no profile" (which suggests chive init, which then refuses)
+// or "wrong passphrase" where no passphrase is involved.
+func TestKeyFileMissingOrDamaged(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "p")
+	db, err := Create(ctx, dir, nil, testIdentity(t), CreateOptions{NoPassphrase: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	key := filepath.Join(dir, keyFileName)
+	good, _ := os.ReadFile(key)
+
+	// A flipped bit in the wrapped key of a profile without a passphrase.
+	kf, _ := readKeyFile(dir)
+	kf.Wrapped[3] ^= 1
+	writeKeyFile(dir, kf)
+	if _, err := Open(ctx, dir, nil, OpenOptions{}); !errors.Is(err, ErrKeyFileDamaged) || errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("damaged wrapped key: %v", err)
+	}
+	// Garbage instead of JSON.
+	os.WriteFile(key, append(good[:len(good)/2:len(good)/2], "\x00\x01"...), 0o600)
+	if _, err := NeedsPassphrase(dir); !errors.Is(err, ErrKeyFileDamaged) {
+		t.Errorf("truncated key file: %v", err)
+	}
+	// Gone, with the database still there: the profile exists.
+	os.Remove(key)
+	if !Exists(dir) {
+		t.Error("a database without its key file does not count as a profile")
+	}
+	if _, err := Open(ctx, dir, nil, OpenOptions{}); !errors.Is(err, ErrKeyFileMissing) || errors.Is(err, ErrNoProfile) {
+		t.Errorf("missing key file: %v", err)
+	}
+	if _, err := Create(ctx, dir, nil, testIdentity(t), CreateOptions{NoPassphrase: true}); !errors.Is(err, ErrProfileExists) {
+		t.Errorf("create over a keyless database: %v", err)
+	}
+	// Back in place, it opens.
+	os.WriteFile(key, good, 0o600)
+	db, err = Open(ctx, dir, nil, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -37,8 +36,9 @@ func newSealer(dbKey []byte) (*sealer, error) {
 }
 
 // errUnseal means a sealed value failed authentication: a damaged database,
-// a value moved between rows, or a key file from another profile.
-var errUnseal = errors.New("sealed value failed authentication")
+// a value moved between rows, or a key file from another profile. It is
+// ErrUnreadable, so callers can tell one damaged row from a broken profile.
+var errUnseal = ErrUnreadable
 
 func sealAD(table, column string, rowKey []byte) []byte {
 	ad := make([]byte, 0, 16+len(table)+len(column)+len(rowKey))

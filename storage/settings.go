@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -51,4 +53,19 @@ func (db *DB) DeleteSetting(ctx context.Context, key string) error {
 		return fmt.Errorf("storage: delete setting %s: %w", key, err)
 	}
 	return nil
+}
+
+// WriteProbe writes and removes a few kilobytes in one transaction: after
+// a full-disk error (IsDiskFull) it tells whether writes work again.
+func (db *DB) WriteProbe(ctx context.Context) error {
+	b := make([]byte, 4<<10)
+	rand.Read(b)
+	return db.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('probe', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, hex.EncodeToString(b)); err != nil {
+			return err
+		}
+		_, err := tx.tx.ExecContext(ctx, `DELETE FROM settings WHERE key = 'probe'`)
+		return err
+	})
 }

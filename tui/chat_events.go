@@ -107,6 +107,8 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return cmd
 	case node.ReachableEvent:
 		c.bar.status.Reachable = e.Reachable
+		// Why (Status.NetworkProblem) comes with the status.
+		return loadStatus(c.ctx, c.api)
 	case node.PresenceEvent:
 		c.list.setPresence(e.Address, e.Presence, e.LastSeen)
 		c.recount()
@@ -131,7 +133,8 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		c.list.startTyping(e.Address)
 		return c.after(typingFor, typingExpiredMsg{e.Address})
 	case node.ErrorEvent:
-		return c.bar.setFlash(e.Message, true)
+		// A lasting problem (a full disk) stays in the status bar.
+		return tea.Batch(c.bar.setFlash(e.Message, true), loadStatus(c.ctx, c.api))
 	case node.ConnectionEvent:
 		return c.connectionChanged(e)
 	case node.SessionEvent:

@@ -165,6 +165,9 @@ const (
 
 func torText(st node.Status) (string, statusKind) {
 	t := st.Tor
+	if st.StorageError != "" {
+		return "✗ disk full: incoming messages wait with their senders", styleFailed
+	}
 	switch t.State {
 	case node.TorOffline:
 		why := safetext.Line(t.Error)
@@ -183,6 +186,9 @@ func torText(st node.Status) (string, statusKind) {
 	case node.TorReady:
 		if st.Reachable {
 			return "● Tor ready", styleReady
+		}
+		if st.NetworkProblem != "" {
+			return "◷ not reachable: " + safetext.Line(st.NetworkProblem), styleBusy
 		}
 		return "◷ publishing onion service…", styleBusy
 	case node.TorBootstrapping:

@@ -1007,3 +1007,22 @@ func TestContactsChangeOnlyOnEvents(t *testing.T) {
 		t.Fatalf("after the event:\n%s", plain(m))
 	}
 }
+
+// TestDiskFullInStatusBar: a full disk stays in the status bar, not only
+// in the flash of its error event.
+func TestDiskFullInStatusBar(t *testing.T) {
+	f := world(t)
+	m := testModel(t, f, 100, 24)
+	drive(t, m, press("down"))
+	f.SimStorageFull("disk full since 12:00:00: incoming messages are refused (their senders keep them) until space is freed")
+	drain(t, m, nil)
+	if !strings.Contains(plain(m), "The disk is full") {
+		t.Fatalf("no disk-full notice:\n%s", plain(m))
+	}
+	for i := 0; i < 50 && m.chat.bar.flash != ""; i++ {
+		drive(t, m, flashTickMsg{m.chat.bar.flashID}) // the flash fades out
+	}
+	if !strings.Contains(plain(m), "disk full: incoming messages wait") {
+		t.Fatalf("the notice went with the flash:\n%s", plain(m))
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -326,7 +327,9 @@ func report(e *env, cmd *command, err error) {
 	if p := cmd.path(); p != "" {
 		name += " " + p
 	}
-	fmt.Fprintf(e.stderr, "%s: %v\n", name, err)
+	// Errors can quote what a peer or the daemon sent: clean them like
+	// any other text shown on the terminal.
+	fmt.Fprintf(e.stderr, "%s: %s\n", name, safetext.Text(err.Error()))
 	switch {
 	case usage == nil:
 	case cmd.parent == nil:

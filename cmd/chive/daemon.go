@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/rpc"
 )
@@ -78,11 +79,12 @@ func newLogger(e *env, format, level string) (*slog.Logger, error) {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	// The daemon's own lines (events, the socket) can quote peers too.
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+		return slog.New(safetext.NewLogHandler(slog.NewTextHandler(e.stderr, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+		return slog.New(safetext.NewLogHandler(slog.NewJSONHandler(e.stderr, opts))), nil
 	}
 	return nil, usagef("--log-format %q: want text or json", format)
 }

@@ -147,7 +147,31 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			}
 		}
 	}
+	// Damaged messages are not printed one by one: a run of them becomes
+	// one line, "2 messages could not be read", in the text output, and
+	// a count on stderr with --json (whose lines are all real messages).
+	unreadable := 0
+	flush := func() error {
+		if unreadable == 0 {
+			return nil
+		}
+		var err error
+		if o.json {
+			_, err = fmt.Fprintf(e.stderr, "chive inbox: %s (chive doctor checks the profile)\n", plural(unreadable, "message")+" could not be read")
+		} else {
+			_, err = fmt.Fprintf(e.stdout, "%s\n", plural(unreadable, "message")+" could not be read")
+		}
+		unreadable = 0
+		return err
+	}
 	print := func(m node.Message) error {
+		if m.Unreadable {
+			unreadable++
+			return nil
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 		if o.json {
 			l := inboxLineOf(m)
 			if o.outgoing {
@@ -166,11 +190,14 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		if err := print(m); err != nil {
 			return err
 		}
-		if hooks != nil && m.Direction == node.Incoming {
+		if hooks != nil && m.Direction == node.Incoming && !m.Unreadable {
 			return hooks.push(ctx, m)
 		}
 		return nil
 	})
+	if err == nil {
+		err = flush()
+	}
 	if err != nil || !o.follow {
 		return err
 	}
@@ -209,7 +236,10 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			if err := print(m); err != nil {
 				return err
 			}
-			if hooks != nil && m.Direction == node.Incoming {
+			if err := flush(); err != nil {
+				return err
+			}
+			if hooks != nil && m.Direction == node.Incoming && !m.Unreadable {
 				hooks.offer(m)
 			}
 		}

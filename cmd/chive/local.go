@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/node"
@@ -63,12 +64,20 @@ func openNode(ctx context.Context, o openOptions) (localNode, error) {
 			return nil, err
 		}
 		opts.ExtraTorrc = lines
+		// "chive testnet up" again on the same directory makes a new
+		// network (new ports, new relay keys): tor restarts read it afresh.
+		opts.ReloadTorrc = func() ([]string, error) { return testnet.ClientTorrcFromDir(o.testnet) }
 	}
 	n, err := node.Open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// runDoctor checks (and with repair, repairs) the profile in dir.
+func runDoctor(ctx context.Context, dir string, passphrase []byte, repair bool) (node.DoctorReport, error) {
+	return node.Doctor(ctx, node.DoctorOptions{Dir: dir, Passphrase: passphrase, Repair: repair})
 }
 
 // explainOpenError says in the user's words why a profile did not open.
@@ -91,6 +100,18 @@ func explainOpenError(dir string, err error) error {
 		return &noProfileError{dir}
 	case errors.Is(err, node.ErrNewerVersion):
 		return fmt.Errorf("the profile in %s was written by a newer version of chive; upgrade chive to open it", dir)
+	case errors.Is(err, node.ErrKeyFileMissing):
+		return fmt.Errorf("the profile in %s has its database (chive.db) but not its key file (key.json), "+
+			"and the database cannot be unlocked without it.\n"+
+			"Restore key.json from a backup of this profile (the one from your last passphrase change or later), "+
+			"or copy it back if you moved it. \"chive init\" would not help: it cannot read this database", dir)
+	case errors.Is(err, node.ErrKeyFileDamaged):
+		return fmt.Errorf("the key file of the profile in %s (key.json) is damaged, so the database cannot be unlocked "+
+			"(%v).\nRestore key.json from a backup of this profile (chive doctor makes them in %s)", dir, err, filepath.Join(dir, "backups"))
+	case errors.Is(err, node.ErrIdentityDamaged):
+		return fmt.Errorf("the profile in %s opens, but its identity (your onion key and ratchet keys) is damaged on disk "+
+			"and chive cannot run without it.\nRestore chive.db from a backup of this profile (chive doctor makes them in %s); "+
+			"chive doctor --profile %s lists what else is damaged", dir, filepath.Join(dir, "backups"), dir)
 	}
 	return err
 }

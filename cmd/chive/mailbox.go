@@ -390,6 +390,9 @@ func ownerMailboxStatus(ctx context.Context, e *env, c *common, u *unlock, jsonO
 func printOwnerStatus(w io.Writer, st node.MailboxStatus, daemon bool) {
 	if !st.Linked {
 		fmt.Fprintln(w, "mailbox:   none linked (chive mailbox link 'chive:ADDRESS?pair=SECRET')")
+		if st.Error != "" {
+			fmt.Fprintf(w, "problem:   %s\n", oneLine(st.Error))
+		}
 	} else {
 		fmt.Fprintf(w, "mailbox:   %s (linked %s)\n", st.Address, when(st.LinkedAt))
 		switch {

@@ -61,6 +61,7 @@ func newRoot(e *env) *command {
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),
+		newDoctor(e),
 		newInbox(e),
 		newInit(e),
 		newInvites(e),

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/onion"
 )
@@ -75,6 +78,12 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 	}
 	fmt.Fprintf(w, "contacts:  %d (%d online, %d pending requests)\n", st.Contacts, st.ContactsOnline, st.PendingRequests)
 	fmt.Fprintf(w, "outbox:    %d waiting\n", st.Outbox)
+	if st.StorageError != "" {
+		fmt.Fprintf(w, "storage:   %s\n", oneLine(st.StorageError))
+	}
+	if len(st.Unreadable) > 0 {
+		fmt.Fprintf(w, "damaged:   %s (details: chive doctor; stop the daemon first)\n", unreadableText(st.Unreadable))
+	}
 	if mb, err := s.api.MailboxStatus(ctx); err == nil && mb.Linked { // issue 16
 		state := "not connected"
 		if mb.Connected {
@@ -85,6 +94,39 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 	return nil
 }
 
+// unreadableText says in words how many rows of each kind could not be
+// read: "1 message and 2 contacts could not be read".
+func unreadableText(u map[string]int) string {
+	kinds := []struct{ key, one, many string }{
+		{"messages", "message", "messages"},
+		{"contacts", "contact", "contacts"},
+		{"sessions", "contact's session", "contacts' sessions"},
+		{"outbox", "queued item", "queued items"},
+		{"drafts", "draft", "drafts"},
+		{"invites", "invite", "invites"},
+		{"mailbox", "mailbox link", "mailbox links"},
+		{"contact_mailbox", "contact's mailbox record", "contacts' mailbox records"},
+		{"identity", "identity", "identity rows"},
+	}
+	var parts []string
+	known := map[string]bool{}
+	for _, k := range kinds {
+		known[k.key] = true
+		switch c := u[k.key]; {
+		case c == 1:
+			parts = append(parts, "1 "+k.one)
+		case c > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", c, k.many))
+		}
+	}
+	for k, c := range u {
+		if !known[k] && c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s rows", c, k))
+		}
+	}
+	return strings.Join(parts, ", ") + " could not be read"
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
@@ -92,11 +134,19 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// writeJSON writes v as one line of JSON.
+// writeJSON writes v as one line of JSON. Characters a terminal would act
+// on or hide (C1 controls, bidi overrides, zero-width ones) are escaped,
+// so a script that prints a field still sees them, decoded, while the
+// line itself is safe to show.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(safetext.JSON(b.Bytes()))
+	return err
 }
 
 // defences says which of tor's flood defences protect the onion service.

@@ -1,5 +1,6 @@
 // Package safetext makes text that peers control safe to show: in the
-// terminal UI, in the CLI's text output and in logs.
+// terminal UI, in the CLI's text output, in logs (LogHandler) and in JSON
+// output (JSON, which escapes rather than removes).
 //
 // A peer chooses its messages, names, greetings and file names. Drawn raw,
 // an escape sequence could rewrite the screen or the clipboard, a bidi

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/node"
 )
 
@@ -189,6 +190,10 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	if addr == f.status.Address {
 		return node.Contact{}, fmt.Errorf("add contact: %w", node.ErrSelf)
 	}
+	name, err := contacts.ValidName(name)
+	if err != nil {
+		return node.Contact{}, err
+	}
 	if c, ok := f.contacts[addr]; ok {
 		if c.State == node.StateBlocked {
 			// As the node: adding a blocked address unblocks it first; back
@@ -272,6 +277,9 @@ func (f *Fake) RenameContact(ctx context.Context, ref, name string) error {
 	f.call("RenameContact")
 	c, err := f.findLocked(ref)
 	if err != nil {
+		return err
+	}
+	if name, err = contacts.ValidName(name); err != nil {
 		return err
 	}
 	c.Name = name
@@ -773,6 +781,17 @@ func (f *Fake) SimState(id string, st node.MessageState, errText string) {
 				return
 			}
 		}
+	}
+}
+
+// SimStorageFull makes the disk full (or, with "", writable again) as the
+// node reports it: Status.StorageError, and an ErrorEvent when it fills.
+func (f *Fake) SimStorageFull(storageError string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.StorageError = storageError
+	if storageError != "" {
+		f.publishLocked(node.ErrorEvent{Message: "The disk is full: incoming messages wait with their senders until you free some space."})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -86,6 +87,8 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // Serve loops and connections
 
+	buffered *budget // request bytes held (limits.go)
+
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
@@ -103,6 +106,7 @@ func NewServer(api node.API, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		api: api, log: log, ctx: ctx, cancel: cancel,
+		buffered:  newBudget(maxBuffered),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[net.Conn]struct{}{},
 	}
@@ -143,6 +147,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.closed {
 			s.mu.Unlock()
 			nc.Close()
+			continue
+		}
+		if len(s.conns) >= maxConns {
+			s.wg.Add(1)
+			s.mu.Unlock()
+			go s.refuse(nc)
 			continue
 		}
 		s.conns[nc] = struct{}{}
@@ -220,6 +230,9 @@ type conn struct {
 }
 
 func (c *conn) writeLine(b []byte) error {
+	// Escape what a terminal would act on or hide (a script may print a
+	// line as it is): the decoded values do not change.
+	b = safetext.JSON(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -250,25 +263,34 @@ func (s *Server) serveConn(nc net.Conn) {
 		cancel()
 		nc.Close()
 	}()
-	r := bufio.NewReaderSize(nc, 64<<10)
+	r := bufio.NewReaderSize(nc, readBufSize)
 	sem := make(chan struct{}, maxInflight)
 	for {
-		line, err := readLine(r, MaxLine)
+		line, held, err := readRequest(r, MaxLine, s.buffered)
 		if errors.Is(err, errLineTooLong) {
 			s.log.Debug("rpc: request too large", "limit", MaxLine)
 			c.writeLine(mustMarshal(response{JSONRPC: "2.0", ID: nullID,
 				Error: &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("request too large (limit %d bytes)", MaxLine)}}))
 			return
 		}
-		if len(bytes.TrimSpace(line)) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+		if errors.Is(err, errBusy) {
+			s.log.Warn("rpc: too many request bytes held; closing a connection", "limit", maxBuffered)
+			c.writeLine(mustMarshal(response{JSONRPC: "2.0", ID: nullID,
+				Error: &Error{Code: CodeError, Message: fmt.Sprintf("%v (%d bytes across connections); try again", errBusy, maxBuffered)}}))
+			return
+		}
+		if len(bytes.TrimSpace(line)) == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+			s.buffered.release(held)
+		} else {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				s.buffered.release(held)
 				return
 			}
 			inflight.Add(1)
 			go func() {
-				defer func() { <-sem; inflight.Done() }()
+				defer func() { <-sem; s.buffered.release(held); inflight.Done() }()
 				resp, then := s.handle(ctx, subCtx, line)
 				if resp != nil {
 					if c.writeLine(resp) != nil {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/chive-im/chive/onion"
 )
@@ -34,6 +35,10 @@ type Network struct {
 	down      map[onion.Address]bool // addresses whose dials fail (offline)
 	dials     map[onion.Address]int  // dial attempts per destination
 	conns     map[onion.Address]int  // dials that connected, per destination
+
+	delay             time.Duration          // every dial takes this long (SetDialDelay)
+	inflight, maxBusy int                    // dials in progress now, and at most so far
+	watch             map[onion.Address]bool // if set, only dials to these count in inflight
 }
 
 // New returns an empty network.
@@ -64,6 +69,35 @@ func (m *Network) SetOffline(addr onion.Address, off bool) {
 	m.mu.Lock()
 	m.down[addr] = off
 	m.mu.Unlock()
+}
+
+// SetDialDelay makes every dial take d before it connects or fails, as
+// tor's descriptor fetch and circuits do: then dials overlap, and
+// MaxConcurrentDials means something.
+func (m *Network) SetDialDelay(d time.Duration) {
+	m.mu.Lock()
+	m.delay = d
+	m.mu.Unlock()
+}
+
+// WatchDials makes MaxConcurrentDials count only dials to addrs (from
+// now on, starting from zero): the dials of one node to its contacts,
+// without the other nodes' dials or a node's dials to itself.
+func (m *Network) WatchDials(addrs []onion.Address) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.watch = make(map[onion.Address]bool, len(addrs))
+	for _, a := range addrs {
+		m.watch[a] = true
+	}
+	m.inflight, m.maxBusy = 0, 0
+}
+
+// MaxConcurrentDials reports the most dials that were in progress at once.
+func (m *Network) MaxConcurrentDials() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.maxBusy
 }
 
 // Dials reports how many dials to addr were attempted.
@@ -116,8 +150,32 @@ func (t *Transport) Dial(ctx context.Context, addr onion.Address) (net.Conn, err
 	default:
 	}
 	t.net.mu.Lock()
-	l, down := t.net.listeners[addr], t.net.down[addr]
 	t.net.dials[addr]++
+	counted := t.net.watch == nil || t.net.watch[addr]
+	if counted {
+		t.net.inflight++
+		t.net.maxBusy = max(t.net.maxBusy, t.net.inflight)
+	}
+	delay := t.net.delay
+	t.net.mu.Unlock()
+	defer func() {
+		if counted {
+			t.net.mu.Lock()
+			t.net.inflight--
+			t.net.mu.Unlock()
+		}
+	}()
+	if delay > 0 {
+		tm := time.NewTimer(delay)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return nil, ctx.Err()
+		}
+	}
+	t.net.mu.Lock()
+	l, down := t.net.listeners[addr], t.net.down[addr]
 	t.net.mu.Unlock()
 	if l == nil || down {
 		return nil, ErrUnreachable

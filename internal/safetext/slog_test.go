@@ -1,0 +1,75 @@
+package safetext
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogsAreSafe: what a peer controls reaches the log without escape
+// sequences, other C0/C1 controls, bidi controls or line breaks, whatever
+// shape it is logged in.
+func TestLogsAreSafe(t *testing.T) {
+	const evil = "a\x1b]52;c;aGk=\x07b\u202ecod.exe\nforged=line\x9b31m"
+	var buf bytes.Buffer
+	log := slog.New(NewLogHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log = log.With("peer", evil).WithGroup("g" + evil)
+	log.Warn("msg "+evil,
+		"err", fmt.Errorf("request: %w", errors.New(evil)),
+		"text", evil,
+		"stringer", stringer(evil),
+		"other", struct{ S string }{evil},
+		slog.Group("sub", "x", evil),
+		"n", 42, "ok", true, "d", time.Second,
+	)
+	out := buf.String()
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("log line is not one JSON object: %v\n%s", err, out)
+	}
+	// Decode the JSON escapes and look at the text itself.
+	var text strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			text.WriteString(v)
+		case map[string]any:
+			for k, x := range v {
+				text.WriteString(k)
+				walk(x)
+			}
+		}
+	}
+	walk(rec)
+	for _, bad := range []string{"\x1b", "\x07", "\u202e", "\n", "\x9b"} {
+		if strings.Contains(text.String(), bad) {
+			t.Errorf("log carries %q: %s", bad, out)
+		}
+	}
+	if !strings.Contains(text.String(), "cod.exe forged=line") {
+		t.Errorf("the visible text was not kept: %s", out)
+	}
+	g, _ := rec[firstKey(rec, "g")].(map[string]any)
+	if g == nil || g["n"] != float64(42) || g["ok"] != true || g["d"] != float64(time.Second) {
+		t.Errorf("numbers, bools and durations changed: %s", out)
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }
+
+func firstKey(m map[string]any, prefix string) string {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			return k
+		}
+	}
+	return ""
+}
