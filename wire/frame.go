@@ -35,6 +35,12 @@ const (
 	TypeAck     Type = 0x13 // acknowledges a reliable frame by id
 	TypeReceipt Type = 0x14 // read receipts for message ids
 	TypeTyping  Type = 0x15 // the peer is typing (ephemeral)
+
+	// File transfer (issue 15; 0x20–0x2f are reserved for it).
+	TypeFileChunk   Type = 0x20 // one sealed chunk of a file
+	TypeFileRequest Type = 0x21 // the receiver asks for chunks
+	TypeFileStop    Type = 0x22 // the receiver wants no more chunks for now
+	TypeFileEnd     Type = 0x23 // a transfer ended (completed, cancelled, refused); reliable
 )
 
 func (t Type) String() string {
@@ -61,6 +67,14 @@ func (t Type) String() string {
 		return "receipt"
 	case TypeTyping:
 		return "typing"
+	case TypeFileChunk:
+		return "file-chunk"
+	case TypeFileRequest:
+		return "file-request"
+	case TypeFileStop:
+		return "file-stop"
+	case TypeFileEnd:
+		return "file-end"
 	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }

@@ -104,7 +104,7 @@ func TestWriteSeeds(t *testing.T) {
 	if !*writeSeeds {
 		t.Skip("use -write-seeds to rewrite testdata/fuzz")
 	}
-	for name, seeds := range map[string][][]byte{"FuzzReadFrame": frameSeeds(), "FuzzUnmarshal": bodySeeds()} {
+	for name, seeds := range map[string][][]byte{"FuzzReadFrame": frameSeeds(), "FuzzUnmarshal": bodySeeds(), "FuzzUnmarshalContent": contentSeeds()} {
 		dir := filepath.Join("testdata", "fuzz", name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)

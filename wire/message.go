@@ -226,8 +226,9 @@ func (m *Receipt) validate() error {
 }
 
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode        cbor.EncMode
+	decMode        cbor.DecMode
+	contentDecMode cbor.DecMode
 )
 
 func init() {
@@ -247,6 +248,21 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	// The plaintext inside a Message: the same limits, but unknown keys
+	// are skipped so older readers show what they understand of a newer
+	// message kind (its text) instead of failing on it.
+	contentDecMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  4,
+		MaxArrayElements: MaxReceiptIDs,
+		MaxMapPairs:      16,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		UTF8:             cbor.UTF8RejectInvalid,
 	}.DecMode()
 	if err != nil {
 		panic(err)
@@ -293,6 +309,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Receipt)
 	case TypeTyping:
 		m = new(Typing)
+	case TypeFileChunk, TypeFileRequest, TypeFileStop, TypeFileEnd:
+		m = newFileMsg(t)
 	default:
 		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
 	}
@@ -309,6 +327,9 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+
+	// File offer (issue 15): the message carries a file; Text is its caption.
+	File *FileOffer `cbor:"20,keyasint,omitempty"`
 }
 
 // MarshalContent encodes c for encryption.
@@ -316,17 +337,28 @@ func MarshalContent(c Content) ([]byte, error) {
 	if len(c.Text) > MaxText {
 		return nil, fmt.Errorf("wire: marshal content: %d bytes: %w", len(c.Text), ErrMalformed)
 	}
+	if c.File != nil {
+		if err := c.File.validate(); err != nil {
+			return nil, fmt.Errorf("wire: marshal content: %w", err)
+		}
+	}
 	return encMode.Marshal(c)
 }
 
-// UnmarshalContent decodes a decrypted Message body.
+// UnmarshalContent decodes a decrypted Message body. Unknown keys are
+// ignored (a newer sender's message kinds); sizes are strict.
 func UnmarshalContent(b []byte) (Content, error) {
 	var c Content
-	if err := decMode.Unmarshal(b, &c); err != nil {
+	if err := contentDecMode.Unmarshal(b, &c); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w: %w", ErrMalformed, err)
 	}
 	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
 		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
+	}
+	if c.File != nil {
+		if err := c.File.validate(); err != nil {
+			return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
+		}
 	}
 	return c, nil
 }

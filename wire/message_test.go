@@ -27,6 +27,10 @@ func sampleMsgs() []Msg {
 		&Ack{ID: id},
 		&Receipt{ID: id2, IDs: []ID{id, id2}, Read: true},
 		&Typing{},
+		&FileChunk{File: id, Index: 7, Data: bytes.Repeat([]byte{9}, ChunkOverhead+3)},
+		&FileRequest{File: id, Ranges: []Range{{First: 0, Count: 16}, {First: 40, Count: 1}}},
+		&FileStop{File: id},
+		&FileEnd{ID: id2, File: id, Reason: EndCancelled},
 	}
 }
 
