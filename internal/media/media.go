@@ -44,7 +44,7 @@ var byExtension = map[string]string{
 	".xz": "application/x-xz", ".zst": "application/zstd", ".7z": "application/x-7z-compressed",
 	".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 	".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-	".odt": "application/vnd.oasis.opendocument.text", ".epub": "application/epub+zip",
+	".odt":  "application/vnd.oasis.opendocument.text", ".epub": "application/epub+zip",
 }
 
 // Sniff returns the media type (without parameters) of a file whose first

@@ -37,7 +37,7 @@ func TestSniff(t *testing.T) {
 		want string
 	}{
 		{pngb, "photo.png", "image/png"},
-		{pngb, "photo.txt", "image/png"},         // the content wins
+		{pngb, "photo.txt", "image/png"},              // the content wins
 		{[]byte("hello\n"), "evil.png", "text/plain"}, // an extension never makes an image
 		{[]byte("hello\n"), "notes.md", "text/markdown"},
 		{[]byte(`{"a":1}`), "data.json", "application/json"},
