@@ -68,10 +68,10 @@ func TestTransfer(t *testing.T) {
 	if st, _ := snd.m.Get(ctx, imp.ID); st.State != Completed || st.SentBytes != int64(len(data)) {
 		t.Fatalf("sender's transfer %+v", st)
 	}
-	if got := rcv.states(imp.ID); strings.Join(statesStr(got), ",") != "offered,accepted,completed" {
+	if got := rcv.states(imp.ID); strings.Join(statesStr(got), ",") != "accepted,completed" {
 		t.Errorf("receiver's state events: %v", got)
 	}
-	if got := snd.states(imp.ID); strings.Join(statesStr(got), ",") != "offered,accepted,completed" {
+	if got := snd.states(imp.ID); strings.Join(statesStr(got), ",") != "accepted,completed" {
 		t.Errorf("sender's state events: %v", got)
 	}
 	out := t.TempDir()

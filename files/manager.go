@@ -32,10 +32,11 @@ type Manager struct {
 	closed    bool
 	active    map[wire.ID]*transfer // transfers not ended
 	wake      map[int64]chan struct{}
-	importing map[string]bool // chunk files being written by Import
-	rr        map[int64]int   // round robin over a contact's outgoing transfers
-	openDir   string          // decrypted copies for OpenCopy; removed by Close
-	pool      sync.Pool       // slot-sized buffers
+	importing map[string]bool  // chunk files being written by Import
+	finished  map[wire.ID]bool // ended by Finish before Activate took them in
+	rr        map[int64]int    // round robin over a contact's outgoing transfers
+	openDir   string           // decrypted copies for OpenCopy; removed by Close
+	pool      sync.Pool        // slot-sized buffers
 }
 
 // transfer is the live state of one transfer; fields below mu are
@@ -96,7 +97,7 @@ func Open(ctx context.Context, db *storage.DB, o Options) (*Manager, error) {
 	m := &Manager{
 		db: db, dir: db.FilesDir(), opts: o.withDefaults(),
 		active: map[wire.ID]*transfer{}, wake: map[int64]chan struct{}{},
-		importing: map[string]bool{}, rr: map[int64]int{},
+		importing: map[string]bool{}, rr: map[int64]int{}, finished: map[wire.ID]bool{},
 	}
 	m.pool.New = func() any { b := make([]byte, slotSize); return &b }
 	if err := os.MkdirAll(m.dir, 0o700); err != nil {
@@ -123,6 +124,16 @@ func Open(ctx context.Context, db *storage.DB, o Options) (*Manager, error) {
 	}
 	m.wg.Add(1)
 	go m.checkpointLoop()
+	// A file whose last chunk arrived just before we stopped still needs
+	// its check.
+	m.mu.Lock()
+	for _, t := range m.active {
+		if t.dir == storage.Incoming && t.f != nil && t.haveN == t.l.chunks {
+			t.verifying = true
+			m.spawnLocked(func() { m.verify(t) })
+		}
+	}
+	m.mu.Unlock()
 	return m, nil
 }
 
@@ -245,21 +256,6 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// go runs f in a goroutine that Close waits for.
-func (m *Manager) spawn(f func()) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return false
-	}
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		f()
-	}()
-	return true
-}
-
 func (m *Manager) checkpointLoop() {
 	defer m.wg.Done()
 	tick := time.NewTicker(m.opts.Checkpoint)
@@ -361,21 +357,21 @@ func (m *Manager) progressEventLocked(t *transfer, force bool) {
 func (m *Manager) wakeLocked(contact int64) chan struct{} {
 	ch := m.wake[contact]
 	if ch == nil {
-		ch = make(chan struct{}, 1)
+		ch = make(chan struct{})
 		m.wake[contact] = ch
 	}
 	return ch
 }
 
+// signalLocked wakes everyone waiting on the contact's Wake channel.
 func (m *Manager) signalLocked(contact int64) {
-	select {
-	case m.wakeLocked(contact) <- struct{}{}:
-	default:
-	}
+	close(m.wakeLocked(contact))
+	m.wake[contact] = make(chan struct{})
 }
 
-// Wake is signalled when the contact's outgoing transfers have chunks to
-// send (the node's pump waits on it between NextChunk calls).
+// Wake returns a channel closed when the contact's outgoing transfers may
+// have chunks to send. A pump takes it before calling NextChunk and waits
+// on it when NextChunk has nothing, so no wake-up is lost.
 func (m *Manager) Wake(contactID int64) <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -486,8 +482,8 @@ func (m *Manager) Thumbnail(ctx context.Context, id wire.ID) ([]byte, error) {
 // Finish ends a transfer in state (Completed, Failed or Cancelled) with
 // errText, running then in the same transaction (the node queues the
 // FileEnd that tells the peer, or marks the peer's FileEnd seen). Data of
-// a transfer that did not complete is deleted. changed is false when the
-// transfer had already ended; then still runs, the state stays.
+// a transfer that did not complete is deleted. When the transfer had
+// already ended nothing changes, then does not run, and changed is false.
 func (m *Manager) Finish(ctx context.Context, id wire.ID, state State, errText string, then func(tx *storage.Tx, t Transfer) error) (tr Transfer, changed bool, err error) {
 	if !state.Ended() {
 		return Transfer{}, false, fmt.Errorf("files: finish in state %s", state)
@@ -506,24 +502,7 @@ func (m *Manager) Finish(ctx context.Context, id wire.ID, state State, errText s
 
 	now := time.Now()
 	if t == nil {
-		// Ended already, or never loaded: only then runs.
-		r, err := m.db.File(ctx, storage.MessageID(id))
-		if errors.Is(err, storage.ErrNotFound) {
-			return Transfer{}, false, fmt.Errorf("files: %s: %w", id, ErrNotFound)
-		}
-		if err != nil {
-			return Transfer{}, false, err
-		}
-		tr, err := fromRow(r)
-		if err != nil {
-			return Transfer{}, false, err
-		}
-		if then != nil {
-			if err := m.db.Update(ctx, func(tx *storage.Tx) error { return then(tx, tr) }); err != nil {
-				return Transfer{}, false, err
-			}
-		}
-		return tr, false, nil
+		return m.finishStored(ctx, id, state, errText, then)
 	}
 
 	if t.f != nil && state == Completed {
@@ -571,6 +550,53 @@ func (m *Manager) Finish(ctx context.Context, id wire.ID, state State, errText s
 	tr.Done = now
 	m.opts.Event(Event{Transfer: tr})
 	return tr, true, nil
+}
+
+// finishStored is Finish for a transfer not live: ended already (nothing
+// changes), or stored and not yet activated.
+func (m *Manager) finishStored(ctx context.Context, id wire.ID, state State, errText string, then func(tx *storage.Tx, t Transfer) error) (Transfer, bool, error) {
+	r, err := m.db.File(ctx, storage.MessageID(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return Transfer{}, false, fmt.Errorf("files: %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Transfer{}, false, err
+	}
+	tr, err := fromRow(r)
+	if err != nil || tr.State.Ended() {
+		return tr, false, err
+	}
+	now := time.Now()
+	tr.State, tr.Error, tr.Done, tr.Updated = state, errText, now, now
+	err = m.db.Update(ctx, func(tx *storage.Tx) error {
+		if err := tx.SetFileState(storage.MessageID(id), string(state), errText, now, now); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, tr)
+		}
+		return nil
+	})
+	if err != nil {
+		return Transfer{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.finished[id] = true
+	if state != Completed {
+		os.Remove(filepath.Join(m.dir, r.Local))
+	}
+	m.opts.Event(Event{Transfer: tr})
+	return tr, true, nil
+}
+
+// getLocked is Get for a transfer that is not live.
+func (m *Manager) getLocked(ctx context.Context, id wire.ID) (Transfer, error) {
+	r, err := m.db.File(ctx, storage.MessageID(id))
+	if err != nil {
+		return Transfer{}, err
+	}
+	return fromRow(r)
 }
 
 // setState changes an active transfer's state in the database and in

@@ -203,20 +203,16 @@ func (m *Manager) InsertOutgoing(tx *storage.Tx, contactID, seq int64, imp *Impo
 }
 
 // Activate takes a transfer stored by InsertOutgoing or InsertIncoming
-// into service and publishes its first state.
+// into service, before anyone learns of it (so accepting or cancelling it
+// finds it live). It publishes no event: the caller publishes the first
+// state with the message.
 func (m *Manager) Activate(ctx context.Context, id wire.ID) (Transfer, error) {
 	r, err := m.db.File(ctx, storage.MessageID(id))
 	if err != nil {
 		return Transfer{}, err
 	}
 	if State(r.State).Ended() {
-		tr, err := fromRow(r)
-		if err == nil {
-			m.mu.Lock()
-			m.opts.Event(Event{Transfer: tr})
-			m.mu.Unlock()
-		}
-		return tr, err
+		return fromRow(r)
 	}
 	t, err := m.load(r)
 	if err != nil {
@@ -224,14 +220,18 @@ func (m *Manager) Activate(ctx context.Context, id wire.ID) (Transfer, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed || m.finished[id] {
 		if t.f != nil {
 			t.f.Close()
 		}
-		return Transfer{}, ErrClosed
+		delete(m.finished, id)
+		if m.closed {
+			return Transfer{}, ErrClosed
+		}
+		return m.getLocked(ctx, id)
 	}
 	m.active[id] = t
-	m.stateEventLocked(t)
+	t.lastEvent = time.Now()
 	return t.snapshotLocked(), nil
 }
 

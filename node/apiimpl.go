@@ -89,6 +89,7 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 	if m.Direction == storage.Outgoing {
 		out.DeliveredAt = m.Delivered
 	}
+	out.File = n.messageFile(m)
 	return out
 }
 
@@ -143,6 +144,9 @@ func (n *Node) Settings(ctx context.Context) (Settings, error) {
 	} else if ok {
 		s.Typing = v != "off"
 	}
+	if err := n.fileSettings(ctx, &s); err != nil {
+		return Settings{}, err
+	}
 	return s, nil
 }
 
@@ -158,6 +162,9 @@ func (n *Node) SetSettings(ctx context.Context, s Settings) error {
 		return "off"
 	}
 	if err := n.db.SetSetting(ctx, storage.SettingReadReceipts, onOff(s.ReadReceipts)); err != nil {
+		return err
+	}
+	if err := n.setFileSettings(ctx, s); err != nil {
 		return err
 	}
 	return n.db.SetSetting(ctx, settingTyping, onOff(s.Typing))

@@ -221,6 +221,7 @@ func (n *Node) RemoveContact(ctx context.Context, ref string, keepHistory bool) 
 	if err := n.book.Remove(ctx, c.ID, keepHistory); err != nil {
 		return fmt.Errorf("node: remove: %w", err)
 	}
+	n.filesRemoved()
 	n.dropLink(c.Address)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c), Removed: true})
 	return nil

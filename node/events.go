@@ -63,6 +63,27 @@ type ErrorEvent struct {
 	Message string `json:"message"`
 }
 
+// FileStateEvent is a transfer's new state (offered, accepted, paused,
+// completed, failed, cancelled), or a change of its error (a full disk,
+// and its end). Never dropped.
+type FileStateEvent struct {
+	Transfer Transfer `json:"transfer"`
+}
+
+// FileProgressEvent reports bytes moved. May be dropped: a slow reader
+// sees the latest of each file.
+type FileProgressEvent struct {
+	ID        string    `json:"id"`
+	Address   string    `json:"address"`
+	Direction Direction `json:"direction"`
+	Bytes     int64     `json:"bytes"` // stored (in) or sent (out)
+	Size      int64     `json:"size"`
+	Rate      float64   `json:"rate"` // bytes per second, recent
+}
+
+func (FileStateEvent) Kind() string    { return "file.state" }
+func (FileProgressEvent) Kind() string { return "file.progress" }
+
 func (TorProgressEvent) Kind() string    { return "tor.progress" }
 func (ReachableEvent) Kind() string      { return "reachable" }
 func (PresenceEvent) Kind() string       { return "presence" }
@@ -76,7 +97,7 @@ func (ErrorEvent) Kind() string          { return "error" }
 // Droppable reports whether an event may be dropped for a slow subscriber.
 func Droppable(e Event) bool {
 	switch e.(type) {
-	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent:
+	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, FileStateEvent:
 		return false
 	}
 	return true

@@ -48,6 +48,8 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return n.onMessage(p, l, c, m)
 	case *wire.Receipt:
 		return n.onReceipt(p, l, c, m)
+	case *wire.FileChunk, *wire.FileRequest, *wire.FileStop, *wire.FileEnd:
+		return n.onFileFrame(p, l, c, m)
 	case *wire.Typing:
 		now := time.Now()
 		n.mu.Lock()
@@ -236,6 +238,7 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	}
 	if msg != nil {
 		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+		n.afterReceive(c, msg)
 	}
 	return ack(l, m.ID)
 }
@@ -277,14 +280,14 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Mess
 	if err != nil {
 		return nil, err
 	}
-	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
+	stored, err := n.receiveContent(c, storage.IncomingMessage{
 		ContactID: c.ID,
 		ID:        id,
 		Body:      content.Text,
 		Created:   time.UnixMilli(content.Time),
 		Received:  now,
 		Session:   nextBytes,
-	})
+	}, content)
 	if errors.Is(err, storage.ErrDuplicate) {
 		return nil, nil
 	}

@@ -133,6 +133,7 @@ func (n *Node) adopt(l *wire.Link) {
 		old.Close()
 	}
 	if known {
+		n.filesLinkUp(p, l)
 		now := time.Now()
 		n.book.SetLastSeen(n.ctx, c.ID, now)
 		if old == nil {
@@ -163,6 +164,7 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 	n.mu.Unlock()
 
 	n.log.Debug("link down", "peer", p.addr.Short(), "err", l.Err())
+	n.filesLinkDown(p, l)
 	now := time.Now()
 	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
 		n.book.SetLastSeen(n.ctx, c.ID, now)

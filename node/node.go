@@ -73,6 +73,11 @@ type tuning struct {
 	maxHandshake   int // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
+	// Files: chunks in flight per transfer, and the wait before a
+	// transfer stalled by a full disk tries again (zero: files' defaults).
+	fileWindow int
+	fileRetry  time.Duration
+	filePace   time.Duration // tests: a pause after each chunk sent
 }
 
 func defaultTuning() *tuning {
@@ -115,6 +120,7 @@ type Node struct {
 	hsSem  chan struct{}  // inbound handshakes in progress
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
+	fl       *fileNode    // file transfers (fileswire.go)
 
 	mu        sync.Mutex
 	started   bool
@@ -189,6 +195,10 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.openFiles(ctx); err != nil {
+		n.cancel()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -270,6 +280,7 @@ func (n *Node) Close() error {
 		l.Close()
 	}
 	n.wg.Wait() // outside n.mu: goroutines take it on their way out
+	n.fl.m.Close()
 	return n.db.Close()
 }
 

@@ -269,3 +269,14 @@ func (tx *Tx) SetFileProgress(id MessageID, p FileProgress, at time.Time) error 
 	}
 	return nil
 }
+
+// SetFileInfo replaces a file's sealed info (the receiver learns the real
+// media type once it has the whole file).
+func (tx *Tx) SetFileInfo(id MessageID, info []byte, at time.Time) error {
+	_, err := tx.tx.ExecContext(tx.ctx, `UPDATE files SET info_sealed = ?, updated = ? WHERE id = ?`,
+		tx.db.seal.seal("files", "info", fileKey(id), info), ns(at), id[:])
+	if err != nil {
+		return fmt.Errorf("storage: set file info: %w", err)
+	}
+	return nil
+}

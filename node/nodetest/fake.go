@@ -30,6 +30,8 @@ type Fake struct {
 	seq      int64
 	subs     map[chan node.Event]struct{}
 	Calls    []string // method names in call order, for assertions
+
+	files map[string]*fakeFile // by id (files.go)
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -37,10 +39,11 @@ func New(name, address string) *Fake {
 	return &Fake{
 		Now:      time.Now,
 		status:   node.Status{Name: name, Address: address, Tor: node.TorStatus{State: node.TorStarting}},
-		settings: node.Settings{ReadReceipts: true, Typing: true},
+		settings: node.Settings{ReadReceipts: true, Typing: true, MaxFileSize: 1 << 30, AutoDownload: 10 << 20, FileQuota: 4 << 30},
 		contacts: map[string]*node.Contact{},
 		messages: map[string][]node.Message{},
 		subs:     map[chan node.Event]struct{}{},
+		files:    map[string]*fakeFile{},
 	}
 }
 
@@ -367,7 +370,7 @@ func (f *Fake) SetSettings(ctx context.Context, s node.Settings) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("SetSettings")
-	f.settings = s
+	f.settings = withFileDefaults(s)
 	return nil
 }
 

@@ -51,6 +51,11 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.TypingEvent](w.Data)
 	case node.ErrorEvent{}.Kind():
 		e, err = decodeAs[node.ErrorEvent](w.Data)
+	// Files (issue 15)
+	case node.FileStateEvent{}.Kind():
+		e, err = decodeAs[node.FileStateEvent](w.Data)
+	case node.FileProgressEvent{}.Kind():
+		e, err = decodeAs[node.FileProgressEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

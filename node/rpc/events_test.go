@@ -22,6 +22,9 @@ func sampleEvents() []node.Event {
 		node.MessageStateEvent{ID: "00", Address: "abc", State: node.Delivered, At: at},
 		node.TypingEvent{Address: "abc"},
 		node.ErrorEvent{Message: "boom"},
+		node.FileStateEvent{Transfer: node.Transfer{File: node.File{ID: "01", Name: "a.png", Size: 10, MediaType: "image/png", State: node.FileAccepted, Bytes: 5, Thumbnail: true},
+			Address: "abc", Direction: node.Incoming, SHA256: "ff", Created: at, Updated: at}},
+		node.FileProgressEvent{ID: "01", Address: "abc", Direction: node.Outgoing, Bytes: 5, Size: 10, Rate: 1.5},
 	}
 }
 
