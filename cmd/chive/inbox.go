@@ -59,12 +59,13 @@ type inboxOpts struct {
 
 // inboxLine is one message of "inbox --json".
 type inboxLine struct {
-	ID      string    `json:"id"`
-	Seq     int64     `json:"seq"`
-	Contact string    `json:"contact"`
-	Address string    `json:"address"`
-	Time    time.Time `json:"time"`
-	Text    string    `json:"text"`
+	ID      string     `json:"id"`
+	Seq     int64      `json:"seq"`
+	Contact string     `json:"contact"`
+	Address string     `json:"address"`
+	Time    time.Time  `json:"time"`
+	Text    string     `json:"text"`
+	File    *node.File `json:"file,omitempty"` // a file message: Text is its caption
 }
 
 const inboxPage = 200
@@ -98,9 +99,9 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 
 	print := func(m node.Message) error {
 		if o.json {
-			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text})
+			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text, File: m.File})
 		}
-		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
+		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), messageLine(m))
 		return err
 	}
 	printed, err := printBacklog(ctx, api, o, print)
@@ -168,4 +169,20 @@ func sender(m node.Message) string {
 		return n
 	}
 	return onion.Address(m.Address).Short()
+}
+
+// messageLine is a message on one line; a file shows as
+// "[file NAME, SIZE, STATE] caption".
+func messageLine(m node.Message) string {
+	if m.File == nil {
+		return oneLine(m.Text)
+	}
+	f := fmt.Sprintf("[file %s, %s, %s — chive files get %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.File.State, m.ID[:8])
+	if m.File.State == node.FileOffered {
+		f = fmt.Sprintf("[file %s, %s — chive files accept %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.ID[:8])
+	}
+	if m.Text == "" {
+		return f
+	}
+	return f + " " + oneLine(m.Text)
 }

@@ -57,6 +57,7 @@ func newRoot(e *env) *command {
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),
+		newFiles(e),
 		newInbox(e),
 		newInit(e),
 		newSend(e),

@@ -22,9 +22,12 @@ func newSend(e *env) *command {
 	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered` or sent")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
 	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
+	// Files (issue 15)
+	fs.Var(&o.files, "file", "send the file at `PATH` (repeat for several; TEXT or --caption is the caption)")
+	fs.StringVar(&o.caption, "caption", "", "with --file: the caption `TEXT`")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT [TEXT...] [--wait delivered|sent] [--timeout D] [--json]",
+		shortUsage: "chive send CONTACT [TEXT...] [--file PATH...] [--caption TEXT] [--wait delivered|sent|completed] [--timeout D] [--json]",
 		shortHelp:  "send a message (TEXT or stdin); --wait delivered|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
 CONTACT (a nickname or an address) and queues it. Without --wait it returns at
@@ -32,6 +35,12 @@ once with exit status 3 (queued); the daemon delivers it in the background.
 --wait sent waits until it was written to the contact's link, --wait delivered
 until their node acknowledged it; without a daemon, send then starts Tor
 itself for as long as it waits.
+
+With --file PATH (repeatable) it sends files instead: each is copied into the
+profile, sealed, and offered to CONTACT; TEXT or --caption is the caption of
+the first. --wait completed waits until the contact has each whole file (it
+may wait for them to accept a large one); --wait delivered and sent wait for
+the offers. --json prints one object per file, with its "file".
 
 Exit status: 0 delivered or sent (as asked with --wait), 3 queued (no --wait),
 4 timed out waiting (the message stays queued and is delivered later),
@@ -52,6 +61,8 @@ type sendOpts struct {
 	wait    string
 	timeout time.Duration
 	json    bool
+	files   fileList
+	caption string
 }
 
 // sendResult is send's --json output.
@@ -65,11 +76,19 @@ type sendResult struct {
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
-	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" {
-		return usagef("--wait %q: want delivered or sent", o.wait)
+	if o.wait == "completed" && len(o.files) > 0 {
+		// waits for the files (below)
+	} else if o.wait != "" && o.wait != "delivered" && o.wait != "sent" {
+		return usagef("--wait %q: want delivered or sent (or completed, with --file)", o.wait)
 	}
 	if o.timeout <= 0 {
 		return usagef("--timeout must be positive")
+	}
+	if len(o.files) > 0 {
+		return sendFiles(ctx, e, c, u, o, pos)
+	}
+	if o.caption != "" {
+		return usagef("--caption goes with --file")
 	}
 	ref, text, err := sendArgs(e, pos)
 	if err != nil {
