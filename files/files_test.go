@@ -543,3 +543,51 @@ func FuzzSanitizeName(f *testing.F) {
 		}
 	})
 }
+
+// TestReserve: chunks never take the last Options.Reserve bytes of the
+// disk; the transfer waits with a clear error and goes on when there is
+// room. A sender refuses to import what would not fit.
+func TestReserve(t *testing.T) {
+	ctx := context.Background()
+	snd := newSide(t, "alice", Options{})
+	rcv := newSide(t, "bob", Options{Reserve: 1 << 60, Retry: 20 * time.Millisecond})
+	p, data := randomFile(t, t.TempDir(), "x.bin", 3*wire.ChunkSize)
+	imp := snd.send(p)
+	rcv.receive(imp.Offer(), Policy{})
+	rcv.m.Accept(ctx, imp.ID, Policy{})
+	if n := pipe(t, snd, rcv, "l", 0); n != 1 {
+		t.Fatalf("%d chunks before the stall", n)
+	}
+	tr, _ := rcv.m.Get(ctx, imp.ID)
+	if tr.Bytes != 0 || !strings.Contains(tr.Error, "paused: no space left on the device") || !strings.Contains(tr.Error, "chive keeps") {
+		t.Fatalf("over the reserve: %+v", tr)
+	}
+	if _, err := rcv.m.Import(ctx, wire.NewID(), p, DefaultMaxSize); !errors.Is(err, ErrNoSpace) {
+		t.Errorf("import over the reserve: %v", err)
+	}
+	rcv.mu.Lock()
+	pokes := rcv.pokes
+	rcv.mu.Unlock()
+	rcv.m.mu.Lock()
+	rcv.m.opts.Reserve = -1
+	rcv.m.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); ; { // the retry clears the stall and pokes
+		rcv.mu.Lock()
+		p := rcv.pokes
+		rcv.mu.Unlock()
+		if p > pokes || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	rcv.m.LinkDown(rcv.contact, "l")
+	snd.m.LinkDown(snd.contact, "l")
+	pipe(t, snd, rcv, "l2", 0)
+	if e := rcv.finish(waitEnd); e.state != Completed {
+		t.Fatalf("%+v", e)
+	}
+	out, _ := rcv.m.Save(ctx, imp.ID, t.TempDir())
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, data) {
+		t.Fatal("saved file differs")
+	}
+}

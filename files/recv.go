@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chive-im/chive/internal/media"
@@ -235,7 +236,11 @@ func (m *Manager) OnChunk(contactID int64, l any, c *wire.FileChunk) (wire.Msg, 
 	}
 	m.mu.Unlock()
 
-	if err := writeSlot(f, c.Index, c.Data); err != nil {
+	err = m.roomFor(len(c.Data))
+	if err == nil {
+		err = writeSlot(f, c.Index, c.Data)
+	}
+	if err != nil {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if t.stalled || t.ending {
@@ -243,6 +248,9 @@ func (m *Manager) OnChunk(contactID int64, l any, c *wire.FileChunk) (wire.Msg, 
 		}
 		t.stalled = true
 		t.err = "cannot store the file: " + noSpace(err).Error() + "; it resumes when there is room"
+		if errors.Is(err, ErrNoSpace) && !errors.Is(err, syscall.ENOSPC) {
+			t.err = "paused: " + err.Error() + "; it resumes when there is room"
+		}
 		t.inflight.reset()
 		t.inflightN, t.link = 0, nil
 		m.opts.Logger.Warn("files: cannot store a chunk; pausing the transfer", "file", t.id.String()[:8], "err", err)
@@ -295,6 +303,19 @@ func (m *Manager) topUpLocked(t *transfer, l any) wire.Msg {
 		return r
 	}
 	return nil
+}
+
+// roomFor fails with ErrNoSpace when storing n more bytes would leave
+// less than Options.Reserve free.
+func (m *Manager) roomFor(n int) error {
+	if m.opts.Reserve < 0 {
+		return nil
+	}
+	free, ok := freeBytes(m.dir)
+	if !ok || free-int64(n) >= m.opts.Reserve {
+		return nil
+	}
+	return fmt.Errorf("%w (%s left, and chive keeps %s for messages)", ErrNoSpace, HumanSize(max(free, 0)), HumanSize(m.opts.Reserve))
 }
 
 // retryLocked clears t's stall after Options.Retry and asks the node to

@@ -58,6 +58,9 @@ func (m *Manager) Import(ctx context.Context, id wire.ID, path string, maxSize i
 	if st.Size() > maxSize {
 		return nil, fmt.Errorf("files: import %s: %w (%d bytes, at most %d)", filepath.Base(path), ErrTooLarge, st.Size(), maxSize)
 	}
+	if err := m.roomFor(int(min(st.Size()+st.Size()/1000+slotSize, 1<<62))); err != nil {
+		return nil, fmt.Errorf("files: import %s: %w", filepath.Base(path), err)
+	}
 	key := make([]byte, 32)
 	rand.Read(key)
 	aead, err := newAEAD(key)

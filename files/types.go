@@ -121,6 +121,10 @@ type Options struct {
 	// ProgressEvery is the least time between progress events of one
 	// transfer (default 250ms).
 	ProgressEvery time.Duration
+	// Reserve is the free space chunks never take (default 16 MiB), so a
+	// file filling the disk leaves room for messages and the database;
+	// negative: none.
+	Reserve int64
 
 	// Event receives state changes and progress. Called with the
 	// manager's lock held: it must not call back into the Manager.
@@ -144,6 +148,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Retry <= 0 {
 		o.Retry = 10 * time.Second
+	}
+	if o.Reserve == 0 {
+		o.Reserve = 16 << 20
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 250 * time.Millisecond

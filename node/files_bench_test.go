@@ -1,0 +1,139 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chive-im/chive/onion"
+	"github.com/chive-im/chive/onion/testnet"
+)
+
+// benchMiB is the size of the throughput benchmark's file and stream
+// (CHIVE_BENCH_MIB, default 100).
+func benchMiB() int {
+	if n, err := strconv.Atoi(os.Getenv("CHIVE_BENCH_MIB")); err == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+var (
+	sinkOnce sync.Once
+	sinkConn net.Conn // Alice's end of the bare stream, kept open (warm)
+	sinkMark chan time.Time
+	sinkErr  error
+)
+
+// bareStream publishes a second onion service on Bob's tor that reads and
+// discards whatever is written to it, and connects Alice's tor to it once:
+// every write of each bytes gets a mark on the channel when its last byte
+// has arrived. One warm stream, as the chive link is.
+func bareStream(b *testing.B, alice, bob *tnode, each int) (net.Conn, chan time.Time) {
+	sinkOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		trB, err := bob.waitTransport(ctx)
+		if err != nil {
+			sinkErr = err
+			return
+		}
+		trA, err := alice.waitTransport(ctx)
+		if err != nil {
+			sinkErr = err
+			return
+		}
+		_, key, _ := ed25519.GenerateKey(nil)
+		ln, err := trB.Listen(ctx, key)
+		if err != nil {
+			sinkErr = err
+			return
+		}
+		sinkMark = make(chan time.Time, 16)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 64<<10)
+			var n int64
+			for {
+				k, err := c.Read(buf)
+				if n/int64(each) != (n+int64(k))/int64(each) {
+					sinkMark <- time.Now()
+				}
+				n += int64(k)
+				if err != nil {
+					return
+				}
+			}
+		}()
+		sinkConn, sinkErr = trA.Dial(ctx, onion.AddressFromPublicKey(key.Public().(ed25519.PublicKey)))
+		if sinkErr == nil {
+			testnet.AtExit(func() { sinkConn.Close(); ln.Close() })
+		}
+	})
+	if sinkErr != nil {
+		b.Fatal(sinkErr)
+	}
+	return sinkConn, sinkMark
+}
+
+// BenchmarkTorFileThroughput: a file (100 MiB; CHIVE_BENCH_MIB) from Alice
+// to Bob over their chive link, from Bob's AcceptFile to his "completed"
+// (every chunk checked, stored, and the whole file's hash checked),
+// against a bare byte stream of the same size between the same two tors (a
+// second onion service on Bob's tor that discards what it reads), the two
+// alternating in the same run so the machine's load hits both alike.
+func BenchmarkTorFileThroughput(b *testing.B) {
+	alice, bob := benchPair(b)
+	size := benchMiB() << 20
+	path, _ := writeRandom(b, benchOwner{b}.TempDir(), "bench.bin", size)
+	conn, marks := bareStream(b, alice, bob, size)
+	buf := make([]byte, 64<<10)
+	var bare, file time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, err := conn.Write(buf[:min(len(buf), size-sent)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case end := <-marks:
+			bare += end.Sub(start)
+		case <-time.After(20 * time.Minute):
+			b.Fatal("the bare stream stalled")
+		}
+
+		b.StopTimer()
+		m, err := alice.SendFile(b.Context(), bob.Address(), path, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		bob.waitFor(b, torWait, "offer", fileMessage(m.ID))
+		b.StartTimer()
+		start = time.Now()
+		if _, err := bob.AcceptFile(b.Context(), m.ID); err != nil {
+			b.Fatal(err)
+		}
+		bob.waitFor(b, 20*time.Minute, "completed", isFileState(m.ID, FileCompleted))
+		file += time.Since(start)
+		b.StopTimer()
+		if t, _ := bob.File(b.Context(), m.ID); t.DuplicateBytes != 0 {
+			b.Errorf("duplicates: %+v", t)
+		}
+		b.StartTimer()
+	}
+	mb := float64(size) * float64(b.N) / 1e6
+	b.ReportMetric(mb/bare.Seconds(), "bare-MB/s")
+	b.ReportMetric(mb/file.Seconds(), "file-MB/s")
+	b.ReportMetric(bare.Seconds()/file.Seconds(), "file/bare")
+	b.ReportMetric(0, "ns/op")
+}
