@@ -357,3 +357,48 @@ func TestFilesDiskFull(t *testing.T) {
 	}
 	db.stop(syscall.SIGTERM)
 }
+
+// TestFilesSoak (CHIVE_SOAK=1; make soak): a 1 GiB file (CHIVE_SOAK_MIB)
+// between two daemons, reporting each daemon's peak resident memory above
+// its idle level while the file is imported, sent, received, checked and
+// saved (the goal: under 100 MB), and the transfer rate.
+func TestFilesSoak(t *testing.T) {
+	if os.Getenv("CHIVE_SOAK") == "" {
+		t.Skip("set CHIVE_SOAK=1 (make soak)")
+	}
+	setup(t)
+	mib := 1024
+	if n, err := strconv.Atoi(os.Getenv("CHIVE_SOAK_MIB")); err == nil && n > 0 {
+		mib = n
+	}
+	alice, bob, da, db := initPair(t, "")
+	p, sum := randomFile(t, t.TempDir(), "soak.bin", mib<<20)
+	time.Sleep(2 * time.Second) // settle after startup before sampling idle
+	idleA, _ := rssKiB(da.cmd.Process.Pid)
+	idleB, _ := rssKiB(db.cmd.Process.Pid)
+	start := time.Now()
+	id := sendFileCLI(t, alice, "bob", p)
+	t.Logf("imported %d MiB in %s", mib, time.Since(start).Round(time.Millisecond))
+	waitTransfer(t, bob, id, 3*time.Minute, "the offer", func(tr node.Transfer) bool { return tr.State == node.FileOffered })
+	start = time.Now()
+	wantCode(t, cli(t, bob, "", "files", "accept", id), exitOK)
+	var maxA, maxB int64
+	until(t, 2*time.Hour, "completed", func() bool {
+		a, _ := rssKiB(da.cmd.Process.Pid)
+		b, _ := rssKiB(db.cmd.Process.Pid)
+		maxA, maxB = max(maxA, a), max(maxB, b)
+		return transfer(t, bob, id).State == node.FileCompleted
+	})
+	el := time.Since(start)
+	getFile(t, bob, id, sum)
+	_, hwmA := rssKiB(da.cmd.Process.Pid)
+	_, hwmB := rssKiB(db.cmd.Process.Pid)
+	t.Logf("%d MiB in %s (%.2f MB/s)", mib, el.Round(time.Second), float64(mib<<20)/1e6/el.Seconds())
+	t.Logf("sender:   idle %d MiB, peak %d MiB (VmHWM; sampled %d MiB): %d MiB above idle", idleA>>10, hwmA>>10, maxA>>10, (hwmA-idleA)>>10)
+	t.Logf("receiver: idle %d MiB, peak %d MiB (VmHWM; sampled %d MiB): %d MiB above idle", idleB>>10, hwmB>>10, maxB>>10, (hwmB-idleB)>>10)
+	for _, d := range []int64{hwmA - idleA, hwmB - idleB} {
+		if d > 100<<10 {
+			t.Errorf("peak %d MiB above idle, goal under 100 MB", d>>10)
+		}
+	}
+}
