@@ -205,7 +205,11 @@ func (n *Node) onFileFrame(p *peer, l *wire.Link, c contacts.Contact, m wire.Msg
 		}
 	case *wire.FileRequest:
 		if r := n.fl.m.OnRequest(c.ID, l, m); r != nil {
-			n.tellEnded(p, c, m.File, *r)
+			reason := *r
+			if t, err := n.fl.m.Get(n.ctx, m.File); err == nil && t.ContactID == c.ID && t.State == files.Cancelled {
+				reason = wire.EndCancelled // cancelled before they asked
+			}
+			n.tellEnded(p, c, m.File, reason)
 			return nil
 		}
 		n.ensurePump(p, c.ID, l)
@@ -371,7 +375,10 @@ func (n *Node) endFile(ctx context.Context, id wire.ID, state files.State, reaso
 	if err != nil {
 		return files.Transfer{}, err
 	}
-	tell = tell && !c.Removed && c.State == contacts.Accepted
+	// A peer that never asked for an outgoing file may be an older chive
+	// that ends links on file frames: it is told nothing (a newer one
+	// that asks later learns it ended from our answer to its request).
+	tell = tell && !c.Removed && c.State == contacts.Accepted && !(t.Direction == storage.Outgoing && t.State == files.Offered)
 	p := n.peer(c.Address)
 	p.mu.Lock()
 	var it *storage.OutboxItem
