@@ -361,7 +361,8 @@ func (m *Manager) verify(t *transfer) {
 	t.f.Sync()
 	h := sha256.New()
 	head := make([]byte, 0, media.SniffLen)
-	r := newReader(t.f, t.aead, t.id, t.l)
+	// Stops when the manager closes; the next start checks again.
+	r := ctxReader{m.ctx, newReader(t.f, t.aead, t.id, t.l)}
 	buf := make([]byte, 32<<10)
 	var err error
 	for {
@@ -374,6 +375,9 @@ func (m *Manager) verify(t *transfer) {
 		if err != nil {
 			break
 		}
+	}
+	if m.ctx.Err() != nil {
+		return
 	}
 	if !errors.Is(err, io.EOF) {
 		m.opts.Logger.Warn("files: a stored chunk does not open", "file", t.id.String()[:8], "err", err)

@@ -205,8 +205,12 @@ func (n *Node) onFileFrame(p *peer, l *wire.Link, c contacts.Contact, m wire.Msg
 		}
 	case *wire.FileRequest:
 		if r := n.fl.m.OnRequest(c.ID, l, m); r != nil {
+			t, err := n.fl.m.Get(n.ctx, m.File)
+			if err != nil || t.ContactID != c.ID || t.Direction != storage.Outgoing {
+				return nil // not a file we sent them: made up, say nothing
+			}
 			reason := *r
-			if t, err := n.fl.m.Get(n.ctx, m.File); err == nil && t.ContactID == c.ID && t.State == files.Cancelled {
+			if t.State == files.Cancelled {
 				reason = wire.EndCancelled // cancelled before they asked
 			}
 			n.tellEnded(p, c, m.File, reason)

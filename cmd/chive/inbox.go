@@ -177,9 +177,12 @@ func messageLine(m node.Message) string {
 	if m.File == nil {
 		return oneLine(m.Text)
 	}
-	f := fmt.Sprintf("[file %s, %s, %s — chive files get %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.File.State, m.ID[:8])
-	if m.File.State == node.FileOffered {
+	f := fmt.Sprintf("[file %s, %s, %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.File.State)
+	switch {
+	case m.File.State == node.FileOffered && m.Direction == node.Incoming:
 		f = fmt.Sprintf("[file %s, %s — chive files accept %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.ID[:8])
+	case m.File.State == node.FileCompleted:
+		f = fmt.Sprintf("[file %s, %s, completed — chive files get %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.ID[:8])
 	}
 	if m.Text == "" {
 		return f
