@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/chive-im/chive/contacts"
@@ -60,6 +61,9 @@ func (n *Node) apiContact(c contacts.Contact) Contact {
 	}
 	if c.LastMessage != nil {
 		out.LastMessage = c.Preview(80)
+		if f := n.messageFile(*c.LastMessage); f != nil {
+			out.LastMessage = strings.TrimSpace("[" + f.Name + "] " + out.LastMessage)
+		}
 		out.LastAt = messageTime(*c.LastMessage)
 	}
 	return out

@@ -98,6 +98,27 @@ func BenchmarkTorFileThroughput(b *testing.B) {
 	conn, marks := bareStream(b, alice, bob, size)
 	buf := make([]byte, 64<<10)
 	var bare, file time.Duration
+	var idleChat, busyChat []time.Duration
+	// chat sends a message from Alice to Bob and returns how long until it
+	// was delivered (Bob's node stored and acknowledged it).
+	chat := func() (time.Duration, bool) {
+		start := time.Now()
+		m, err := alice.Send(context.Background(), bob.Address(), "during the file")
+		if err != nil {
+			return 0, false
+		}
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if alice.count(isMsgState(m.ID, Delivered)) > 0 {
+				return time.Since(start), true
+			}
+		}
+		return 0, false
+	}
+	for range 3 {
+		if d, ok := chat(); ok {
+			idleChat = append(idleChat, d)
+		}
+	}
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
@@ -124,8 +145,26 @@ func BenchmarkTorFileThroughput(b *testing.B) {
 		if _, err := bob.AcceptFile(b.Context(), m.ID); err != nil {
 			b.Fatal(err)
 		}
+		stop := make(chan struct{})
+		chatted := make(chan []time.Duration)
+		go func() { // chat while the file moves
+			var ds []time.Duration
+			defer func() { chatted <- ds }()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+				if d, ok := chat(); ok {
+					ds = append(ds, d)
+				}
+			}
+		}()
 		bob.waitFor(b, 20*time.Minute, "completed", isFileState(m.ID, FileCompleted))
 		file += time.Since(start)
+		close(stop)
+		busyChat = append(busyChat, <-chatted...)
 		b.StopTimer()
 		if t, _ := bob.File(b.Context(), m.ID); t.DuplicateBytes != 0 {
 			b.Errorf("duplicates: %+v", t)
@@ -136,7 +175,20 @@ func BenchmarkTorFileThroughput(b *testing.B) {
 	b.ReportMetric(mb/bare.Seconds(), "bare-MB/s")
 	b.ReportMetric(mb/file.Seconds(), "file-MB/s")
 	b.ReportMetric(bare.Seconds()/file.Seconds(), "file/bare")
+	b.ReportMetric(float64(mean(idleChat).Milliseconds()), "chat-idle-ms")
+	b.ReportMetric(float64(mean(busyChat).Milliseconds()), "chat-during-file-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+func mean(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	var s time.Duration
+	for _, d := range ds {
+		s += d
+	}
+	return s / time.Duration(len(ds))
 }
 
 // BenchmarkTorFileResume: Bob's node stops in the middle of a transfer

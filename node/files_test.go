@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,9 @@ func TestFileTransferMem(t *testing.T) {
 	}
 	if hf == nil || hf.State != FileCompleted {
 		t.Fatalf("history's file %+v", hf)
+	}
+	if c, _ := bob.Contact(ctx, alice.Address()); c.LastMessage != "[data.bin] the data" && !strings.HasPrefix(c.LastMessage, "while") {
+		t.Errorf("contact's last message: %q", c.LastMessage)
 	}
 }
 
