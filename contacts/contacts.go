@@ -28,6 +28,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/storage"
 )
@@ -80,6 +81,16 @@ type Contact struct {
 	// Removed: taken out of the book with its history kept. Only Lookup and
 	// LookupID return removed contacts; to the node they are strangers.
 	Removed bool
+	// PeerName is the display name the contact gives itself (CleanName'd).
+	PeerName string
+	// NameSent is our display name as last sent to them ("": none yet).
+	NameSent string
+	// BlockedFrom is a blocked contact's state before the block, which
+	// Unblock restores; "" when it was not in the book (or blocked by a
+	// chive before schema version 3).
+	BlockedFrom State
+	// Invited: their (pending) request came with a valid invite token.
+	Invited bool
 
 	// Filled by List, Get, ByAddress and Find (not by the Lookup methods):
 	Unread      int
@@ -131,10 +142,6 @@ type Book struct {
 	self onion.Address
 	max  int
 
-	// nameMu serializes Add and Rename so the unique-name check and the
-	// write cannot interleave with another Add or Rename.
-	nameMu sync.Mutex
-
 	mu    sync.Mutex // guards the buckets
 	total bucket
 	per   map[onion.Address]*bucket
@@ -165,6 +172,7 @@ func fromStorage(sc storage.Contact) Contact {
 		ID: sc.ID, Address: onion.Address(sc.Address), Name: sc.Nickname, State: sc.State, Verified: sc.Verified,
 		Greeting: sc.Greeting, PeerBundle: sc.PeerBundle, Note: sc.Note, Created: sc.Created, Updated: sc.Updated,
 		LastSeen: sc.LastSeen, Removed: sc.Removed,
+		PeerName: sc.PeerName, NameSent: sc.NameSent, BlockedFrom: sc.BlockedFrom, Invited: sc.Invited,
 	}
 }
 
@@ -205,11 +213,13 @@ func (b *Book) change(ctx context.Context, id int64, fn func(tx *storage.Tx, sc 
 }
 
 // nameTaken reports whether another live contact (not exceptID) has name.
-func (b *Book) nameTaken(ctx context.Context, name string, exceptID int64) error {
+// It reads inside tx, whose write lock keeps the check and the write that
+// follows together: no other Add, Rename or peer name can interleave.
+func nameTaken(tx *storage.Tx, name string, exceptID int64) error {
 	if name == "" {
 		return nil
 	}
-	cs, err := b.db.Contacts(ctx)
+	cs, err := tx.Contacts()
 	if err != nil {
 		return err
 	}
@@ -226,8 +236,8 @@ func validName(name string) (string, error) {
 	if !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "", errors.New("contacts: name has control characters")
 	}
-	if utf8.RuneCountInString(name) > 64 {
-		return "", errors.New("contacts: name longer than 64 characters")
+	if utf8.RuneCountInString(name) > MaxName {
+		return "", fmt.Errorf("contacts: name longer than %d characters", MaxName)
 	}
 	if _, err := onion.ParseAddress(name); err == nil {
 		return "", errors.New("contacts: a name cannot be an address")
@@ -255,32 +265,36 @@ func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...
 	if name, err = validName(name); err != nil {
 		return Contact{}, err
 	}
-	b.nameMu.Lock()
-	defer b.nameMu.Unlock()
-	existing, err := b.db.ContactByAddress(ctx, string(addr))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return Contact{}, fmt.Errorf("contacts: add: %w", err)
-	}
-	exceptID := int64(0)
-	if err == nil {
-		exceptID = existing.ID
-	}
-	if err := b.nameTaken(ctx, name, exceptID); err != nil {
-		return Contact{}, err
-	}
 	var out Contact
 	err = b.db.Update(ctx, func(tx *storage.Tx) error {
 		sc, err := tx.ContactByAddress(string(addr))
+		exceptID := int64(0)
+		if err == nil {
+			exceptID = sc.ID
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		if !(err == nil && !sc.Removed && sc.State != Blocked) { // it would be (re)named
+			if err := nameTaken(tx, name, exceptID); err != nil {
+				return err
+			}
+		}
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), Nickname: name, State: Requested, Greeting: greeting})
 			if err != nil {
 				return err
 			}
-		case err != nil:
-			return err
 		case sc.Removed || sc.State == Blocked:
+			// A fresh request: whatever session there was is stale.
+			if sc.State == Blocked {
+				if err := tx.ForgetSession(sc.ID); err != nil {
+					return err
+				}
+			}
 			sc.Removed, sc.State, sc.Nickname, sc.Greeting, sc.Verified = false, Requested, name, greeting, false
+			sc.BlockedFrom, sc.PeerBundle = "", nil
 			if err := tx.UpdateContact(sc); err != nil {
 				return err
 			}
@@ -300,86 +314,192 @@ func (b *Book) Add(ctx context.Context, address, name, greeting string, then ...
 		return out, err
 	}
 	if err != nil {
-		return Contact{}, err
+		if errors.Is(err, ErrNameTaken) {
+			return Contact{}, err
+		}
+		return Contact{}, fmt.Errorf("contacts: add: %w", err)
 	}
 	return out, nil
 }
 
 // IncomingRequest records a contact request from address with the peer's
-// bundle and greeting, received at now. A stranger becomes
-// "pending-incoming". Errors: ErrBlocked (blocked address: nothing
-// stored), ErrRateLimited (too many requests from this address, in total,
-// or too many pending: nothing stored), ErrSelf.
+// bundle and greeting, received at now: Receive without an invite token.
+func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundle []byte, greeting string, now time.Time, then ...Then) (Contact, error) {
+	r, err := b.Receive(ctx, Request{Address: address, Bundle: bundle, Greeting: greeting, At: now}, then...)
+	return r.Contact, err
+}
+
+// Request is a contact request as the node received it.
+type Request struct {
+	Address  onion.Address
+	Bundle   []byte
+	Greeting string
+	At       time.Time
+	// Invite is the invite token the request carried, if any. A usable one
+	// is redeemed (one use) in the transaction that stores the request,
+	// which then skips the rate limits and the pending cap and is never
+	// evicted. An unusable one is ignored: the request is a stranger's.
+	Invite []byte
+}
+
+// Received says what Receive did.
+type Received struct {
+	Contact Contact
+	// Evicted are the pending requests dropped to make room: the oldest
+	// request that came without an invite, when the pending list was full.
+	Evicted []Contact
+}
+
+// Receive records a contact request. A stranger becomes "pending-incoming".
+// Errors: ErrBlocked (blocked address), ErrRateLimited (too many requests
+// from this address or in total: nothing stored), ErrSelf.
+//
+// When the pending list is full, the oldest request without an invite is
+// dropped to make room (reported in Received.Evicted): a flood of requests
+// from fresh addresses can push out older uninvited requests but never lock
+// the list, and never touches invited ones.
+//
+// From a blocked address the request is kept silently (ErrBlocked, with
+// the contact; then runs): Unblock then shows it as pending-incoming.
 //
 // From an address already in the book the bundle and greeting are updated
 // and the state is left alone: for "requested" (both asked at once) and
 // "accepted" (the peer lost its session) the node decides what to do.
-func (b *Book) IncomingRequest(ctx context.Context, address onion.Address, bundle []byte, greeting string, now time.Time, then ...Then) (Contact, error) {
-	addr, err := onion.ParseAddress(string(address))
+func (b *Book) Receive(ctx context.Context, r Request, then ...Then) (Received, error) {
+	addr, err := onion.ParseAddress(string(r.Address))
 	if err != nil {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
 	}
 	if addr == b.self && b.self != "" {
-		return Contact{}, ErrSelf
+		return Received{}, ErrSelf
 	}
-	if len(greeting) > 4096 || len(bundle) > 64<<10 {
-		return Contact{}, errors.New("contacts: incoming request: greeting or bundle too large")
+	if len(r.Greeting) > 4096 || len(r.Bundle) > 64<<10 {
+		return Received{}, errors.New("contacts: incoming request: greeting or bundle too large")
 	}
+	now := r.At
 	existing, err := b.db.ContactByAddress(ctx, string(addr))
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
 	}
 	known := err == nil && !existing.Removed
-	if err == nil && existing.State == Blocked {
-		return Contact{}, ErrBlocked
-	}
-	if !b.allow(addr, now) {
-		return Contact{}, ErrRateLimited
-	}
-	if !known {
-		n, err := b.db.CountContacts(ctx, PendingIncoming)
-		if err != nil {
-			return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
-		}
-		if n >= b.max {
-			return Contact{}, fmt.Errorf("%w: %d requests already pending", ErrRateLimited, n)
+	blocked := err == nil && existing.State == Blocked
+	// An invited request that is still pending stays invited: its resends
+	// and updates pass without using the invite again.
+	invited := known && existing.Invited && existing.State == PendingIncoming
+	redeem := false
+	if !invited && !blocked && r.Invite != nil && (!known || existing.State == PendingIncoming) {
+		if _, err := b.db.CheckInvite(ctx, r.Invite, now); err == nil {
+			invited, redeem = true, true
 		}
 	}
-	var out Contact
+	if !invited && !b.allow(addr, now) {
+		if blocked {
+			return Received{}, ErrBlocked
+		}
+		return Received{}, ErrRateLimited
+	}
+	var out Received
 	err = b.db.Update(ctx, func(tx *storage.Tx) error {
+		out = Received{}
+		if redeem {
+			if _, err := tx.RedeemInvite(r.Invite, now); err != nil {
+				return err // used up meanwhile: the sender retries
+			}
+		}
 		sc, err := tx.ContactByAddress(string(addr))
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: PendingIncoming, Greeting: greeting,
-				PeerBundle: bundle, Created: now})
+			if err := b.makeRoom(tx, invited, &out); err != nil {
+				return err
+			}
+			sc, err = tx.InsertContact(storage.Contact{Address: string(addr), State: PendingIncoming, Greeting: r.Greeting,
+				PeerBundle: r.Bundle, Created: now, Invited: invited})
 			if err != nil {
 				return err
 			}
 		case err != nil:
 			return err
 		case sc.State == Blocked:
-			return ErrBlocked
+			// Kept silently: they asked (again), so unblocking shows their
+			// request. Whatever session we had is stale for them.
+			if err := tx.ForgetSession(sc.ID); err != nil {
+				return err
+			}
+			sc.BlockedFrom, sc.PeerBundle, sc.Greeting, sc.Updated = PendingIncoming, r.Bundle, r.Greeting, now
+			if err := tx.UpdateContact(sc); err != nil {
+				return err
+			}
 		default:
 			if sc.Removed {
+				if err := b.makeRoom(tx, invited, &out); err != nil {
+					return err
+				}
 				sc.Removed, sc.State, sc.Verified = false, PendingIncoming, false
 			}
-			sc.PeerBundle, sc.Greeting, sc.Updated = bundle, greeting, now
+			if sc.State == PendingIncoming && invited {
+				sc.Invited = true
+			}
+			sc.PeerBundle, sc.Greeting, sc.Updated = r.Bundle, r.Greeting, now
 			if err := tx.UpdateContact(sc); err != nil {
 				return err
 			}
 		}
-		out = fromStorage(sc)
+		out.Contact = fromStorage(sc)
 		for _, t := range then {
-			if err := t(tx, out); err != nil {
+			if err := t(tx, out.Contact); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return Contact{}, fmt.Errorf("contacts: incoming request: %w", err)
+		if errors.Is(err, storage.ErrInviteUsed) {
+			return Received{}, fmt.Errorf("%w: the invite was used up meanwhile", ErrRateLimited)
+		}
+		return Received{}, fmt.Errorf("contacts: incoming request: %w", err)
+	}
+	if out.Contact.State == Blocked {
+		return out, ErrBlocked
 	}
 	return out, nil
+}
+
+// makeRoom keeps the pending list under its cap before a new request joins
+// it: requests without an invite count against the cap, and when it is
+// reached the least recently asked one goes. An invited request needs no
+// room (the invites bound how many there are). tx is Receive's.
+func (b *Book) makeRoom(tx *storage.Tx, invited bool, out *Received) error {
+	if invited {
+		return nil
+	}
+	pending, err := tx.PendingRequests()
+	if err != nil {
+		return err
+	}
+	var plain []storage.PendingRef
+	for _, p := range pending {
+		if !p.Invited {
+			plain = append(plain, p)
+		}
+	}
+	for len(plain) >= b.max {
+		sc, err := tx.Contact(plain[0].ID)
+		if err != nil {
+			return err
+		}
+		keep, err := tx.HasMessages(sc.ID)
+		if err != nil {
+			return err
+		}
+		if err := b.drop(tx, sc, keep); err != nil {
+			return err
+		}
+		c := fromStorage(sc)
+		c.Removed = true
+		out.Evicted = append(out.Evicted, c)
+		plain = plain[1:]
+	}
+	return nil
 }
 
 // Accept moves a contact to "accepted": a pending-incoming request the user
@@ -433,23 +553,43 @@ func (b *Book) drop(tx *storage.Tx, sc storage.Contact, keepHistory bool) error 
 	return tx.UpdateContact(sc)
 }
 
-// Block blocks a contact: its session and outbox are dropped and requests
-// from its address are refused with ErrBlocked. History is kept.
-func (b *Book) Block(ctx context.Context, id int64) (Contact, error) {
-	return b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
-		sc.State, sc.PeerBundle = Blocked, nil
-		return tx.ForgetSession(sc.ID)
+// Block blocks a contact: its outbox is dropped (the messages it carried
+// fail; their ids are returned) and requests and messages from its address
+// are refused silently. Its session, bundle and history are kept, with the
+// state it had, so that Unblock can restore it.
+func (b *Book) Block(ctx context.Context, id int64) (Contact, []storage.MessageID, error) {
+	var failed []storage.MessageID
+	c, err := b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
+		var err error
+		failed, err = block(tx, sc)
+		return err
 	}, nil)
+	return c, failed, err
+}
+
+// block marks sc blocked, remembering its state. sc is stored by the caller.
+func block(tx *storage.Tx, sc *storage.Contact) ([]storage.MessageID, error) {
+	switch {
+	case sc.State == Blocked:
+		return nil, nil
+	case sc.Removed:
+		sc.BlockedFrom = "" // a stranger again, as far as we are concerned
+	default:
+		sc.BlockedFrom = sc.State
+	}
+	sc.State, sc.Removed = Blocked, false
+	return tx.ForgetOutbox(sc.ID)
 }
 
 // BlockAddress blocks an address that may not be in the book yet (a
 // stranger's request the user refuses for good).
-func (b *Book) BlockAddress(ctx context.Context, address string) (Contact, error) {
+func (b *Book) BlockAddress(ctx context.Context, address string) (Contact, []storage.MessageID, error) {
 	addr, err := onion.ParseAddress(address)
 	if err != nil {
-		return Contact{}, fmt.Errorf("contacts: block: %w", err)
+		return Contact{}, nil, fmt.Errorf("contacts: block: %w", err)
 	}
 	var out Contact
+	var failed []storage.MessageID
 	err = b.db.Update(ctx, func(tx *storage.Tx) error {
 		sc, err := tx.ContactByAddress(string(addr))
 		switch {
@@ -461,8 +601,7 @@ func (b *Book) BlockAddress(ctx context.Context, address string) (Contact, error
 		case err != nil:
 			return err
 		default:
-			sc.State, sc.Removed, sc.PeerBundle = Blocked, false, nil
-			if err := tx.ForgetSession(sc.ID); err != nil {
+			if failed, err = block(tx, &sc); err != nil {
 				return err
 			}
 			if err := tx.UpdateContact(sc); err != nil {
@@ -472,7 +611,150 @@ func (b *Book) BlockAddress(ctx context.Context, address string) (Contact, error
 		out = fromStorage(sc)
 		return nil
 	})
+	return out, failed, err
+}
+
+// Unblock undoes Block: the contact returns to the state it had then.
+// Accepted needs the session still stored, pending-incoming the peer's
+// bundle; requested runs then (to send the request again). Otherwise (an
+// address blocked while not in the book, or by a chive before schema
+// version 3, which forgot the session) the contact is removed with its
+// history kept: a stranger again (the result has Removed set). A contact
+// that is not blocked is returned unchanged.
+func (b *Book) Unblock(ctx context.Context, id int64, then ...Then) (Contact, error) {
+	var out Contact
+	err := b.db.Update(ctx, func(tx *storage.Tx) error {
+		sc, err := tx.Contact(id)
+		if err != nil {
+			return notFound(err)
+		}
+		if sc.Removed {
+			return ErrNotFound
+		}
+		if sc.State != Blocked {
+			out = fromStorage(sc)
+			return nil
+		}
+		next := sc.BlockedFrom
+		switch next {
+		case Accepted:
+			if _, err := tx.Session(sc.ID); errors.Is(err, storage.ErrNotFound) {
+				next = ""
+			} else if err != nil {
+				return err
+			}
+		case PendingIncoming:
+			if sc.PeerBundle == nil {
+				next = ""
+			}
+		}
+		if next == "" {
+			// A removed row's state means nothing, as long as it is not
+			// "blocked": requests from the address are welcome again.
+			sc.State, sc.BlockedFrom = Requested, ""
+			if err := b.drop(tx, sc, true); err != nil {
+				return err
+			}
+			sc.Removed, sc.Verified, sc.PeerBundle = true, false, nil
+			out = fromStorage(sc)
+			return nil
+		}
+		sc.State, sc.BlockedFrom = next, ""
+		if err := tx.UpdateContact(sc); err != nil {
+			return err
+		}
+		out = fromStorage(sc)
+		if next != Requested {
+			return nil
+		}
+		for _, t := range then {
+			if err := t(tx, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	return out, err
+}
+
+// SetPeerName records the display name the contact gives itself, inside
+// tx (typically a Then of the change that brought it: a request, an
+// acceptance, or a profile message). raw is cleaned with CleanName. While
+// we never chose a nickname for them (it is empty, or still what an
+// earlier PeerName filled in), the nickname follows, if no other contact
+// has that name (then "Name (2)"…). It reports whether anything changed.
+func (b *Book) SetPeerName(tx *storage.Tx, id int64, raw string) (bool, error) {
+	name := CleanName(raw)
+	sc, err := tx.Contact(id)
+	if err != nil {
+		return false, notFound(err)
+	}
+	if name == sc.PeerName {
+		return false, nil
+	}
+	if sc.Nickname == "" || prefilled(sc.Nickname, sc.PeerName) {
+		sc.Nickname = ""
+		if name != "" {
+			if sc.Nickname, err = freeName(tx, name, sc.ID); err != nil {
+				return false, err
+			}
+		}
+	}
+	sc.PeerName = name
+	if err := tx.UpdateContact(sc); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// prefilled reports whether nick is what freeName made of peerName.
+func prefilled(nick, peerName string) bool {
+	if peerName == "" {
+		return false
+	}
+	if nick == peerName {
+		return true
+	}
+	base, n, ok := strings.Cut(strings.TrimSuffix(nick, ")"), " (")
+	return ok && len(n) == 1 && n[0] >= '2' && n[0] <= '9' && strings.HasPrefix(peerName, base)
+}
+
+// freeName is name as a nickname: valid and unused by another contact,
+// with " (2)" … " (9)" added if need be; "" if there is none.
+func freeName(tx *storage.Tx, name string, id int64) (string, error) {
+	if _, err := validName(name); err != nil {
+		return "", nil // e.g. a name that looks like an address: no nickname
+	}
+	for i := 1; i <= 9; i++ {
+		try := name
+		if i > 1 {
+			suffix := fmt.Sprintf(" (%d)", i)
+			r := []rune(name)
+			try = strings.TrimSpace(string(r[:min(len(r), MaxName-len(suffix))])) + suffix
+		}
+		err := nameTaken(tx, try, id)
+		if err == nil {
+			return try, nil
+		}
+		if !errors.Is(err, ErrNameTaken) {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// MaxName is the longest nickname or display name, in characters.
+const MaxName = 64
+
+// CleanName makes a display name a peer chose safe to store and show: one
+// line without control, bidi or invisible characters (safetext.Line),
+// trimmed, at most MaxName characters.
+func CleanName(raw string) string {
+	s := strings.Join(strings.Fields(safetext.Line(raw)), " ")
+	if r := []rune(s); len(r) > MaxName {
+		s = strings.TrimSpace(string(r[:MaxName]))
+	}
+	return s
 }
 
 // Rename sets the contact's nickname (unique among contacts, case-insensitively).
@@ -481,12 +763,10 @@ func (b *Book) Rename(ctx context.Context, id int64, name string) (Contact, erro
 	if err != nil {
 		return Contact{}, err
 	}
-	b.nameMu.Lock()
-	defer b.nameMu.Unlock()
-	if err := b.nameTaken(ctx, name, id); err != nil {
-		return Contact{}, err
-	}
-	return b.change(ctx, id, func(_ *storage.Tx, sc *storage.Contact) error {
+	return b.change(ctx, id, func(tx *storage.Tx, sc *storage.Contact) error {
+		if err := nameTaken(tx, name, id); err != nil {
+			return err
+		}
 		sc.Nickname = name
 		return nil
 	}, nil)

@@ -174,24 +174,26 @@ func TestBlock(t *testing.T) {
 	if _, err := db.QueueFrame(ctx, storage.OutboxItem{ContactID: c.ID, Kind: storage.KindReceipt, Frame: []byte("r")}); err != nil {
 		t.Fatal(err)
 	}
-	c, err = b.Block(ctx, c.ID)
-	if err != nil || c.State != Blocked {
+	c, _, err = b.Block(ctx, c.ID)
+	if err != nil || c.State != Blocked || c.BlockedFrom != PendingIncoming {
 		t.Fatal(c, err)
 	}
 	if ob, _ := db.Outbox(ctx, c.ID); len(ob) != 0 {
 		t.Fatal("outbox kept for a blocked contact")
 	}
 	for i := range 3 {
-		if _, err := b.IncomingRequest(ctx, eve, []byte("eve"), "again", now.Add(time.Duration(i+1)*time.Hour)); !errors.Is(err, ErrBlocked) {
-			t.Fatalf("request from blocked address: %v", err)
+		got, err := b.IncomingRequest(ctx, eve, []byte("eve"), "again", now.Add(time.Duration(i+1)*time.Hour))
+		if !errors.Is(err, ErrBlocked) || got.State != Blocked {
+			t.Fatalf("request from blocked address: %+v, %v", got, err)
 		}
 	}
-	if got, _ := b.Get(ctx, c.ID); got.Greeting != "let me in" {
-		t.Fatalf("blocked request changed the contact: %+v", got)
+	// Kept silently, for an unblock to show.
+	if got, _ := b.Get(ctx, c.ID); got.State != Blocked || got.Greeting != "again" || got.BlockedFrom != PendingIncoming {
+		t.Fatalf("blocked contact after its requests: %+v", got)
 	}
 	// Blocking a stranger before they ever ask.
 	mallory := newAddr(t)
-	if _, err := b.BlockAddress(ctx, string(mallory)); err != nil {
+	if _, _, err := b.BlockAddress(ctx, string(mallory)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.IncomingRequest(ctx, mallory, nil, "hi", now); !errors.Is(err, ErrBlocked) {
@@ -199,8 +201,177 @@ func TestBlock(t *testing.T) {
 	}
 	// Adding a blocked address is the user's explicit choice: it unblocks.
 	c, err = b.Add(ctx, string(eve), "Eve", "ok then")
-	if err != nil || c.State != Requested {
+	if err != nil || c.State != Requested || c.BlockedFrom != "" || c.PeerBundle != nil {
 		t.Fatal(c, err)
+	}
+}
+
+// TestUnblock: each state comes back as it was when blocked.
+func TestUnblock(t *testing.T) {
+	ctx := context.Background()
+	b, db := newBook(t, Options{})
+	now := time.Unix(1800000000, 0)
+
+	// Accepted, with a session: accepted again, same session.
+	bob, _ := b.IncomingRequest(ctx, newAddr(t), []byte("bob-bundle"), "hi", now)
+	if _, err := b.Accept(ctx, bob.ID, func(tx *storage.Tx, c Contact) error { return tx.PutSession(c.ID, []byte("bob-session"), now) }); err != nil {
+		t.Fatal(err)
+	}
+	m, err := db.QueueMessage(ctx, storage.OutgoingMessage{ContactID: bob.ID, Body: "unsent", Session: []byte("bob-session-2"), Frame: []byte("f")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked, failed, err := b.Block(ctx, bob.ID)
+	if err != nil || blocked.BlockedFrom != Accepted || len(failed) != 1 || failed[0] != m.ID {
+		t.Fatalf("block = %+v, %v, %v", blocked, failed, err)
+	}
+	if back, _ := db.Message(ctx, bob.ID, storage.Outgoing, m.ID); back.Status != storage.StatusFailed {
+		t.Errorf("message queued when blocked: %s, want failed", back.Status)
+	}
+	c, err := b.Unblock(ctx, bob.ID, func(*storage.Tx, Contact) error { t.Error("then ran for an accepted contact"); return nil })
+	if err != nil || c.State != Accepted || c.Removed || c.BlockedFrom != "" {
+		t.Fatalf("unblock accepted = %+v, %v", c, err)
+	}
+	if st, err := db.Session(ctx, bob.ID); err != nil || string(st) != "bob-session-2" {
+		t.Errorf("session after unblock: %q, %v", st, err)
+	}
+	if c, err := b.Unblock(ctx, bob.ID); err != nil || c.State != Accepted {
+		t.Errorf("unblocking an unblocked contact: %+v, %v", c, err)
+	}
+
+	// Requested: requested again, and then runs (to send the request again).
+	carol, _ := b.Add(ctx, string(newAddr(t)), "Carol", "hello")
+	b.Block(ctx, carol.ID)
+	ran := false
+	c, err = b.Unblock(ctx, carol.ID, func(tx *storage.Tx, c Contact) error { ran = c.State == Requested; return nil })
+	if err != nil || c.State != Requested || !ran {
+		t.Fatalf("unblock requested = %+v, %v (then ran: %v)", c, err, ran)
+	}
+
+	// Pending-incoming: pending again, with the greeting of their latest request.
+	dave := newAddr(t)
+	d, _ := b.IncomingRequest(ctx, dave, []byte("dave-1"), "first", now)
+	b.Block(ctx, d.ID)
+	b.IncomingRequest(ctx, dave, []byte("dave-2"), "second", now.Add(time.Hour))
+	c, err = b.Unblock(ctx, d.ID)
+	if err != nil || c.State != PendingIncoming || c.Greeting != "second" || string(c.PeerBundle) != "dave-2" {
+		t.Fatalf("unblock pending = %+v, %v", c, err)
+	}
+
+	// Accepted, but they asked again while blocked (they lost the session):
+	// their new request, and our stale session gone.
+	erin, _ := b.IncomingRequest(ctx, newAddr(t), []byte("erin-1"), "hi", now)
+	b.Accept(ctx, erin.ID, func(tx *storage.Tx, c Contact) error { return tx.PutSession(c.ID, []byte("erin-session"), now) })
+	b.Block(ctx, erin.ID)
+	if _, err := b.IncomingRequest(ctx, erin.Address, []byte("erin-2"), "it's me again", now.Add(time.Hour)); !errors.Is(err, ErrBlocked) {
+		t.Fatal(err)
+	}
+	c, err = b.Unblock(ctx, erin.ID)
+	if err != nil || c.State != PendingIncoming || c.Greeting != "it's me again" {
+		t.Fatalf("unblock re-requested = %+v, %v", c, err)
+	}
+	if _, err := db.Session(ctx, erin.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("stale session kept: %v", err)
+	}
+
+	// A stranger blocked by address, and an accepted contact whose session
+	// is gone (blocked by an older chive): removed, history kept.
+	frank, _, _ := b.BlockAddress(ctx, string(newAddr(t)))
+	c, err = b.Unblock(ctx, frank.ID)
+	if err != nil || !c.Removed {
+		t.Fatalf("unblock stranger = %+v, %v", c, err)
+	}
+	if _, err := b.Get(ctx, frank.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unblocked stranger still in the book: %v", err)
+	}
+	if c, err := b.IncomingRequest(ctx, frank.Address, []byte("frank"), "may I?", now); err != nil || c.State != PendingIncoming {
+		t.Errorf("request from the unblocked stranger = %+v, %v; want a pending request", c, err)
+	}
+	gina, _ := b.IncomingRequest(ctx, newAddr(t), []byte("gina"), "hi", now)
+	b.Accept(ctx, gina.ID)
+	db.ReceiveMessage(ctx, storage.IncomingMessage{ContactID: gina.ID, ID: storage.NewMessageID(), Body: "keep me", Session: []byte("s")})
+	b.Block(ctx, gina.ID)
+	db.Update(ctx, func(tx *storage.Tx) error { return tx.ForgetSession(gina.ID) })
+	c, err = b.Unblock(ctx, gina.ID)
+	if err != nil || !c.Removed {
+		t.Fatalf("unblock without session = %+v, %v", c, err)
+	}
+	if h, _ := db.History(ctx, gina.ID, 0, 10); len(h) != 1 {
+		t.Errorf("history of the removed contact: %d messages, want 1 kept", len(h))
+	}
+	if _, err := b.Unblock(ctx, 9999); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unblock unknown: %v", err)
+	}
+}
+
+// TestPeerName: the name a peer gives itself is cleaned, fills an empty
+// nickname (and follows it while it was filled in), and never replaces one
+// the user chose.
+func TestPeerName(t *testing.T) {
+	ctx := context.Background()
+	b, db := newBook(t, Options{})
+	now := time.Unix(1800000000, 0)
+	set := func(id int64, raw string) bool {
+		t.Helper()
+		var changed bool
+		if err := db.Update(ctx, func(tx *storage.Tx) error {
+			var err error
+			changed, err = b.SetPeerName(tx, id, raw)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return changed
+	}
+	get := func(id int64) Contact {
+		t.Helper()
+		c, err := b.LookupID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, _ := b.IncomingRequest(ctx, newAddr(t), []byte("x"), "hi", now)
+	if !set(a.ID, "  Alice\x1b[31m \u202eLiddell\n ") {
+		t.Fatal("no change")
+	}
+	if c := get(a.ID); c.PeerName != "Alice Liddell" || c.Name != "Alice Liddell" {
+		t.Fatalf("cleaned and filled: %+v", c)
+	}
+	if set(a.ID, "Alice Liddell") {
+		t.Error("the same name again is a change")
+	}
+	// Follows while filled in.
+	set(a.ID, "Alice L.")
+	if c := get(a.ID); c.Name != "Alice L." || c.PeerName != "Alice L." {
+		t.Fatalf("followed: %+v", c)
+	}
+	// Ours wins, for good.
+	if _, err := b.Rename(ctx, a.ID, "Ally"); err != nil {
+		t.Fatal(err)
+	}
+	set(a.ID, "Alice")
+	if c := get(a.ID); c.Name != "Ally" || c.PeerName != "Alice" {
+		t.Fatalf("local nickname overwritten: %+v", c)
+	}
+	// Taken names get a number; names that cannot be nicknames fill nothing.
+	b2, _ := b.IncomingRequest(ctx, newAddr(t), []byte("x"), "hi", now)
+	set(b2.ID, "ally")
+	if c := get(b2.ID); c.Name != "ally (2)" {
+		t.Fatalf("taken name: %+v", c)
+	}
+	set(b2.ID, "Ally B")
+	if c := get(b2.ID); c.Name != "Ally B" {
+		t.Fatalf("a numbered fill-in follows too: %+v", c)
+	}
+	b3, _ := b.IncomingRequest(ctx, newAddr(t), []byte("x"), "hi", now)
+	set(b3.ID, string(newAddr(t)))
+	if c := get(b3.ID); c.Name != "" || c.PeerName == "" {
+		t.Fatalf("an address as name: %+v", c)
+	}
+	set(b3.ID, strings.Repeat("é", 100))
+	if c := get(b3.ID); len([]rune(c.PeerName)) != MaxName || c.Name != c.PeerName {
+		t.Fatalf("long name: %d runes, name %q", len([]rune(c.PeerName)), c.Name)
 	}
 }
 
@@ -235,30 +406,108 @@ func TestRateLimit(t *testing.T) {
 	if !errors.Is(err, ErrRateLimited) || n != 4 {
 		t.Fatalf("strangers admitted in a burst: %d (then %v), want 4", n, err)
 	}
-	// Pending cap: even slowly, at most MaxPending requests wait for the user.
-	pending := 0
+	// Pending cap: even slowly, at most MaxPending requests wait for the
+	// user. A full list does not refuse the next one (that would let a slow
+	// flood lock everyone out): the least recent request goes.
+	first := map[onion.Address]bool{}
 	cs, _ := b.List(ctx)
 	for _, c := range cs {
-		if c.State == PendingIncoming {
-			pending++
-		}
+		first[c.Address] = true
 	}
 	tn := t1
-	for i := 0; i < 20; i++ {
+	var last []onion.Address
+	evicted := 0
+	for range 20 {
 		tn = tn.Add(time.Hour)
-		_, err = b.IncomingRequest(ctx, newAddr(t), nil, "slow spam", tn)
+		a := newAddr(t)
+		r, err := b.Receive(ctx, Request{Address: a, Greeting: "slow spam", At: tn})
 		if err != nil {
-			break
+			t.Fatalf("slow request refused: %v", err)
 		}
-		pending++
+		for _, e := range r.Evicted {
+			if !e.Removed || e.State != PendingIncoming {
+				t.Errorf("evicted %+v", e)
+			}
+		}
+		evicted += len(r.Evicted)
+		last = append(last, a)
 	}
-	if !errors.Is(err, ErrRateLimited) || pending != 8 {
-		t.Fatalf("pending requests = %d (%v), want the cap of 8", pending, err)
-	}
-	// Rate-limited requests stored nothing.
 	cs, _ = b.List(ctx)
 	if len(cs) != 8 {
-		t.Fatalf("book has %d contacts, want 8", len(cs))
+		t.Fatalf("book has %d contacts, want the cap of 8", len(cs))
+	}
+	if evicted != 20+len(first)-8 {
+		t.Errorf("%d evicted, want %d", evicted, 20+len(first)-8)
+	}
+	// The 8 kept are the 8 most recent.
+	for _, a := range last[len(last)-8:] {
+		if c, err := b.ByAddress(ctx, a); err != nil || c.State != PendingIncoming {
+			t.Errorf("recent request %s: %+v %v", a.Short(), c, err)
+		}
+	}
+	// Evicted strangers left nothing behind (no history to keep).
+	all, _ := b.db.Contacts(ctx)
+	if len(all) != 8 {
+		t.Errorf("%d rows stored, want 8", len(all))
+	}
+}
+
+// TestInvitedRequests: a request with a usable invite skips the rate limits
+// and the pending cap, uses the invite once, and is never evicted; one with
+// an unusable invite is a stranger's.
+func TestInvitedRequests(t *testing.T) {
+	ctx := context.Background()
+	b, db := newBook(t, Options{PerAddress: Rate{Burst: 1, Every: time.Hour}, Total: Rate{Burst: 1, Every: time.Hour}, MaxPending: 2})
+	now := time.Unix(1800000000, 0)
+	tok := []byte("0123456789abcdef")
+	if _, err := db.CreateInvite(ctx, storage.Invite{Token: tok, MaxUses: 2, Expires: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// The flood: fills the total bucket and the pending list.
+	if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", now); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("bucket not empty: %v", err)
+	}
+	// A wrong token does not help.
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: []byte("fedcba9876543210"), At: now}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("wrong token: %v", err)
+	}
+	friend := newAddr(t)
+	r, err := b.Receive(ctx, Request{Address: friend, Greeting: "it's me", Invite: tok, At: now})
+	if err != nil || !r.Contact.Invited || r.Contact.State != PendingIncoming {
+		t.Fatalf("invited request: %+v, %v", r, err)
+	}
+	// Its resend passes again without using the invite.
+	if _, err := b.Receive(ctx, Request{Address: friend, Greeting: "it's me", Invite: tok, At: now}); err != nil {
+		t.Fatalf("resend of an invited request: %v", err)
+	}
+	if ivs, _ := db.Invites(ctx); len(ivs) != 1 || ivs[0].Uses != 1 {
+		t.Fatalf("invites after one request and its resend: %+v", ivs)
+	}
+	// Hours of slow flood later, the invited request is still there.
+	tn := now
+	for range 5 {
+		tn = tn.Add(2 * time.Hour)
+		if _, err := b.IncomingRequest(ctx, newAddr(t), nil, "spam", tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := b.ByAddress(ctx, friend); err != nil || !c.Invited {
+		t.Fatalf("invited request evicted: %+v, %v", c, err)
+	}
+	// The second use; then the invite is used up and an expired one is void.
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok, At: tn}); err != nil {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok, At: tn}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("third use of a two-use invite: %v", err)
+	}
+	tok2 := []byte("fedcba9876543210")
+	db.CreateInvite(ctx, storage.Invite{Token: tok2, MaxUses: 1, Expires: tn})
+	if _, err := b.Receive(ctx, Request{Address: newAddr(t), Invite: tok2, At: tn}); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("expired invite: %v", err)
 	}
 }
 

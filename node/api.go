@@ -79,6 +79,47 @@ type API interface {
 	// typing events may be dropped (coalesced) for a reader that falls behind.
 	Subscribe(ctx context.Context) (<-chan Event, error)
 
+	// --- Drafts, display names, unblock (issue 11) ---
+
+	// SetDraft keeps the unsent text of a conversation, sealed in the
+	// profile and across restarts; "" clears it (Send does not: the UI
+	// clears the draft it sent). Contact.Draft returns it. A draft belongs
+	// to the client typing it: SetDraft publishes no event (other clients
+	// see it when they next load the contact), and the peer never learns of
+	// it. Each call is a durable write: save when the user leaves the
+	// conversation, quits or pauses typing, not on every key. Errors:
+	// ErrUnknownContact, ErrTooLong (over MaxText bytes).
+	SetDraft(ctx context.Context, ref, text string) error
+	// SetName changes our display name (Status.Name): the name sent with
+	// our contact requests and acceptances, and now, inside the encrypted
+	// session, to every accepted contact (and to a requested one once it
+	// accepts). Their nickname for us follows only where they never chose
+	// one. At most MaxName characters; "" is refused.
+	SetName(ctx context.Context, name string) error
+	// UnblockContact undoes BlockContact. The contact returns to the state it
+	// had when blocked: accepted (same session; nothing is sent, the peer
+	// never learned of the block), pending-incoming (their request, to
+	// accept or decline; also when they asked again while blocked), or
+	// requested (our request is sent again). An address blocked while not in
+	// the book, or blocked by a chive before this one (which forgot the
+	// session), is removed instead: a stranger again, its history kept
+	// hidden until it is added again. Publishes ContactEvent (Removed set in
+	// the last case). Unblocking a contact that is not blocked changes
+	// nothing. Errors: ErrUnknownContact.
+	UnblockContact(ctx context.Context, ref string) error
+
+	// Invite links (issue 13). A contact request that carries an invite's
+	// token skips the limits that protect the user from strangers' floods.
+
+	// CreateInvite makes an invite link: chive:<address>?invite=<token>,
+	// good for o.Uses requests (default 1) until o.Expires (default in 7 days).
+	CreateInvite(ctx context.Context, o InviteOptions) (Invite, error)
+	// Invites lists the invites that can still be used, oldest first.
+	Invites(ctx context.Context) ([]Invite, error)
+	// RevokeInvite deletes an invite; its link stops working at once.
+	// Unknown ids return an error wrapping ErrUnknownInvite.
+	RevokeInvite(ctx context.Context, id int64) error
+
 	// Files (issue 15). A file travels as a message (Message.File) whose
 	// id is the file's id. Its chunks move in the background, reported by
 	// FileStateEvent (never dropped) and FileProgressEvent (coalesced).
@@ -148,6 +189,20 @@ type Contact struct {
 	LastMessage string       `json:"last_message,omitempty"` // preview of the newest message
 	LastAt      time.Time    `json:"last_at,omitzero"`
 	Created     time.Time    `json:"created"`
+
+	// Draft is the unsent text of the conversation (SetDraft).
+	Draft string `json:"draft,omitempty"`
+	// PeerName is the display name the contact gives itself, cleaned with
+	// safetext and at most MaxName characters: theirs to change, never a
+	// name we chose. Name is our nickname for them; while we have not chosen
+	// one it is filled from PeerName.
+	PeerName string `json:"peer_name,omitempty"`
+
+	// ID is the contact's local number, stable for the profile: logs name
+	// contacts by it ("#3"), and "#3" works as a ref.
+	ID int64 `json:"id,omitempty"`
+	// Invited: their pending request came with one of our invite links.
+	Invited bool `json:"invited,omitempty"`
 }
 
 // Direction of a message.
@@ -203,6 +258,14 @@ const (
 	TorBootstrapping TorState = "bootstrapping"
 	TorReady         TorState = "ready"
 	TorFailed        TorState = "failed"
+	// TorOffline: tor runs and was bootstrapped, but says the network is
+	// gone (no circuit can be built: network liveness down, all directory
+	// servers unreachable, or circuits failing one after another). Nothing
+	// can be sent or received until it comes back; Error says what tor saw.
+	TorOffline TorState = "offline"
+	// TorReconnecting: the network came back (tor saw traffic again) and
+	// tor is building circuits; "ready" follows once one is built.
+	TorReconnecting TorState = "reconnecting"
 )
 
 // TorStatus is Tor's progress as the status bar shows it.
@@ -224,6 +287,39 @@ type Status struct {
 	PendingRequests int       `json:"pending_requests"`
 	Outbox          int       `json:"outbox"` // items waiting to be delivered
 	Daemon          bool      `json:"daemon"` // served by a running daemon
+	// Defences are tor's flood defences of our onion service, once it is
+	// published (nil before, and without tor).
+	Defences *Defences `json:"defences,omitempty"`
+}
+
+// Defences are tor's protections of our onion service against floods.
+type Defences struct {
+	TorVersion string `json:"tor_version,omitempty"`
+	// MaxStreams: a rendezvous circuit opening more streams than this at
+	// once is closed by tor.
+	MaxStreams int `json:"max_streams"`
+	// PoW: tor's proof-of-work defences are on (tor ≥ 0.4.9 with its pow
+	// module); off, chive still works, with its own limits only.
+	PoW           bool `json:"pow"`
+	PoWQueueRate  int  `json:"pow_queue_rate,omitempty"`
+	PoWQueueBurst int  `json:"pow_queue_burst,omitempty"`
+}
+
+// InviteOptions say how often and how long an invite works. Zero values
+// mean the defaults.
+type InviteOptions struct {
+	Uses    int       `json:"uses,omitempty"`   // requests it lets in; default 1
+	Expires time.Time `json:"expires,omitzero"` // default: 7 days from now
+}
+
+// Invite is an invite link and how much of it is left.
+type Invite struct {
+	ID      int64     `json:"id"`
+	Link    string    `json:"link"` // chive:<address>?invite=<token>
+	Uses    int       `json:"uses"` // requests it let in so far
+	MaxUses int       `json:"max_uses"`
+	Expires time.Time `json:"expires"`
+	Created time.Time `json:"created"`
 }
 
 // Settings are user preferences stored in the profile.

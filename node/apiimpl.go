@@ -45,7 +45,16 @@ func (n *Node) presence(addr onion.Address) Presence {
 	return Offline
 }
 
+// apiContact is c as the API shows it, with its draft.
 func (n *Node) apiContact(c contacts.Contact) Contact {
+	d, err := n.db.Draft(n.ctx, c.ID)
+	if err != nil {
+		n.log.Warn("reading a draft", "err", err)
+	}
+	return n.apiContactDraft(c, d)
+}
+
+func (n *Node) apiContactDraft(c contacts.Contact, draft string) Contact {
 	out := Contact{
 		Address:  string(c.Address),
 		Name:     c.Name,
@@ -55,6 +64,11 @@ func (n *Node) apiContact(c contacts.Contact) Contact {
 		LastSeen: c.LastSeen,
 		Unread:   c.Unread,
 		Created:  c.Created,
+		Draft:    draft,
+		PeerName: c.PeerName,
+
+		ID:      c.ID,
+		Invited: c.Invited && c.State == contacts.PendingIncoming,
 	}
 	if c.State == contacts.PendingIncoming {
 		out.Greeting = c.Greeting
@@ -111,7 +125,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	n.mu.Lock()
-	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable}
+	s := Status{Address: string(n.addr), Name: n.name, Tor: n.tor, Reachable: n.reachable, Defences: n.defences}
 	for _, c := range cs {
 		switch c.State {
 		case contacts.Accepted:

@@ -28,9 +28,13 @@ func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
 	if err != nil {
 		return nil, err
 	}
+	drafts, err := n.db.Drafts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Contact, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, n.apiContact(c))
+		out = append(out, n.apiContactDraft(c, drafts[c.ID]))
 	}
 	slices.SortStableFunc(out, func(a, b Contact) int {
 		ap, bp := a.State == StatePendingIncoming, b.State == StatePendingIncoming
@@ -62,15 +66,23 @@ func (n *Node) Contact(ctx context.Context, ref string) (Contact, error) {
 }
 
 // AddContact implements API. Adding someone who already asked us accepts
-// their request; adding an accepted contact changes nothing (the session is
-// never reset).
+// their request; adding a blocked address unblocks it first (see
+// UnblockContact), then goes on as for its new state. Adding an accepted or
+// requested contact changes nothing (the session is never reset): it
+// returns the contact and an error wrapping ErrAlreadyContact. address may
+// be an invite link (see ParseLink): the request then carries its token,
+// and so does our request to them still queued (then no error: the add
+// did something).
 func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (Contact, error) {
 	if err := n.checkOpen(); err != nil {
 		return Contact{}, err
 	}
-	addr, err := onion.ParseAddress(address)
+	addr, token, err := ParseLink(address)
 	if err != nil {
 		return Contact{}, fmt.Errorf("node: add contact: %w", err)
+	}
+	if addr == n.addr {
+		return Contact{}, fmt.Errorf("node: add contact: %w", ErrSelf)
 	}
 	if len(greeting) > MaxGreeting {
 		return Contact{}, fmt.Errorf("node: add contact: greeting: %w (%d bytes, at most %d)", ErrTooLong, len(greeting), MaxGreeting)
@@ -78,16 +90,26 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	if !utf8.ValidString(greeting) {
 		return Contact{}, errors.New("node: add contact: greeting is not UTF-8")
 	}
+	if c, err := n.book.ByAddress(ctx, addr); err == nil && c.State == contacts.Blocked {
+		u, err := n.unblock(ctx, c)
+		if err != nil {
+			return Contact{}, fmt.Errorf("node: add contact: %w", err)
+		}
+		if u.State == contacts.Accepted || u.State == contacts.Requested {
+			// Back as they were (our request sent again): that was the add.
+			full, err := n.book.Get(ctx, u.ID)
+			if err != nil {
+				return Contact{}, err
+			}
+			return n.apiContact(full), nil
+		}
+	}
 	p := n.peer(addr)
 	p.mu.Lock()
 	var it storage.OutboxItem
 	c, err := n.book.Add(ctx, string(addr), name, greeting, func(tx *storage.Tx, c contacts.Contact) error {
-		id := wire.NewID()
-		frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting})
-		if err != nil {
-			return err
-		}
-		it, err = tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: c.ID, Kind: storage.KindRequest, Frame: frame})
+		var err error
+		it, err = n.queueRequest(tx, c.ID, greeting, token)
 		return err
 	})
 	if errors.Is(err, contacts.ErrExists) {
@@ -105,8 +127,24 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 			if err != nil {
 				return Contact{}, err
 			}
-			return n.apiContact(full), nil
+			if full.State == contacts.Requested && token != nil {
+				// Their invite link: our request (maybe refused by their
+				// flood limits) goes again with its token.
+				if err := n.inviteRequest(ctx, p, full, token); err != nil {
+					return Contact{}, err
+				}
+				n.redialNow(p)
+				n.startDelivery(p, full.ID)
+				return n.apiContact(full), nil
+			}
+			if full.State == contacts.Requested {
+				return n.apiContact(full), fmt.Errorf("node: add contact: %w: you asked %s already; they show as accepted once they accept", ErrAlreadyContact, full.Display())
+			}
+			return n.apiContact(full), fmt.Errorf("node: add contact: %s is %w", full.Display(), ErrAlreadyContact)
 		}
+	}
+	if errors.Is(err, contacts.ErrSelf) {
+		err = ErrSelf
 	}
 	if err != nil {
 		p.mu.Unlock()
@@ -118,6 +156,21 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 	out := n.apiContact(c)
 	n.events.publish(ContactEvent{Contact: out})
 	return out, nil
+}
+
+// queueRequest queues our contact request (with our display name, which it
+// records as sent, and their invite token if we have one) in tx.
+func (n *Node) queueRequest(tx *storage.Tx, contactID int64, greeting string, invite []byte) (storage.OutboxItem, error) {
+	name := n.displayName()
+	id := wire.NewID()
+	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting, Name: name, Invite: invite})
+	if err != nil {
+		return storage.OutboxItem{}, err
+	}
+	if err := tx.SetNameSent(contactID, name); err != nil {
+		return storage.OutboxItem{}, err
+	}
+	return tx.QueueFrame(storage.OutboxItem{ID: storage.MessageID(id), ContactID: contactID, Kind: storage.KindRequest, Frame: frame})
 }
 
 // AcceptContact implements API.
@@ -173,21 +226,23 @@ func (n *Node) DeclineContact(ctx context.Context, ref string) error {
 	return nil
 }
 
-// BlockContact implements API: the contact's session and outbox are
-// dropped, its links closed, and its requests silently ignored from now on.
+// BlockContact implements API: the contact's outbox is dropped (its queued
+// messages fail), its links closed, and its requests and messages silently
+// ignored from now on. The session is kept for UnblockContact.
 func (n *Node) BlockContact(ctx context.Context, ref string) error {
 	if err := n.checkOpen(); err != nil {
 		return err
 	}
 	var c contacts.Contact
+	var failed []storage.MessageID
 	var err error
 	if addr, perr := onion.ParseAddress(ref); perr == nil {
 		// An address not in the book can be blocked too.
-		c, err = n.book.BlockAddress(ctx, string(addr))
+		c, failed, err = n.book.BlockAddress(ctx, string(addr))
 	} else {
 		c, err = n.find(ctx, ref)
 		if err == nil {
-			c, err = n.book.Block(ctx, c.ID)
+			c, failed, err = n.book.Block(ctx, c.ID)
 		}
 	}
 	if err != nil {
@@ -195,6 +250,11 @@ func (n *Node) BlockContact(ctx context.Context, ref string) error {
 	}
 	n.dropLink(c.Address)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c)})
+	now := time.Now()
+	for _, id := range failed {
+		n.events.publish(MessageStateEvent{ID: id.String(), Address: string(c.Address), State: Failed, At: now,
+			Error: "not sent: you blocked " + c.Display()})
+	}
 	return nil
 }
 

@@ -244,8 +244,17 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	for {
 		// Write in chunks, then record them as sent in one transaction.
 		for chunk := range slices.Chunk(items, 64) {
-			for _, it := range chunk {
-				if err := l.SendFrame(it.Frame); err != nil {
+			for i := range chunk {
+				if chunk[i].Kind == storage.KindRequest {
+					// Proof of work is made when a request leaves (work.go).
+					if err := n.freshRequest(p, l, c.ID, &chunk[i]); errors.Is(err, errGone) {
+						continue
+					} else if err != nil {
+						n.log.Debug("stamping a request", "peer", p.addr.Short(), "err", err)
+						return
+					}
+				}
+				if err := l.SendFrame(chunk[i].Frame); err != nil {
 					return
 				}
 			}

@@ -9,4 +9,29 @@ var (
 	ErrBlocked        = errors.New("contact is blocked")
 	ErrTooLong        = errors.New("message too long")
 	ErrClosed         = errors.New("node closed")
+
+	// --- issue 11: errors a UI shows as they are ---
+
+	// ErrAlreadyContact: AddContact of an address that is already a contact
+	// (accepted, or requested and waiting for them). The returned Contact is
+	// the existing one; nothing was sent.
+	ErrAlreadyContact = errors.New("already a contact")
+	// ErrSelf: AddContact of our own address.
+	ErrSelf = errors.New("that is your own address")
+	// ErrShortPassphrase: CreateProfile with a passphrase shorter than
+	// MinPassphrase characters (and not NoPassphrase).
+	ErrShortPassphrase = errors.New("passphrase too short")
+
+	// ErrUnknownInvite: no invite with that id (revoked, used up or expired).
+	ErrUnknownInvite = errors.New("unknown invite")
+	// ErrBadLink: a chive: link that is not an address or an invite link.
+	ErrBadLink = errors.New("not a chive link")
 )
+
+// MinPassphrase is the fewest characters (runes) a profile's passphrase may
+// have. A UI shows a strength hint beyond that; this is only the floor.
+const MinPassphrase = 8
+
+// MaxName is the longest display name (ours, SetName) and nickname, in
+// characters (runes).
+const MaxName = 64

@@ -99,6 +99,22 @@ func Droppable(e Event) bool {
 	switch e.(type) {
 	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, FileStateEvent:
 		return false
+	case ConnectionEvent:
+		return false
 	}
 	return true
 }
+
+// --- Connection to the daemon (issue 11) ---
+
+// ConnectionEvent is published by node/rpc's Client (never by a node) when
+// its subscription to the daemon drops (Connected false, Error says why)
+// and when it is back (Connected true). Events the daemon published in
+// between were not seen: on Connected true, reload what is shown (Status,
+// Contacts, the open conversation's History). Never dropped.
+type ConnectionEvent struct {
+	Connected bool   `json:"connected"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (ConnectionEvent) Kind() string { return "connection" }

@@ -3,7 +3,7 @@ package node
 import "testing"
 
 func TestDroppable(t *testing.T) {
-	for _, e := range []Event{MessageEvent{}, MessageStateEvent{}, ContactEvent{}, ContactRequestEvent{}} {
+	for _, e := range []Event{MessageEvent{}, MessageStateEvent{}, ContactEvent{}, ContactRequestEvent{}, ConnectionEvent{}} {
 		if Droppable(e) {
 			t.Errorf("%s must never be dropped", e.Kind())
 		}

@@ -86,24 +86,25 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 			// A re-request must not reset the session: the peer still gets
 			// our acceptance from the outbox if it never did.
 			return ack(l, m.ID)
-		case contacts.Blocked:
-			return ack(l, m.ID) // silence: indistinguishable from pending
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
 	}
-	stored, err := n.book.IncomingRequest(n.ctx, p.addr, m.Bundle, m.Greeting, time.Now(), func(tx *storage.Tx, c contacts.Contact) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
-		return err
-	})
+	// An invite or proof of work, then the book's limits (invite.go).
+	stored, err := n.receiveRequest(p, c, known, m)
 	switch {
 	case errors.Is(err, contacts.ErrBlocked):
+		// Silence, indistinguishable from pending; the request is kept (if
+		// within the limits) for an unblock to show.
 		return ack(l, m.ID)
 	case errors.Is(err, contacts.ErrRateLimited):
 		// Not acknowledged: the requester retries later, with backoff.
 		return fmt.Errorf("request: %w", err)
 	case err != nil:
 		return fmt.Errorf("request: %w", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, stored.ID); err == nil {
+		stored = full // with the name SetPeerName gave it
 	}
 	n.events.publish(ContactRequestEvent{Contact: n.apiContact(stored)})
 	return ack(l, m.ID)
@@ -117,7 +118,10 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 		return ack(l, m.ID)
 	}
 	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
-		_, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now())
+		if _, err := tx.MarkSeen(c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
 		return err
 	})
 	if err != nil {
@@ -144,13 +148,17 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs})
+	name := n.displayName()
+	frame, err := wire.Marshal(&wire.Accept{ID: id, Handshake: hs, Name: name})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
 	var it storage.OutboxItem
 	out, err := n.book.AcceptBundle(n.ctx, c.ID, bundleBytes, func(tx *storage.Tx, c contacts.Contact) error {
 		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
+			return err
+		}
+		if err := tx.SetNameSent(c.ID, name); err != nil {
 			return err
 		}
 		var err error
@@ -165,6 +173,9 @@ func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes [
 	})
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full // with what extra changed (a peer name)
 	}
 	return out, it, nil
 }
@@ -205,12 +216,21 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
-		return nil
+		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	// Our name changed since the request went out: tell them now.
+	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
+		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
+	}
+	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+		out = full
+	}
 	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
+	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
 
@@ -231,7 +251,7 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, err := n.receiveLocked(c, m)
+	msg, changed, err := n.receiveLocked(c, m)
 	p.mu.Unlock()
 	if err != nil {
 		return err
@@ -240,12 +260,34 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 		n.afterReceive(c, msg)
 	}
+	if changed {
+		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
+			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
+		}
+	}
 	return ack(l, m.ID)
 }
 
 // receiveLocked decrypts and stores a message, or reports a duplicate
-// (nil message, nil error) without decrypting it again. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Message, error) {
+// (nil message, nil error) without decrypting it again. A content that is
+// not a chat message (a Profile, or a kind this version does not know) is
+// applied instead: no message, and changed reports whether the contact
+// changed. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+	msg, err = n.receiveMessageLocked(c, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.Profile == nil {
+			return nil // a newer kind of content: nothing for us to do
+		}
+		var err error
+		changed, err = n.book.SetPeerName(tx, c.ID, content.Profile.Name)
+		return err
+	})
+	return msg, changed, err
+}
+
+// receiveMessageLocked is receiveLocked; apply runs, in the transaction
+// that stores the ratchet step, for a content without text.
+func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
@@ -269,16 +311,33 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (*storage.Mess
 	}
 	if err != nil {
 		// It will never decrypt: acknowledge it so the peer stops resending,
-		// and record the id so a resend is not reported twice.
-		n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-		if dup, err := n.db.MarkSeen(n.ctx, c.ID, id, now); err == nil && !dup {
-			n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+		// and record the id so a resend is not reported twice. Repeated
+		// failures make one notice per window (guard.go).
+		if dup, serr := n.db.MarkSeen(n.ctx, c.ID, id, now); serr == nil && !dup {
+			n.decryptFailed(n.peer(c.Address), c, err)
 		}
 		return nil, nil
 	}
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {
 		return nil, err
+	}
+	if content.Text == "" && content.File == nil {
+		// Not a chat message (Send refuses empty text): store the step and
+		// the id, apply it, show nothing. (A file may have no caption.)
+		err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
+			if dup, err := tx.MarkSeen(c.ID, id, now); err != nil || dup {
+				return err
+			}
+			if err := tx.PutSession(c.ID, nextBytes, now); err != nil {
+				return err
+			}
+			return apply(tx, content)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("message: store: %w", err)
+		}
+		return nil, nil
 	}
 	stored, err := n.receiveContent(c, storage.IncomingMessage{
 		ContactID: c.ID,

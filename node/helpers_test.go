@@ -34,6 +34,7 @@ func fastTuning() *tuning {
 	t.listenTry = 5 * time.Second
 	t.strangerIdle = 2 * time.Second
 	t.typingEvery = 100 * time.Millisecond
+	t.workBits = 8 // a request's proof of work in microseconds
 	return t
 }
 

@@ -33,6 +33,9 @@ type peer struct {
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
 
+	guard     *peerGuard // the contact's budget, quota, failures (guard.go)
+	guardOnce sync.Once
+
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
@@ -51,6 +54,7 @@ func (n *Node) peerLocked(addr onion.Address) *peer {
 		pub, _ := addr.PublicKey()
 		p = &peer{addr: addr, pub: pub, wakeDial: make(chan struct{}, 1)}
 		n.peers[addr] = p
+		n.names.add(addr)
 	}
 	return p
 }
@@ -88,9 +92,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	// Strangers are limited; contacts (in any state but blocked) are not.
+	// Strangers are limited, and so are requests the user has not accepted;
+	// accepted contacts and those we asked are not.
 	c, err := n.book.Lookup(n.ctx, addr)
-	isContact := err == nil && !c.Removed && c.State != contacts.Blocked
+	isContact := !limited(c, err)
 	known := err == nil && !c.Removed
 
 	n.mu.Lock()
@@ -101,8 +106,10 @@ func (n *Node) adopt(l *wire.Link) {
 		l.Close()
 		return
 	}
-	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers {
+	if !isContact && old == nil && n.strangers >= n.tune.maxStrangers && !n.evictStrangerLocked() {
+		busy := n.strangers
 		n.mu.Unlock()
+		n.log.Debug("stranger's link refused: every slot is busy", "peer", addr.Short(), "strangers", busy)
 		l.Close()
 		return
 	}
@@ -217,6 +224,13 @@ func (n *Node) readLoop(p *peer, l *wire.Link) {
 		// unacknowledged: the peer resends them, in order, on the new link.
 		if !n.isCurrent(p, l) {
 			return
+		}
+		drop, err := n.admit(p, l, m) // the peer's budget (guard.go)
+		if err != nil {
+			return
+		}
+		if drop {
+			continue
 		}
 		if err := n.handle(p, l, m); err != nil {
 			n.log.Debug("dropping link", "peer", p.addr.Short(), "err", err)

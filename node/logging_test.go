@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chive-im/chive/onion"
 )
 
 // TestLogsAreSafe: what a peer controls reaches the log without escape
@@ -17,7 +19,7 @@ import (
 func TestLogsAreSafe(t *testing.T) {
 	const evil = "a\x1b]52;c;aGk=\x07b\u202ecod.exe\nforged=line\x9b31m"
 	var buf bytes.Buffer
-	log := slog.New(safeHandler{slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	log := slog.New(safeHandler{h: slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})})
 	log = log.With("peer", evil).WithGroup("g" + evil)
 	log.Warn("msg "+evil,
 		"err", fmt.Errorf("request: %w", errors.New(evil)),
@@ -84,5 +86,29 @@ func TestNodeLoggerIsSafe(t *testing.T) {
 	defer n.Close()
 	if _, ok := n.log.Handler().(safeHandler); !ok {
 		t.Fatalf("node logs through %T, not safeHandler", n.log.Handler())
+	}
+}
+
+// TestPeerNamesRedact: addresses, their prefixes and cuts in any text
+// become local names; other words stay.
+func TestPeerNamesRedact(t *testing.T) {
+	self := onion.Address("selfselfselfselfselfselfselfselfselfselfselfselfselfself")
+	bob := onion.Address("bobbobbobbobbobbobbobbobbobbobbobbobbobbobbobbobbobbobbo")
+	eve := onion.Address("eveeveeveeveeveeveeveeveeveeveeveeveeveeveeveeveeveeveev")
+	pn := newPeerNames(self, func(a onion.Address) (int64, bool) { return 7, a == bob })
+	pn.add(bob)
+	pn.add(eve)
+	for in, want := range map[string]string{
+		"onion: dial " + bob.Short() + ": not found":   "onion: dial #7: not found",
+		"chive:" + string(bob) + " and " + eve.Short(): "chive:#7 and stranger-2",
+		string(bob) + ".onion:7467":                    "#7.onion:7467",
+		"reachable as " + self.Short():                 "reachable as self",
+		"bobbobbo is a prefix, bobbobbox is not":       "#7 is a prefix, bobbobbox is not",
+		"xbobbobbob inside a word":                     "xbobbobbob inside a word",
+		"nothing here":                                 "nothing here",
+	} {
+		if got := pn.redact(in); got != want {
+			t.Errorf("redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -65,6 +65,7 @@ func torTuning() *tuning {
 	t.torRetryMin = time.Second
 	t.torRetryMax = 5 * time.Second
 	t.strangerIdle = 30 * time.Second
+	t.workBits = 12
 	return t
 }
 

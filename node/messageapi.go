@@ -251,6 +251,7 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 	if err != nil {
 		return fmt.Errorf("node: mark read: %w", err)
 	}
+	n.conversationRead(p) // frees the contact's unread quota (guard.go)
 	if len(items) > 0 {
 		n.startDelivery(p, c.ID)
 	}

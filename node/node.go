@@ -73,10 +73,27 @@ type tuning struct {
 	maxHandshake   int // concurrent inbound link handshakes
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
+	maxPending                int // pending requests kept (0: the contacts package's default)
+
+	// The flood guard (guard.go).
+	preAuth          time.Duration // an inbound handshake must finish within this
+	messageRate      rate          // per contact
+	receiptRate      rate
+	typingRate       rate          // typing frames over it are dropped
+	frameRate        rate          // acks and the rest
+	unreadQuota      int           // unread messages per contact before its link waits
+	unreadBytesQuota int64         // and their bytes at rest
+	failWindow       time.Duration // one decryption-failure notice per contact per window
+	seenMaxAge       time.Duration // seen ids are kept this long...
+	seenKeep         int           // ...and at most this many per contact
+	pruneEvery       time.Duration
+	workBits         int // proof of work asked of requests without an invite
+
 	// Files: chunks in flight per transfer, and the wait before a
 	// transfer stalled by a full disk tries again (zero: files' defaults).
 	fileWindow int
 	fileRetry  time.Duration
+	chunkRate  rate          // file chunks per contact (we asked for them; this bounds the rest)
 	filePace   time.Duration // tests: a pause after each chunk sent
 }
 
@@ -95,6 +112,20 @@ func defaultTuning() *tuning {
 		announceWithin: 30 * 24 * time.Hour,
 		maxStrangers:   32,
 		maxHandshake:   32,
+
+		preAuth:          10 * time.Second,
+		messageRate:      rate{burst: 500, every: time.Second / 50},
+		receiptRate:      rate{burst: 100, every: time.Second / 5},
+		typingRate:       rate{burst: 3, every: time.Second},
+		frameRate:        rate{burst: 1000, every: time.Second / 200},
+		chunkRate:        rate{burst: 256, every: time.Second / 2000}, // ~120 MB/s
+		unreadQuota:      10000,
+		unreadBytesQuota: 64 << 20,
+		failWindow:       time.Minute,
+		seenMaxAge:       30 * 24 * time.Hour,
+		seenKeep:         10000,
+		pruneEvery:       time.Hour,
+		workBits:         wire.WorkBits,
 	}
 }
 
@@ -117,10 +148,16 @@ type Node struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the node started
-	hsSem  chan struct{}  // inbound handshakes in progress
+	hs     *handshakes    // inbound handshakes in progress
+	stats  guardStats
+	names  *peerNames // how logs name peers
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 	fl       *fileNode    // file transfers (fileswire.go)
+
+	// nameMu orders SetName with the Profile messages carrying the name,
+	// so the name recorded as sent is the one that went out.
+	nameMu sync.Mutex
 
 	mu        sync.Mutex
 	started   bool
@@ -130,7 +167,8 @@ type Node struct {
 	reachable bool
 	tor       TorStatus
 	peers     map[onion.Address]*peer
-	strangers int // links up to peers that are not accepted contacts
+	strangers int       // links up to peers that are not accepted contacts
+	defences  *Defences // tor's defences of our onion service, nil if unknown
 }
 
 var _ API = (*Node)(nil)
@@ -167,10 +205,6 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := slog.New(slog.DiscardHandler)
-	if o.Logger != nil {
-		log = slog.New(safeHandler{o.Logger.Handler()})
-	}
 	tune := o.tune
 	if tune == nil {
 		tune = defaultTuning()
@@ -184,16 +218,23 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		rid:    rid,
 		bundle: bundle,
 		name:   ident.Name,
-		log:    log,
+		log:    slog.New(slog.DiscardHandler),
 		tune:   tune,
 		opts:   o,
 		events: newBroker(),
-		hsSem:  make(chan struct{}, tune.maxHandshake),
 		trUp:   make(chan struct{}),
 		tor:    TorStatus{State: TorStarting},
 		peers:  make(map[onion.Address]*peer),
 	}
-	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests})
+	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}
+	n.names = newPeerNames(n.addr, func(a onion.Address) (int64, bool) {
+		c, err := n.book.Lookup(n.ctx, a)
+		return c.ID, err == nil
+	})
+	if o.Logger != nil {
+		n.log = slog.New(safeHandler{h: o.Logger.Handler(), redact: n.names.redact})
+	}
+	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests, MaxPending: tune.maxPending})
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.openFiles(ctx); err != nil {
 		n.cancel()
@@ -233,6 +274,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.spawnLocked(func() { n.supervise(start) })
+	// A name change not yet sent (we stopped first, or they accepted
+	// since): queued now, delivered once the network is up.
+	n.spawnLocked(func() { n.syncNames(n.ctx) })
+	n.spawnLocked(n.pruneLoop)
+	n.nameContacts()
 	return nil
 }
 
@@ -327,12 +373,15 @@ func (n *Node) supervise(start StartTransport) {
 		delay = n.tune.torRetryMin
 		n.mu.Lock()
 		n.tr = tr
-		n.reachable = true
+		// Published, but not reachable while tor says it is offline.
+		reach := n.tor.State != TorOffline && n.tor.State != TorReconnecting
+		n.reachable = reach
+		n.defences = defencesOf(ln)
 		close(n.trUp)
 		n.spawnLocked(func() { n.acceptLoop(ln) })
 		n.mu.Unlock()
-		n.events.publish(ReachableEvent{Reachable: true})
-		n.log.Info("reachable", "address", n.addr.Short())
+		n.events.publish(ReachableEvent{Reachable: reach})
+		n.log.Info("onion service published")
 		n.dialPending()
 		n.announce(upAt)
 
@@ -344,6 +393,7 @@ func (n *Node) supervise(start StartTransport) {
 		n.mu.Lock()
 		n.tr = nil
 		n.reachable = false
+		n.defences = nil
 		n.trUp = make(chan struct{})
 		n.mu.Unlock()
 		ln.Close()
@@ -377,11 +427,55 @@ func (n *Node) listen(tr Transport) (net.Listener, error) {
 	}
 }
 
+// setTor records Tor's state. While the network is up (a transport runs),
+// tor going offline makes us unreachable, and its return reachable again
+// and redials at once rather than after the backoff the outage built up.
 func (n *Node) setTor(st TorStatus) {
 	n.mu.Lock()
+	prev := n.tor.State
 	n.tor = st
+	var reach, changed, back bool
+	if n.tr != nil {
+		reach = n.reachable
+		switch st.State {
+		case TorOffline, TorReconnecting:
+			reach = false
+		case TorReady:
+			reach = true
+			back = prev == TorOffline || prev == TorReconnecting
+		}
+		changed = reach != n.reachable
+		n.reachable = reach
+	}
 	n.mu.Unlock()
 	n.events.publish(TorProgressEvent{Tor: st})
+	if changed {
+		n.events.publish(ReachableEvent{Reachable: reach})
+	}
+	if back {
+		n.log.Info("network back")
+		n.spawn(n.networkBack)
+	}
+}
+
+// networkBack redials every contact with something to send, and announces
+// us to recent contacts, once tor has the network again.
+func (n *Node) networkBack() {
+	n.mu.Lock()
+	peers := make([]*peer, 0, len(n.peers))
+	for _, p := range n.peers {
+		p.failures, p.nextDial = 0, time.Time{}
+		peers = append(peers, p)
+	}
+	n.mu.Unlock()
+	for _, p := range peers {
+		select {
+		case p.wakeDial <- struct{}{}:
+		default:
+		}
+	}
+	n.dialPending()
+	n.announce(time.Now())
 }
 
 // waitTransport waits until the network is up, or ctx ends.
@@ -402,22 +496,19 @@ func (n *Node) waitTransport(ctx context.Context) (Transport, error) {
 }
 
 // acceptLoop authenticates every inbound connection, a bounded number at
-// a time: a flood of half-open handshakes cannot exhaust the node.
+// a time, each within a short deadline; when all slots are taken the oldest
+// half-open handshake makes room (guard.go): a flood of connections that
+// never authenticate cannot exhaust the node or lock contacts out.
 func (n *Node) acceptLoop(ln net.Listener) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		select {
-		case n.hsSem <- struct{}{}:
-		default:
-			c.Close()
-			continue
-		}
+		ctx, done := n.hs.start(n.ctx)
 		ok := n.spawn(func() {
-			defer func() { <-n.hsSem }()
-			l, err := wire.Server(n.ctx, c, n.key, &n.tune.link)
+			defer done()
+			l, err := wire.Server(ctx, c, n.key, &n.tune.link)
 			if err != nil {
 				n.log.Debug("inbound handshake failed", "err", err)
 				return
@@ -425,7 +516,7 @@ func (n *Node) acceptLoop(ln net.Listener) {
 			n.adopt(l)
 		})
 		if !ok {
-			<-n.hsSem
+			done()
 			c.Close()
 			return
 		}

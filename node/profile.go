@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
@@ -40,8 +41,18 @@ func CreateProfile(ctx context.Context, dir, name string, passphrase []byte, noP
 	return CreateProfileWith(ctx, dir, ProfileOptions{Name: name, Passphrase: passphrase, NoPassphrase: noPassphrase})
 }
 
-// CreateProfileWith is CreateProfile with every option.
+// CreateProfileWith is CreateProfile with every option. A passphrase must
+// have at least MinPassphrase characters (else the error wraps
+// ErrShortPassphrase), unless NoPassphrase and it is empty.
 func CreateProfileWith(ctx context.Context, dir string, o ProfileOptions) (address string, err error) {
+	if err := CheckPassphrase(o.Passphrase, o.NoPassphrase); err != nil {
+		return "", fmt.Errorf("node: create profile: %w", err)
+	}
+	name, err := checkName(o.Name)
+	if err != nil {
+		return "", fmt.Errorf("node: create profile: %w", err)
+	}
+	o.Name = name
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return "", fmt.Errorf("node: create profile: %w", err)
@@ -72,4 +83,18 @@ func CreateProfileWith(ctx context.Context, dir string, o ProfileOptions) (addre
 		return "", fmt.Errorf("node: create profile: %w", err)
 	}
 	return string(onion.AddressFromPublicKey(key.Public().(ed25519.PublicKey))), nil
+}
+
+// CheckPassphrase applies the passphrase policy of new profiles: at least
+// MinPassphrase characters, or empty with noPassphrase. The error wraps
+// ErrShortPassphrase and says how long it is; a UI may call it as the user
+// types.
+func CheckPassphrase(passphrase []byte, noPassphrase bool) error {
+	if len(passphrase) == 0 && noPassphrase {
+		return nil
+	}
+	if n := utf8.RuneCount(passphrase); n < MinPassphrase {
+		return fmt.Errorf("%w: %d characters, at least %d", ErrShortPassphrase, n, MinPassphrase)
+	}
+	return nil
 }

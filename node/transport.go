@@ -45,13 +45,7 @@ func (tt torTransport) Close() error          { return tt.t.Close() }
 func torStarter(cfg onion.Config) StartTransport {
 	return func(ctx context.Context, progress func(TorStatus)) (Transport, error) {
 		c := cfg
-		c.OnProgress = func(p onion.Progress) {
-			st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
-			if p.Percent >= 100 {
-				st.State = TorReady
-			}
-			progress(st)
-		}
+		c.OnProgress = func(p onion.Progress) { progress(torStatus(p)) }
 		progress(TorStatus{State: TorStarting})
 		t, err := onion.Start(ctx, c)
 		if err != nil {
@@ -63,4 +57,21 @@ func torStarter(cfg onion.Config) StartTransport {
 		}
 		return torTransport{t}, nil
 	}
+}
+
+// torStatus is tor's progress as the API shows it. Once bootstrapped,
+// tor's view of the network decides between ready, offline (Error says
+// what tor saw) and reconnecting.
+func torStatus(p onion.Progress) TorStatus {
+	st := TorStatus{State: TorBootstrapping, Percent: p.Percent, Summary: p.Summary}
+	switch {
+	case p.Percent < 100:
+	case p.Liveness == onion.LivenessDown:
+		st.State, st.Summary, st.Error = TorOffline, "", p.Warning
+	case p.Liveness == onion.LivenessRecovering:
+		st.State, st.Summary = TorReconnecting, "the network is back; building circuits"
+	default:
+		st.State = TorReady
+	}
+	return st
 }

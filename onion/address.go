@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // VirtualPort is the one virtual port every chive onion service listens on,
@@ -30,12 +31,14 @@ const addressLen = 56
 
 const addressVersion = 3
 
-// Errors returned by ParseAddress, matched with errors.Is.
+// Errors returned by ParseAddress, matched with errors.Is. Their text is
+// for the user who typed or pasted the address: ParseAddress's error reads
+// "that is not a chive address: it has 55 characters; an address has 56".
 var (
-	ErrAddressLength   = errors.New("wrong length for a v3 onion address (want 56 characters)")
-	ErrAddressEncoding = errors.New("not base32 (a v3 onion address uses only a-z and 2-7)")
-	ErrAddressVersion  = errors.New("unsupported onion address version (want 3)")
-	ErrAddressChecksum = errors.New("onion address checksum mismatch (a character is wrong)")
+	ErrAddressLength   = errors.New("an address has 56 characters")
+	ErrAddressEncoding = errors.New("an address has only the letters a to z and the digits 2 to 7")
+	ErrAddressVersion  = errors.New("a character is mistyped (it is no Tor v3 address); copy the address again")
+	ErrAddressChecksum = errors.New("a character is mistyped (the address does not check out); copy the address again")
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -87,7 +90,7 @@ func ParseAddress(s string) (Address, error) {
 	}
 	norm = strings.TrimSuffix(norm, ".onion")
 	if _, err := decode(norm); err != nil {
-		return "", fmt.Errorf("onion: parse address %q: %w", truncate(s), err)
+		return "", fmt.Errorf("that is not a chive address: %w", err)
 	}
 	return Address(norm), nil
 }
@@ -95,15 +98,18 @@ func ParseAddress(s string) (Address, error) {
 // decode checks a normalized address and returns its public key.
 func decode(s string) (ed25519.PublicKey, error) {
 	if len(s) != addressLen {
-		if len(s) == 16 {
-			return nil, fmt.Errorf("%w: got 16, a retired v2 address", ErrAddressLength)
+		switch n := utf8.RuneCountInString(s); n {
+		case 0:
+			return nil, fmt.Errorf("it is empty; %w", ErrAddressLength)
+		case 16:
+			return nil, fmt.Errorf("it is an old (v2) Tor address, retired in 2021; %w", ErrAddressLength)
+		default:
+			return nil, fmt.Errorf("it has %d characters; %w", n, ErrAddressLength)
 		}
-		return nil, fmt.Errorf("%w: got %d", ErrAddressLength, len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return nil, fmt.Errorf("%w: bad character %q at position %d", ErrAddressEncoding, c, i+1)
+			return nil, fmt.Errorf("%q (character %d) cannot be in it: %w", c, utf8.RuneCountInString(s[:i])+1, ErrAddressEncoding)
 		}
 	}
 	raw, err := b32.DecodeString(strings.ToUpper(s))
@@ -113,7 +119,7 @@ func decode(s string) (ed25519.PublicKey, error) {
 	}
 	pub := ed25519.PublicKey(raw[:ed25519.PublicKeySize])
 	if v := raw[34]; v != addressVersion {
-		return nil, fmt.Errorf("%w: got version %d", ErrAddressVersion, v)
+		return nil, ErrAddressVersion
 	}
 	if sum := checksum(pub); sum[0] != raw[32] || sum[1] != raw[33] {
 		return nil, ErrAddressChecksum

@@ -162,3 +162,42 @@ func FuzzParseAddress(f *testing.F) {
 		}
 	})
 }
+
+// TestParseAddressWords: what a user reads for a mistyped address.
+func TestParseAddressWords(t *testing.T) {
+	good := string(AddressFromPublicKey(make([]byte, 32)))
+	for _, tt := range []struct{ in, want string }{
+		{good[:55], "that is not a chive address: it has 55 characters; an address has 56 characters"},
+		{"", "that is not a chive address: it is empty; an address has 56 characters"},
+		{"expyuzz4wqqyqhjn", "that is not a chive address: it is an old (v2) Tor address, retired in 2021; an address has 56 characters"},
+		{"1" + good[1:], `that is not a chive address: '1' (character 1) cannot be in it: an address has only the letters a to z and the digits 2 to 7`},
+		{good[:10] + "é" + good[12:], `that is not a chive address: 'é' (character 11) cannot be in it: an address has only the letters a to z and the digits 2 to 7`},
+		{good[:20] + swap(good[20]) + good[21:], "that is not a chive address: a character is mistyped (the address does not check out); copy the address again"},
+		{good[:55] + "a", "that is not a chive address: a character is mistyped (it is no Tor v3 address); copy the address again"},
+	} {
+		_, err := ParseAddress(tt.in)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("ParseAddress(%q):\n got  %v\n want %s", tt.in, err, tt.want)
+		}
+	}
+}
+
+func swap(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
+func TestStaleCircuits(t *testing.T) {
+	const a = "udhpbyz7bq2wbbj3ouhfmwtn7h6ankqz3dx3azfgrgj4jhfqh6zpsiad"
+	status := "12 BUILT $A~a,$B~b,$C~c BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_CLIENT_REND HS_STATE=HSCR_JOINED REND_QUERY=" + a + " TIME_CREATED=2026-11-30T06:24:28.000000\n" +
+		"13 BUILT $A~a PURPOSE=HS_CLIENT_INTRO HS_STATE=HSCI_DONE REND_QUERY=" + a + ".onion\n" +
+		"14 BUILT $A~a PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_ESTABLISHED REND_QUERY=" + a + "\n" +
+		"15 BUILT $A~a PURPOSE=HS_CLIENT_REND REND_QUERY=aaaa" + a[4:] + "\n" +
+		"16 BUILT $A~a PURPOSE=GENERAL\n"
+	got := staleCircuits(status, Address(a))
+	if strings.Join(got, ",") != "12,13" {
+		t.Errorf("staleCircuits = %v, want [12 13]", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/cretz/bine/control"
@@ -97,14 +98,59 @@ func (t *Tor) Dial(ctx context.Context, addr Address) (net.Conn, error) {
 	}
 	c, err := dialSOCKS(ctx, socks, addr)
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
-		// Introduction or rendezvous failed, or never finished: tor may hold
-		// a descriptor whose introduction points died with a restarted peer,
-		// and keep using it for minutes (it waits on dead introduction
-		// points rather than failing). Ask for a fresh one so the caller's
-		// next try can work.
-		go t.request(func(c *control.Conn) error { return c.GetHiddenServiceDescriptorAsync(string(addr), "") })
+		go t.forget(addr)
 	}
 	return c, err
+}
+
+// forget makes tor start over with addr after a failed or timed-out dial.
+// A peer that restarted has new introduction points, but our tor may keep
+// its cached descriptor for minutes, and worse, keep attaching every new
+// stream to a rendezvous circuit that got an introduction ack (sent by a
+// stale introduction circuit of the dead instance) and waits forever for
+// the rendezvous. Seen on the private network: every dial for 150 s
+// stalled on one such circuit while a fresh descriptor sat in the cache.
+// So: fetch a fresh descriptor, and close our client circuits for addr.
+func (t *Tor) forget(addr Address) {
+	t.request(func(c *control.Conn) error {
+		c.GetHiddenServiceDescriptorAsync(string(addr), "")
+		kvs, err := c.GetInfo("circuit-status")
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			for _, id := range staleCircuits(kv.Val, addr) {
+				c.CloseCircuit(id, nil)
+			}
+		}
+		return nil
+	})
+}
+
+// staleCircuits picks, from GETINFO circuit-status, the ids of our client
+// introduction and rendezvous circuits for addr.
+func staleCircuits(status string, addr Address) []string {
+	var ids []string
+	for _, line := range strings.Split(status, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		var client, ours bool
+		for _, kv := range f[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "PURPOSE":
+				client = strings.HasPrefix(v, "HS_CLIENT_")
+			case "REND_QUERY":
+				ours = strings.TrimSuffix(v, ".onion") == string(addr)
+			}
+		}
+		if client && ours {
+			ids = append(ids, f[0])
+		}
+	}
+	return ids
 }
 
 // dialSOCKS is a SOCKS5 CONNECT written for cancellation: the connection's

@@ -12,15 +12,15 @@ import (
 	"time"
 
 	"github.com/cretz/bine/control"
-	bineed25519 "github.com/cretz/bine/torutil/ed25519"
 )
 
 // Listener is a published onion service: it accepts connections that peers
 // make to Addr():VirtualPort. It implements net.Listener.
 type Listener struct {
-	tor     *Tor
-	local   net.Listener // tor forwards the service's streams here
-	address Address
+	tor      *Tor
+	local    net.Listener // tor forwards the service's streams here
+	address  Address
+	defences Defences
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,19 +70,7 @@ func (t *Tor) Listen(ctx context.Context, key ed25519.PrivateKey) (*Listener, er
 	t.mu.Unlock()
 	defer t.removeWaiter(addr, results)
 
-	req := &control.AddOnionRequest{
-		// bine wants tor's expanded-key form; it converts from the
-		// standard library's 64-byte seed||public form.
-		Key:   &control.ED25519Key{KeyPair: bineed25519.FromCryptoPrivateKey(key)},
-		Ports: []*control.KeyVal{{Key: strconv.Itoa(VirtualPort), Val: local.Addr().String()}},
-	}
-	err = t.request(func(c *control.Conn) error {
-		resp, err := c.AddOnion(req)
-		if err == nil && resp.ServiceID != string(addr) {
-			err = fmt.Errorf("tor returned service id %q, want %q", resp.ServiceID, addr)
-		}
-		return err
-	})
+	l.defences, err = t.addOnion(key, addr, local.Addr().String())
 	if err != nil {
 		local.Close()
 		if strings.Contains(err.Error(), "collision") {
@@ -222,6 +210,9 @@ func (l *Listener) Close() error {
 	}
 	return l.closeErr
 }
+
+// Defences says which of tor's flood defences protect this service.
+func (l *Listener) Defences() Defences { return l.defences }
 
 // Addr returns the onion address and virtual port (an *Addr).
 func (l *Listener) Addr() net.Addr { return &Addr{Address: l.address, Port: VirtualPort} }

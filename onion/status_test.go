@@ -1,6 +1,9 @@
 package onion
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseStatus(t *testing.T) {
 	for _, tt := range []struct {
@@ -57,5 +60,86 @@ func TestOnStatus(t *testing.T) {
 	}
 	if len(got) != 3 {
 		t.Errorf("OnProgress called %d times, want 3", len(got))
+	}
+}
+
+// TestLivenessEvents: how tor's events move a bootstrapped tor between up,
+// down and recovering.
+func TestLivenessEvents(t *testing.T) {
+	tor := &Tor{ready: make(chan struct{})}
+	var seen []Liveness
+	tor.cfg.OnProgress = func(p Progress) {
+		if len(seen) == 0 || seen[len(seen)-1] != p.Liveness {
+			seen = append(seen, p.Liveness)
+		}
+	}
+	fail := func(n int, remote string) {
+		for range n {
+			tor.onCircuit("FAILED", "CHANNEL_CLOSED", remote)
+		}
+	}
+	// Before bootstrap, nothing but bootstrap's own warnings.
+	fail(5, "")
+	tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "DIR_ALL_UNREACHABLE"})
+	if p := tor.Progress(); p.Liveness != LivenessUp {
+		t.Fatalf("before bootstrap: %+v", p)
+	}
+	tor.onStatus(parseStatus(`NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"`))
+
+	fail(circuitFailuresDown-1, "")
+	fail(10, "CONNECTFAILED") // a relay further along: not our network
+	for range 10 {
+		tor.onCircuit("FAILED", "REQUESTED", "") // closed on purpose
+	}
+	if p := tor.Progress(); p.Liveness != LivenessUp {
+		t.Fatalf("after failures elsewhere: %+v", p)
+	}
+	fail(1, "")
+	if p := tor.Progress(); p.Liveness != LivenessDown || !strings.Contains(p.Warning, "channel_closed") {
+		t.Fatalf("after %d failures of ours: %+v", circuitFailuresDown, p)
+	}
+	tor.onCircuit("LAUNCHED", "", "")
+	tor.onLiveness("UP")
+	if p := tor.Progress(); p.Liveness != LivenessRecovering || p.Warning != "" {
+		t.Fatalf("after liveness UP: %+v", p)
+	}
+	tor.onCircuit("BUILT", "", "")
+	if p := tor.Progress(); p.Liveness != LivenessUp {
+		t.Fatalf("after a circuit: %+v", p)
+	}
+	// A failure count does not carry over a built circuit.
+	fail(circuitFailuresDown-1, "")
+	tor.onCircuit("BUILT", "", "")
+	fail(circuitFailuresDown-1, "")
+	if p := tor.Progress(); p.Liveness != LivenessUp {
+		t.Fatalf("failures split by a built circuit: %+v", p)
+	}
+	for _, tc := range []struct {
+		down func()
+		why  string
+	}{
+		{func() { tor.onLiveness("DOWN") }, "no network activity"},
+		{func() {
+			tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "DIR_ALL_UNREACHABLE"})
+		}, "directory server"},
+		{func() { tor.onClientStatus("CIRCUIT_NOT_ESTABLISHED", map[string]string{"REASON": "CLOCK_JUMPED"}) }, "clock jumped"},
+		{func() { tor.onClientStatus("NOT_ENOUGH_DIR_INFO", nil) }, "directory information"},
+	} {
+		tc.down()
+		if p := tor.Progress(); p.Liveness != LivenessDown || !strings.Contains(p.Warning, tc.why) {
+			t.Errorf("want down (%s): %+v", tc.why, p)
+		}
+		tor.onClientStatus("CIRCUIT_ESTABLISHED", nil)
+		if p := tor.Progress(); p.Liveness != LivenessUp || p.Warning != "" {
+			t.Errorf("after CIRCUIT_ESTABLISHED: %+v", p)
+		}
+	}
+	// Recovering only comes after down.
+	tor.onClientStatus("ENOUGH_DIR_INFO", nil)
+	if p := tor.Progress(); p.Liveness != LivenessUp {
+		t.Errorf("ENOUGH_DIR_INFO while up: %+v", p)
+	}
+	if seen[0] != LivenessUp || seen[1] != LivenessDown || seen[2] != LivenessRecovering || seen[3] != LivenessUp {
+		t.Errorf("transitions %q", seen)
 	}
 }

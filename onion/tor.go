@@ -59,12 +59,44 @@ type Progress struct {
 	Summary string // tor's phase text, e.g. "Loading relay descriptors"
 	// Warning is tor's latest complaint during bootstrap (e.g. "Connection
 	// refused", "no network"), empty when tor has none. It does not mean
-	// bootstrap has failed: tor keeps retrying.
+	// bootstrap has failed: tor keeps retrying. While Liveness is
+	// LivenessDown it says why tor thinks the network is gone.
 	Warning string
+	// Liveness is whether a bootstrapped tor can use the network, from
+	// tor's own events (see Liveness). Before bootstrap it is LivenessUp.
+	Liveness Liveness
 }
+
+// Liveness is a bootstrapped tor's view of the network.
+type Liveness string
+
+const (
+	// LivenessUp: circuits get built (the zero value).
+	LivenessUp Liveness = ""
+	// LivenessDown: tor says the network is gone: its NETWORK_LIVENESS
+	// event went DOWN, it reported CIRCUIT_NOT_ESTABLISHED (every
+	// directory server unreachable, the clock jumped, our address
+	// changed) or NOT_ENOUGH_DIR_INFO, or circuits failed
+	// circuitFailuresDown times in a row without one being built.
+	LivenessDown Liveness = "down"
+	// LivenessRecovering: after LivenessDown, tor sees the network again
+	// (network activity, a relay connection, enough directory
+	// information); LivenessUp follows when a circuit is built.
+	LivenessRecovering Liveness = "recovering"
+)
+
+// circuitFailuresDown is how many circuits in a row must fail on our side
+// (no REMOTE_REASON), none built in between, for a bootstrapped tor to
+// count as offline. Failures further along a path (a relay down) and
+// circuits to other users' onion services that fail after they are built
+// (an intro point gone) do not count.
+const circuitFailuresDown = 3
 
 func (p Progress) String() string {
 	s := fmt.Sprintf("%d%% %s", p.Percent, p.Summary)
+	if p.Liveness != LivenessUp {
+		s += " [network " + string(p.Liveness) + "]"
+	}
 	if p.Warning != "" {
 		s += " (" + p.Warning + ")"
 	}
@@ -120,10 +152,13 @@ type Tor struct {
 	mu        sync.Mutex
 	socksAddr string
 	progress  Progress
+	failures  int   // circuits failed in a row (see circuitFailuresDown)
 	exitErr   error // why done was closed
 	readyOnce bool
 	listeners map[*Listener]struct{}
 	hsWaiters map[string][]chan hsResult // service id -> waiters for publication
+	// torVersion is tor's version (GETINFO version), "" until asked.
+	torVersion string
 }
 
 // Start runs tor (or attaches to one, see Config.ControlAddr) and returns
@@ -347,7 +382,8 @@ func (t *Tor) connect(ctx context.Context, network, addr, password string) error
 // wait in t.events, so they apply after the initial phase, in order.
 func (t *Tor) afterConnect() error {
 	err := t.request(func(c *control.Conn) error {
-		return c.AddEventListener(t.events, control.EventCodeStatusClient, control.EventCodeHSDesc, control.EventCodeNetworkLiveness)
+		return c.AddEventListener(t.events, control.EventCodeStatusClient, control.EventCodeHSDesc, control.EventCodeNetworkLiveness,
+			control.EventCodeCircuit, control.EventCodeORConn)
 	})
 	if err != nil {
 		return fmt.Errorf("onion: subscribe to tor events: %w", err)
@@ -465,17 +501,20 @@ func (t *Tor) dispatchEvents() {
 				if ev.Action == "BOOTSTRAP" {
 					// bine splits quoted values at spaces; parse Raw ourselves.
 					t.onStatus(parseStatus(ev.Raw))
+				} else {
+					t.onClientStatus(ev.Action, ev.Arguments)
 				}
 			case *control.HSDescEvent:
 				t.onHSDesc(ev)
 			case *control.NetworkLivenessEvent:
-				p := t.Progress()
-				if strings.EqualFold(ev.Raw, "DOWN") {
-					p.Warning = "no network"
-				} else if p.Warning == "no network" {
-					p.Warning = ""
+				t.onLiveness(strings.TrimSpace(ev.Raw))
+			case *control.CircuitEvent:
+				t.onCircuit(ev.Status, ev.Reason, ev.RemoteReason)
+			case *control.ORConnEvent:
+				if ev.Status == "CONNECTED" {
+					// A relay answers again: the way back from offline.
+					t.setLiveness(LivenessRecovering, "")
 				}
-				t.setProgress(p)
 			}
 		case <-t.eventsDone:
 			// The connection is gone, so nothing can send any more.
@@ -540,6 +579,106 @@ func (t *Tor) onStatus(st status) {
 	} else if p.Percent == prev.Percent && prev.Warning != "" {
 		p.Warning = prev.Warning
 	}
+	if p.Percent >= 100 && prev.Percent >= 100 {
+		p.Liveness = prev.Liveness // a repeated "done" says nothing about the network
+	}
+	t.setProgress(p)
+}
+
+// onLiveness handles NETWORK_LIVENESS: tor's own verdict, from circuit
+// build timeouts (DOWN) and traffic seen again (UP).
+func (t *Tor) onLiveness(v string) {
+	p := t.Progress()
+	if strings.EqualFold(v, "DOWN") {
+		if p.Percent < 100 {
+			p.Warning = "no network"
+			t.setProgress(p)
+			return
+		}
+		t.setLiveness(LivenessDown, "tor sees no network activity")
+		return
+	}
+	if p.Percent < 100 {
+		if p.Warning == "no network" {
+			p.Warning = ""
+			t.setProgress(p)
+		}
+		return
+	}
+	t.setLiveness(LivenessRecovering, "")
+}
+
+// onClientStatus handles STATUS_CLIENT events other than BOOTSTRAP.
+func (t *Tor) onClientStatus(action string, args map[string]string) {
+	switch action {
+	case "CIRCUIT_ESTABLISHED":
+		t.setLiveness(LivenessUp, "")
+	case "CIRCUIT_NOT_ESTABLISHED":
+		reason := "tor cannot build circuits"
+		switch args["REASON"] {
+		case "DIR_ALL_UNREACHABLE":
+			reason = "no Tor directory server answers: is the network down?"
+		case "CLOCK_JUMPED":
+			reason = "the clock jumped (after a suspend?); tor is reconnecting"
+		case "EXTERNAL_ADDRESS":
+			reason = "the network address changed; tor is reconnecting"
+		}
+		t.setLiveness(LivenessDown, reason)
+	case "NOT_ENOUGH_DIR_INFO":
+		t.setLiveness(LivenessDown, "tor has lost the directory information it needs to build circuits")
+	case "ENOUGH_DIR_INFO":
+		t.setLiveness(LivenessRecovering, "")
+	}
+}
+
+// onCircuit counts circuits that fail while being built for a reason of
+// our own (a relay further on that fails comes back as REMOTE_REASON, and
+// says nothing about our network); one built (BUILT) means the network
+// works.
+func (t *Tor) onCircuit(status, reason, remoteReason string) {
+	switch status {
+	case "BUILT":
+		t.mu.Lock()
+		t.failures = 0
+		t.mu.Unlock()
+		t.setLiveness(LivenessUp, "")
+	case "FAILED":
+		if remoteReason != "" || reason == "REQUESTED" || t.Progress().Percent < 100 {
+			// Not ours, closed on purpose (a stalled dial's circuits), or
+			// bootstrap, which reports its own problems.
+			return
+		}
+		t.mu.Lock()
+		t.failures++
+		n := t.failures
+		t.mu.Unlock()
+		if n >= circuitFailuresDown {
+			why := "circuits fail"
+			if reason != "" {
+				why += " (" + strings.ToLower(reason) + ")"
+			}
+			t.setLiveness(LivenessDown, why+": is the network down?")
+		}
+	}
+}
+
+// setLiveness moves a bootstrapped tor's Liveness: Down from anywhere,
+// Recovering only from Down, Up from anywhere. Before bootstrap it does
+// nothing: bootstrap reports its own problems.
+func (t *Tor) setLiveness(l Liveness, why string) {
+	p := t.Progress()
+	if p.Percent < 100 || p.Liveness == l && (l != LivenessDown || p.Warning == why) {
+		return
+	}
+	if l == LivenessRecovering && p.Liveness != LivenessDown {
+		return
+	}
+	if l == LivenessUp {
+		t.mu.Lock()
+		t.failures = 0
+		t.mu.Unlock()
+	}
+	p.Liveness, p.Warning = l, why
 	t.setProgress(p)
 }
 

@@ -265,6 +265,64 @@ func TestTwoPeers(t *testing.T) {
 		}
 	})
 
+	t.Run("Defences", func(t *testing.T) {
+		d := lb.Defences()
+		if d.MaxStreams != 4 || !d.PoW || d.TorVersion == "" {
+			t.Fatalf("defences %+v, want 4 streams, proof of work, a tor version", d)
+		}
+		// One circuit opening more streams than MaxStreams is closed by tor,
+		// streams and all: a flood of connections over one circuit never
+		// reaches chive. A's dials share a rendezvous circuit to B.
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		var conns []net.Conn
+		for i := range d.MaxStreams {
+			c, err := a.Dial(ctx, lb.Address())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := roundTrip(t, c, fmt.Sprint("stream ", i)); got != fmt.Sprint("B:stream ", i) {
+				t.Fatalf("echo %q", got)
+			}
+			conns = append(conns, c)
+		}
+		if extra, err := a.Dial(ctx, lb.Address()); err == nil {
+			defer extra.Close()
+		}
+		for i, c := range conns {
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			io.WriteString(c, "still there?\n")
+			if line, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+				t.Errorf("stream %d still open after the circuit exceeded MaxStreams: %q", i, line)
+			}
+		}
+	})
+
+	t.Run("PoWFallback", func(t *testing.T) {
+		// A tor that does not know the proof-of-work keywords refuses them;
+		// Listen publishes without. (This tor knows them: a keyword it does
+		// not know gets the same answer an older tor gives.)
+		restore := onion.SetPoWKeywords("PoWNoSuchKeyword=1")
+		defer restore()
+		lc := listen(t, b, newKey(t))
+		defer lc.Close()
+		if d := lc.Defences(); d.PoW || d.MaxStreams != 4 {
+			t.Errorf("defences after the fallback %+v", d)
+		}
+		go echo(lc, "C")
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		c, err := a.Dial(ctx, lc.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := roundTrip(t, c, "hi"); got != "C:hi" {
+			t.Errorf("echo %q", got)
+		}
+	})
+
 	t.Run("RestartSameAddress", func(t *testing.T) {
 		// The caller persists the key; a new tor in the same data dir
 		// brings the same onion back and peers reach it again.

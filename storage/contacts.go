@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -42,16 +43,29 @@ type Contact struct {
 	Created    time.Time
 	Updated    time.Time
 	LastSeen   time.Time // zero: never
+
+	// Since version 3:
+	PeerName    string       // the display name the contact gives itself
+	NameSent    string       // our display name as last sent to them ("" : none yet)
+	BlockedFrom ContactState // a blocked contact's state before the block; "" if unknown
+
+	// Since version 4:
+	// Invited: their request carried a valid invite token. Such a pending
+	// request is never evicted to make room for another.
+	Invited bool
 }
 
-const contactCols = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen`
+const contactCols = `id, address_sealed, nickname_sealed, state, verified, removed, greeting_sealed, bundle_sealed, note_sealed, created, updated, last_seen,
+	peer_name_sealed, name_sent_sealed, blocked_from, invited`
 
 func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	var c Contact
-	var addr, nick, greet, bundle, note []byte
+	var addr, nick, greet, bundle, note, peerName, nameSent []byte
 	var created, updated int64
 	var seen sql.NullInt64
-	if err := sc.Scan(&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen); err != nil {
+	var blockedFrom sql.NullString
+	if err := sc.Scan(&c.ID, &addr, &nick, &c.State, &c.Verified, &c.Removed, &greet, &bundle, &note, &created, &updated, &seen,
+		&peerName, &nameSent, &blockedFrom, &c.Invited); err != nil {
 		return Contact{}, err
 	}
 	k := int64Key(c.ID)
@@ -72,9 +86,36 @@ func (db *DB) scanContact(sc interface{ Scan(...any) error }) (Contact, error) {
 	if note, err = s.openOpt("contacts", "note", k, note); err != nil {
 		return Contact{}, err
 	}
+	if peerName, err = s.openOpt("contacts", "peer_name", k, peerName); err != nil {
+		return Contact{}, err
+	}
+	if nameSent, err = s.openOpt("contacts", "name_sent", k, nameSent); err != nil {
+		return Contact{}, err
+	}
 	c.Address, c.Nickname, c.Greeting, c.Note = string(addr), string(nick), string(greet), string(note)
+	c.PeerName, c.NameSent, c.BlockedFrom = string(peerName), string(nameSent), ContactState(blockedFrom.String)
 	c.Created, c.Updated, c.LastSeen = time.Unix(0, created), time.Unix(0, updated), fromNull(seen)
 	return c, nil
+}
+
+// checkBlockedFrom: only a blocked contact remembers a state, and never "blocked".
+func (c Contact) checkBlockedFrom() error {
+	switch {
+	case c.BlockedFrom == "":
+		return nil
+	case c.State != StateBlocked:
+		return fmt.Errorf("blocked_from %q on a %s contact", c.BlockedFrom, c.State)
+	case !c.BlockedFrom.Valid() || c.BlockedFrom == StateBlocked:
+		return fmt.Errorf("invalid blocked_from %q", c.BlockedFrom)
+	}
+	return nil
+}
+
+func optState(s ContactState) any {
+	if s == "" {
+		return nil
+	}
+	return string(s)
 }
 
 func optString(s string) []byte {
@@ -114,12 +155,17 @@ func (tx *Tx) InsertContact(c Contact) (Contact, error) {
 	c.Updated = c.Created
 	k := int64Key(c.ID)
 	s := tx.db.seal
-	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := c.checkBlockedFrom(); err != nil {
+		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO contacts (`+contactCols+`, address_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, s.seal("contacts", "address", k, []byte(c.Address)), s.seal("contacts", "nickname", k, []byte(c.Nickname)),
 		string(c.State), c.Verified, c.Removed,
 		s.sealOpt("contacts", "greeting", k, optString(c.Greeting)), s.sealOpt("contacts", "bundle", k, c.PeerBundle),
 		s.sealOpt("contacts", "note", k, optString(c.Note)),
-		ns(c.Created), ns(c.Updated), nullTime(c.LastSeen), mac)
+		ns(c.Created), ns(c.Updated), nullTime(c.LastSeen),
+		s.sealOpt("contacts", "peer_name", k, optString(c.PeerName)), s.sealOpt("contacts", "name_sent", k, optString(c.NameSent)),
+		optState(c.BlockedFrom), c.Invited, mac)
 	if err != nil {
 		return Contact{}, fmt.Errorf("storage: insert contact: %w", err)
 	}
@@ -135,13 +181,19 @@ func (tx *Tx) UpdateContact(c Contact) error {
 	if c.Updated.IsZero() {
 		c.Updated = time.Now()
 	}
+	if err := c.checkBlockedFrom(); err != nil {
+		return fmt.Errorf("storage: update contact: %w", err)
+	}
 	k := int64Key(c.ID)
 	s := tx.db.seal
 	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE contacts SET nickname_sealed = ?, state = ?, verified = ?, removed = ?,
-		greeting_sealed = ?, bundle_sealed = ?, note_sealed = ?, updated = ?, last_seen = ? WHERE id = ?`,
+		greeting_sealed = ?, bundle_sealed = ?, note_sealed = ?, updated = ?, last_seen = ?,
+		peer_name_sealed = ?, name_sent_sealed = ?, blocked_from = ?, invited = ? WHERE id = ?`,
 		s.seal("contacts", "nickname", k, []byte(c.Nickname)), string(c.State), c.Verified, c.Removed,
 		s.sealOpt("contacts", "greeting", k, optString(c.Greeting)), s.sealOpt("contacts", "bundle", k, c.PeerBundle),
-		s.sealOpt("contacts", "note", k, optString(c.Note)), ns(c.Updated), nullTime(c.LastSeen), c.ID)
+		s.sealOpt("contacts", "note", k, optString(c.Note)), ns(c.Updated), nullTime(c.LastSeen),
+		s.sealOpt("contacts", "peer_name", k, optString(c.PeerName)), s.sealOpt("contacts", "name_sent", k, optString(c.NameSent)),
+		optState(c.BlockedFrom), c.Invited, c.ID)
 	if err != nil {
 		return fmt.Errorf("storage: update contact: %w", err)
 	}
@@ -218,6 +270,12 @@ func (db *DB) contactByAddress(ctx context.Context, q querier, address string) (
 	}
 	if err != nil {
 		return Contact{}, fmt.Errorf("storage: contact by address: %w", err)
+	}
+	// The MAC only finds the row; the sealed address proves it. Without this
+	// check, someone who can write the file could copy Bob's address_mac
+	// onto a stranger's row and have every lookup of Bob return the stranger.
+	if subtle.ConstantTimeCompare([]byte(c.Address), []byte(address)) != 1 {
+		return Contact{}, fmt.Errorf("storage: contact by address: row %d holds another address: %w", c.ID, ErrTampered)
 	}
 	return c, nil
 }
@@ -317,4 +375,46 @@ func (tx *Tx) PutSession(contactID int64, state []byte, at time.Time) error {
 // PutSession is Tx.PutSession in its own transaction.
 func (db *DB) PutSession(ctx context.Context, contactID int64, state []byte, at time.Time) error {
 	return db.Update(ctx, func(tx *Tx) error { return tx.PutSession(contactID, state, at) })
+}
+
+// PendingRef is a pending-incoming request as Tx.PendingRequests lists it:
+// enough to pick one to evict without opening any sealed value.
+type PendingRef struct {
+	ID      int64
+	Updated time.Time // when the request (or its latest resend) arrived
+	Invited bool
+}
+
+// PendingRequests lists the pending-incoming contacts (not removed), least
+// recently updated first.
+func (tx *Tx) PendingRequests() ([]PendingRef, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT id, updated, invited FROM contacts WHERE state = ? AND removed = 0 ORDER BY updated, id`,
+		string(StatePendingIncoming))
+	if err != nil {
+		return nil, fmt.Errorf("storage: pending requests: %w", err)
+	}
+	defer rows.Close()
+	var out []PendingRef
+	for rows.Next() {
+		var p PendingRef
+		var updated int64
+		if err := rows.Scan(&p.ID, &updated, &p.Invited); err != nil {
+			return nil, fmt.Errorf("storage: pending requests: %w", err)
+		}
+		p.Updated = time.Unix(0, updated)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: pending requests: %w", err)
+	}
+	return out, nil
+}
+
+// HasMessages reports whether the contact has any stored message.
+func (tx *Tx) HasMessages(contactID int64) (bool, error) {
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM (SELECT 1 FROM messages WHERE contact_id = ? LIMIT 1)`, contactID).Scan(&n); err != nil {
+		return false, fmt.Errorf("storage: has messages: %w", err)
+	}
+	return n > 0, nil
 }

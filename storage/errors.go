@@ -27,6 +27,10 @@ var (
 	// ErrDuplicate: an inbound message id was already received from this
 	// contact; nothing was changed.
 	ErrDuplicate = errors.New("storage: duplicate message")
+	// ErrTampered: a row does not hold what its lookup key says (an address
+	// MAC copied onto another contact's row): the database was modified
+	// outside chive.
+	ErrTampered = errors.New("storage: database modified outside chive")
 	// ErrClosed: the DB was closed.
 	ErrClosed = errors.New("storage: closed")
 )

@@ -204,6 +204,13 @@ func (tx *Tx) ReceiveMessage(im IncomingMessage) (Message, error) {
 	if err != nil {
 		return Message{}, fmt.Errorf("storage: receive message: %w", err)
 	}
+	if !dup {
+		// The seen row may have been pruned; the message itself is kept.
+		dup, err = tx.db.received(tx.ctx, tx.tx, im.ContactID, im.ID)
+		if err != nil {
+			return Message{}, fmt.Errorf("storage: receive message: %w", err)
+		}
+	}
 	if dup {
 		return Message{}, fmt.Errorf("storage: receive message %s: %w", im.ID, ErrDuplicate)
 	}
@@ -259,7 +266,9 @@ func (db *DB) MarkSeen(ctx context.Context, contactID int64, id MessageID, at ti
 	return dup, err
 }
 
-// Seen reports whether id was already received from the contact.
+// Seen reports whether id was already received from the contact: as any
+// frame within the seen table's window (see PruneSeen), or as a message
+// still stored, however old.
 func (db *DB) Seen(ctx context.Context, contactID int64, id MessageID) (bool, error) {
 	if err := db.check(); err != nil {
 		return false, err
@@ -268,7 +277,69 @@ func (db *DB) Seen(ctx context.Context, contactID int64, id MessageID) (bool, er
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM seen WHERE contact_id = ? AND id = ?`, contactID, id[:]).Scan(&n); err != nil {
 		return false, fmt.Errorf("storage: seen: %w", err)
 	}
-	return n > 0, nil
+	if n > 0 {
+		return true, nil
+	}
+	dup, err := db.received(ctx, db.sql, contactID, id)
+	if err != nil {
+		return false, fmt.Errorf("storage: seen: %w", err)
+	}
+	return dup, nil
+}
+
+// received reports whether an incoming message with id from the contact is stored.
+func (db *DB) received(ctx context.Context, q querier, contactID int64, id MessageID) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT count(*) FROM messages WHERE contact_id = ? AND direction = 'in' AND id = ?`, contactID, id[:]).Scan(&n)
+	return n > 0, err
+}
+
+// PruneSeen bounds the seen table: it deletes ids recorded before before,
+// and beyond the newest keep per contact (keep <= 0: no count limit). It
+// returns how many rows went. Pruning loses nothing a peer can still send
+// usefully: a message is also recognised by its stored row (Seen), and
+// every other reliable frame is harmless to apply twice (a receipt only
+// moves states forward; a request or acceptance is judged by the contact's
+// state). The age only has to cover resends of frames whose ack was lost.
+func (db *DB) PruneSeen(ctx context.Context, before time.Time, keep int) (int64, error) {
+	var n int64
+	err := db.Update(ctx, func(tx *Tx) error {
+		res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM seen WHERE at < ?`, ns(before))
+		if err != nil {
+			return err
+		}
+		a, _ := res.RowsAffected()
+		n += a
+		if keep <= 0 {
+			return nil
+		}
+		res, err = tx.tx.ExecContext(tx.ctx, `DELETE FROM seen WHERE (contact_id, id) IN (
+			SELECT contact_id, id FROM (SELECT contact_id, id, row_number() OVER (PARTITION BY contact_id ORDER BY at DESC, id) AS rn FROM seen)
+			WHERE rn > ?)`, keep)
+		if err != nil {
+			return err
+		}
+		a, _ = res.RowsAffected()
+		n += a
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: prune seen: %w", err)
+	}
+	return n, nil
+}
+
+// CountSeen returns how many seen ids are stored for the contact (0: all contacts).
+func (db *DB) CountSeen(ctx context.Context, contactID int64) (int, error) {
+	if err := db.check(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM seen WHERE ? = 0 OR contact_id = ?`, contactID, contactID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("storage: count seen: %w", err)
+	}
+	return n, nil
 }
 
 // Message returns one message by conversation, direction and id, or ErrNotFound.
@@ -487,4 +558,18 @@ func (tx *Tx) DeleteHistory(contactID int64) error {
 		return fmt.Errorf("storage: delete history: %w", err)
 	}
 	return nil
+}
+
+// UnreadStats returns how many received messages from the contact are
+// unread, and their size at rest in bytes (sealed bodies and metadata).
+func (db *DB) UnreadStats(ctx context.Context, contactID int64) (count int, size int64, err error) {
+	if err := db.check(); err != nil {
+		return 0, 0, err
+	}
+	err = db.sql.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(length(body_sealed) + coalesce(length(meta_sealed), 0)), 0)
+		FROM messages WHERE contact_id = ? AND direction = 'in' AND read IS NULL`, contactID).Scan(&count, &size)
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: unread stats: %w", err)
+	}
+	return count, size, nil
 }

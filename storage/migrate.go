@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -15,8 +16,21 @@ var migrationFS embed.FS
 
 type migration struct {
 	version int
-	name    string
+	name    string // the file name, NNNN_name.sql
 	sql     string
+}
+
+// key is the name without its number and extension ("guard"): what goSteps
+// and sealing decisions refer to, so renumbering a migration changes nothing.
+func (m migration) key() string {
+	_, k, _ := strings.Cut(strings.TrimSuffix(m.name, ".sql"), "_")
+	return k
+}
+
+// goSteps run after the SQL of the migration with that key, in the same
+// transaction: what SQL cannot do (resealing needs the database key).
+var goSteps = map[string]func(ctx context.Context, db *DB, tx *sql.Tx) error{
+	"guard": resealOutbox,
 }
 
 // migrations returns the embedded migrations in order. File names are
@@ -90,6 +104,11 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	for _, m := range ms[cur:target] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
+		}
+		if step := goSteps[m.key()]; step != nil {
+			if err := step(ctx, db, tx); err != nil {
+				return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
+			}
 		}
 		if err := db.runHook("migrate:" + strconv.Itoa(m.version)); err != nil {
 			return fmt.Errorf("storage: migrate to version %d: %w", m.version, err)

@@ -33,7 +33,54 @@ type OutboxItem struct {
 	Sent        time.Time // last written to a link; zero if never
 }
 
-func outboxKey(id MessageID) []byte { return id[:] }
+// outboxKey is the row identity sealed into an outbox frame: the contact id
+// and the item id, so a frame moved to another contact's row fails to open
+// rather than being sent to them. Profiles from before schema version
+// "guard" sealed the id alone; that migration reseals them (resealOutbox).
+func (db *DB) outboxKey(contactID int64, id MessageID) []byte {
+	return append(int64Key(contactID), id[:]...)
+}
+
+// resealOutbox moves every outbox frame from the old row key (the item id)
+// to outboxKey's: the Go half of the "guard" migration.
+func resealOutbox(ctx context.Context, db *DB, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, id, contact_id, frame_sealed FROM outbox ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("reseal outbox: %w", err)
+	}
+	type row struct {
+		seq     int64
+		contact int64
+		id      MessageID
+		frame   []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		var id, sealed []byte
+		if err := rows.Scan(&r.seq, &id, &r.contact, &sealed); err != nil {
+			rows.Close()
+			return fmt.Errorf("reseal outbox: %w", err)
+		}
+		copy(r.id[:], id)
+		if r.frame, err = db.seal.open("outbox", "frame", id, sealed); err != nil {
+			rows.Close()
+			return fmt.Errorf("reseal outbox item %d: %w", r.seq, err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reseal outbox: %w", err)
+	}
+	for _, r := range all {
+		sealed := db.seal.seal("outbox", "frame", append(int64Key(r.contact), r.id[:]...), r.frame)
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET frame_sealed = ? WHERE seq = ?`, sealed, r.seq); err != nil {
+			return fmt.Errorf("reseal outbox: %w", err)
+		}
+	}
+	return nil
+}
 
 func (tx *Tx) queue(it OutboxItem, messageSeq int64) (OutboxItem, error) {
 	if it.ID.IsZero() {
@@ -56,7 +103,7 @@ func (tx *Tx) queue(it OutboxItem, messageSeq int64) (OutboxItem, error) {
 	}
 	err := tx.tx.QueryRowContext(tx.ctx, `INSERT INTO outbox (id, contact_id, kind, message_seq, frame_sealed, attempts, next_attempt, created, sent)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		it.ID[:], it.ContactID, string(it.Kind), mseq, tx.db.seal.seal("outbox", "frame", outboxKey(it.ID), it.Frame),
+		it.ID[:], it.ContactID, string(it.Kind), mseq, tx.db.seal.seal("outbox", "frame", tx.db.outboxKey(it.ContactID, it.ID), it.Frame),
 		it.Attempts, ns(it.NextAttempt), ns(it.Created), nullTime(it.Sent)).Scan(&it.Seq)
 	if err != nil {
 		return OutboxItem{}, err
@@ -100,7 +147,7 @@ func (db *DB) scanOutbox(sc interface{ Scan(...any) error }) (OutboxItem, error)
 		copy(m[:], mid)
 		it.Message = &m
 	}
-	f, err := db.seal.open("outbox", "frame", outboxKey(it.ID), frame)
+	f, err := db.seal.open("outbox", "frame", db.outboxKey(it.ContactID, it.ID), frame)
 	if err != nil {
 		return OutboxItem{}, err
 	}
@@ -289,4 +336,25 @@ func (tx *Tx) DropOutbox(id MessageID, failed bool) error {
 // DropOutbox is Tx.DropOutbox in its own transaction.
 func (db *DB) DropOutbox(ctx context.Context, id MessageID, failed bool) error {
 	return db.Update(ctx, func(tx *Tx) error { return tx.DropOutbox(id, failed) })
+}
+
+// ReplaceFrame swaps the bytes of a queued item for a fresh encoding of the
+// same frame (same id and kind): a contact request restamped with a new
+// proof of work, or given an invite token. ErrNotFound if the item is gone
+// (acknowledged meanwhile).
+func (tx *Tx) ReplaceFrame(contactID int64, id MessageID, frame []byte) error {
+	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE outbox SET frame_sealed = ? WHERE id = ? AND contact_id = ?`,
+		tx.db.seal.seal("outbox", "frame", tx.db.outboxKey(contactID, id), frame), id[:], contactID)
+	if err != nil {
+		return fmt.Errorf("storage: replace frame: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("storage: replace frame %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ReplaceFrame is Tx.ReplaceFrame in its own transaction.
+func (db *DB) ReplaceFrame(ctx context.Context, contactID int64, id MessageID, frame []byte) error {
+	return db.Update(ctx, func(tx *Tx) error { return tx.ReplaceFrame(contactID, id, frame) })
 }

@@ -45,11 +45,17 @@ func TestNoSecretsInClear(t *testing.T) {
 		"attachment metadata": []byte("SECRET-attachment-holiday.jpg"),
 		"outbox frame":        []byte("SECRET-outbox-frame-77e1"),
 		"request frame":       []byte("SECRET-request-frame-50b2"),
+		"peer's display name": []byte("SECRET-peer-name-3e8d"),
+		"name sent to peer":   []byte("SECRET-name-sent-b7c0"),
+		"draft":               []byte("SECRET-draft-0f5e"),
+		"draft (edited)":      []byte("SECRET-draft-edited-1c2a"),
+		"invite token":        []byte("SECRET-invite-16"),
 	}
 	var c Contact
 	err = db.Update(ctx, func(tx *Tx) error {
 		c, err = tx.InsertContact(Contact{Address: string(secrets["contact address"]), Nickname: string(secrets["nickname"]),
-			State: StateAccepted, Greeting: string(secrets["greeting"]), Note: string(secrets["note"]), PeerBundle: secrets["peer bundle"]})
+			State: StateAccepted, Greeting: string(secrets["greeting"]), Note: string(secrets["note"]), PeerBundle: secrets["peer bundle"],
+			PeerName: string(secrets["peer's display name"]), NameSent: string(secrets["name sent to peer"])})
 		if err != nil {
 			return err
 		}
@@ -68,6 +74,14 @@ func TestNoSecretsInClear(t *testing.T) {
 	}
 	if _, err := db.ReceiveMessage(ctx, IncomingMessage{ContactID: c.ID, ID: NewMessageID(), Body: string(secrets["incoming body"]),
 		Session: secrets["ratchet state"]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"draft", "draft (edited)"} {
+		if err := db.SetDraft(ctx, c.ID, string(secrets[d])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.CreateInvite(ctx, Invite{Token: secrets["invite token"], MaxUses: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	// Overwrite values too: secure_delete and sealing both matter for the
@@ -115,5 +129,11 @@ func TestNoSecretsInClear(t *testing.T) {
 	h, err := db.History(ctx, c.ID, 0, 10)
 	if err != nil || len(h) != 2 || h[1].Body != string(secrets["outgoing body"]) || string(h[1].Meta) != string(secrets["attachment metadata"]) {
 		t.Fatalf("history after reopen: %+v %v", h, err)
+	}
+	if d, err := db.Draft(ctx, c.ID); err != nil || d != string(secrets["draft (edited)"]) {
+		t.Fatalf("draft after reopen: %q %v", d, err)
+	}
+	if back, err := db.Contact(ctx, c.ID); err != nil || back.PeerName != string(secrets["peer's display name"]) || back.NameSent != string(secrets["name sent to peer"]) {
+		t.Fatalf("contact after reopen: %+v %v", back, err)
 	}
 }

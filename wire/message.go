@@ -18,6 +18,7 @@ const (
 	MaxCiphertext = 60 << 10 // bytes of one encrypted message
 	MaxReceiptIDs = 256      // message ids in one receipt
 	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
+	MaxName       = 256      // bytes of UTF-8 in a display name (Request, Accept, Profile)
 
 	nonceSize = 32
 )
@@ -105,12 +106,23 @@ type Request struct {
 	ID       ID     `cbor:"1,keyasint"`
 	Bundle   []byte `cbor:"2,keyasint"`
 	Greeting string `cbor:"3,keyasint,omitempty"`
+	Name     string `cbor:"4,keyasint,omitempty"` // the requester's display name
+	// Invite is the token of the recipient's invite link, if the requester
+	// has one: a valid one lets the request past the stranger limits.
+	// (Keys 13 and 14: issue 13's, clear of the keys other features take.)
+	Invite []byte `cbor:"13,keyasint,omitempty"`
+	// Work is the proof of work a request without a valid invite needs.
+	Work *Work `cbor:"14,keyasint,omitempty"`
 }
+
+// InviteSize is the length of an invite token.
+const InviteSize = 16
 
 // Accept is a contact acceptance carrying the ratchet handshake.
 type Accept struct {
 	ID        ID     `cbor:"1,keyasint"`
 	Handshake []byte `cbor:"2,keyasint"`
+	Name      string `cbor:"3,keyasint,omitempty"` // the accepter's display name
 }
 
 // Message is one end-to-end encrypted chat message. ID is the message id,
@@ -184,6 +196,12 @@ func (m *Request) validate() error {
 		return malformed(TypeRequest, "bad bundle length")
 	case len(m.Greeting) > MaxGreeting:
 		return malformed(TypeRequest, "greeting too long")
+	case len(m.Name) > MaxName:
+		return malformed(TypeRequest, "name too long")
+	case m.Invite != nil && len(m.Invite) != InviteSize:
+		return malformed(TypeRequest, "bad invite length")
+	case m.Work != nil && m.Work.Time <= 0:
+		return malformed(TypeRequest, "bad work time")
 	}
 	return nil
 }
@@ -194,6 +212,8 @@ func (m *Accept) validate() error {
 		return malformed(TypeAccept, "zero id")
 	case len(m.Handshake) == 0 || len(m.Handshake) > MaxHandshake:
 		return malformed(TypeAccept, "bad handshake length")
+	case len(m.Name) > MaxName:
+		return malformed(TypeAccept, "name too long")
 	}
 	return nil
 }
@@ -226,8 +246,10 @@ func (m *Receipt) validate() error {
 }
 
 var (
-	encMode        cbor.EncMode
-	decMode        cbor.DecMode
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+	// contentDecMode decodes Content: as strict as decMode, except that
+	// unknown keys are skipped, so a newer peer can add kinds of content.
 	contentDecMode cbor.DecMode
 )
 
@@ -239,7 +261,7 @@ func init() {
 	}
 	// Explicit limits for untrusted input. Byte and text strings are bounded
 	// by the frame (MaxFrameSize) and then per field by validate.
-	decMode, err = cbor.DecOptions{
+	opts := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		MaxNestedLevels:   4,
 		MaxArrayElements:  MaxReceiptIDs,
@@ -248,23 +270,12 @@ func init() {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
+	}
+	if decMode, err = opts.DecMode(); err != nil {
 		panic(err)
 	}
-	// The plaintext inside a Message: the same limits, but unknown keys
-	// are skipped so older readers show what they understand of a newer
-	// message kind (its text) instead of failing on it.
-	contentDecMode, err = cbor.DecOptions{
-		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:  4,
-		MaxArrayElements: MaxReceiptIDs,
-		MaxMapPairs:      16,
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		UTF8:             cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
+	opts.ExtraReturnErrors = cbor.ExtraDecErrorNone
+	if contentDecMode, err = opts.DecMode(); err != nil {
 		panic(err)
 	}
 }
@@ -323,24 +334,30 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	return m, nil
 }
 
-// Content is the plaintext inside a Message's ciphertext.
+// Content is the plaintext inside a Message's ciphertext. A content with a
+// kind field set (Profile, …) is not a chat message: its Text is empty and
+// the receiver applies it instead of showing it. Keys a reader does not
+// know are skipped (see docs/protocol.md for who owns which keys).
 type Content struct {
 	Text string `cbor:"1,keyasint"`
 	Time int64  `cbor:"2,keyasint"` // sender's clock, Unix milliseconds
+
+	// Profile (key 10) is the sender's new display name. (issue 11)
+	Profile *Profile `cbor:"10,keyasint,omitempty"`
 
 	// File offer (issue 15): the message carries a file; Text is its caption.
 	File *FileOffer `cbor:"20,keyasint,omitempty"`
 }
 
+// Profile is what the sender tells its contacts about itself.
+type Profile struct {
+	Name string `cbor:"1,keyasint"` // display name, at most MaxName bytes
+}
+
 // MarshalContent encodes c for encryption.
 func MarshalContent(c Content) ([]byte, error) {
-	if len(c.Text) > MaxText {
-		return nil, fmt.Errorf("wire: marshal content: %d bytes: %w", len(c.Text), ErrMalformed)
-	}
-	if c.File != nil {
-		if err := c.File.validate(); err != nil {
-			return nil, fmt.Errorf("wire: marshal content: %w", err)
-		}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("wire: marshal content: %w", err)
 	}
 	return encMode.Marshal(c)
 }
@@ -352,13 +369,24 @@ func UnmarshalContent(b []byte) (Content, error) {
 	if err := contentDecMode.Unmarshal(b, &c); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w: %w", ErrMalformed, err)
 	}
-	if len(c.Text) > MaxText || !utf8.ValidString(c.Text) {
-		return Content{}, fmt.Errorf("wire: unmarshal content: bad text: %w", ErrMalformed)
-	}
-	if c.File != nil {
-		if err := c.File.validate(); err != nil {
-			return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
-		}
+	if err := c.validate(); err != nil {
+		return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
 	}
 	return c, nil
+}
+
+func (c Content) validate() error {
+	switch {
+	case len(c.Text) > MaxText || !utf8.ValidString(c.Text):
+		return fmt.Errorf("bad text (%d bytes): %w", len(c.Text), ErrMalformed)
+	case c.Profile != nil && (len(c.Profile.Name) > MaxName || !utf8.ValidString(c.Profile.Name)):
+		return fmt.Errorf("bad profile name: %w", ErrMalformed)
+	case c.Profile != nil && c.Text != "":
+		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Profile != nil && c.File != nil:
+		return fmt.Errorf("profile with a file: %w", ErrMalformed)
+	case c.File != nil:
+		return c.File.validate()
+	}
+	return nil
 }

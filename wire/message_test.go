@@ -27,6 +27,12 @@ func sampleMsgs() []Msg {
 		&Ack{ID: id},
 		&Receipt{ID: id2, IDs: []ID{id, id2}, Read: true},
 		&Typing{},
+		// issue 11: display names
+		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi", Name: "Alice ☕"},
+		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
+		// issue 13: invite token and proof of work
+		&Request{ID: id, Bundle: []byte("bundle"), Invite: bytes.Repeat([]byte{9}, InviteSize), Work: &Work{Time: 1750000000, Nonce: 1 << 40}},
+		// issue 15: file transfer
 		&FileChunk{File: id, Index: 7, Data: bytes.Repeat([]byte{9}, ChunkOverhead+3)},
 		&FileRequest{File: id, Ranges: []Range{{First: 0, Count: 16}, {First: 40, Count: 1}}},
 		&FileStop{File: id},
@@ -139,6 +145,11 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"hello short nonce", TypeHello, []byte{0xa1, 0x01, 0x41, 0x00}},
 		{"auth missing sig", TypeAuth, []byte{0xa0}},
 		{"deep nesting", TypeTyping, []byte{0xa1, 0x01, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00}},
+		{"short invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0d, 0x41, 0x01)},
+		{"empty invite", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0d, 0x40)},
+		{"work without time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa1, 0x02, 0x01)},
+		{"work unknown field", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa2, 0x01, 0x01, 0x03, 0x01)},
+		{"work negative time", TypeRequest, append(append([]byte{0xa3, 0x01}, id16...), 0x02, 0x41, 'b', 0x0e, 0xa1, 0x01, 0x20)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +182,16 @@ func TestUnmarshalLimits(t *testing.T) {
 	body, _ = encMode.Marshal(&Request{ID: ID{1}, Bundle: []byte{1}, Greeting: strings.Repeat("x", MaxGreeting+1)})
 	if _, err := Unmarshal(TypeRequest, body); !errors.Is(err, ErrMalformed) {
 		t.Errorf("long greeting: err = %v, want ErrMalformed", err)
+	}
+	long := strings.Repeat("n", MaxName+1)
+	for _, m := range []Msg{&Request{ID: ID{1}, Bundle: []byte{1}, Name: long}, &Accept{ID: ID{1}, Handshake: []byte{1}, Name: long}} {
+		if _, err := Marshal(m); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Marshal %T with a long name: err = %v, want ErrMalformed", m, err)
+		}
+		body, _ := encMode.Marshal(m)
+		if _, err := Unmarshal(m.Type(), body); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal %T with a long name: err = %v, want ErrMalformed", m, err)
+		}
 	}
 }
 
@@ -205,5 +226,46 @@ func TestContent(t *testing.T) {
 	}
 	if _, err := UnmarshalContent(append(b, 0)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("trailing byte: err = %v", err)
+	}
+}
+
+// TestContentProfile: key 10 carries a display name; keys a reader does
+// not know are skipped (a newer peer's kinds), anything malformed is not.
+func TestContentProfile(t *testing.T) {
+	c := Content{Time: 1700000000123, Profile: &Profile{Name: "Alice ☕"}}
+	b, err := MarshalContent(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalContent(b)
+	if err != nil || got.Profile == nil || got.Profile.Name != "Alice ☕" || got.Text != "" || got.Time != c.Time {
+		t.Fatalf("UnmarshalContent = %+v, %v", got, err)
+	}
+	// {1: "hi", 2: 1, 99: {1: "x"}}: an unknown key, skipped.
+	unknown := []byte{0xa3, 0x01, 0x62, 'h', 'i', 0x02, 0x01, 0x18, 99, 0xa1, 0x01, 0x61, 'x'}
+	if got, err := UnmarshalContent(unknown); err != nil || got.Text != "hi" || got.Profile != nil {
+		t.Errorf("content with an unknown key = %+v, %v; want it skipped", got, err)
+	}
+	for name, bad := range map[string]Content{
+		"long name":         {Profile: &Profile{Name: strings.Repeat("n", MaxName+1)}},
+		"profile with text": {Text: "hi", Profile: &Profile{Name: "x"}},
+	} {
+		if _, err := MarshalContent(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Marshal %s: err = %v, want ErrMalformed", name, err)
+		}
+		raw, _ := encMode.Marshal(bad)
+		if _, err := UnmarshalContent(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Unmarshal %s: err = %v, want ErrMalformed", name, err)
+		}
+	}
+	for name, raw := range map[string][]byte{
+		"duplicate key":   {0xa3, 0x01, 0x60, 0x02, 0x01, 0x01, 0x60},
+		"profile not map": {0xa2, 0x01, 0x60, 0x0a, 0x01},
+		"bad utf8 name":   {0xa2, 0x01, 0x60, 0x0a, 0xa1, 0x01, 0x62, 0xff, 0xfe},
+		"indefinite":      {0xbf, 0x01, 0x60, 0xff},
+	} {
+		if _, err := UnmarshalContent(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		}
 	}
 }

@@ -248,6 +248,36 @@ func TestContacts(t *testing.T) {
 	if !strings.Contains(r.stdout, "safety number") || !strings.Contains(r.stdout, bobAddr) {
 		t.Errorf("show: %s", r.stdout)
 	}
+	d.f.SimPeerName("bob", "Robert \x1b[31mB.")
+	r = d.run(t, "contacts", "show", "bob")
+	if !strings.Contains(r.stdout, "calls themself: Robert B.") {
+		t.Errorf("show with the peer's own name: %q", r.stdout)
+	}
+	// unblock: back as before the block, and says so.
+	r = d.run(t, "contacts", "unblock", "caroline")
+	wantCode(t, r, exitOK)
+	if c, _ := d.f.Contact(context.Background(), carolAddr); c.State != node.StateAccepted {
+		t.Errorf("after unblock: %s, want accepted", c.State)
+	}
+	if !strings.Contains(r.stdout, "Unblocked caroline: a contact again") {
+		t.Errorf("unblock said: %q", r.stdout)
+	}
+	r = d.run(t, "contacts", "unblock", "caroline")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "caroline is not blocked (accepted)") {
+		t.Errorf("unblocking twice said: %q", r.stdout)
+	}
+	// Re-adding a contact, or our own address: plain words.
+	r = d.run(t, "contacts", "add", carolAddr, "--name", "carol3")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "caroline is already a contact (accepted). Nothing was sent.") {
+		t.Errorf("re-add said: %q", r.stdout)
+	}
+	r = d.run(t, "contacts", "add", aliceAddr, "--name", "me")
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "that is your own address") {
+		t.Errorf("adding our own address: %q", r.stderr)
+	}
 	wantCode(t, d.run(t, "contacts", "rm", "caroline", "--keep-history"), exitOK)
 
 	// add: the address is checked with the precise reason; any paste form works.
@@ -263,7 +293,7 @@ func TestContacts(t *testing.T) {
 	}
 	r = d.run(t, "contacts", "add", bad, "--name", "x")
 	wantCode(t, r, exitError)
-	if !strings.Contains(r.stderr, "checksum") {
+	if !strings.Contains(r.stderr, "not a chive address: a character is mistyped") {
 		t.Errorf("bad address error: %q", r.stderr)
 	}
 	wantCode(t, d.run(t, "contacts", "decline", "dave"), exitOK)
@@ -272,7 +302,7 @@ func TestContacts(t *testing.T) {
 	wantCode(t, d.run(t, "contacts", "accept"), exitUsage)                       // no contact
 	wantCode(t, d.run(t, "contacts", "frobnicate", "bob"), exitUsage)            // no such subcommand
 	wantCode(t, d.run(t, "contacts", "accept", "bob", "--name", "x"), exitUsage) // --name is for add
-	for _, sub := range []string{"accept", "decline", "block", "rm", "show"} {
+	for _, sub := range []string{"accept", "decline", "block", "unblock", "rm", "show"} {
 		wantCode(t, d.run(t, "contacts", sub, "nobody"), exitUnknownPeer)
 	}
 	wantCode(t, d.run(t, "contacts", "rename", "nobody", "x"), exitUnknownPeer)
@@ -459,6 +489,29 @@ func TestPassphraseFile(t *testing.T) {
 	os.WriteFile(p, []byte("\n"), 0o600)
 	if _, err := readPassphraseFile(p); err == nil {
 		t.Error("empty passphrase accepted")
+	}
+
+	// Not a file at all: no advice to chmod a device.
+	for _, path := range []string{"/dev/null", dir} {
+		_, err := readPassphraseFile(path)
+		if err == nil || strings.Contains(err.Error(), "chmod 600 "+path) || !strings.Contains(err.Error(), path) {
+			t.Errorf("passphrase file %s: %v", path, err)
+		}
+	}
+	r = chive(t, context.Background(), "", nil, "init", "--name", "a", "--passphrase-file", "/dev/null", "--profile", filepath.Join(dir, "prof"))
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "not a file") {
+		t.Errorf("init --passphrase-file /dev/null: %q", r.stderr)
+	}
+	// Too short: refused before anything is created.
+	os.WriteFile(p, []byte("abc\n"), 0o600)
+	r = chive(t, context.Background(), "", nil, "init", "--name", "a", "--passphrase-file", p, "--profile", filepath.Join(dir, "prof"))
+	wantCode(t, r, exitError)
+	if !strings.Contains(r.stderr, "too short (3 characters)") {
+		t.Errorf("init with a 3-character passphrase: %q", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "prof")); err == nil {
+		t.Error("init created a profile with a 3-character passphrase")
 	}
 
 	wantCode(t, chive(t, context.Background(), "", nil, "init", "--profile", dir), exitUsage)                // no --name

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/chive-im/chive/internal/shell"
 	"github.com/chive-im/chive/node"
-	"github.com/chive-im/chive/onion"
 )
 
 // contactsCmd holds the flags of "chive contacts" and its subcommands. Each
@@ -62,7 +62,7 @@ func newContacts(e *env) *command {
 	return &command{
 		name:       "contacts",
 		shortUsage: "chive contacts [SUBCOMMAND] [ARGS...]",
-		shortHelp:  "list contacts; add, accept, decline, block, rename or remove one",
+		shortHelp:  "list contacts; add, accept, decline, block, unblock, rename or remove one",
 		longHelp: `CONTACT is a nickname or an address (any form: upper case, .onion, chive: link).
 The list shows each contact's state (pending-incoming, requested, accepted,
 blocked), presence (online, connecting, offline) and address.
@@ -80,7 +80,7 @@ blocked), presence (online, connecting, offline) and address.
 			{
 				name:       "add",
 				shortUsage: "chive contacts add ADDRESS --name NAME [--greeting TEXT]",
-				shortHelp:  "ask ADDRESS to be your contact",
+				shortHelp:  "ask ADDRESS (or their invite link) to be your contact",
 				flags: flags("add", func(fs *flag.FlagSet) {
 					fs.StringVar(&cc.name, "name", "", "nickname for the contact")
 					fs.StringVar(&cc.greeting, "greeting", "", "a line for them to see with your request")
@@ -90,6 +90,7 @@ blocked), presence (online, connecting, offline) and address.
 			oneContact("accept", "accept a contact request", cc.accept),
 			oneContact("decline", "drop a request (the sender learns nothing)", cc.decline),
 			oneContact("block", "block an address, silently", cc.block),
+			oneContact("unblock", "undo a block: the contact is as it was before", cc.unblock),
 			{
 				name:       "rename",
 				shortUsage: "chive contacts rename CONTACT NEWNAME",
@@ -157,6 +158,9 @@ func (cc *contactsCmd) show(ctx context.Context, s *session, ref string) error {
 	}
 	fmt.Fprintf(w, "name:     %s\naddress:  %s\nstate:    %s\npresence: %s\nverified: %s\n",
 		displayName(ct), ct.Address, ct.State, ct.Presence, yesNo(ct.Verified))
+	if ct.PeerName != "" && ct.PeerName != ct.Name {
+		fmt.Fprintf(w, "calls themself: %s\n", oneLine(ct.PeerName))
+	}
 	if !ct.LastSeen.IsZero() {
 		fmt.Fprintf(w, "seen:     %s\n", ct.LastSeen.Local().Format(time.DateTime))
 	}
@@ -177,15 +181,39 @@ func (cc *contactsCmd) add(ctx context.Context, args []string) error {
 	if name == "" {
 		return usagef("contacts add needs --name NAME")
 	}
-	// Check the address before anything is opened, with the precise reason.
-	addr, err := onion.ParseAddress(args[0])
+	// Check the address (or invite link) before anything is opened, with
+	// the precise reason.
+	addr, token, err := node.ParseLink(args[0])
 	if err != nil {
-		return fmt.Errorf("%q is not a chive address: %w", args[0], err)
+		return err // "that is not a chive address: it has 55 characters; …"
+	}
+	link := string(addr)
+	if token != nil {
+		link = strings.TrimSpace(args[0]) // the node reads the token from it
 	}
 	return cc.withSession(ctx, func(s *session) error {
-		ct, err := s.api.AddContact(ctx, string(addr), name, cc.greeting)
-		if err != nil {
+		ct, err := s.api.AddContact(ctx, link, name, cc.greeting)
+		switch {
+		case errors.Is(err, node.ErrAlreadyContact):
+			// Nothing to do is no failure: scripts may add twice. (Over the
+			// socket an error comes without the contact: ask for it.)
+			if ct, err = s.api.Contact(ctx, string(addr)); err != nil {
+				return err
+			}
+			if ct.State == node.StateRequested {
+				fmt.Fprintf(cc.e.stdout, "You asked %s already; they show as accepted once they accept. Nothing was sent.\n", displayName(ct))
+			} else {
+				fmt.Fprintf(cc.e.stdout, "%s is already a contact (%s). Nothing was sent.\n", displayName(ct), ct.State)
+			}
+			return nil
+		case errors.Is(err, node.ErrSelf):
+			return errors.New("that is your own address: give it to your contacts, and add theirs")
+		case err != nil:
 			return err
+		}
+		if ct.State == node.StateAccepted {
+			fmt.Fprintf(cc.e.stdout, "%s (%s) is a contact%s.\n", displayName(ct), ct.Address, later(s))
+			return nil
 		}
 		fmt.Fprintf(cc.e.stdout, "Asked %s (%s) to be your contact%s.\nThey show as accepted once they accept.\n",
 			displayName(ct), ct.Address, later(s))
@@ -224,6 +252,40 @@ func (cc *contactsCmd) block(ctx context.Context, s *session, ref string) error 
 	return nil
 }
 
+func (cc *contactsCmd) unblock(ctx context.Context, s *session, who string) error {
+	before, err := s.api.Contact(ctx, who)
+	if err != nil {
+		return err
+	}
+	if before.State != node.StateBlocked {
+		fmt.Fprintf(cc.e.stdout, "%s is not blocked (%s).\n", displayName(before), before.State)
+		return nil
+	}
+	if err := s.api.UnblockContact(ctx, before.Address); err != nil {
+		return err
+	}
+	w := cc.e.stdout
+	after, err := s.api.Contact(ctx, before.Address)
+	switch {
+	case errors.Is(err, node.ErrUnknownContact):
+		fmt.Fprintf(w, "Unblocked %s: not a contact any more; they may ask again.\n", before.Address)
+		return nil
+	case err != nil:
+		return err
+	}
+	switch after.State {
+	case node.StateAccepted:
+		fmt.Fprintf(w, "Unblocked %s: a contact again%s.\n", displayName(after), later(s))
+	case node.StatePendingIncoming:
+		fmt.Fprintf(w, "Unblocked %s: their request waits for you: chive contacts accept %s\n", displayName(after), ref(after))
+	case node.StateRequested:
+		fmt.Fprintf(w, "Unblocked %s: your request is sent again%s.\n", displayName(after), later(s))
+	default:
+		fmt.Fprintf(w, "Unblocked %s (%s).\n", displayName(after), after.State)
+	}
+	return nil
+}
+
 func (cc *contactsCmd) rename(ctx context.Context, args []string) error {
 	if err := exactArgs(args, 2); err != nil {
 		return err
@@ -259,9 +321,9 @@ func printContacts(e *env, cs []node.Contact) {
 		return
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPRESENCE\tUNREAD\tADDRESS")
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tPRESENCE\tUNREAD\tADDRESS")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", displayName(c), c.State, c.Presence, c.Unread, c.Address)
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%d\t%s\n", c.ID, displayName(c), c.State, c.Presence, c.Unread, c.Address)
 	}
 	tw.Flush()
 	for _, c := range cs {
@@ -270,7 +332,11 @@ func printContacts(e *env, cs []node.Contact) {
 			if c.Greeting != "" {
 				g = fmt.Sprintf(" (%q)", oneLine(c.Greeting))
 			}
-			fmt.Fprintf(e.stdout, "%s asks to be your contact%s: chive contacts accept %s\n", displayName(c), g, ref(c))
+			via := ""
+			if c.Invited {
+				via = " with one of your invite links"
+			}
+			fmt.Fprintf(e.stdout, "%s asks to be your contact%s%s: chive contacts accept %s\n", displayName(c), via, g, ref(c))
 		}
 	}
 }

@@ -7,11 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/node/rpc"
-	"github.com/chive-im/chive/onion"
 )
 
 func newDaemon(e *env) *command {
@@ -94,33 +95,29 @@ func serve(ctx context.Context, n localNode, dir, testnet string, log *slog.Logg
 	// From here on the profile lock is ours, so a socket left in the
 	// profile is stale; rpc.Listen removes it.
 	path := rpc.SocketPath(dir)
-	ln, err := rpc.Listen(path)
+	srv, err := serveSocket(n, dir, log)
 	if err != nil {
 		n.Close()
-		return fmt.Errorf("control socket: %w", err)
+		return err
 	}
-	srv := rpc.NewServer(n, log)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 
 	subCtx, stopEvents := context.WithCancel(context.Background())
 	events, err := n.Subscribe(subCtx)
 	if err != nil {
 		stopEvents()
-		srv.Close()
+		srv.close()
 		n.Close()
 		return fmt.Errorf("subscribe to node events: %w", err)
 	}
 	logged := make(chan struct{})
 	go func() {
 		defer close(logged)
-		logEvents(log, events)
+		logEvents(log, n, events)
 	}()
 
 	shutdown := func() error {
 		defer exitOnSignal(log)()
-		srv.Close()
-		<-served
+		srv.close()
 		err := n.Close()
 		stopEvents()
 		<-logged
@@ -164,13 +161,35 @@ func exitOnSignal(log *slog.Logger) (stop func()) {
 	return func() { signal.Stop(sigs) }
 }
 
-// logEvents logs what the node does, without message text, greetings or
-// keys: ids, states and short addresses only.
-func logEvents(log *slog.Logger, events <-chan node.Event) {
+// logEvents logs what the node does, without message text, greetings,
+// keys or addresses: ids and states only. Contacts are named by their local
+// id ("#3", which "chive contacts" shows), never by address or its prefix.
+func logEvents(log *slog.Logger, api node.API, events <-chan node.Event) {
 	var lastTor node.TorStatus
 	reachable := false
-	short := func(a string) string { return onion.Address(a).Short() }
+	ids := map[string]int64{}
+	short := func(a string) string {
+		id, ok := ids[a]
+		if !ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if c, err := api.Contact(ctx, a); err == nil {
+				id = c.ID
+			}
+			cancel()
+			ids[a] = id
+		}
+		if id == 0 {
+			return "stranger"
+		}
+		return "#" + strconv.FormatInt(id, 10)
+	}
 	for ev := range events {
+		switch ev := ev.(type) {
+		case node.ContactRequestEvent:
+			ids[ev.Contact.Address] = ev.Contact.ID
+		case node.ContactEvent:
+			ids[ev.Contact.Address] = ev.Contact.ID
+		}
 		switch ev := ev.(type) {
 		case node.TorProgressEvent:
 			t := ev.Tor
@@ -180,6 +199,10 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			lastTor = t
 			if t.State == node.TorFailed {
 				log.Error("tor failed", "error", t.Error)
+				continue
+			}
+			if t.State == node.TorOffline {
+				log.Warn("tor offline", "error", t.Error)
 				continue
 			}
 			log.Info("tor", "state", t.State, "percent", t.Percent, "summary", t.Summary)
@@ -211,4 +234,29 @@ func logEvents(log *slog.Logger, events <-chan node.Event) {
 			log.Warn("node", "error", ev.Message)
 		}
 	}
+}
+
+// socketServer serves a node's API on the profile's control socket: the
+// daemon's, and the UI's while it runs its own node.
+type socketServer struct {
+	srv    *rpc.Server
+	served chan error
+}
+
+// serveSocket serves api on <dir>/chive.sock until close. The caller holds
+// the profile lock, so a socket found there is stale (rpc.Listen removes it).
+func serveSocket(api node.API, dir string, log *slog.Logger) (*socketServer, error) {
+	ln, err := rpc.Listen(rpc.SocketPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	s := &socketServer{srv: rpc.NewServer(api, log), served: make(chan error, 1)}
+	go func() { s.served <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// close stops serving, disconnects the clients and removes the socket.
+func (s *socketServer) close() {
+	s.srv.Close()
+	<-s.served
 }

@@ -63,6 +63,10 @@ func doInit(ctx context.Context, e *env, c *common, u *unlock, nick string, noPa
 	} else if pass, err = newPassphrase(e, u); err != nil {
 		return err
 	}
+	if err := checkPassphrase(pass, noPass); err != nil {
+		clear(pass)
+		return err
+	}
 	addr, err := createProfile(ctx, dir, nick, pass, noPass)
 	clear(pass)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/chive-im/chive/node"
 	"github.com/chive-im/chive/onion/testnet"
@@ -38,6 +39,17 @@ func needsPassphrase(dir string) (bool, error) { return node.NeedsPassphrase(dir
 
 func createProfile(ctx context.Context, dir, name string, passphrase []byte, noPassphrase bool) (string, error) {
 	return node.CreateProfile(ctx, dir, name, passphrase, noPassphrase)
+}
+
+// checkPassphrase applies the node's policy for new passphrases, in the
+// user's words.
+func checkPassphrase(passphrase []byte, noPassphrase bool) error {
+	if err := node.CheckPassphrase(passphrase, noPassphrase); err != nil {
+		return fmt.Errorf("the passphrase is too short (%d characters); choose one of at least %d, "+
+			"a few words are easy to remember (or --no-passphrase, not recommended): %w",
+			utf8.RuneCount(passphrase), node.MinPassphrase, node.ErrShortPassphrase)
+	}
+	return nil
 }
 
 func openNode(ctx context.Context, o openOptions) (localNode, error) {

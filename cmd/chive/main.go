@@ -54,12 +54,14 @@ func newRoot(e *env) *command {
 	tui.hidden = true
 	root.children = []*command{
 		newAddress(e),
+		newConfig(e),
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),
 		newFiles(e),
 		newInbox(e),
 		newInit(e),
+		newInvites(e),
 		newSend(e),
 		newStatus(e),
 		newTestnet(e),

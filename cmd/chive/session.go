@@ -24,6 +24,15 @@ func readPassphraseFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("passphrase file: %w", err)
 	}
+	// A pipe is fine (--passphrase-file <(pass show chive)); a device or a
+	// directory holds no passphrase, and "chmod 600 /dev/null" is no advice.
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		return nil, fmt.Errorf("passphrase file %s is a directory; give the file that holds your passphrase", path)
+	case m&(os.ModeDevice|os.ModeCharDevice|os.ModeSocket|os.ModeIrregular) != 0:
+		return nil, fmt.Errorf("passphrase file %s is not a file but a device or socket; "+
+			"write your passphrase in a file only you can read (chmod 600 FILE) and give that", path)
+	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("passphrase file %s is readable by other users (mode %04o); fix it with: chmod 600 %s", path, perm, path)
 	}

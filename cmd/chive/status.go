@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/chive-im/chive/node"
 )
 
 func newStatus(e *env) *command {
@@ -22,8 +24,9 @@ func newStatus(e *env) *command {
 		shortUsage: "chive status [--json]",
 		shortHelp:  "show Tor's state, your address, contacts online and the outbox",
 		longHelp: `Shows whether a daemon runs, Tor's bootstrap state, your address and whether
-it is reachable, how many contacts are online and how many items wait in
-the outbox. Without a daemon it opens the profile and reports what is stored
+it is reachable, which of tor's flood defences protect it (streams per
+circuit, proof of work), how many contacts are online and how many items
+wait in the outbox. Without a daemon it opens the profile and reports what is stored
 (Tor is not started).
 `,
 		flags: fs,
@@ -64,6 +67,7 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 			fmt.Fprintf(w, "tor error: %s\n", oneLine(st.Tor.Error))
 		}
 		fmt.Fprintf(w, "reachable: %s\n", yesNo(st.Reachable))
+		fmt.Fprintf(w, "defences:  %s\n", defences(st.Defences))
 	} else {
 		fmt.Fprintf(w, "daemon:    not running (start it with: chive daemon)\n")
 		fmt.Fprintf(w, "tor:       not started\n")
@@ -85,4 +89,21 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// defences says which of tor's flood defences protect the onion service.
+func defences(d *node.Defences) string {
+	if d == nil {
+		return "not known yet (the onion service is not published)"
+	}
+	s := fmt.Sprintf("at most %d streams per circuit", d.MaxStreams)
+	if d.PoW {
+		s += fmt.Sprintf(", proof of work on (queue %d/s, burst %d)", d.PoWQueueRate, d.PoWQueueBurst)
+	} else {
+		s += ", proof of work off (this tor is older than 0.4.9 or lacks its pow module)"
+	}
+	if d.TorVersion != "" {
+		s += "; tor " + oneLine(d.TorVersion)
+	}
+	return s
 }

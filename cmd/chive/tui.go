@@ -27,7 +27,8 @@ func newTUI(e *env) *command {
 		longHelp: `Opens the terminal UI. With no profile yet it walks you through creating one.
 When a daemon ("chive daemon") runs on the profile, the UI attaches to it and
 quitting leaves the daemon running; otherwise the node runs inside the UI and
-stops when you quit.
+stops when you quit. Its theme, keys, notifications and layout come from the
+config file ("chive config path", docs/config.md).
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
@@ -36,7 +37,16 @@ stops when you quit.
 			if err != nil {
 				return err
 			}
-			return runTUI(ctx, tui.Options{Dir: dir, NoBell: noBell, NoTitle: noTitle}, c.testnet)
+			opts := tui.Options{Dir: dir, NoBell: noBell, NoTitle: noTitle, Getenv: e.getenv}
+			// A config file with a mistake: the defaults, and the UI says
+			// what is wrong rather than refusing to open.
+			if path, err := tui.ConfigPath(e.getenv); err != nil {
+				opts.ConfigError = err
+			} else {
+				cfg, err := tui.LoadConfig(path)
+				opts.Config, opts.ConfigPath, opts.ConfigError = &cfg, path, err
+			}
+			return runTUI(ctx, opts, c.testnet)
 		},
 	}
 }
@@ -44,8 +54,10 @@ stops when you quit.
 // runTUI runs the UI on the daemon serving the profile, or, when none runs,
 // on a node it opens (and creates, if need be) itself.
 func runTUI(ctx context.Context, opts tui.Options, testnet string) error {
-	// A daemon serving the profile: attach, no unlock; it keeps running after.
-	client, err := rpc.Dial(ctx, rpc.SocketPath(opts.Dir))
+	// A daemon serving the profile (or another UI running its node):
+	// attach, no unlock; it keeps running after. The client reconnects by
+	// itself when the daemon restarts.
+	client, err := rpc.DialWith(ctx, rpc.SocketPath(opts.Dir), rpc.Options{Reconnect: true})
 	switch {
 	case err == nil:
 		defer client.Close()
@@ -65,14 +77,17 @@ func runTUI(ctx context.Context, opts tui.Options, testnet string) error {
 	return err
 }
 
-// tuiProfile is tui.Profile over the node's lifecycle functions.
+// tuiProfile is tui.Profile over the node's lifecycle functions. The node
+// it runs also serves the profile's control socket, as the daemon does, so
+// "chive send" and scripts work while the UI runs.
 type tuiProfile struct {
 	ctx     context.Context // lives as long as the UI: the node runs under it
 	dir     string
 	testnet string
 
-	mu sync.Mutex
-	n  localNode
+	mu  sync.Mutex
+	n   localNode
+	srv *socketServer
 }
 
 func (p *tuiProfile) State(ctx context.Context) (exists, needs bool, err error) {
@@ -106,8 +121,12 @@ func (p *tuiProfile) Unlock(_ context.Context, passphrase []byte) (node.API, err
 		n.Close()
 		return nil, fmt.Errorf("start: %w", err)
 	}
+	// The profile lock is ours: a socket left in the profile is stale. If
+	// it cannot be served (a path too long for a socket), the UI still
+	// runs; the CLI then says the profile is in use.
+	srv, _ := serveSocket(n, p.dir, nil)
 	p.mu.Lock()
-	p.n = n
+	p.n, p.srv = n, srv
 	p.mu.Unlock()
 	return n, nil
 }
@@ -117,6 +136,10 @@ func (p *tuiProfile) close() error {
 	defer p.mu.Unlock()
 	if p.n == nil {
 		return nil
+	}
+	if p.srv != nil {
+		p.srv.close() // clients first: the socket goes before the node
+		p.srv = nil
 	}
 	err := p.n.Close()
 	p.n = nil

@@ -6,6 +6,8 @@ package nodetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -29,7 +31,14 @@ type Fake struct {
 	messages map[string][]node.Message
 	seq      int64
 	subs     map[chan node.Event]struct{}
+	invites  []node.Invite
+	inviteID int64
+	lastID   int64    // contact ids, as the node numbers them
 	Calls    []string // method names in call order, for assertions
+
+	// blockedFrom is the state each blocked contact had when blocked
+	// (UnblockContact returns it there); absent: removed on unblock.
+	blockedFrom map[string]node.ContactState
 
 	files map[string]*fakeFile // by id (files.go)
 }
@@ -43,7 +52,9 @@ func New(name, address string) *Fake {
 		contacts: map[string]*node.Contact{},
 		messages: map[string][]node.Message{},
 		subs:     map[chan node.Event]struct{}{},
-		files:    map[string]*fakeFile{},
+
+		blockedFrom: map[string]node.ContactState{},
+		files:       map[string]*fakeFile{},
 	}
 }
 
@@ -140,17 +151,53 @@ func (f *Fake) AddContact(ctx context.Context, address, name, greeting string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("AddContact")
+	address, invite, _ := strings.Cut(address, "?") // an invite link's token
 	addr := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(address)), ".onion")
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "chive://"), "chive:")
 	if len(addr) != 56 {
-		return node.Contact{}, fmt.Errorf("invalid address %q: want 56 characters, got %d", address, len(addr))
+		return node.Contact{}, fmt.Errorf("that is not a chive address: it has %d characters; an address has 56", len(addr))
+	}
+	if addr == f.status.Address {
+		return node.Contact{}, fmt.Errorf("add contact: %w", node.ErrSelf)
 	}
 	if c, ok := f.contacts[addr]; ok {
-		return *c, nil
+		if c.State == node.StateBlocked {
+			// As the node: adding a blocked address unblocks it first; back
+			// to accepted or requested, that was the add.
+			f.unblockLocked(c)
+			if c, ok = f.contacts[addr]; !ok {
+				return f.addLocked(addr, name, greeting), nil
+			}
+			if c.State == node.StateAccepted || c.State == node.StateRequested {
+				return *c, nil
+			}
+		}
+		switch c.State {
+		case node.StatePendingIncoming:
+			if name != "" {
+				c.Name = name
+			}
+			c.State, c.Greeting = node.StateAccepted, ""
+			f.publishLocked(node.ContactEvent{Contact: *c})
+			return *c, nil
+		case node.StateRequested:
+			if invite != "" {
+				return *c, nil // as the node: the queued request takes the token
+			}
+			return *c, fmt.Errorf("add contact: %w (you asked %s; waiting for them to accept)", node.ErrAlreadyContact, c.Name)
+		default:
+			return *c, fmt.Errorf("add contact: %s is %w", c.Name, node.ErrAlreadyContact)
+		}
 	}
-	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now()}
+	return f.addLocked(addr, name, greeting), nil
+}
+
+func (f *Fake) addLocked(addr, name, greeting string) node.Contact {
+	f.lastID++
+	c := &node.Contact{Address: addr, Name: name, State: node.StateRequested, Presence: node.Offline, Created: f.Now(), ID: f.lastID}
 	f.contacts[addr] = c
 	f.publishLocked(node.ContactEvent{Contact: *c})
-	return *c, nil
+	return *c
 }
 
 func (f *Fake) setState(name, ref string, st node.ContactState) (node.Contact, error) {
@@ -175,8 +222,19 @@ func (f *Fake) DeclineContact(ctx context.Context, ref string) error {
 }
 
 func (f *Fake) BlockContact(ctx context.Context, ref string) error {
-	_, err := f.setState("BlockContact", ref, node.StateBlocked)
-	return err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("BlockContact")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	if c.State != node.StateBlocked {
+		f.blockedFrom[c.Address] = c.State
+	}
+	c.State = node.StateBlocked
+	f.publishLocked(node.ContactEvent{Contact: *c})
+	return nil
 }
 
 func (f *Fake) RenameContact(ctx context.Context, ref, name string) error {
@@ -253,6 +311,7 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 		Text: text, Time: f.Now(), State: node.Queued}
 	f.messages[c.Address] = append(f.messages[c.Address], m)
 	c.LastMessage, c.LastAt = text, m.Time
+	f.publishLocked(node.MessageEvent{Message: m}) // as node.Send does
 	return m, nil
 }
 
@@ -390,12 +449,104 @@ func (f *Fake) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 	return ch, nil
 }
 
+// --- Drafts, display names, unblock (issue 11) ---
+
+// SetDraft keeps the draft in the contact, as the node does; no event.
+func (f *Fake) SetDraft(ctx context.Context, ref, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("SetDraft")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	if len(text) > node.MaxText {
+		return fmt.Errorf("set draft: %w", node.ErrTooLong)
+	}
+	c.Draft = text
+	return nil
+}
+
+// SetName changes Status.Name; no event, as the node.
+func (f *Fake) SetName(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("SetName")
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return fmt.Errorf("set name: the name is empty")
+	}
+	if len([]rune(name)) > node.MaxName {
+		return fmt.Errorf("set name: longer than %d characters", node.MaxName)
+	}
+	f.status.Name = name
+	return nil
+}
+
+// UnblockContact returns the contact to the state it had when blocked, or
+// removes it when that is unknown (SimContact made it blocked), as the node.
+func (f *Fake) UnblockContact(ctx context.Context, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("UnblockContact")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return err
+	}
+	f.unblockLocked(c)
+	return nil
+}
+
+func (f *Fake) unblockLocked(c *node.Contact) {
+	if c.State != node.StateBlocked {
+		return
+	}
+	prev, ok := f.blockedFrom[c.Address]
+	delete(f.blockedFrom, c.Address)
+	if !ok {
+		delete(f.contacts, c.Address)
+		f.publishLocked(node.ContactEvent{Contact: *c, Removed: true})
+		return
+	}
+	c.State = prev
+	f.publishLocked(node.ContactEvent{Contact: *c})
+}
+
+// SimPeerName simulates the contact telling us its display name (with its
+// request, its acceptance, or a later change): PeerName is set and, while
+// we have not named the contact, Name too; a ContactEvent is published.
+func (f *Fake) SimPeerName(ref, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.findLocked(ref)
+	if err != nil {
+		panic(err)
+	}
+	if c.Name == "" || c.Name == c.PeerName {
+		c.Name = name
+	}
+	c.PeerName = name
+	f.publishLocked(node.ContactEvent{Contact: *c})
+}
+
+// SimConnection publishes what rpc.Client does when its connection to the
+// daemon drops (false, with why) or comes back (true).
+func (f *Fake) SimConnection(connected bool, errText string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.publishLocked(node.ConnectionEvent{Connected: connected, Error: errText})
+}
+
 // SimContact adds a contact in the given state, as if it happened earlier.
 func (f *Fake) SimContact(c node.Contact) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c.Presence == "" {
 		c.Presence = node.Offline
+	}
+	if c.ID == 0 {
+		f.lastID++
+		c.ID = f.lastID
 	}
 	cc := c
 	f.contacts[c.Address] = &cc
@@ -405,8 +556,9 @@ func (f *Fake) SimContact(c node.Contact) {
 func (f *Fake) SimRequest(address, name, greeting string) node.Contact {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.lastID++
 	c := &node.Contact{Address: address, Name: name, State: node.StatePendingIncoming, Greeting: greeting,
-		Presence: node.Online, Created: f.Now()}
+		Presence: node.Online, Created: f.Now(), ID: f.lastID}
 	f.contacts[address] = c
 	f.publishLocked(node.ContactRequestEvent{Contact: *c})
 	return *c
@@ -498,4 +650,75 @@ func (f *Fake) SimTyping(ref string) {
 		panic(err)
 	}
 	f.publishLocked(node.TypingEvent{Address: c.Address})
+}
+
+// Invite links (issue 13).
+
+func (f *Fake) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("CreateInvite")
+	now := f.Now()
+	if o.Uses == 0 {
+		o.Uses = 1
+	}
+	if o.Expires.IsZero() {
+		o.Expires = now.Add(7 * 24 * time.Hour)
+	}
+	if o.Uses < 0 || !o.Expires.After(now) {
+		return node.Invite{}, fmt.Errorf("invalid invite options %+v", o)
+	}
+	f.inviteID++
+	// Derived, not random: golden screens show the link.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", f.status.Address, f.inviteID))
+	tok := sum[:16]
+	iv := node.Invite{ID: f.inviteID, Link: "chive:" + f.status.Address + "?invite=" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(tok)),
+		MaxUses: o.Uses, Expires: o.Expires, Created: now}
+	f.invites = append(f.invites, iv)
+	return iv, nil
+}
+
+func (f *Fake) Invites(ctx context.Context) ([]node.Invite, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("Invites")
+	out := []node.Invite{}
+	for _, iv := range f.invites {
+		if iv.Uses < iv.MaxUses && f.Now().Before(iv.Expires) {
+			out = append(out, iv)
+		}
+	}
+	return out, nil
+}
+
+func (f *Fake) RevokeInvite(ctx context.Context, id int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("RevokeInvite")
+	for i, iv := range f.invites {
+		if iv.ID == id {
+			f.invites = append(f.invites[:i:i], f.invites[i+1:]...)
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %d", node.ErrUnknownInvite, id)
+}
+
+// SimDefences sets what Status reports of tor's defences (nil: unknown).
+func (f *Fake) SimDefences(d *node.Defences) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.status.Defences = d
+}
+
+// SimInviteUsed counts one use of the invite with id, as a request with its
+// token arriving would.
+func (f *Fake) SimInviteUsed(id int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.invites {
+		if f.invites[i].ID == id {
+			f.invites[i].Uses++
+		}
+	}
 }

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/chive-im/chive/node"
 )
@@ -31,13 +34,25 @@ const maxResponse = 64 << 20
 // Subscribe opens a connection of its own.
 type Client struct {
 	path string
+	opts Options
+
+	ctx    context.Context // cancelled by Close: ends subscriptions
+	cancel context.CancelFunc
+	dialMu sync.Mutex // one redial at a time
+	nextID atomic.Uint64
+
+	mu     sync.Mutex
+	cc     *callConn // the connection calls use
+	closed bool
+}
+
+// callConn is one connection for calls, with its read loop.
+type callConn struct {
 	nc   net.Conn
 	done chan struct{} // closed when the read loop ends
-
-	wmu sync.Mutex // serializes writes
+	wmu  sync.Mutex    // serializes writes
 
 	mu      sync.Mutex
-	nextID  uint64
 	pending map[uint64]chan response
 	err     error // why the read loop ended
 }
@@ -47,13 +62,46 @@ var _ node.API = (*Client)(nil)
 // Dial connects to the daemon serving the socket at path (see SocketPath).
 // When no daemon runs, the error wraps ErrNoDaemon.
 func Dial(ctx context.Context, path string) (*Client, error) {
+	return DialWith(ctx, path, Options{})
+}
+
+// Options configure DialWith. The zero value is Dial's behaviour.
+type Options struct {
+	// Reconnect makes the client outlive a daemon restart: a call made
+	// while the socket is down redials it once (failing with
+	// ErrDisconnected if nobody answers), and Subscribe's channel stays
+	// open, carrying node.ConnectionEvent{Connected: false} when its
+	// connection drops and node.ConnectionEvent{Connected: true} once it
+	// is subscribed again: then reload, the events in between were missed.
+	Reconnect bool
+	// MinBackoff and MaxBackoff bound the delay between redials of a
+	// dropped subscription: it starts at MinBackoff and doubles up to
+	// MaxBackoff. Zero: 100ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// DialWith is Dial with options.
+func DialWith(ctx context.Context, path string, o Options) (*Client, error) {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(5*time.Second, o.MinBackoff)
+	}
 	nc, err := dial(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{path: path, nc: nc, done: make(chan struct{}), pending: map[uint64]chan response{}}
-	go c.readLoop()
+	c := &Client{path: path, opts: o}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.cc = c.start(nc)
 	return c, nil
+}
+
+func (c *Client) start(nc net.Conn) *callConn {
+	cc := &callConn{nc: nc, done: make(chan struct{}), pending: map[uint64]chan response{}}
+	go cc.readLoop()
+	return cc
 }
 
 func dial(ctx context.Context, path string) (net.Conn, error) {
@@ -68,22 +116,39 @@ func dial(ctx context.Context, path string) (net.Conn, error) {
 	return nc, nil
 }
 
-// Close closes the connection; calls in flight return ErrDisconnected.
-// Subscriptions end with their own contexts.
+// Close closes the connection and ends the client's subscriptions; calls
+// in flight return ErrDisconnected. Idempotent.
 func (c *Client) Close() error {
-	err := c.nc.Close()
-	<-c.done
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	cc := c.cc
+	c.mu.Unlock()
+	c.cancel()
+	err := cc.nc.Close()
+	<-cc.done
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
 }
 
-// Done is closed when the connection to the daemon is lost or closed.
-func (c *Client) Done() <-chan struct{} { return c.done }
+// Done is closed when the client is closed and, without Options.Reconnect,
+// when the connection to the daemon is lost.
+func (c *Client) Done() <-chan struct{} {
+	if c.opts.Reconnect {
+		return c.ctx.Done()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cc.done
+}
 
-func (c *Client) readLoop() {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+func (cc *callConn) readLoop() {
+	r := bufio.NewReaderSize(cc.nc, 64<<10)
 	var err error
 	for {
 		var line []byte
@@ -92,10 +157,10 @@ func (c *Client) readLoop() {
 			var resp response
 			if json.Unmarshal(line, &resp) == nil && resp.ID != nil {
 				if id, perr := strconv.ParseUint(string(resp.ID), 10, 64); perr == nil {
-					c.mu.Lock()
-					ch := c.pending[id]
-					delete(c.pending, id)
-					c.mu.Unlock()
+					cc.mu.Lock()
+					ch := cc.pending[id]
+					delete(cc.pending, id)
+					cc.mu.Unlock()
 					if ch != nil {
 						ch <- resp // buffered
 					}
@@ -106,15 +171,56 @@ func (c *Client) readLoop() {
 			break
 		}
 	}
-	c.mu.Lock()
-	c.err = err
-	for id, ch := range c.pending {
-		delete(c.pending, id)
+	cc.mu.Lock()
+	cc.err = err
+	for id, ch := range cc.pending {
+		delete(cc.pending, id)
 		close(ch)
 	}
+	cc.mu.Unlock()
+	cc.nc.Close()
+	close(cc.done)
+}
+
+// conn returns the connection for a call: the current one, or, once it is
+// lost and the client reconnects, a new one.
+func (c *Client) conn(ctx context.Context) (*callConn, error) {
+	c.mu.Lock()
+	cc, closed := c.cc, c.closed
 	c.mu.Unlock()
-	c.nc.Close()
-	close(c.done)
+	if closed {
+		return nil, ErrDisconnected
+	}
+	select {
+	case <-cc.done:
+	default:
+		return cc, nil
+	}
+	if !c.opts.Reconnect {
+		return nil, ErrDisconnected
+	}
+	c.dialMu.Lock()
+	defer c.dialMu.Unlock()
+	c.mu.Lock()
+	cc = c.cc
+	c.mu.Unlock()
+	select {
+	case <-cc.done:
+	default:
+		return cc, nil // another call redialed meanwhile
+	}
+	nc, err := dial(ctx, c.path)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrDisconnected, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		nc.Close()
+		return nil, ErrDisconnected
+	}
+	c.cc = c.start(nc)
+	return c.cc, nil
 }
 
 // Call invokes a method by name: params is marshalled as the params object
@@ -133,26 +239,29 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		}
 		req.Params = b
 	}
+	cc, err := c.conn(ctx)
+	if err != nil {
+		return err
+	}
 	ch := make(chan response, 1)
-	c.mu.Lock()
+	id := c.nextID.Add(1)
+	cc.mu.Lock()
 	select {
-	case <-c.done:
-		c.mu.Unlock()
+	case <-cc.done:
+		cc.mu.Unlock()
 		return ErrDisconnected
 	default:
 	}
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = ch
-	c.mu.Unlock()
+	cc.pending[id] = ch
+	cc.mu.Unlock()
 	req.ID = json.RawMessage(strconv.FormatUint(id, 10))
 
 	line := append(mustMarshal(req), '\n')
-	c.wmu.Lock()
-	_, err := c.nc.Write(line)
-	c.wmu.Unlock()
+	cc.wmu.Lock()
+	_, err = cc.nc.Write(line)
+	cc.wmu.Unlock()
 	if err != nil {
-		c.forget(id)
+		cc.forget(id)
 		return ErrDisconnected
 	}
 	select {
@@ -171,15 +280,15 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 		return nil
 	case <-ctx.Done():
 		// The daemon finishes the request anyway; its answer is dropped.
-		c.forget(id)
+		cc.forget(id)
 		return ctx.Err()
 	}
 }
 
-func (c *Client) forget(id uint64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
+func (cc *callConn) forget(id uint64) {
+	cc.mu.Lock()
+	delete(cc.pending, id)
+	cc.mu.Unlock()
 }
 
 func (c *Client) Status(ctx context.Context) (node.Status, error) {
@@ -275,17 +384,109 @@ func (c *Client) SetSettings(ctx context.Context, s node.Settings) error {
 	return c.Call(ctx, "settings.set", s, nil)
 }
 
+// --- Drafts, display names, unblock (issue 11) ---
+
+func (c *Client) SetDraft(ctx context.Context, ref, text string) error {
+	return c.Call(ctx, "drafts.set", draftParams{Contact: ref, Text: text}, nil)
+}
+
+func (c *Client) SetName(ctx context.Context, name string) error {
+	return c.Call(ctx, "profile.set_name", nameParams{Name: name}, nil)
+}
+
+func (c *Client) UnblockContact(ctx context.Context, ref string) error {
+	return c.Call(ctx, "contacts.unblock", contactParams{Contact: ref}, nil)
+}
+
+// Invite links (issue 13).
+
+func (c *Client) CreateInvite(ctx context.Context, o node.InviteOptions) (node.Invite, error) {
+	var iv node.Invite
+	return iv, c.Call(ctx, "invites.create", o, &iv)
+}
+
+func (c *Client) Invites(ctx context.Context) ([]node.Invite, error) {
+	var ivs []node.Invite
+	return ivs, c.Call(ctx, "invites.list", nil, &ivs)
+}
+
+func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
+	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
-// until ctx is done or the connection is lost; the channel is closed then
-// (check ctx.Err() to tell the two apart). Events of kinds this client does
-// not know (a newer daemon) are skipped.
+// until ctx is done, the client is closed or, without Options.Reconnect,
+// the connection is lost; the channel is closed then (check ctx.Err() to
+// tell them apart). With Reconnect a lost connection is redialed with
+// backoff, announced by node.ConnectionEvent (see Options). Events of kinds
+// this client does not know (a newer daemon) are skipped.
 func (c *Client) Subscribe(ctx context.Context) (<-chan node.Event, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopOnClose := context.AfterFunc(c.ctx, cancel)
+	s, err := c.subscribe(ctx)
+	if err != nil {
+		stopOnClose()
+		cancel()
+		return nil, err
+	}
+	ch := make(chan node.Event, 64)
+	go func() {
+		defer close(ch)
+		defer cancel()
+		defer stopOnClose()
+		send := func(ev node.Event) bool {
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			why := s.pump(send)
+			if ctx.Err() != nil || !c.opts.Reconnect {
+				return
+			}
+			if !send(node.ConnectionEvent{Connected: false, Error: why}) {
+				return
+			}
+			delay := c.opts.MinBackoff
+			for {
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+				if s, err = c.subscribe(ctx); err == nil {
+					break
+				}
+				delay = min(2*delay, c.opts.MaxBackoff)
+			}
+			if !send(node.ConnectionEvent{Connected: true}) {
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
+
+// subscription is one subscribed connection.
+type subscription struct {
+	nc   net.Conn
+	r    *bufio.Reader
+	stop func() bool // undoes the AfterFunc closing nc when ctx ends
+}
+
+// subscribe dials a connection of its own and subscribes on it.
+func (c *Client) subscribe(ctx context.Context) (*subscription, error) {
 	nc, err := dial(ctx, c.path)
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	fail := func(err error) (<-chan node.Event, error) {
+	fail := func(err error) (*subscription, error) {
 		stop()
 		nc.Close()
 		return nil, err
@@ -309,29 +510,29 @@ func (c *Client) Subscribe(ctx context.Context) (<-chan node.Event, error) {
 	if resp.Error != nil {
 		return fail(resp.Error)
 	}
-	ch := make(chan node.Event, 64)
-	go func() {
-		defer close(ch)
-		defer stop()
-		defer nc.Close()
-		for {
-			line, err := readLine(r, maxResponse)
-			if len(line) > 0 {
-				var n notification
-				if json.Unmarshal(line, &n) == nil && n.Method == EventMethod {
-					if ev, err := UnmarshalEvent(n.Params); err == nil {
-						select {
-						case ch <- ev:
-						case <-ctx.Done():
-							return
-						}
-					}
+	return &subscription{nc: nc, r: r, stop: stop}, nil
+}
+
+// pump delivers the subscription's events through send until the
+// connection ends (or send fails) and says why it ended.
+func (s *subscription) pump(send func(node.Event) bool) string {
+	defer s.stop()
+	defer s.nc.Close()
+	for {
+		line, err := readLine(s.r, maxResponse)
+		if len(line) > 0 {
+			var n notification
+			if json.Unmarshal(line, &n) == nil && n.Method == EventMethod {
+				if ev, err := UnmarshalEvent(n.Params); err == nil && !send(ev) {
+					return "stopped"
 				}
 			}
-			if err != nil {
-				return
-			}
 		}
-	}()
-	return ch, nil
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return "the daemon closed the connection (it stopped, or restarts)"
+			}
+			return "connection to the daemon lost: " + err.Error()
+		}
+	}
 }

@@ -51,6 +51,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.TypingEvent](w.Data)
 	case node.ErrorEvent{}.Kind():
 		e, err = decodeAs[node.ErrorEvent](w.Data)
+	case node.ConnectionEvent{}.Kind():
+		e, err = decodeAs[node.ConnectionEvent](w.Data)
 	// Files (issue 15)
 	case node.FileStateEvent{}.Kind():
 		e, err = decodeAs[node.FileStateEvent](w.Data)

@@ -49,6 +49,12 @@ const (
 	CodeBlocked        = -32003 // node.ErrBlocked
 	CodeTooLong        = -32004 // node.ErrTooLong
 	CodeClosed         = -32005 // node.ErrClosed: the daemon is shutting down
+
+	// issue 11
+	CodeAlreadyContact = -32006 // node.ErrAlreadyContact
+	CodeSelf           = -32007 // node.ErrSelf: our own address
+
+	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -61,6 +67,10 @@ var sentinels = []struct {
 	{CodeBlocked, node.ErrBlocked},
 	{CodeTooLong, node.ErrTooLong},
 	{CodeClosed, node.ErrClosed},
+	{CodeAlreadyContact, node.ErrAlreadyContact},
+	{CodeSelf, node.ErrSelf},
+
+	{CodeUnknownInvite, node.ErrUnknownInvite},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -168,7 +178,21 @@ type (
 	subscribeResult struct {
 		Subscribed bool `json:"subscribed"`
 	}
+
+	// issue 11
+	draftParams struct {
+		Contact string `json:"contact"`
+		Text    string `json:"text"`
+	}
+	nameParams struct {
+		Name string `json:"name"`
+	}
 )
+
+// inviteParams are invites.revoke's params.
+type inviteParams struct {
+	ID int64 `json:"id"`
+}
 
 // AddressInfo is the result of the "address" method.
 type AddressInfo struct {

@@ -223,6 +223,37 @@ func TestEveryMethod(t *testing.T) {
 	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateBlocked {
 		t.Errorf("after block: %s", ct.State)
 	}
+	// issue 11: unblock, drafts, our name.
+	if err := c.UnblockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "caroline"); ct.State != node.StateAccepted {
+		t.Errorf("after unblock: %s, want accepted again", ct.State)
+	}
+	if err := c.BlockContact(ctx, "caroline"); err != nil {
+		t.Error(err)
+	}
+	if err := c.SetDraft(ctx, "bob", "half a thought ☕\nand a line"); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "half a thought ☕\nand a line" {
+		t.Errorf("draft = %q", ct.Draft)
+	}
+	if cs, _ := c.Contacts(ctx); len(cs) == 0 || cs[0].Draft == "" && cs[len(cs)-1].Draft == "" {
+		t.Errorf("Contacts lost the draft: %+v", cs)
+	}
+	if err := c.SetDraft(ctx, "bob", ""); err != nil {
+		t.Error(err)
+	}
+	if ct, _ := c.Contact(ctx, "bob"); ct.Draft != "" {
+		t.Errorf("draft after clearing = %q", ct.Draft)
+	}
+	if err := c.SetName(ctx, "Alice L."); err != nil {
+		t.Error(err)
+	}
+	if st, _ := c.Status(ctx); st.Name != "Alice L." {
+		t.Errorf("name after SetName = %q", st.Name)
+	}
 	f.SimRequest(strings.Repeat("e", 55)+"d", "eve", "hello?")
 	if err := c.DeclineContact(ctx, "eve"); err != nil {
 		t.Error(err)
@@ -233,6 +264,24 @@ func TestEveryMethod(t *testing.T) {
 	cs, _ = c.Contacts(ctx)
 	if len(cs) != 1 {
 		t.Errorf("contacts after decline+remove: %+v", cs)
+	}
+	// Invites: made, listed, revoked; an unknown id is a typed error.
+	exp := time.Now().Add(time.Hour).Round(time.Second)
+	iv, err := c.CreateInvite(ctx, node.InviteOptions{Uses: 3, Expires: exp})
+	if err != nil || iv.MaxUses != 3 || !iv.Expires.Equal(exp) || !strings.HasPrefix(iv.Link, "chive:") || !strings.Contains(iv.Link, "?invite=") {
+		t.Errorf("CreateInvite = %+v, %v", iv, err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || len(ivs) != 1 || ivs[0].ID != iv.ID || ivs[0].Link != iv.Link {
+		t.Errorf("Invites = %+v, %v", ivs, err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); err != nil {
+		t.Error(err)
+	}
+	if err := c.RevokeInvite(ctx, iv.ID); !errors.Is(err, node.ErrUnknownInvite) {
+		t.Errorf("second revoke: %v, want ErrUnknownInvite", err)
+	}
+	if ivs, err := c.Invites(ctx); err != nil || ivs == nil || len(ivs) != 0 {
+		t.Errorf("Invites after revoke = %#v, %v", ivs, err)
 	}
 
 	exerciseFiles(t, c, f) // files.go
@@ -293,6 +342,12 @@ func TestErrorsMapToSentinels(t *testing.T) {
 	}
 	if _, err := c.Send(ctx, "bob", "hi"); !errors.Is(err, node.ErrNotAccepted) || errors.Is(err, node.ErrUnknownContact) {
 		t.Errorf("Send to requested contact = %v, want ErrNotAccepted", err)
+	}
+	if _, err := c.AddContact(ctx, bobAddr, "bob", ""); !errors.Is(err, node.ErrAlreadyContact) {
+		t.Errorf("AddContact of a requested contact = %v, want ErrAlreadyContact", err)
+	}
+	if _, err := c.AddContact(ctx, aliceAddr, "me", ""); !errors.Is(err, node.ErrSelf) {
+		t.Errorf("AddContact of our own address = %v, want ErrSelf", err)
 	}
 	// A plain error keeps its text and maps to no sentinel.
 	err = c.Retry(ctx, "ffff")
@@ -469,16 +524,17 @@ func TestSubscribe(t *testing.T) {
 	in := f.SimReceive("bob", "pong")
 	f.SimPresence("bob", node.Online)
 	f.SimTyping("bob")
-	f.SimRequest(carolAddr, "carol", "hi, it's carol")
+	carol := f.SimRequest(carolAddr, "carol", "hi, it's carol")
 
 	want := []node.Event{
+		node.MessageEvent{Message: m}, // Send publishes it, as the node does
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorBootstrapping, Percent: 45, Summary: "Loading relay descriptors"}},
 		node.MessageStateEvent{ID: m.ID, Address: bobAddr, State: node.Delivered, At: t0},
 		node.MessageEvent{Message: in},
 		node.PresenceEvent{Address: bobAddr, Presence: node.Online},
 		node.TypingEvent{Address: bobAddr},
 		node.ContactRequestEvent{Contact: node.Contact{Address: carolAddr, Name: "carol", State: node.StatePendingIncoming,
-			Greeting: "hi, it's carol", Presence: node.Online, Created: t0}},
+			Greeting: "hi, it's carol", Presence: node.Online, Created: t0, ID: carol.ID}},
 	}
 	for i, w := range want {
 		select {
@@ -609,14 +665,23 @@ func TestConcurrentClients(t *testing.T) {
 	if err != nil || len(h) != workers*calls {
 		t.Errorf("history has %d messages, want %d (%v)", len(h), workers*calls, err)
 	}
-	// Typing events may be dropped for a slow reader, but some arrive.
-	select {
-	case ev := <-events:
-		if _, ok := ev.(node.TypingEvent); !ok {
-			t.Errorf("unexpected event %#v", ev)
+	// Every Send's MessageEvent arrives; typing events may be dropped for a
+	// slow reader, but some arrive.
+	messages, typing := 0, 0
+	for messages < workers*calls || typing == 0 {
+		select {
+		case ev := <-events:
+			switch ev.(type) {
+			case node.MessageEvent:
+				messages++
+			case node.TypingEvent:
+				typing++
+			default:
+				t.Fatalf("unexpected event %#v", ev)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after concurrent load: %d of %d messages, %d typing events", messages, workers*calls, typing)
 		}
-	case <-time.After(10 * time.Second):
-		t.Error("no event after concurrent load")
 	}
 }
 

@@ -593,6 +593,57 @@ var methods = map[string]method{
 		}
 		return call(cur, s.api.SetSettings(ctx, cur))
 	},
+
+	// --- Drafts, display names, unblock (issue 11) ---
+	"drafts.set": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[draftParams](raw)
+		if e == nil {
+			e = required("contact", p.Contact)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.SetDraft(ctx, p.Contact, p.Text)) // "" clears
+	},
+	"profile.set_name": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[nameParams](raw)
+		if e == nil {
+			e = required("name", p.Name)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.SetName(ctx, p.Name))
+	},
+	"contacts.unblock": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return ok(s.api.UnblockContact(ctx, ref))
+	}),
+
+	// Invite links (issue 13).
+	"invites.create": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[node.InviteOptions](raw)
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.CreateInvite(ctx, p))
+	},
+	"invites.list": noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		ivs, err := s.api.Invites(ctx)
+		if ivs == nil {
+			ivs = []node.Invite{}
+		}
+		return call(ivs, err)
+	}),
+	"invites.revoke": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[inviteParams](raw)
+		if e != nil {
+			return nil, e
+		}
+		if p.ID <= 0 {
+			return nil, invalidParams("id required")
+		}
+		return ok(s.api.RevokeInvite(ctx, p.ID))
+	},
 }
 
 // settingsPatch is settings.set's params: absent fields are unchanged.

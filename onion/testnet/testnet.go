@@ -8,6 +8,9 @@
 //
 // A network started with a Dir can be used and stopped by other processes
 // through ClientTorrcFromDir and StopDir ("chive testnet up/down").
+//
+// To take the network away from one client (and give it back), route that
+// client through a Switch: ExtraTorrc: append(n.ClientTorrc(), sw.Torrc()...).
 package testnet
 
 import (
