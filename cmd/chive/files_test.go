@@ -147,7 +147,8 @@ func TestFilesCommand(t *testing.T) {
 	go func() {
 		done <- runWith(ctx, "", map[string]string{"CHIVE_HOME": d.dir}, &o, &e, "files", "--follow", "--json")
 	}()
-	waitSubscribed(t, d.f)
+	// It subscribes before it lists: once the list is out, events follow.
+	eventually(t, func() bool { return strings.Contains(o.String(), in.ID) }, "the listed transfers")
 	late := d.f.SimFile("bob", "late.bin", []byte{0, 1, 2}, "", nil)
 	d.f.SimFileProgress(late.ID, 2)
 	eventually(t, func() bool {
