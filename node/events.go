@@ -63,6 +63,19 @@ type ErrorEvent struct {
 	Message string `json:"message"`
 }
 
+// SessionEvent says a new session with a contact replaced the old one: the
+// contact started it (ByPeer: they lost their state, restored an old
+// backup or reinstalled, and asked again) or we did (ResetSession, now
+// answered). The contact and the conversation stay. SafetyNumberChanged
+// says whether the contact's safety number differs from before (then
+// Verified was cleared). Notice is a sentence for the user. Never dropped.
+type SessionEvent struct {
+	Contact             Contact `json:"contact"`
+	ByPeer              bool    `json:"by_peer"`
+	SafetyNumberChanged bool    `json:"safety_number_changed"`
+	Notice              string  `json:"notice"`
+}
+
 // FileStateEvent is a transfer's new state (offered, accepted, paused,
 // completed, failed, cancelled), or a change of its error (a full disk,
 // and its end). Never dropped.
@@ -93,11 +106,12 @@ func (MessageEvent) Kind() string        { return "message" }
 func (MessageStateEvent) Kind() string   { return "message.state" }
 func (TypingEvent) Kind() string         { return "typing" }
 func (ErrorEvent) Kind() string          { return "error" }
+func (SessionEvent) Kind() string        { return "session" }
 
 // Droppable reports whether an event may be dropped for a slow subscriber.
 func Droppable(e Event) bool {
 	switch e.(type) {
-	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, FileStateEvent:
+	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, SessionEvent, FileStateEvent:
 		return false
 	case ConnectionEvent:
 		return false

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -61,13 +60,16 @@ func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
 // outbox frame in one transaction. The peer's mu must be held: it orders
 // the ratchet steps and the outbox.
 func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text string) (storage.Message, storage.OutboxItem, error) {
-	sess, err := n.db.Session(ctx, c.ID)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
+	pub, err := c.Address.PublicKey()
 	if err != nil {
 		return storage.Message{}, storage.OutboxItem{}, err
+	}
+	st, err := n.loadSession(ctx, c, pub)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
+	}
+	if err != nil {
+		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
 	}
 	now := time.Now()
 	pt, err := wire.MarshalContent(wire.Content{Text: text, Time: now.UnixMilli()})

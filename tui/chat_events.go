@@ -134,6 +134,13 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return c.bar.setFlash(e.Message, true)
 	case node.ConnectionEvent:
 		return c.connectionChanged(e)
+	case node.SessionEvent:
+		// A new session replaced the old one; the contact and the
+		// conversation stay. A changed safety number is a warning.
+		c.list.upsert(e.Contact)
+		c.recount()
+		c.dirty = true
+		return c.bar.setFlash(e.Notice, e.SafetyNumberChanged)
 	}
 	return nil
 }

@@ -323,6 +323,17 @@ func TestMainUpdate(t *testing.T) {
 				t.Errorf("no flash:\n%s", plain(m))
 			}
 		}},
+		{"a contact's new session is announced", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ev(t, m, node.SessionEvent{Contact: node.Contact{Address: bobAddr, Name: "Bob", State: node.StateAccepted, Created: testNow},
+				ByPeer: true, Notice: "Bob started a new session: the safety number is unchanged"})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if !strings.Contains(plain(m), "Bob started a new session: the safety") { // cut to the width
+				t.Errorf("no notice:\n%s", plain(m))
+			}
+			if ct := m.chat.list.items[m.chat.list.index(bobAddr)]; ct.State != node.StateAccepted {
+				t.Errorf("Bob %s after a new session", ct.State)
+			}
+		}},
 		{"quick switcher opens by name", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			drive(t, m, press("ctrl+k"))
 			typeText(t, m, "bo")

@@ -11,7 +11,7 @@ import "fmt"
 const (
 	// ChunkSize is the plaintext size of every chunk but the last (which
 	// holds the rest, 0..ChunkSize bytes). A chunk frame then stays ~4 KiB
-	// under MaxFrameSize, room for a link layer's per-frame overhead.
+	// under MaxFrameSize, with room to spare for the link's sealing.
 	ChunkSize = 60 << 10
 	// ChunkOverhead is what sealing adds to a chunk: a 24-byte
 	// XChaCha20-Poly1305 nonce and a 16-byte tag.

@@ -53,6 +53,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.ErrorEvent](w.Data)
 	case node.ConnectionEvent{}.Kind():
 		e, err = decodeAs[node.ConnectionEvent](w.Data)
+	case node.SessionEvent{}.Kind():
+		e, err = decodeAs[node.SessionEvent](w.Data)
 	// Files (issue 15)
 	case node.FileStateEvent{}.Kind():
 		e, err = decodeAs[node.FileStateEvent](w.Data)

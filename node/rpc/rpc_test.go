@@ -174,6 +174,9 @@ func TestEveryMethod(t *testing.T) {
 	if err != nil || len(sn) < 20 {
 		t.Errorf("SafetyNumber = %q, %v", sn, err)
 	}
+	if ct, err := c.ResetSession(ctx, "bob"); err != nil || ct.Address != bobAddr {
+		t.Errorf("ResetSession = %+v, %v", ct, err)
+	}
 	m, err := c.Send(ctx, "bob", "hello\nbob ☕")
 	if err != nil || m.State != node.Queued || m.Text != "hello\nbob ☕" || len(m.ID) != 32 || m.Address != bobAddr {
 		t.Errorf("Send = %+v, %v", m, err)
