@@ -72,6 +72,8 @@ func violation(rel, imp string) string {
 		return "storage stands on nothing of ours"
 	case under(rel, "contacts") && !(under(impRel, "storage") || under(impRel, "onion") || under(impRel, "contacts")):
 		return "contacts uses only storage and onion"
+	case under(rel, "mailbox") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "onion") || under(impRel, "mailbox")):
+		return "mailbox uses only storage, wire and onion"
 	case under(rel, "files") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "files")):
 		return "files uses only storage and wire (the node wires it to links, contacts and events)"
 	case under(rel, "onion") && !under(impRel, "onion"):
@@ -80,7 +82,7 @@ func violation(rel, imp string) string {
 		return "the engine does not import its clients"
 	case under(rel, "node") && under(impRel, "onion/testnet"):
 		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
-	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "files")):
+	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "mailbox") || under(impRel, "files")):
 		return "tui talks only to the node's API"
 	}
 	return ""
@@ -107,6 +109,11 @@ func TestViolationRules(t *testing.T) {
 		{"node", module + "/internal/safetext", false},
 		{"node", module + "/onion/testnet", true},
 		{"cmd/chive", module + "/onion/testnet", false},
+		{"mailbox", module + "/storage", false},
+		{"mailbox", module + "/node", true},
+		{"mailbox", module + "/contacts", true},
+		{"node", module + "/mailbox", false},
+		{"tui", module + "/mailbox", true},
 		{"node", module + "/files", false},
 		{"files", module + "/storage", false},
 		{"files", module + "/wire", false},

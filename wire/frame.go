@@ -85,6 +85,9 @@ func (t Type) String() string {
 	case TypeFileEnd:
 		return "file-end"
 	}
+	if s := mailboxTypeName(t); s != "" {
+		return s
+	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }
 

@@ -340,7 +340,9 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	case TypeFileChunk, TypeFileRequest, TypeFileStop, TypeFileEnd:
 		m = newFileMsg(t)
 	default:
-		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		if m = newMailboxMsg(t); m == nil {
+			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		}
 	}
 	if err := decMode.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("wire: unmarshal %s: %w: %w", t, ErrMalformed, err)
@@ -366,6 +368,9 @@ type Content struct {
 	// (PaddedSize), so the ciphertext's length tells little about the
 	// text's. MarshalContent sets it; UnmarshalContent drops it. (issue 13)
 	Padding []byte `cbor:"15,keyasint,omitempty"`
+	// Mailbox (key 30) is where to leave messages for the sender while it
+	// is offline (issue 16).
+	Mailbox *MailboxInfo `cbor:"30,keyasint,omitempty"`
 
 	// File offer (issue 15): the message carries a file; Text is its caption.
 	File *FileOffer `cbor:"20,keyasint,omitempty"`
@@ -454,6 +459,12 @@ func (c Content) validate() error {
 		return fmt.Errorf("bad profile name: %w", ErrMalformed)
 	case c.Profile != nil && c.Text != "":
 		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.Text != "":
+		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.File != nil:
+		return fmt.Errorf("mailbox info with a file: %w", ErrMalformed)
+	case c.Mailbox != nil:
+		return c.Mailbox.validate()
 	case c.Profile != nil && c.File != nil:
 		return fmt.Errorf("profile with a file: %w", ErrMalformed)
 	case c.File != nil:

@@ -9,15 +9,15 @@ import (
 
 // File transfer (issue 15): methods, params and error codes.
 
-// Error codes of the file API.
+// Error codes of the file API (-32050…: clear of the other features').
 const (
-	CodeUnknownFile  = -32020 // node.ErrUnknownFile
-	CodeFileTooLarge = -32021 // node.ErrFileTooLarge
-	CodeQuota        = -32022 // node.ErrQuota
-	CodeFileState    = -32023 // node.ErrFileState
-	CodeFileNotReady = -32024 // node.ErrFileNotReady
-	CodeNoSpace      = -32025 // node.ErrNoSpace
-	CodeFileExists   = -32026 // node.ErrFileExists
+	CodeUnknownFile  = -32050 // node.ErrUnknownFile
+	CodeFileTooLarge = -32051 // node.ErrFileTooLarge
+	CodeQuota        = -32052 // node.ErrQuota
+	CodeFileState    = -32053 // node.ErrFileState
+	CodeFileNotReady = -32054 // node.ErrFileNotReady
+	CodeNoSpace      = -32055 // node.ErrNoSpace
+	CodeFileExists   = -32056 // node.ErrFileExists
 )
 
 type (

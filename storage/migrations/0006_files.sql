@@ -1,4 +1,4 @@
--- chive schema version 5: files (issue 15). A file's chunks are kept sealed
+-- chive schema version 6: files (issue 15). A file's chunks are kept sealed
 -- under its file key in <profile>/files/<local>; this table holds what is
 -- needed to fetch, check and open them. The key is in info_sealed: deleting
 -- a row (secure_delete) leaves its chunk file undecryptable.
