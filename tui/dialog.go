@@ -53,6 +53,9 @@ type (
 	}
 	// setName changes our display name.
 	setName struct{ name string }
+	// attachFile closes the dialog and offers the file at path (absolute)
+	// to the contact at address.
+	attachFile struct{ address, path, caption string }
 	actions []action
 )
 
