@@ -36,7 +36,7 @@ type fileLook struct {
 // so the layout's cache redraws it.
 func (l fileLook) signature(m *node.Message) string {
 	f := m.File
-	_, thumb := l.thumbs[f.ID]
+	thumb := l.thumbs[f.ID] != nil
 	return fmt.Sprintf("%s|%d|%d|%s|%s|%.0f|%v|%v", f.State, f.Bytes, f.Size, f.Error, f.MediaType, l.rate[f.ID], thumb, l.colour)
 }
 

@@ -186,6 +186,10 @@ func (c *chatModel) attach() tea.Cmd {
 	switch {
 	case ct == nil:
 		return c.bar.setFlash("choose a contact first ("+firstKey(c.keys.Switcher)+")", true)
+	case ct.State == node.StatePendingIncoming:
+		return c.bar.setFlash("accept "+displayName(*ct)+" first ("+firstKey(c.keys.OpenChat)+" in the list)", true)
+	case ct.State == node.StateBlocked:
+		return c.bar.setFlash("you blocked "+displayName(*ct)+"; unblock them first ("+firstKey(c.keys.Details)+")", true)
 	case ct.State != node.StateAccepted:
 		return c.bar.setFlash(displayName(*ct)+" has not accepted yet: files can be sent once they do", true)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/chive-im/chive/internal/media"
 	"github.com/chive-im/chive/node"
@@ -68,7 +69,8 @@ func (f *Fake) newFileLocked(c *node.Contact, dir node.Direction, name string, d
 	file := ff.t.File
 	m.File = &file
 	f.messages[c.Address] = append(f.messages[c.Address], m)
-	c.LastMessage, c.LastAt = caption, m.Time
+	// As the node's contact preview: the file's name, then the caption.
+	c.LastMessage, c.LastAt = strings.TrimSpace("["+name+"] "+caption), m.Time
 	return m
 }
 
@@ -308,7 +310,11 @@ func (f *Fake) SimFile(ref, name string, data []byte, caption string, thumb []by
 }
 
 // SimFileProgress sets a transfer's progress and publishes it (droppable).
-func (f *Fake) SimFileProgress(id string, bytes int64) {
+func (f *Fake) SimFileProgress(id string, bytes int64) { f.SimFileProgressRate(id, bytes, 0) }
+
+// SimFileProgressRate is SimFileProgress with the recent speed, in bytes
+// per second, as the node reports it.
+func (f *Fake) SimFileProgressRate(id string, bytes int64, rate float64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ff, err := f.fileLocked(id)
@@ -317,7 +323,7 @@ func (f *Fake) SimFileProgress(id string, bytes int64) {
 	}
 	ff.t.Bytes = bytes
 	f.syncFileLocked(ff, false)
-	f.publishLocked(node.FileProgressEvent{ID: id, Address: ff.t.Address, Direction: ff.t.Direction, Bytes: bytes, Size: ff.t.Size})
+	f.publishLocked(node.FileProgressEvent{ID: id, Address: ff.t.Address, Direction: ff.t.Direction, Bytes: bytes, Size: ff.t.Size, Rate: rate})
 }
 
 // SimFileState sets a transfer's state (and error) and publishes it; a
