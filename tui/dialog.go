@@ -56,7 +56,7 @@ type (
 	// attachFile closes the dialog and offers the file at path (absolute)
 	// to the contact at address.
 	attachFile struct{ address, path, caption string }
-	actions []action
+	actions    []action
 )
 
 // conn is how a dialog calls the node: every call in a command, bounded by ctx.
