@@ -253,8 +253,11 @@ func opener(getenv func(string) string) []string {
 	if o := strings.Fields(getenv("CHIVE_OPENER")); len(o) > 0 {
 		return o
 	}
-	if runtime.GOOS == "darwin" {
+	switch runtime.GOOS {
+	case "darwin":
 		return []string{"open"}
+	case "windows":
+		return []string{"rundll32", "url.dll,FileProtocolHandler"}
 	}
 	return []string{"xdg-open"}
 }
