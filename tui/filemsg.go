@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"image"
+	"image/color"
 	"strconv"
 	"strings"
 	"time"
@@ -217,14 +218,16 @@ func halfBlocks(img image.Image, cols, rows int) []string {
 	var out []string
 	for y := sb.Min.Y; y < sb.Max.Y; y += 2 {
 		var line strings.Builder
+		var last [2]color.RGBA
 		for x := sb.Min.X; x < sb.Max.X; x++ {
-			top := small.RGBAAt(x, y)
-			if y+1 < sb.Max.Y {
-				bot := small.RGBAAt(x, y+1)
-				fmt.Fprintf(&line, "\x1b[38;2;%d;%d;%d;48;2;%d;%d;%dm▀", top.R, top.G, top.B, bot.R, bot.G, bot.B)
-			} else {
-				fmt.Fprintf(&line, "\x1b[38;2;%d;%d;%d;49m▀", top.R, top.G, top.B)
+			// An odd last row fills its cell with its one pixel row.
+			top, bot := small.RGBAAt(x, y), small.RGBAAt(x, min(y+1, sb.Max.Y-1))
+			if x == sb.Min.X || [2]color.RGBA{top, bot} != last {
+				// A colour is written only when it changes.
+				fmt.Fprintf(&line, "\x1b[38;2;%d;%d;%d;48;2;%d;%d;%dm", top.R, top.G, top.B, bot.R, bot.G, bot.B)
+				last = [2]color.RGBA{top, bot}
 			}
+			line.WriteString("▀")
 		}
 		line.WriteString("\x1b[m")
 		out = append(out, line.String())

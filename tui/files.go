@@ -177,7 +177,14 @@ func (c *chatModel) gotThumb(msg thumbMsg) {
 		return // another conversation's, or none: the message shows without
 	}
 	c.files.thumbs[msg.id] = msg.img
+	// Keep a scrolled-up view steady as the preview's lines come in.
+	before := len(c.conv.lines)
 	c.dirty = true
+	c.relayout()
+	if c.conv.scroll > 0 {
+		c.conv.scroll += len(c.conv.lines) - before
+		c.conv.clamp(c.convHeight())
+	}
 }
 
 // attach opens the attach dialog for the open conversation.

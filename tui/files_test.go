@@ -210,9 +210,9 @@ func TestHalfBlocksColours(t *testing.T) {
 	if len(big) != 8 || plainText(big[0]) != strings.Repeat("▀", 24) {
 		t.Errorf("%d rows of %q", len(big), plainText(big[0]))
 	}
-	// An odd number of pixel rows leaves the last background alone.
+	// An odd number of pixel rows: the last row fills its whole cell.
 	odd := halfBlocks(testImage(2, 3), 2, 2)
-	if len(odd) != 2 || !strings.Contains(odd[1], ";49m▀") {
+	if len(odd) != 2 || !strings.HasPrefix(odd[1], "\x1b[38;2;170;0;0;48;2;170;0;0m▀") {
 		t.Errorf("odd rows %q", odd)
 	}
 }
@@ -447,4 +447,36 @@ func TestFlowAttachViaPicker(t *testing.T) {
 	if v := fm.chat.View(); !strings.Contains(v, "\x1b[38;2;") || strings.Count(plainText(v), "▀") < 100 {
 		t.Errorf("no preview in true colour:\n%s", v)
 	}
+}
+
+// TestFileStateBeforeMessage: a file.state that races ahead of its
+// message is kept, and the message shows the newer state.
+func TestFileStateBeforeMessage(t *testing.T) {
+	f := world(t)
+	m := openBob(t, f)
+	file := node.File{ID: "f1", Name: "late.bin", Size: 10, State: node.FileCompleted, Bytes: 10}
+	drive(t, m, eventMsg{ev: node.FileStateEvent{Transfer: node.Transfer{File: file, Address: bobAddr, Direction: node.Incoming}}})
+	offered := file
+	offered.State, offered.Bytes = node.FileOffered, 0
+	drive(t, m, eventMsg{ev: node.MessageEvent{Message: node.Message{ID: "f1", Address: bobAddr, Direction: node.Incoming, Time: testNow, State: node.Received, File: &offered}}})
+	if s := plain(m); !strings.Contains(s, "✓ received") || strings.Contains(s, "offered ·") {
+		t.Errorf("screen:\n%s", s)
+	}
+	if len(m.chat.files.early) != 0 {
+		t.Errorf("early states left: %v", m.chat.files.early)
+	}
+}
+
+// TestGoldenFileImageColour keeps the preview's colours, downsampled to
+// 256 colours as Bubble Tea does for such a terminal.
+func TestGoldenFileImageColour(t *testing.T) {
+	f := world(t)
+	img := testImage(120, 80)
+	in := bobFile(t, f, "sunset.png", pngOf(t, img), "", thumbOf(t, img))
+	f.SimFileState(in.ID, node.FileCompleted, "")
+	m := openBob(t, f)
+	var buf bytes.Buffer
+	w := &colorprofile.Writer{Forward: &buf, Profile: colorprofile.ANSI256}
+	w.Write([]byte(m.View().Content))
+	golden.RequireEqual(t, buf.Bytes())
 }
