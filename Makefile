@@ -33,10 +33,13 @@ test: deps lint
 
 ## soak: the slow fault and load tests of the real binary (minutes each):
 ## daemon memory under 1,000 socket connections, start-up with 500 offline
-## contacts, a frozen and a restarted private network. They log their figures;
-## CHIVE_SOAK_BIN=path measures another build (e.g. main's) the same way.
+## contacts, a frozen and a restarted private network; a 1 GiB file between
+## two daemons (peak memory above idle), 100 MiB against a bare onion stream,
+## the time to resume. They log their figures; CHIVE_SOAK_BIN=path measures
+## another build (e.g. main's) the same way.
 soak: deps
-	CHIVE_SOAK=1 $(GO) test -count=1 -timeout 60m -run 'Soak' -v ./cmd/chive ./node
+	CHIVE_SOAK=1 $(GO) test -count=1 -timeout 2h -run 'Soak' -v ./cmd/chive ./node
+	$(GO) test -run '^$$' -bench 'TorFile' -benchtime 3x -timeout 2h ./node
 
 ## lint: gofmt, go vet and staticcheck (pinned in go.mod's tool directive:
 ## honnef.co/go/tools v0.8.2, run with "go tool staticcheck")

@@ -74,13 +74,15 @@ func violation(rel, imp string) string {
 		return "contacts uses only storage and onion"
 	case under(rel, "mailbox") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "onion") || under(impRel, "mailbox")):
 		return "mailbox uses only storage, wire and onion"
+	case under(rel, "files") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "files")):
+		return "files uses only storage and wire (the node wires it to links, contacts and events)"
 	case under(rel, "onion") && !under(impRel, "onion"):
 		return "onion stands on nothing of ours"
 	case under(rel, "node") && !under(rel, "node/rpc") && !under(rel, "node/nodetest") && (under(impRel, "node/rpc") || under(impRel, "node/nodetest")):
 		return "the engine does not import its clients"
 	case under(rel, "node") && under(impRel, "onion/testnet"):
 		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
-	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "mailbox")):
+	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "mailbox") || under(impRel, "files")):
 		return "tui talks only to the node's API"
 	}
 	return ""
@@ -112,6 +114,14 @@ func TestViolationRules(t *testing.T) {
 		{"mailbox", module + "/contacts", true},
 		{"node", module + "/mailbox", false},
 		{"tui", module + "/mailbox", true},
+		{"node", module + "/files", false},
+		{"files", module + "/storage", false},
+		{"files", module + "/wire", false},
+		{"files", module + "/internal/media", false},
+		{"files", module + "/contacts", true},
+		{"files", module + "/node", true},
+		{"tui", module + "/files", true},
+		{"tui", module + "/internal/media", false},
 	} {
 		if got := violation(tc.rel, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.rel, tc.imp, got, tc.bad)

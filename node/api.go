@@ -160,6 +160,42 @@ type API interface {
 	// items for them a mailbox holds.
 	MailboxStatus(ctx context.Context) (MailboxStatus, error)
 
+	// Files (issue 15). A file travels as a message (Message.File) whose
+	// id is the file's id. Its chunks move in the background, reported by
+	// FileStateEvent (never dropped) and FileProgressEvent (coalesced).
+
+	// SendFile offers the file at path (on the node's machine) to an
+	// accepted contact, with an optional caption. The file is copied into
+	// the profile, sealed, before it returns, so the original may change
+	// or go away afterwards. It returns the message, state "queued", its
+	// File "offered".
+	SendFile(ctx context.Context, ref, path, caption string) (Message, error)
+	// Files lists transfers, newest first.
+	Files(ctx context.Context, q FileQuery) ([]Transfer, error)
+	// File returns one transfer by id.
+	File(ctx context.Context, id string) (Transfer, error)
+	// AcceptFile starts fetching an offered file.
+	AcceptFile(ctx context.Context, id string) (Transfer, error)
+	// CancelFile stops a transfer on both sides (declining an offer, too)
+	// and deletes its data; the peer is told.
+	CancelFile(ctx context.Context, id string) (Transfer, error)
+	// PauseFile pauses a transfer on this side; ResumeFile goes on (and
+	// retries one stalled by a full disk at once).
+	PauseFile(ctx context.Context, id string) (Transfer, error)
+	ResumeFile(ctx context.Context, id string) (Transfer, error)
+	// SaveFile decrypts a complete file to path (mode 0600, never over an
+	// existing file; a directory gets the file under its name) and
+	// returns the path written.
+	SaveFile(ctx context.Context, id, path string) (string, error)
+	// OpenFile decrypts a complete file to a private temporary directory
+	// for a viewer and returns its path; copies are removed when the node
+	// closes.
+	OpenFile(ctx context.Context, id string) (string, error)
+	// Thumbnail returns the small preview (JPEG, PNG or GIF, at most 16
+	// KiB) the sender made of an image, checked with limits; Data is nil
+	// when there is none.
+	Thumbnail(ctx context.Context, id string) (Thumbnail, error)
+
 	// Delivery for scripts and bots (issue 12).
 
 	// SendMany queues req.Text for every contact in req.To (duplicates
@@ -301,6 +337,8 @@ type Message struct {
 	// Unreadable: the stored copy of this message is damaged, so Text is
 	// UnreadableText, not what was written. Its other fields are intact.
 	Unreadable bool `json:"unreadable,omitempty"`
+	// File is the file the message carries (Text is then its caption).
+	File *File `json:"file,omitempty"`
 }
 
 // UnreadableText stands in for the text of a message whose stored copy is
@@ -413,4 +451,65 @@ type Invite struct {
 type Settings struct {
 	ReadReceipts bool `json:"read_receipts"` // default true
 	Typing       bool `json:"typing"`        // send typing indicators; default true
+
+	// Files (issue 15), in bytes. 0 means the default; Settings reports
+	// the values in force.
+	MaxFileSize  int64 `json:"max_file_size"` // largest file sent or accepted; default 1 GiB
+	AutoDownload int64 `json:"auto_download"` // images and voice up to this are fetched unasked; default 10 MiB; negative: never
+	FileQuota    int64 `json:"file_quota"`    // bytes of files accepted per contact; default 4 GiB
+}
+
+// FileState values are part of the CLI and JSON-RPC contract.
+type FileState string
+
+const (
+	FileOffered   FileState = "offered"   // in: waiting for AcceptFile; out: waiting for the peer
+	FileAccepted  FileState = "accepted"  // moving, or waiting for the link
+	FilePaused    FileState = "paused"    // paused on this side
+	FileCompleted FileState = "completed" // in: stored, hash checked; out: the peer has it
+	FileFailed    FileState = "failed"    // refused, damaged or gone: see Error
+	FileCancelled FileState = "cancelled" // by either side
+)
+
+// File is the file a message carries.
+type File struct {
+	ID        string    `json:"id"`   // the message's id
+	Name      string    `json:"name"` // sanitized: safe as a file name and to print
+	Size      int64     `json:"size"`
+	MediaType string    `json:"media_type"` // sniffed from the content (incoming: once complete)
+	State     FileState `json:"state"`
+	Bytes     int64     `json:"bytes"`           // progress: stored (in) or sent (out)
+	Error     string    `json:"error,omitempty"` // why it failed, or why it waits (a full disk)
+	Thumbnail bool      `json:"thumbnail,omitempty"`
+	Width     int       `json:"width,omitempty"` // of an image, when known
+	Height    int       `json:"height,omitempty"`
+}
+
+// Transfer is a file with its conversation and counters.
+type Transfer struct {
+	File
+	Contact        string    `json:"contact"`
+	Address        string    `json:"address"`
+	Direction      Direction `json:"direction"`
+	SHA256         string    `json:"sha256"`
+	SentBytes      int64     `json:"sent_bytes"`      // out: chunk bytes written to links, resends included
+	ReceivedBytes  int64     `json:"received_bytes"`  // in: chunk bytes received, duplicates included
+	DuplicateBytes int64     `json:"duplicate_bytes"` // in: received again after being stored
+	Created        time.Time `json:"created"`
+	Updated        time.Time `json:"updated"`
+	Done           time.Time `json:"done,omitzero"`
+}
+
+// FileQuery selects transfers for Files.
+type FileQuery struct {
+	Contact   string    `json:"contact,omitempty"`   // ref; "" for every contact
+	Direction Direction `json:"direction,omitempty"` // "in", "out" or "" for both
+	Active    bool      `json:"active,omitempty"`    // only transfers not ended
+	Limit     int       `json:"limit,omitempty"`     // 0: 100
+}
+
+// Thumbnail is a file's preview image.
+type Thumbnail struct {
+	MediaType string `json:"media_type,omitempty"` // image/jpeg, image/png or image/gif
+	Data      []byte `json:"data,omitempty"`       // base64 in JSON
 }

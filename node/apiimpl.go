@@ -87,6 +87,9 @@ func (n *Node) apiContactDraft(c contacts.Contact, draft string) Contact {
 	}
 	if c.LastMessage != nil {
 		out.LastMessage = c.Preview(80)
+		if f := n.messageFile(*c.LastMessage); f != nil {
+			out.LastMessage = strings.TrimSpace("[" + f.Name + "] " + out.LastMessage)
+		}
 		out.LastAt = messageTime(*c.LastMessage)
 	}
 	return out
@@ -122,6 +125,7 @@ func (n *Node) apiMessage(m storage.Message, c contacts.Contact) Message {
 	if m.Unreadable {
 		out.Text, out.Unreadable = UnreadableText, true
 	}
+	out.File = n.messageFile(m)
 	return out
 }
 
@@ -177,6 +181,9 @@ func (n *Node) Settings(ctx context.Context) (Settings, error) {
 	} else if ok {
 		s.Typing = v != "off"
 	}
+	if err := n.fileSettings(ctx, &s); err != nil {
+		return Settings{}, err
+	}
 	return s, nil
 }
 
@@ -192,6 +199,9 @@ func (n *Node) SetSettings(ctx context.Context, s Settings) error {
 		return "off"
 	}
 	if err := n.db.SetSetting(ctx, storage.SettingReadReceipts, onOff(s.ReadReceipts)); err != nil {
+		return err
+	}
+	if err := n.setFileSettings(ctx, s); err != nil {
 		return err
 	}
 	return n.db.SetSetting(ctx, settingTyping, onOff(s.Typing))

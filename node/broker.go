@@ -38,6 +38,8 @@ func coalesceKey(e Event) string {
 		return e.Kind() + ":" + e.Address
 	case TypingEvent:
 		return e.Kind() + ":" + e.Address
+	case FileProgressEvent:
+		return e.Kind() + ":" + e.ID
 	}
 	return e.Kind()
 }

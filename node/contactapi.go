@@ -310,6 +310,7 @@ func (n *Node) RemoveContact(ctx context.Context, ref string, keepHistory bool) 
 	if err != nil {
 		return fmt.Errorf("node: remove: %w", err)
 	}
+	n.filesRemoved()
 	n.dropLink(c.Address)
 	n.publishFailed(c.Address, failed, contacts.ReasonRemoved)
 	n.events.publish(ContactEvent{Contact: n.apiContact(c), Removed: true})

@@ -20,8 +20,12 @@ func (n *Node) dialPending() {
 		n.log.Warn("listing pending contacts", "err", err)
 		return
 	}
+	ids := n.filesActiveContacts() // transfers to resume need a link too
 	for _, w := range work {
-		c, err := n.book.LookupID(n.ctx, w.ContactID)
+		ids = append(ids, w.ContactID)
+	}
+	for _, id := range ids {
+		c, err := n.book.LookupID(n.ctx, id)
 		if err != nil {
 			continue
 		}
@@ -105,8 +109,12 @@ func (n *Node) redialNow(p *peer) {
 	}
 }
 
-// hasWork reports whether the contact has outbox items.
+// hasWork reports whether the contact has outbox items, or a file
+// transfer that needs the link.
 func (n *Node) hasWork(contactID int64) bool {
+	if n.filesActive(contactID) {
+		return true
+	}
 	work, err := n.db.PendingContacts(n.ctx)
 	if err != nil {
 		return false

@@ -76,6 +76,27 @@ type SessionEvent struct {
 	Notice              string  `json:"notice"`
 }
 
+// FileStateEvent is a transfer's new state (offered, accepted, paused,
+// completed, failed, cancelled), or a change of its error (a full disk,
+// and its end). Never dropped.
+type FileStateEvent struct {
+	Transfer Transfer `json:"transfer"`
+}
+
+// FileProgressEvent reports bytes moved. May be dropped: a slow reader
+// sees the latest of each file.
+type FileProgressEvent struct {
+	ID        string    `json:"id"`
+	Address   string    `json:"address"`
+	Direction Direction `json:"direction"`
+	Bytes     int64     `json:"bytes"` // stored (in) or sent (out)
+	Size      int64     `json:"size"`
+	Rate      float64   `json:"rate"` // bytes per second, recent
+}
+
+func (FileStateEvent) Kind() string    { return "file.state" }
+func (FileProgressEvent) Kind() string { return "file.progress" }
+
 func (TorProgressEvent) Kind() string    { return "tor.progress" }
 func (ReachableEvent) Kind() string      { return "reachable" }
 func (PresenceEvent) Kind() string       { return "presence" }
@@ -90,7 +111,7 @@ func (SessionEvent) Kind() string        { return "session" }
 // Droppable reports whether an event may be dropped for a slow subscriber.
 func Droppable(e Event) bool {
 	switch e.(type) {
-	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, SessionEvent:
+	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, SessionEvent, FileStateEvent:
 		return false
 	case ConnectionEvent:
 		return false

@@ -152,6 +152,7 @@ type peerGuard struct {
 	receipts budget
 	typing   budget
 	other    budget // acks and the rest
+	chunks   budget // file chunks (issue 15): their own budget, so a transfer does not hold back acks
 
 	// Unread quota: what the contact sent that the user has not read yet.
 	unreadKnown bool
@@ -173,6 +174,7 @@ func (n *Node) guardOf(p *peer) *peerGuard {
 			receipts: budget{rate: t.receiptRate},
 			typing:   budget{rate: t.typingRate},
 			other:    budget{rate: t.frameRate},
+			chunks:   budget{rate: t.chunkRate},
 			read:     make(chan struct{}),
 		}
 	})
@@ -206,6 +208,8 @@ func (n *Node) admit(p *peer, l carrier, m wire.Msg) (drop bool, err error) {
 		b = &g.messages
 	case *wire.Receipt:
 		b = &g.receipts
+	case *wire.FileChunk:
+		b = &g.chunks
 	case *wire.Typing:
 		g.mu.Lock()
 		wait := g.typing.take(time.Now())

@@ -50,7 +50,9 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 	case c.State != contacts.Accepted:
 		return errDrop
 	}
-	switch m.(type) {
+	switch m := m.(type) {
+	case *wire.FileChunk, *wire.FileRequest, *wire.FileStop, *wire.FileEnd:
+		return n.onFileFrame(p, l, c, m)
 	case *wire.Typing:
 		now := time.Now()
 		n.mu.Lock()
@@ -340,10 +342,10 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 	if err != nil {
 		return nil, err
 	}
-	if content.Text == "" || (content.Expires != 0 && now.UnixMilli() >= content.Expires) {
-		// Not a chat message (Send refuses empty text), or one past the
-		// sender's deadline (never shown late): store the step and the id,
-		// apply it, show nothing.
+	if (content.Text == "" && content.File == nil) || (content.Expires != 0 && now.UnixMilli() >= content.Expires) {
+		// Not a chat message (Send refuses empty text; a file may have no
+		// caption), or one past the sender's deadline (never shown late):
+		// store the step and the id, apply it, show nothing.
 		err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
 			if dup, err := tx.MarkSeen(c.ID, id, now); err != nil || dup {
 				return err
@@ -351,8 +353,8 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 			if err := tx.PutSession(c.ID, nextBytes, now); err != nil {
 				return err
 			}
-			if content.Text != "" {
-				return nil
+			if content.Text != "" || content.File != nil {
+				return nil // expired: nothing to apply
 			}
 			return apply(tx, content)
 		})
@@ -361,14 +363,14 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 		}
 		return nil, nil
 	}
-	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
+	stored, err := n.receiveContent(c, storage.IncomingMessage{
 		ContactID: c.ID,
 		ID:        id,
 		Body:      content.Text,
 		Created:   time.UnixMilli(content.Time),
 		Received:  now,
 		Session:   nextBytes,
-	})
+	}, content)
 	if errors.Is(err, storage.ErrDuplicate) {
 		return nil, nil
 	}

@@ -146,6 +146,7 @@ func (n *Node) adopt(l *wire.Link) {
 		old.Close()
 	}
 	if known {
+		n.filesLinkUp(p, l)
 		now := time.Now()
 		n.book.SetLastSeen(n.ctx, c.ID, now)
 		if old == nil {
@@ -183,6 +184,7 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 		// The peer went silent: maybe it, maybe the network under us.
 		n.dialTrouble(context.DeadlineExceeded)
 	}
+	n.filesLinkDown(p, l)
 	now := time.Now()
 	if c, err := n.book.Lookup(n.ctx, p.addr); err == nil && !c.Removed {
 		n.book.SetLastSeen(n.ctx, c.ID, now)

@@ -449,6 +449,7 @@ func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) (take
 		if err == nil && msg != nil {
 			// Under p.mu, as onMessage: events in stored order.
 			n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+			n.afterReceive(c, msg) // a file offer left at the mailbox
 		}
 		p.mu.Unlock()
 		switch {

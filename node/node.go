@@ -120,6 +120,12 @@ type tuning struct {
 	// acknowledges) and the sends one transaction queues; 1 commits each
 	// on its own, as chive did before batching (benchmarks compare).
 	maxBatch int
+	// Files: chunks in flight per transfer, and the wait before a
+	// transfer stalled by a full disk tries again (zero: files' defaults).
+	fileWindow int
+	fileRetry  time.Duration
+	chunkRate  rate          // file chunks per contact (we asked for them; this bounds the rest)
+	filePace   time.Duration // tests: a pause after each chunk sent
 }
 
 func defaultTuning() *tuning {
@@ -154,6 +160,7 @@ func defaultTuning() *tuning {
 		receiptRate:      rate{burst: 100, every: time.Second / 5},
 		typingRate:       rate{burst: 3, every: time.Second},
 		frameRate:        rate{burst: 1000, every: time.Second / 200},
+		chunkRate:        rate{burst: 256, every: time.Second / 2000}, // ~120 MB/s
 		unreadQuota:      10000,
 		unreadBytesQuota: 64 << 20,
 		failWindow:       time.Minute,
@@ -194,6 +201,7 @@ type Node struct {
 	names  *peerNames // how logs name peers
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
+	fl       *fileNode    // file transfers (fileswire.go)
 
 	sendq     sendQueue     // sends waiting to be committed together
 	schedWake chan struct{} // cap 1: the next due time may have changed
@@ -297,6 +305,10 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	n.ident.Store(own)
 	n.mbox = newMboxState()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.openFiles(ctx); err != nil {
+		n.cancel()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -396,6 +408,7 @@ func (n *Node) Close() error {
 		l.Close()
 	}
 	n.wg.Wait() // outside n.mu: goroutines take it on their way out
+	n.fl.m.Close()
 	return n.db.Close()
 }
 

@@ -60,6 +60,13 @@ type refusal struct {
 	sum    [32]byte // of the ciphertext refused
 }
 
+// gotFile is a file offer a run stored, finished after the commit.
+type gotFile struct {
+	rf    *receivedFile
+	msg   storage.Message
+	event int // its MessageEvent's place in the run's events
+}
+
 // handleRun stores a run of messages, acks, refusals and receipts from p in
 // one transaction, then answers each message and receipt (Ack, or Refuse)
 // and publishes what changed. A message that cannot be read now (no
@@ -99,9 +106,10 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 		undecrypt  []error // decryption failures, told after the commit (decryptFailed coalesces)
 		mismatched bool
 		renamed    bool // a Profile content changed the contact
+		got        []gotFile
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, events, refusals, undecrypt, mismatched, renamed = nil, nil, map[wire.ID]refusal{}, nil, false, false
+		replies, events, refusals, undecrypt, mismatched, renamed, got = nil, nil, map[wire.ID]refusal{}, nil, false, false, nil
 		var ch *chain
 		var noChain bool // no usable session: messages wait
 		refuse := func(m *wire.Message, r wire.Reason) {
@@ -210,8 +218,9 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				// The key is spent whatever we do with the message.
 				ch.st, ch.dirty = next, true
 				switch {
-				case content.Text == "":
-					// Not a chat message (Send refuses empty text): the step
+				case content.Text == "" && content.File == nil:
+					// Not a chat message (Send refuses empty text; a file
+					// may have no caption): the step
 					// and the id are stored, the content applied (a newer
 					// kind this version does not know: nothing to do).
 					if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
@@ -236,13 +245,13 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					refuse(m, wire.ReasonExpired)
 					continue
 				}
-				stored, err := tx.StoreIncoming(storage.IncomingMessage{
+				stored, rf, err := n.storeContent(tx, c, storage.IncomingMessage{
 					ContactID: c.ID,
 					ID:        id,
 					Body:      content.Text,
 					Created:   time.UnixMilli(content.Time),
 					Received:  now,
-				})
+				}, content, tx.StoreIncoming)
 				if errors.Is(err, storage.ErrDuplicate) {
 					replies = append(replies, &wire.Ack{ID: m.ID})
 					continue
@@ -250,7 +259,14 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				if err != nil {
 					return fmt.Errorf("message: store: %w", err)
 				}
-				events = append(events, MessageEvent{Message: n.apiMessage(stored, c)})
+				if rf != nil {
+					// Its event is made after the commit: the transfer's
+					// row is not visible to other reads before.
+					got = append(got, gotFile{rf, stored, len(events)})
+					events = append(events, nil)
+				} else {
+					events = append(events, MessageEvent{Message: n.apiMessage(stored, c)})
+				}
 				replies = append(replies, &wire.Ack{ID: m.ID})
 			}
 		}
@@ -270,6 +286,10 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 			p.refused[id] = r
 		}
 	}
+	for _, g := range got {
+		n.fileReceivedLocked(c, g.rf)
+		events[g.event] = MessageEvent{Message: n.apiMessage(g.msg, c)}
+	}
 	for _, r := range replies {
 		if err := l.Post(r); err != nil {
 			return err
@@ -277,6 +297,9 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	}
 	for _, e := range events {
 		n.events.publish(e)
+	}
+	for _, g := range got {
+		n.afterReceive(c, &g.msg)
 	}
 	if renamed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {

@@ -349,6 +349,9 @@ func CheckPermissions(dir string) error {
 	if err := check(filepath.Join(dir, torDirName), 0o700); err != nil {
 		return err
 	}
+	if err := check(filepath.Join(dir, filesDirName), 0o700); err != nil {
+		return err
+	}
 	for _, name := range []string{keyFileName, dbFileName, dbFileName + "-wal", dbFileName + "-shm", dbFileName + "-journal", lockName} {
 		if err := check(filepath.Join(dir, name), 0o600); err != nil {
 			return err

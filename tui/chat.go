@@ -43,6 +43,7 @@ type chatModel struct {
 	dialog   dialog
 
 	drafts     drafts
+	files      fileState
 	pendingKey string // first key of a key sequence ("g" of "g g")
 
 	termFocused bool
@@ -64,6 +65,7 @@ func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 		composer:    composer{ta: newComposer(e.styles, e.keys)},
 		bar:         statusBar{env: e},
 		drafts:      newDrafts(),
+		files:       newFileState(),
 		termFocused: true,
 	}
 }
@@ -109,7 +111,7 @@ func (c *chatModel) connection() conn { return conn{ctx: c.ctx, api: c.api} }
 func (c *chatModel) Update(msg tea.Msg) tea.Cmd {
 	cmd := c.update(msg)
 	c.relayout()
-	return tea.Batch(cmd, c.more())
+	return tea.Batch(cmd, c.more(), c.loadThumbs())
 }
 
 // update routes a message to what handles it. The chat takes the node's
@@ -140,6 +142,10 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 		return c.accepted(msg)
 	case doneMsg:
 		return c.done(msg)
+	case attachedMsg:
+		return c.attached(msg)
+	case thumbMsg:
+		c.gotThumb(msg)
 	case torStallMsg:
 		c.bar.stallTimer(msg.n)
 	case flashTickMsg:
@@ -223,6 +229,9 @@ func (c *chatModel) apply(a action) tea.Cmd {
 		old := c.settings
 		c.settings = a.node
 		return tea.Batch(cmd, saveSettings(c.ctx, c.api, old, a.node))
+	case attachFile:
+		c.dialog = nil
+		return tea.Batch(c.sendFile(a), c.focusIfAccepted())
 	case setName:
 		api, name := c.api, a.name
 		return tea.Sequence(report(c.ctx, "you are "+name+" now; your contacts will see it", func(ctx context.Context) error { return api.SetName(ctx, name) }), loadStatus(c.ctx, c.api))

@@ -137,6 +137,10 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return tea.Batch(c.bar.setFlash(e.Message, true), loadStatus(c.ctx, c.api))
 	case node.ConnectionEvent:
 		return c.connectionChanged(e)
+	case node.FileStateEvent:
+		return c.fileChanged(e.Transfer)
+	case node.FileProgressEvent:
+		c.fileProgress(e)
 	case node.SessionEvent:
 		// A new session replaced the old one; the contact and the
 		// conversation stay. A changed safety number is a warning.
@@ -224,10 +228,11 @@ func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
 // (here or by another client of the node).
 func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
 	delete(c.list.typing, m.Address)
+	c.takeEarly(&m)
 	var cmds []tea.Cmd
 	i := c.list.index(m.Address)
 	if i >= 0 {
-		c.list.items[i].LastMessage, c.list.items[i].LastAt = m.Text, m.Time
+		c.list.items[i].LastMessage, c.list.items[i].LastAt = preview(m), m.Time
 	} else {
 		// A conversation the list does not know yet: refresh it.
 		cmds = append(cmds, loadContacts(c.ctx, c.api))
@@ -245,7 +250,7 @@ func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
 			if i >= 0 {
 				sender = displayName(c.list.items[i])
 			}
-			cmds = append(cmds, c.alert(c.notify.message(c.ctx, sender, m.Text)))
+			cmds = append(cmds, c.alert(c.notify.message(c.ctx, sender, preview(m))))
 		}
 	}
 	c.list.sort()

@@ -49,6 +49,10 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return c.bar.setFlash("no contact selected", true)
 	case matches(k, keys.Retry):
 		return c.retry()
+	case matches(k, keys.Attach):
+		return c.attach()
+	case matches(k, keys.Files):
+		return c.showFiles()
 	case matches(k, keys.FocusNext):
 		if c.focus == focusList {
 			return c.focusIfAccepted()

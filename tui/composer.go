@@ -166,11 +166,13 @@ func newComposer(st *Styles, keys *KeyMap) textarea.Model {
 	km.InputBegin.SetKeys("alt+<")
 	km.InputEnd.SetKeys("alt+>")
 	km.TransposeCharacterBackward.SetKeys("ctrl+t")
-	// The app's keys (ctrl+k, ctrl+d, home, end, and whatever the config
-	// binds) are not the editor's, so each does one thing.
+	// The app's keys (ctrl+k, ctrl+d, home, end, ctrl+a attach, and
+	// whatever the config binds) are not the editor's, so each does one
+	// thing.
 	global := map[string]bool{}
 	for _, b := range []key.Binding{keys.Quit, keys.Interrupt, keys.Switcher, keys.AddContact, keys.MyAddress, keys.Details, keys.Retry,
-		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send} {
+		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send,
+		keys.Attach, keys.Files} {
 		for _, k := range b.Keys() {
 			global[k] = true
 		}

@@ -55,6 +55,7 @@ type renderedBody struct {
 	state    node.MessageState
 	errText  string
 	lastRead bool
+	file     string // a file message's look (fileLook.signature)
 	lines    []string
 }
 

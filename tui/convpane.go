@@ -67,7 +67,7 @@ func (c *chatModel) relayout() {
 	}
 	c.dirty = false
 	_, mainW := c.columns()
-	o := layoutOptions{loc: c.loc, now: c.now(), maxWidth: c.cfg.Layout.MaxWidth, times: c.cfg.Layout.Timestamps != "group"}
+	o := layoutOptions{loc: c.loc, now: c.now(), maxWidth: c.cfg.Layout.MaxWidth, times: c.cfg.Layout.Timestamps != "group", files: c.fileLook()}
 	if ct := c.list.current(); ct != nil {
 		o.peer = displayName(*ct)
 	}

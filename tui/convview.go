@@ -153,6 +153,7 @@ type layoutOptions struct {
 	peer     string // the contact's display name
 	maxWidth int    // widest a message's text runs; 0 for the pane's width
 	times    bool   // the time beside every message, not only above each group
+	files    fileLook
 }
 
 // layout renders every message of the window at width w.
@@ -207,10 +208,18 @@ func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 		if o.times {
 			stamp = t.Format("15:04")
 		}
+		sig := ""
+		if m.File != nil {
+			sig = o.files.signature(m)
+		}
 		body, ok := c.cache[m.ID]
-		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp {
-			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp,
-				lines: renderBody(m, bodyW, i == lastRead, stamp, st, cs)}
+		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp || body.file != sig {
+			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp, file: sig}
+			if m.File != nil {
+				body.lines = renderFile(m, bodyW, i == lastRead, stamp, st, cs, o.files)
+			} else {
+				body.lines = renderBody(m, bodyW, i == lastRead, stamp, st, cs)
+			}
 		}
 		next[m.ID] = body
 		c.lines = append(c.lines, body.lines...)

@@ -53,7 +53,10 @@ type (
 	}
 	// setName changes our display name.
 	setName struct{ name string }
-	actions []action
+	// attachFile closes the dialog and offers the file at path (absolute)
+	// to the contact at address.
+	attachFile struct{ address, path, caption string }
+	actions    []action
 )
 
 // conn is how a dialog calls the node: every call in a command, bounded by ctx.

@@ -47,6 +47,16 @@ type KeyMap struct {
 	KeepHistory key.Binding
 	Copy        key.Binding
 	Toggle      key.Binding
+
+	// Files (issue 15): attach anywhere; the files dialog acts on a
+	// file message of the open conversation.
+	Attach     key.Binding
+	Files      key.Binding
+	SaveFile   key.Binding
+	OpenFile   key.Binding
+	CancelFile key.Binding
+	RetryFile  key.Binding
+	PauseFile  key.Binding
 }
 
 // DefaultKeyMap returns chive's key bindings. Global keys use Ctrl or
@@ -87,6 +97,14 @@ func DefaultKeyMap() KeyMap {
 		KeepHistory: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "keep history")),
 		Copy:        key.NewBinding(key.WithKeys("c", "y"), key.WithHelp("c", "copy link")),
 		Toggle:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "toggle")),
+
+		Attach:     key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "attach a file")),
+		Files:      key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "files in this chat")),
+		SaveFile:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save file as…")),
+		OpenFile:   key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "open file")),
+		CancelFile: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel transfer")),
+		RetryFile:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry transfer")),
+		PauseFile:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
 	}
 }
 
@@ -105,10 +123,11 @@ type keyGroup struct {
 // dialog are built from it.
 func (k KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Interrupt, k.Quit}},
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Attach, k.Files, k.Help, k.Interrupt, k.Quit}},
 		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
 		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.JumpUnread, k.Close, k.Submit, k.NextField, k.PrevField}},
 		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
+		{"Files (" + firstKey(k.Files) + ")", []key.Binding{k.Accept, k.SaveFile, k.OpenFile, k.CancelFile, k.RetryFile, k.PauseFile}},
 	}
 }
 

@@ -49,6 +49,9 @@ type Styles struct {
 	MarkRead      lipgloss.Style
 	MarkFailed    lipgloss.Style
 	Typing        lipgloss.Style
+	FileName      lipgloss.Style // a file message's name
+	ProgressDone  lipgloss.Style // the part of a transfer's bar that moved
+	ProgressTodo  lipgloss.Style // the rest
 
 	Dialog       lipgloss.Style
 	DialogBorder lipgloss.Style
@@ -219,6 +222,9 @@ func stylesFrom(p palette, isDark bool) Styles {
 	s.MarkRead = lipgloss.NewStyle().Foreground(accent).Bold(true)
 	s.MarkFailed = lipgloss.NewStyle().Foreground(red).Bold(true)
 	s.Typing = lipgloss.NewStyle().Foreground(accent).Italic(true)
+	s.FileName = lipgloss.NewStyle().Bold(true).Foreground(fg)
+	s.ProgressDone = lipgloss.NewStyle().Foreground(accent)
+	s.ProgressTodo = lipgloss.NewStyle().Foreground(divider)
 
 	s.Dialog = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1)
 	s.DialogBorder = lipgloss.NewStyle().Foreground(accent)

@@ -66,8 +66,8 @@ type Options struct {
 	// ConfigError is why the config file could not be used; the main
 	// screen shows it.
 	ConfigError error
-	// Getenv reads the environment (tmux, the terminal's name); nil is
-	// os.Getenv.
+	// Getenv reads the environment (tmux, the terminal's name,
+	// CHIVE_OPENER); nil is os.Getenv.
 	Getenv func(string) string
 
 	// KeyMap overrides the config's key bindings.
@@ -141,7 +141,7 @@ func New(ctx context.Context, opts Options) *Model {
 	m.styles = ThemeStyles(cfg.Theme, dark)
 	m.e = &env{keys: &m.keys, styles: &m.styles, cfg: &m.cfg, now: m.now, loc: m.loc, colour: true,
 		noBell: opts.NoBell || !cfg.Notifications.Bell, noTitle: opts.NoTitle || !cfg.Notifications.Title,
-		term: detectTerminal(getenv), configPath: opts.ConfigPath, termDark: dark}
+		term: detectTerminal(getenv), getenv: getenv, configPath: opts.ConfigPath, termDark: dark}
 	m.e.notify = newNotifier(cfg.Notifications, m.e.term)
 	m.welcome = newWelcome(m.e)
 	m.unlock = newUnlock(m.e, opts.Dir)
@@ -163,6 +163,7 @@ type env struct {
 	cfg             *Config
 	configPath      string   // where toggles are saved; "" for nowhere
 	term            terminal // what the terminal is and can do
+	getenv          func(string) string
 	notify          notifier // desktop notifications
 	now             func() time.Time
 	loc             *time.Location

@@ -43,6 +43,12 @@ const (
 	TypeReceipt  Type = 0x14 // read receipts for message ids
 	TypeTyping   Type = 0x15 // the peer is typing (ephemeral)
 	TypeRefuse   Type = 0x1f // refuses a reliable frame by id, with a reason
+
+	// File transfer (issue 15; 0x20–0x2f are reserved for it).
+	TypeFileChunk   Type = 0x20 // one sealed chunk of a file
+	TypeFileRequest Type = 0x21 // the receiver asks for chunks
+	TypeFileStop    Type = 0x22 // the receiver wants no more chunks for now
+	TypeFileEnd     Type = 0x23 // a transfer ended (completed, cancelled, refused); reliable
 )
 
 func (t Type) String() string {
@@ -73,6 +79,14 @@ func (t Type) String() string {
 		return "typing"
 	case TypeRefuse:
 		return "refuse"
+	case TypeFileChunk:
+		return "file-chunk"
+	case TypeFileRequest:
+		return "file-request"
+	case TypeFileStop:
+		return "file-stop"
+	case TypeFileEnd:
+		return "file-end"
 	}
 	if s := mailboxTypeName(t); s != "" {
 		return s

@@ -86,6 +86,9 @@ func contentSeeds() [][]byte {
 		{Time: 1700000000123, Mailbox: &MailboxInfo{}},
 		{Text: "", Time: 0},
 		{Text: "code 493817", Time: 1, Expires: 300001},
+		// issue 15: file offers
+		{Text: "the report", Time: 1, File: sampleOffer()},
+		{Time: 2, File: &FileOffer{ID: ID{9}, Name: "../../etc/passwd\x00", Size: 0, SHA256: make([]byte, 32), Key: make([]byte, 32)}},
 	} {
 		b, err := MarshalContent(c)
 		if err != nil {

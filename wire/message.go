@@ -373,6 +373,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Typing)
 	case TypeRefuse:
 		m = new(Refuse)
+	case TypeFileChunk, TypeFileRequest, TypeFileStop, TypeFileEnd:
+		m = newFileMsg(t)
 	default:
 		if m = newMailboxMsg(t); m == nil {
 			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
@@ -409,6 +411,9 @@ type Content struct {
 	// Mailbox (key 30) is where to leave messages for the sender while it
 	// is offline (issue 16).
 	Mailbox *MailboxInfo `cbor:"30,keyasint,omitempty"`
+
+	// File offer (issue 15): the message carries a file; Text is its caption.
+	File *FileOffer `cbor:"20,keyasint,omitempty"`
 }
 
 // Profile is what the sender tells its contacts about itself.
@@ -472,7 +477,8 @@ func MarshalContent(c Content) ([]byte, error) {
 	}
 }
 
-// UnmarshalContent decodes a decrypted Message body.
+// UnmarshalContent decodes a decrypted Message body. Unknown keys are
+// ignored (a newer sender's message kinds); sizes are strict.
 func UnmarshalContent(b []byte) (Content, error) {
 	var c Content
 	if err := contentDecMode.Unmarshal(b, &c); err != nil {
@@ -497,8 +503,14 @@ func (c Content) validate() error {
 		return fmt.Errorf("negative expiry: %w", ErrMalformed)
 	case c.Mailbox != nil && c.Text != "":
 		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.File != nil:
+		return fmt.Errorf("mailbox info with a file: %w", ErrMalformed)
 	case c.Mailbox != nil:
 		return c.Mailbox.validate()
+	case c.Profile != nil && c.File != nil:
+		return fmt.Errorf("profile with a file: %w", ErrMalformed)
+	case c.File != nil:
+		return c.File.validate()
 	}
 	return nil
 }

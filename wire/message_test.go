@@ -48,6 +48,11 @@ func sampleMsgs() []Msg {
 		// issue 12: refusals
 		&Refuse{ID: id2, Reason: ReasonExpired},
 		&Refuse{ID: id, Reason: 200}, // a newer peer's reason
+		// issue 15: file transfer
+		&FileChunk{File: id, Index: 7, Data: bytes.Repeat([]byte{9}, ChunkOverhead+3)},
+		&FileRequest{File: id, Ranges: []Range{{First: 0, Count: 16}, {First: 40, Count: 1}}},
+		&FileStop{File: id},
+		&FileEnd{ID: id2, File: id, Reason: EndCancelled},
 	}
 }
 

@@ -98,6 +98,8 @@ type inboxLine struct {
 	// With --outgoing (issue 16).
 	Direction node.Direction    `json:"direction,omitempty"`
 	State     node.MessageState `json:"state,omitempty"`
+	// A file message: Text is its caption (issue 15).
+	File *node.File `json:"file,omitempty"`
 }
 
 const inboxPage = 200
@@ -174,16 +176,17 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 		if o.json {
 			l := inboxLineOf(m)
+			l.File = m.File
 			if o.outgoing {
 				l.Direction, l.State = m.Direction, m.State
 			}
 			return writeJSON(e.stdout, l)
 		}
 		if m.Direction == node.Outgoing {
-			_, err := fmt.Fprintf(e.stdout, "%s  → %s: %s [%s]\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text), m.State)
+			_, err := fmt.Fprintf(e.stdout, "%s  → %s: %s [%s]\n", m.Time.Local().Format(time.DateTime), sender(m), messageLine(m), m.State)
 			return err
 		}
-		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
+		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), messageLine(m))
 		return err
 	}
 	printed, err := printBacklog(ctx, api, o, func(m node.Message) error {
@@ -287,4 +290,23 @@ func sender(m node.Message) string {
 		return n
 	}
 	return onion.Address(m.Address).Short()
+}
+
+// messageLine is a message on one line; a file shows as
+// "[file NAME, SIZE, STATE] caption".
+func messageLine(m node.Message) string {
+	if m.File == nil {
+		return oneLine(m.Text)
+	}
+	f := fmt.Sprintf("[file %s, %s, %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.File.State)
+	switch {
+	case m.File.State == node.FileOffered && m.Direction == node.Incoming:
+		f = fmt.Sprintf("[file %s, %s — chive files accept %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.ID[:8])
+	case m.File.State == node.FileCompleted:
+		f = fmt.Sprintf("[file %s, %s, completed — chive files get %s]", oneLine(m.File.Name), humanSize(m.File.Size), m.ID[:8])
+	}
+	if m.Text == "" {
+		return f
+	}
+	return f + " " + oneLine(m.Text)
 }

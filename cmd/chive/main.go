@@ -62,6 +62,7 @@ func newRoot(e *env) *command {
 		newDaemon(e),
 		newDemo(e),
 		newDoctor(e),
+		newFiles(e),
 		newInbox(e),
 		newInit(e),
 		newInvites(e),

@@ -29,10 +29,13 @@ func newSend(e *env) *command {
 	fs.Var(&o.at, "at", "send at `TIME`: 2026-12-01T09:00 (local time) or RFC 3339")
 	fs.Var(&o.in, "in", "send after `D` (30m, 2h)")
 	fs.StringVar(&o.key, "idempotency-key", "", "`KEY` that makes the send safe to repeat: a second send with the same key to the same contact sends nothing and reports the first")
+	// Files (issue 15)
+	fs.Var(&o.files, "file", "send the file at `PATH` (repeat for several; TEXT or --caption is the caption)")
+	fs.StringVar(&o.caption, "caption", "", "with --file: the caption `TEXT`")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT [TEXT...] | --to CONTACT... [TEXT...] [--wait delivered|stored|sent] [--timeout D] [--ttl D] [--at TIME | --in D] [--idempotency-key K] [--json]",
-		shortHelp:  "send a message (TEXT or stdin); --wait delivered|stored|sent to wait for it",
+		shortUsage: "chive send CONTACT [TEXT...] | --to CONTACT... [TEXT...] [--file PATH... [--caption TEXT]] [--wait delivered|stored|sent|completed] [--timeout D] [--ttl D] [--at TIME | --in D] [--idempotency-key K] [--json]",
+		shortHelp:  "send a message (TEXT or stdin) or files (--file); --wait delivered|stored|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
 CONTACT (a nickname, matched whole, or an address) and queues it: it is
 stored, and the daemon delivers it in the background. To a contact you asked
@@ -44,6 +47,12 @@ theirs) keeps it for them while they are offline, or it was delivered;
 without a daemon, send then starts Tor itself for as long as it waits.
 With several contacts it waits for all.
 
+With --file PATH (repeatable) it sends files instead: each is copied into the
+profile, sealed, and offered to CONTACT; TEXT or --caption is the caption of
+the first. --wait completed waits until the contact has each whole file (it
+may wait for them to accept a large one); --wait delivered and sent wait for
+the offers. --json prints one object per file, with its "file".
+
 --ttl D: a message not delivered within D expires: it is never delivered late
 (a one-time code an hour late is worse than none); the contact's node refuses
 it after that time too. --at TIME or --in D schedules it: it is sent then
@@ -52,7 +61,8 @@ counts from that time. --idempotency-key K: a script that retries after a
 crash never sends twice: a second send with the same K to the same contact
 reports the first message instead.
 
-Exit status: 0 queued (no --wait), or sent or delivered as --wait asked;
+Exit status: 0 queued (no --wait), or sent, delivered (or completed, for
+files) as --wait asked;
 4 --wait timed out (the message stays queued and is delivered later);
 7 --wait: the message expired before it was delivered; 1 --wait: it failed
 (the contact's node refused it, or the contact was removed: see the reason;
@@ -79,6 +89,8 @@ type sendOpts struct {
 	at      timeFlag
 	in      durationFlag
 	key     string
+	files   fileList
+	caption string
 }
 
 // sendResult is send's --json output: one line per message.
@@ -95,14 +107,22 @@ type sendResult struct {
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
-	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" && o.wait != "stored" {
-		return usagef("--wait %q: want delivered, stored or sent", o.wait)
+	if o.wait == "completed" && len(o.files) > 0 {
+		// waits for the files (below)
+	} else if o.wait != "" && o.wait != "delivered" && o.wait != "sent" && o.wait != "stored" {
+		return usagef("--wait %q: want delivered, stored or sent (or completed, with --file)", o.wait)
 	}
 	if !o.at.t.IsZero() && o.in.set {
 		return usagef("give --at or --in, not both")
 	}
 	if len(o.key) > node.MaxIdempotencyKey {
 		return usagef("--idempotency-key is longer than %d bytes", node.MaxIdempotencyKey)
+	}
+	if len(o.files) > 0 {
+		return sendFiles(ctx, e, c, u, o, pos)
+	}
+	if o.caption != "" {
+		return usagef("--caption goes with --file")
 	}
 	refs, text, err := sendArgs(e, o.to, pos)
 	if err != nil {

@@ -43,6 +43,8 @@ type Fake struct {
 	blockedFrom map[string]node.ContactState
 
 	mailbox node.MailboxStatus // issue 16
+
+	files map[string]*fakeFile // by id (files.go)
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -50,13 +52,14 @@ func New(name, address string) *Fake {
 	return &Fake{
 		Now:      time.Now,
 		status:   node.Status{Name: name, Address: address, Tor: node.TorStatus{State: node.TorStarting}},
-		settings: node.Settings{ReadReceipts: true, Typing: true},
+		settings: node.Settings{ReadReceipts: true, Typing: true, MaxFileSize: 1 << 30, AutoDownload: 10 << 20, FileQuota: 4 << 30},
 		contacts: map[string]*node.Contact{},
 		messages: map[string][]node.Message{},
 		idem:     map[string]string{},
 		subs:     map[chan node.Event]*fakeSub{},
 
 		blockedFrom: map[string]node.ContactState{},
+		files:       map[string]*fakeFile{},
 	}
 }
 
@@ -592,7 +595,7 @@ func (f *Fake) SetSettings(ctx context.Context, s node.Settings) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("SetSettings")
-	f.settings = s
+	f.settings = withFileDefaults(s)
 	return nil
 }
 

@@ -57,6 +57,11 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.SessionEvent](w.Data)
 	case node.MailboxEvent{}.Kind(): // issue 16
 		e, err = decodeAs[node.MailboxEvent](w.Data)
+	// Files (issue 15)
+	case node.FileStateEvent{}.Kind():
+		e, err = decodeAs[node.FileStateEvent](w.Data)
+	case node.FileProgressEvent{}.Kind():
+		e, err = decodeAs[node.FileProgressEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

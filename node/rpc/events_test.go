@@ -31,6 +31,9 @@ func sampleEvents() []node.Event {
 		node.MessageStateEvent{ID: "01", Address: "abc", State: node.Stored, At: at},
 		node.MailboxEvent{Mailbox: node.MailboxStatus{Linked: true, Address: "mbx", LinkedAt: at, Connected: true,
 			Contacts: []node.MailboxContact{{Contact: "bob", Address: "abc", Slot: "0a1b2c3d", Told: true, Stored: 2}}}},
+		node.FileStateEvent{Transfer: node.Transfer{File: node.File{ID: "01", Name: "a.png", Size: 10, MediaType: "image/png", State: node.FileAccepted, Bytes: 5, Thumbnail: true},
+			Address: "abc", Direction: node.Incoming, SHA256: "ff", Created: at, Updated: at}},
+		node.FileProgressEvent{ID: "01", Address: "abc", Direction: node.Outgoing, Bytes: 5, Size: 10, Rate: 1.5},
 	}
 }
 

@@ -331,6 +331,8 @@ func TestEveryMethod(t *testing.T) {
 		t.Errorf("second MailboxUnlink: %v, want ErrNoMailbox", err)
 	}
 
+	exerciseFiles(t, c, f) // files.go
+
 	// Every node.API method must have reached the node under its own name.
 	// (Locking the fake's mutex via a direct call orders the server
 	// goroutines' writes to f.Calls before our read.)

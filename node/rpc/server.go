@@ -657,6 +657,16 @@ var methods = map[string]method{
 		if p.Typing != nil {
 			cur.Typing = *p.Typing
 		}
+		// Files (issue 15)
+		if p.MaxFileSize != nil {
+			cur.MaxFileSize = *p.MaxFileSize
+		}
+		if p.AutoDownload != nil {
+			cur.AutoDownload = *p.AutoDownload
+		}
+		if p.FileQuota != nil {
+			cur.FileQuota = *p.FileQuota
+		}
 		return call(cur, s.api.SetSettings(ctx, cur))
 	},
 
@@ -786,6 +796,10 @@ func init() {
 type settingsPatch struct {
 	ReadReceipts *bool `json:"read_receipts"`
 	Typing       *bool `json:"typing"`
+	// Files (issue 15)
+	MaxFileSize  *int64 `json:"max_file_size"`
+	AutoDownload *int64 `json:"auto_download"`
+	FileQuota    *int64 `json:"file_quota"`
 }
 
 // dispatch runs a decoded request; panics in the node become internal errors
