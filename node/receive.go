@@ -290,11 +290,10 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 		n.fileReceivedLocked(c, g.rf)
 		events[g.event] = MessageEvent{Message: n.apiMessage(g.msg, c)}
 	}
-	for _, r := range replies {
-		if err := l.Post(r); err != nil {
-			return err
-		}
-	}
+	// What the commit stored is told before the replies go out, and
+	// whatever becomes of them: l may have closed meanwhile (it lost to
+	// another link to p, or dropped), and the peer then resends what it
+	// has no Ack for, which is acknowledged as seen and not told again.
 	for _, e := range events {
 		n.events.publish(e)
 	}
@@ -311,6 +310,11 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	}
 	for _, err := range undecrypt {
 		n.decryptFailed(p, c, err)
+	}
+	for _, r := range replies {
+		if err := l.Post(r); err != nil {
+			return err
+		}
 	}
 	return nil
 }
