@@ -62,7 +62,7 @@ func (c Content) validateConvo() error {
 	switch {
 	case kinds > 1:
 		return bad("more than one kind of content")
-	case kinds == 1 && (c.Text != "" || c.ReplyTo != nil || c.Quote != "" || c.TTL != 0):
+	case kinds == 1 && (c.Text != "" || c.ReplyTo != nil || c.Quote != "" || c.Disappear != 0):
 		return bad("a kind of content with a chat message's fields")
 	case c.ReplyTo != nil && (c.Text == "" || c.ReplyTo.ID.IsZero()):
 		return bad("reply without text or id")
@@ -70,10 +70,10 @@ func (c Content) validateConvo() error {
 		return bad("quote without reply")
 	case len(c.Quote) > MaxQuote || !utf8.ValidString(c.Quote):
 		return bad("bad quote")
-	case c.TTL > MaxTimer:
-		return bad("ttl too long")
-	case c.TTL != 0 && c.Text == "":
-		return bad("ttl without text")
+	case c.Disappear > MaxTimer:
+		return bad("disappear too long")
+	case c.Disappear != 0 && c.Text == "":
+		return bad("disappear without text")
 	case c.Reaction != nil && (c.Reaction.To.ID.IsZero() || len(c.Reaction.Emoji) > MaxEmoji || !utf8.ValidString(c.Reaction.Emoji)):
 		return bad("bad reaction")
 	case c.Edit != nil && (c.Edit.ID.IsZero() || c.Edit.Text == "" || len(c.Edit.Text) > MaxText || !utf8.ValidString(c.Edit.Text)):

@@ -21,7 +21,7 @@ func convoContents() []Content {
 		{Time: 1700000000128, Delete: &Delete{ID: id}},
 		{Time: 1700000000129, Timer: &Timer{Seconds: 3600}},
 		{Time: 1700000000130, Timer: &Timer{}},
-		{Text: "gone in an hour", Time: 1700000000131, TTL: 3600},
+		{Text: "gone in an hour", Time: 1700000000131, Disappear: 3600},
 	}
 }
 
@@ -44,25 +44,25 @@ func TestConvoContentRoundTrip(t *testing.T) {
 func TestConvoContentInvalid(t *testing.T) {
 	id := ID{1}
 	for name, c := range map[string]Content{
-		"reply without text":    {ReplyTo: &Ref{ID: id}},
-		"reply to zero id":      {Text: "x", ReplyTo: &Ref{}},
-		"quote without reply":   {Text: "x", Quote: "q"},
-		"quote too long":        {Text: "x", ReplyTo: &Ref{ID: id}, Quote: strings.Repeat("q", MaxQuote+1)},
-		"quote not utf-8":       {Text: "x", ReplyTo: &Ref{ID: id}, Quote: "\xff"},
-		"reaction with text":    {Text: "x", Reaction: &Reaction{To: Ref{ID: id}, Emoji: "👍"}},
-		"reaction to zero id":   {Reaction: &Reaction{Emoji: "👍"}},
-		"emoji too long":        {Reaction: &Reaction{To: Ref{ID: id}, Emoji: strings.Repeat("👍", 17)}},
-		"edit without text":     {Edit: &Edit{ID: id}},
-		"edit too long":         {Edit: &Edit{ID: id, Text: strings.Repeat("x", MaxText+1)}},
-		"edit with outer text":  {Text: "x", Edit: &Edit{ID: id, Text: "y"}},
-		"delete of zero id":     {Delete: &Delete{}},
-		"two kinds":             {Delete: &Delete{ID: id}, Edit: &Edit{ID: id, Text: "y"}},
-		"profile and a timer":   {Profile: &Profile{Name: "a"}, Timer: &Timer{}},
-		"timer too long":        {Timer: &Timer{Seconds: MaxTimer + 1}},
-		"ttl without text":      {TTL: 60},
-		"ttl too long":          {Text: "x", TTL: MaxTimer + 1},
-		"timer with a ttl":      {Timer: &Timer{Seconds: 60}, TTL: 60},
-		"reaction with a quote": {Reaction: &Reaction{To: Ref{ID: id}}, Quote: "q"},
+		"reply without text":     {ReplyTo: &Ref{ID: id}},
+		"reply to zero id":       {Text: "x", ReplyTo: &Ref{}},
+		"quote without reply":    {Text: "x", Quote: "q"},
+		"quote too long":         {Text: "x", ReplyTo: &Ref{ID: id}, Quote: strings.Repeat("q", MaxQuote+1)},
+		"quote not utf-8":        {Text: "x", ReplyTo: &Ref{ID: id}, Quote: "\xff"},
+		"reaction with text":     {Text: "x", Reaction: &Reaction{To: Ref{ID: id}, Emoji: "👍"}},
+		"reaction to zero id":    {Reaction: &Reaction{Emoji: "👍"}},
+		"emoji too long":         {Reaction: &Reaction{To: Ref{ID: id}, Emoji: strings.Repeat("👍", 17)}},
+		"edit without text":      {Edit: &Edit{ID: id}},
+		"edit too long":          {Edit: &Edit{ID: id, Text: strings.Repeat("x", MaxText+1)}},
+		"edit with outer text":   {Text: "x", Edit: &Edit{ID: id, Text: "y"}},
+		"delete of zero id":      {Delete: &Delete{}},
+		"two kinds":              {Delete: &Delete{ID: id}, Edit: &Edit{ID: id, Text: "y"}},
+		"profile and a timer":    {Profile: &Profile{Name: "a"}, Timer: &Timer{}},
+		"timer too long":         {Timer: &Timer{Seconds: MaxTimer + 1}},
+		"disappear without text": {Disappear: 60},
+		"disappear too long":     {Text: "x", Disappear: MaxTimer + 1},
+		"timer with a disappear": {Timer: &Timer{Seconds: 60}, Disappear: 60},
+		"reaction with a quote":  {Reaction: &Reaction{To: Ref{ID: id}}, Quote: "q"},
 	} {
 		if _, err := MarshalContent(c); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: MarshalContent = %v, want ErrMalformed", name, err)

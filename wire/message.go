@@ -344,7 +344,7 @@ type Content struct {
 	Profile *Profile `cbor:"10,keyasint,omitempty"`
 
 	// Conversation features (keys 40–59, issue 17; convo.go). ReplyTo,
-	// Quote and TTL go with a chat message's text; Reaction, Edit, Delete
+	// Quote and Disappear go with a chat message's text; Reaction, Edit, Delete
 	// and Timer are kinds of their own (Text empty).
 	ReplyTo  *Ref      `cbor:"40,keyasint,omitempty"` // the message this one answers
 	Quote    string    `cbor:"41,keyasint,omitempty"` // an excerpt of it, as the sender saw it
@@ -352,9 +352,9 @@ type Content struct {
 	Edit     *Edit     `cbor:"43,keyasint,omitempty"`
 	Delete   *Delete   `cbor:"44,keyasint,omitempty"`
 	Timer    *Timer    `cbor:"45,keyasint,omitempty"`
-	// TTL (seconds) makes a chat message disappear this long after it was
+	// Disappear (seconds) makes a chat message disappear this long after it was
 	// read: the conversation's timer when it was sent.
-	TTL uint32 `cbor:"46,keyasint,omitempty"`
+	Disappear uint32 `cbor:"46,keyasint,omitempty"`
 }
 
 // Profile is what the sender tells its contacts about itself.
