@@ -249,14 +249,23 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, changed, err := n.receiveLocked(c, m)
+	msg, changed, conv, err := n.receiveLocked(c, m)
 	p.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if msg != nil {
-		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+		if conv.touched(msg.ID) {
+			// Changes that came before it (convo.go) changed it.
+			if m, err := n.db.Message(n.ctx, c.ID, storage.Incoming, msg.ID); err == nil {
+				msg = &m
+			}
+		}
+		am := n.fullMessage(*msg, c)
+		n.events.publish(MessageEvent{Message: am})
+		n.indexMessage(am, c.ID)
 	}
+	n.afterConvo(c, conv)
 	if changed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
 			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
@@ -270,21 +279,30 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 // not a chat message (a Profile, or a kind this version does not know) is
 // applied instead: no message, and changed reports whether the contact
 // changed. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+// conv is what a conversation feature (convo.go) changed, for afterConvo.
+func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
 	msg, err = n.receiveMessageLocked(c, m, func(tx *storage.Tx, content wire.Content) error {
+		conv = convoReceived{} // a retried transaction starts afresh
 		if content.Profile == nil {
-			return nil // a newer kind of content: nothing for us to do
+			// A reply's reaction, an edit, a deletion, a timer, or a newer
+			// kind of content (nothing for us to do).
+			return n.convoApply(tx, c, storage.MessageID(m.ID), content, &conv)
 		}
 		var err error
 		changed, err = n.book.SetPeerName(tx, c.ID, content.Profile.Name)
 		return err
+	}, func(tx *storage.Tx, content wire.Content, stored storage.Message) error {
+		conv = convoReceived{}
+		return n.convoStored(tx, c, content, stored, &conv)
 	})
-	return msg, changed, err
+	return msg, changed, conv, err
 }
 
 // receiveMessageLocked is receiveLocked; apply runs, in the transaction
-// that stores the ratchet step, for a content without text.
-func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
+// that stores the ratchet step, for a content without text, and stored in
+// the one that stores a chat message.
+func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
+	stored func(*storage.Tx, wire.Content, storage.Message) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
@@ -336,13 +354,21 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 		}
 		return nil, nil
 	}
-	stored, err := n.db.ReceiveMessage(n.ctx, storage.IncomingMessage{
-		ContactID: c.ID,
-		ID:        id,
-		Body:      content.Text,
-		Created:   time.UnixMilli(content.Time),
-		Received:  now,
-		Session:   nextBytes,
+	var msg storage.Message
+	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
+		var err error
+		msg, err = tx.ReceiveMessage(storage.IncomingMessage{
+			ContactID: c.ID,
+			ID:        id,
+			Body:      content.Text,
+			Created:   time.UnixMilli(content.Time),
+			Received:  now,
+			Session:   nextBytes,
+		})
+		if err != nil {
+			return err
+		}
+		return stored(tx, content, msg)
 	})
 	if errors.Is(err, storage.ErrDuplicate) {
 		return nil, nil
@@ -350,7 +376,7 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 	if err != nil {
 		return nil, fmt.Errorf("message: store: %w", err)
 	}
-	return &stored, nil
+	return &msg, nil
 }
 
 func (n *Node) onReceipt(p *peer, l *wire.Link, c contacts.Contact, m *wire.Receipt) error {

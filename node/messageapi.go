@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -41,68 +40,13 @@ func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
 	if !utf8.ValidString(text) {
 		return Message{}, errors.New("node: send: text is not UTF-8")
 	}
-	p := n.peer(c.Address)
-	p.mu.Lock()
-	m, it, err := n.queueMessageLocked(ctx, c, text)
-	if err == nil {
-		p.enqueueLocked(it)
-	}
-	p.mu.Unlock()
+	// Conversation features (issue 17): a message carries the
+	// conversation's disappearing timer (convo.go).
+	am, err := n.sendChat(ctx, c, chat{text: text})
 	if err != nil {
 		return Message{}, fmt.Errorf("node: send to %s: %w", c.Display(), err)
 	}
-	n.startDelivery(p, c.ID)
-	am := n.apiMessage(m, c)
-	n.events.publish(MessageEvent{Message: am})
 	return am, nil
-}
-
-// queueMessageLocked encrypts text for c and stores session, message and
-// outbox frame in one transaction. The peer's mu must be held: it orders
-// the ratchet steps and the outbox.
-func (n *Node) queueMessageLocked(ctx context.Context, c contacts.Contact, text string) (storage.Message, storage.OutboxItem, error) {
-	sess, err := n.db.Session(ctx, c.ID)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	now := time.Now()
-	pt, err := wire.MarshalContent(wire.Content{Text: text, Time: now.UnixMilli()})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	id := wire.NewID()
-	next, ct, err := st.Encrypt(pt, id[:], now)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	nextBytes, err := next.MarshalBinary()
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	frame, err := wire.Marshal(&wire.Message{ID: id, Ciphertext: ct})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	m, err := n.db.QueueMessage(ctx, storage.OutgoingMessage{
-		ContactID: c.ID,
-		ID:        storage.MessageID(id),
-		Body:      text,
-		Created:   now,
-		Session:   nextBytes,
-		Frame:     frame,
-	})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	it := storage.OutboxItem{
-		Seq: 0, ID: m.ID, ContactID: c.ID, Kind: storage.KindMessage, Message: &m.ID,
-		Frame: frame, NextAttempt: now, Created: now,
-	}
-	return m, it, nil
 }
 
 // Retry implements API: the message's contact is redialed at once. A
@@ -165,7 +109,7 @@ func (n *Node) History(ctx context.Context, ref string, before string, limit int
 	for i, m := range ms {
 		out[i] = n.apiMessage(m, c)
 	}
-	return out, nil
+	return n.withConvo(ctx, out), nil
 }
 
 // Inbox implements API.
@@ -204,7 +148,7 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 		}
 		out = append(out, n.apiMessage(m, c))
 	}
-	return out, nil
+	return n.withConvo(ctx, out), nil
 }
 
 // MarkRead implements API.
@@ -223,6 +167,9 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 	var items []storage.OutboxItem
 	err = n.db.Update(ctx, func(tx *storage.Tx) error {
 		ids, err := tx.MarkRead(c.ID, now)
+		if err == nil {
+			_, err = tx.StartVanish(c.ID) // disappearing messages (convo.go)
+		}
 		if err != nil || len(ids) == 0 || !s.ReadReceipts || c.State != contacts.Accepted {
 			return err
 		}
@@ -252,6 +199,7 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 		return fmt.Errorf("node: mark read: %w", err)
 	}
 	n.conversationRead(p) // frees the contact's unread quota (guard.go)
+	n.wakeVanish()
 	if len(items) > 0 {
 		n.startDelivery(p, c.ID)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -458,6 +459,30 @@ func (db *DB) ConversationTimer(ctx context.Context, contactID int64) (time.Dura
 	return t, err
 }
 
+// ConversationTimers returns every conversation's timer that is on, by contact id.
+func (db *DB) ConversationTimers(ctx context.Context) (map[int64]time.Duration, error) {
+	if err := db.check(); err != nil {
+		return nil, err
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT contact_id, timer FROM conversations WHERE timer > 0`)
+	if err != nil {
+		return nil, fmt.Errorf("storage: conversation timers: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]time.Duration{}
+	for rows.Next() {
+		var id, secs int64
+		if err := rows.Scan(&id, &secs); err != nil {
+			return nil, fmt.Errorf("storage: conversation timers: %w", err)
+		}
+		out[id] = time.Duration(secs) * time.Second
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: conversation timers: %w", err)
+	}
+	return out, nil
+}
+
 // ConversationTimer is DB.ConversationTimer inside a transaction.
 func (tx *Tx) ConversationTimer(contactID int64) (time.Duration, error) {
 	t, _, err := conversationTimer(tx.ctx, tx.tx, contactID)
@@ -651,6 +676,28 @@ func (db *DB) PrunePending(ctx context.Context, before time.Time) (int64, error)
 		return 0, fmt.Errorf("storage: prune pending: %w", err)
 	}
 	return n, nil
+}
+
+// MessagesBySeq returns the messages with these seqs, in that order
+// (missing ones left out).
+func (db *DB) MessagesBySeq(ctx context.Context, seqs []int64) ([]Message, error) {
+	if err := db.check(); err != nil {
+		return nil, err
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	in, args := seqList(seqs)
+	ms, err := db.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE seq IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: messages: %w", err)
+	}
+	at := make(map[int64]int, len(seqs))
+	for i, s := range seqs {
+		at[s] = i
+	}
+	slices.SortFunc(ms, func(a, b Message) int { return at[a.Seq] - at[b.Seq] })
+	return ms, nil
 }
 
 // Body is one message's text for a search index.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -111,6 +112,7 @@ type DB struct {
 	sql  *sql.DB
 	seal *sealer
 	lock *os.File
+	key  []byte // the database key, for backups (archive.go)
 
 	mu     sync.Mutex
 	closed bool
@@ -362,7 +364,7 @@ func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, versi
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	sdb.SetMaxOpenConns(4)
-	db := &DB{dir: dir, sql: sdb, seal: s, lock: lock}
+	db := &DB{dir: dir, sql: sdb, seal: s, lock: lock, key: bytes.Clone(dbKey)}
 	if err := db.migrateTo(ctx, version); err != nil {
 		sdb.Close()
 		return nil, err
@@ -379,6 +381,7 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	clear(db.key)
 	err := db.sql.Close()
 	releaseLock(db.lock)
 	if err != nil {

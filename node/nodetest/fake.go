@@ -39,6 +39,8 @@ type Fake struct {
 	// blockedFrom is the state each blocked contact had when blocked
 	// (UnblockContact returns it there); absent: removed on unblock.
 	blockedFrom map[string]node.ContactState
+
+	edits map[string][]node.Version // issue 17: versions of edited messages, by id
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -305,7 +307,7 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 	}
 	f.seq++
 	m := node.Message{ID: newID(), Seq: f.seq, Contact: c.Name, Address: c.Address, Direction: node.Outgoing,
-		Text: text, Time: f.Now(), State: node.Queued}
+		Text: text, Time: f.Now(), State: node.Queued, Timer: c.Timer}
 	f.messages[c.Address] = append(f.messages[c.Address], m)
 	c.LastMessage, c.LastAt = text, m.Time
 	return m, nil

@@ -284,6 +284,8 @@ func TestEveryMethod(t *testing.T) {
 		t.Errorf("Invites after revoke = %#v, %v", ivs, err)
 	}
 
+	convoCalls(t, c, f) // issue 17: replies, reactions, edits, timers, search, backup
+
 	// Every node.API method must have reached the node under its own name.
 	// (Locking the fake's mutex via a direct call orders the server
 	// goroutines' writes to f.Calls before our read.)
