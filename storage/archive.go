@@ -44,7 +44,7 @@ const (
 	archiveVersion   = 1
 	archiveHeader    = len(archiveMagic) + 1 + 4 + 4 + 1 + 16 + 16
 	archiveChunk     = 64 << 10
-	archiveMaxMemKiB = 1 << 20 // a backup may not ask a restore for more than 1 GiB...
+	archiveMaxMemKiB = 1 << 20           // a backup may not ask a restore for more than 1 GiB...
 	archiveMaxCost   = 8 * 24 * 64 << 10 // ...nor more than 8 times the default work (passes × KiB)
 	maxManifest      = 64 << 10
 )

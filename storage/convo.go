@@ -260,7 +260,9 @@ func (tx *Tx) Edit(t Target, text string, at time.Time) (bool, error) {
 	if !r.edited.IsZero() {
 		cur = r.edited
 	}
-	sealEdit := func(at int64, plain []byte) []byte { return tx.db.seal.seal("edits", "text", editKey(r.key, at), plain) }
+	sealEdit := func(at int64, plain []byte) []byte {
+		return tx.db.seal.seal("edits", "text", editKey(r.key, at), plain)
+	}
 	insertEdit := func(at int64, plain []byte) error {
 		_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO edits (message_seq, at, text_sealed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			r.seq, at, sealEdit(at, plain))
