@@ -125,6 +125,9 @@ func checkText(text string) error {
 // The peer's mu must be held (a ratchet step).
 func (n *Node) encryptLocked(ctx context.Context, id int64, content wire.Content, now time.Time) (wire.ID, []byte, []byte, error) {
 	sess, err := n.db.Session(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return wire.ID{}, nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
+	}
 	if err != nil {
 		return wire.ID{}, nil, nil, fmt.Errorf("session: %w", err)
 	}

@@ -33,6 +33,9 @@ func TestConvoMem(t *testing.T) {
 	})
 	t.Run("Disappearing", func(t *testing.T) { disappearing(t, alice, bob, memWait) })
 	t.Run("Search", func(t *testing.T) { searchScenario(t, alice, bob, memWait) })
+	t.Run("BackupRestore", func(t *testing.T) {
+		backupRestore(t, alice, bob, memWait, func(t testing.TB, dir string) *tnode { return startMem(t, mem, dir) })
+	})
 }
 
 // refOf is how a names b: the contact ref a uses for b.
@@ -557,4 +560,98 @@ func searchScenario(t *testing.T, a, b *tnode, wait time.Duration) {
 	if got := fresh.search(searchTerms("lazy dog"), 0, 10); len(got) != 1 {
 		t.Fatalf("a fresh index finds %v", got)
 	}
+}
+
+// backupRestore: a backs up, the conversation goes on, a's machine is
+// lost; the backup restored on a fresh profile directory has the history
+// up to the backup, asks b for a new session, and sends and receives again.
+func backupRestore(t *testing.T, a, b *tnode, wait time.Duration, start func(t testing.TB, dir string) *tnode) {
+	ctx := t.Context()
+	toB, toA := refOf(b), refOf(a)
+	before, err := a.Send(ctx, toB, "said before the backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.receivedMsg(t, wait, before.ID)
+	a.backupKDF = cheapKDF
+	file := t.TempDir() + "/alice.chive-backup"
+	if _, err := a.Backup(ctx, BackupOptions{Path: file, Passphrase: "pw"}); err == nil {
+		t.Fatal("a backup under a short passphrase was written")
+	}
+	info, err := a.Backup(ctx, BackupOptions{Path: file, Passphrase: "the backup passphrase"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Contacts != 1 || info.Messages == 0 || info.Bytes == 0 {
+		t.Fatalf("backup info = %+v", info)
+	}
+	if _, err := a.Backup(ctx, BackupOptions{Path: file, Passphrase: "the backup passphrase"}); !errors.Is(err, ErrBackupExists) {
+		t.Fatalf("a second backup over the first: %v", err)
+	}
+	// The ratchets move on after the backup: its sessions are stale.
+	after, err := a.Send(ctx, toB, "said after the backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.receivedMsg(t, wait, after.ID)
+	reply, err := b.Send(ctx, toA, "and answered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.receivedMsg(t, wait, reply.ID)
+	a.Close() // the old machine is gone
+
+	dir := t.TempDir() + "/restored"
+	if _, err := RestoreProfile(ctx, file, dir, RestoreOptions{BackupPassphrase: []byte("not it at all"), Passphrase: testPass, KDF: cheapKDF}); !errors.Is(err, ErrBackupPassphrase) {
+		t.Fatalf("restore with a wrong passphrase: %v", err)
+	}
+	rinfo, err := RestoreProfile(ctx, file, dir, RestoreOptions{BackupPassphrase: []byte("the backup passphrase"), Passphrase: testPass, KDF: cheapKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rinfo.Messages != info.Messages || rinfo.Contacts != 1 {
+		t.Fatalf("restored %+v from %+v", rinfo, info)
+	}
+	r := start(t, dir)
+	if r.Address() != a.Address() {
+		t.Fatalf("restored address %s, want %s", r.Address(), a.Address())
+	}
+	if _, ok := historyMsg(t, r, toB, before.ID); !ok {
+		t.Fatal("the restored history lacks the message sent before the backup")
+	}
+	// b takes the restored node's request for a new session.
+	b.waitFor(t, wait, "the new session", func(e Event) bool {
+		er, ok := e.(ErrorEvent)
+		return ok && strings.Contains(er.Message, "started a new session")
+	})
+	waitUntil(t, wait, "the restored node's session", func() bool {
+		has, err := r.hasSession(mustFind(t, r, toB))
+		return err == nil && has
+	})
+	m1, err := r.Send(ctx, toB, "hello from the restored alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.receivedMsg(t, wait, m1.ID); got.Text != "hello from the restored alice" {
+		t.Fatalf("b got %+v", got)
+	}
+	m2, err := b.Send(ctx, toA, "welcome back")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.receivedMsg(t, wait, m2.ID); got.Text != "welcome back" {
+		t.Fatalf("the restored node got %+v", got)
+	}
+	if v, ok, _ := r.db.Setting(ctx, storage.SettingRestored); ok {
+		t.Fatalf("still marked restored (%s)", v)
+	}
+}
+
+func mustFind(t testing.TB, n *tnode, ref string) int64 {
+	t.Helper()
+	c, err := n.find(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
 }

@@ -81,9 +81,10 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 		}
 		switch c.State {
 		case contacts.Accepted:
-			// A re-request must not reset the session: the peer still gets
-			// our acceptance from the outbox if it never did.
-			return ack(l, m.ID)
+			// A request we have not seen from an accepted contact: they
+			// lost their session (restored a backup) and ask for a new one
+			// (reset.go). A resend of the first request is seen above.
+			return n.resetByPeer(p, l, c, b, m)
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
@@ -113,6 +114,11 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 // exactly one session is made. p.mu is held.
 func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratchet.Bundle, m *wire.Request) error {
 	if n.addr > p.addr {
+		// Seen, so that a resend once we are accepted is not taken for a
+		// request for a new session (reset.go).
+		if _, err := n.db.MarkSeen(n.ctx, c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
 		return ack(l, m.ID)
 	}
 	accepted, it, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
@@ -188,8 +194,14 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	switch c.State {
 	case contacts.Requested:
 	case contacts.Accepted:
-		// Both accepted at once (impossible with mutualRequest's rule) or a
-		// stale acceptance: keep the session we have.
+		// The new session we asked for (reset.go); else both accepted at
+		// once (impossible with mutualRequest's rule) or a stale
+		// acceptance: keep the session we have.
+		if has, err := n.hasSession(c.ID); err != nil {
+			return err
+		} else if !has {
+			return n.completeReset(p, l, c, m)
+		}
 		return ack(l, m.ID)
 	default:
 		return errDrop
@@ -251,6 +263,9 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	p.mu.Lock()
 	msg, changed, conv, err := n.receiveLocked(c, m)
 	p.mu.Unlock()
+	if errors.Is(err, errNoSession) {
+		return nil // not acknowledged: it comes again after their Accept (reset.go)
+	}
 	if err != nil {
 		return err
 	}
@@ -310,6 +325,9 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 		return nil, nil
 	}
 	sess, err := n.db.Session(n.ctx, c.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errNoSession
+	}
 	if err != nil {
 		return nil, fmt.Errorf("message: session: %w", err)
 	}

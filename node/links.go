@@ -32,6 +32,7 @@ type peer struct {
 	wakeDial  chan struct{} // cap 1: redial now (backoff reset)
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
+	lastReset time.Time     // the peer last started a new session (reset.go)
 
 	guard     *peerGuard // the contact's budget, quota, failures (guard.go)
 	guardOnce sync.Once
