@@ -169,3 +169,9 @@ func (n *Node) restoredSessions() {
 	}
 	n.log.Info("restored profile: asked contacts for new sessions", "restored", v, "at", time.Now().UTC().Format(time.RFC3339))
 }
+
+// CheckProfilePassphrase reports whether passphrase unlocks the profile in
+// dir (ErrWrongPassphrase if not), without opening it.
+func CheckProfilePassphrase(dir string, passphrase []byte) error {
+	return storage.CheckPassphrase(dir, passphrase)
+}

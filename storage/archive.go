@@ -489,3 +489,17 @@ func (s *streamReader) Read(p []byte) (int, error) {
 	s.plain = s.plain[n:]
 	return n, nil
 }
+
+// CheckPassphrase reports whether passphrase unlocks the profile in dir
+// (ErrWrongPassphrase if not), without opening it: a backup "under the
+// profile's passphrase" is made with the right one even while a daemon
+// holds the profile.
+func CheckPassphrase(dir string, passphrase []byte) error {
+	kf, err := readKeyFile(dir)
+	if err != nil {
+		return err
+	}
+	key, err := kf.unwrap(passphrase)
+	clear(key)
+	return err
+}
