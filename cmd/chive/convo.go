@@ -32,7 +32,9 @@ func (cc *convoCmd) flags(name string, own ...func(*flag.FlagSet)) *flag.FlagSet
 	return fs
 }
 
-func (cc *convoCmd) jsonFlag(fs *flag.FlagSet) { fs.BoolVar(&cc.json, "json", false, "print the message as JSON") }
+func (cc *convoCmd) jsonFlag(fs *flag.FlagSet) {
+	fs.BoolVar(&cc.json, "json", false, "print the message as JSON")
+}
 
 func (cc *convoCmd) run(ctx context.Context, f func(*session) error) error {
 	s, err := attach(ctx, cc.e, &cc.c, &cc.u)
