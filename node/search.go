@@ -27,9 +27,13 @@ import (
 // but its rows tell an attacker with the database which messages share
 // words, how often each word occurs and when).
 
-// searchIndex is the in-memory index. Documents are appended; a changed
-// message gets a new document and its old one is marked dead; the buffer is
-// compacted when a quarter of it is dead.
+// searchIndex is the in-memory index. Documents (a message's text) live
+// in two segments: main, in seq order, which a search scans from its end
+// and stops once it has enough (newest first), and extra, for documents
+// that came out of order (an edited message's new text), scanned whole. A
+// changed or removed message's old document is marked dead. The index is
+// compacted (extra merged into main, dead documents dropped) when extra
+// or the dead grow large.
 type searchIndex struct {
 	mu    sync.RWMutex
 	state int           // indexEmpty, indexBuilding, indexReady
@@ -37,13 +41,23 @@ type searchIndex struct {
 	err   error         // why the last build failed
 	log   []indexOp     // updates made while building, applied after
 
+	main, extra segment
+	where       map[int64]docRef // seq → its live document
+	dead        int              // bytes of dead documents
+}
+
+// segment is documents in one buffer.
+type segment struct {
 	text     []byte  // the documents, each followed by a 0 byte
 	starts   []int32 // start of each document in text
 	seqs     []int64
 	contacts []int64
 	alive    []bool
-	bySeq    map[int64]int32 // seq → its live document
-	dead     int             // bytes of dead documents
+}
+
+type docRef struct {
+	extra bool
+	i     int32
 }
 
 const (
@@ -60,13 +74,66 @@ type indexOp struct {
 }
 
 func newSearchIndex() *searchIndex {
-	return &searchIndex{bySeq: map[int64]int32{}}
+	return &searchIndex{where: map[int64]docRef{}}
 }
 
 // fold is the form text is searched in: lower case, no 0 bytes (the
 // documents' separator), so a word never matches across two messages.
 func fold(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "\x00", " ")
+}
+
+func (g *segment) add(seq, contact int64, folded string) int32 {
+	g.starts = append(g.starts, int32(len(g.text)))
+	g.text = append(append(g.text, folded...), 0)
+	g.seqs = append(g.seqs, seq)
+	g.contacts = append(g.contacts, contact)
+	g.alive = append(g.alive, true)
+	return int32(len(g.seqs) - 1)
+}
+
+// end is the end of document i (its separator).
+func (g *segment) end(i int) int {
+	if i+1 < len(g.starts) {
+		return int(g.starts[i+1]) - 1
+	}
+	return len(g.text) - 1
+}
+
+func (g *segment) doc(i int) []byte { return g.text[g.starts[i]:g.end(i)] }
+
+// scan calls hit for each live document among i0..i1-1 of the contact (0:
+// any) that holds every term, in document order.
+func (g *segment) scan(i0, i1 int, terms [][]byte, contact int64, hit func(i int)) {
+	if i0 >= i1 {
+		return
+	}
+	// Scan for the longest term; check the others in each candidate.
+	needle := slices.MaxFunc(terms, func(a, b []byte) int { return len(a) - len(b) })
+	lo, hi := int(g.starts[i0]), g.end(i1-1)+1
+	for pos := lo; pos < hi; {
+		k := bytes.Index(g.text[pos:hi], needle)
+		if k < 0 {
+			return
+		}
+		at := pos + k
+		i := sort.Search(i1-i0, func(j int) bool { return int(g.starts[i0+j]) > at }) + i0 - 1
+		pos = g.end(i) + 1
+		if !g.alive[i] || contact != 0 && g.contacts[i] != contact {
+			continue
+		}
+		d := g.doc(i)
+		ok := true
+		for _, t := range terms {
+			if !bytes.Contains(d, t) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			hit(i)
+		}
+	}
 }
 
 // update applies op now, or after a build in progress. Before any build it
@@ -83,50 +150,59 @@ func (x *searchIndex) update(op indexOp) {
 }
 
 func (x *searchIndex) applyLocked(op indexOp) {
-	if i, ok := x.bySeq[op.seq]; ok {
-		x.alive[i] = false
-		x.dead += x.docEnd(int(i)) - int(x.starts[i]) + 1
-		delete(x.bySeq, op.seq)
+	if r, ok := x.where[op.seq]; ok {
+		g := x.seg(r.extra)
+		g.alive[r.i] = false
+		x.dead += g.end(int(r.i)) - int(g.starts[r.i]) + 1
+		delete(x.where, op.seq)
 	}
 	if !op.remove && op.text != "" {
-		x.appendLocked(op.seq, op.contact, op.text)
+		x.addLocked(op.seq, op.contact, fold(op.text))
 	}
-	if x.dead > 1<<16 && x.dead > len(x.text)/4 {
+	if x.dead > 1<<16 && x.dead > len(x.main.text)/4 || len(x.extra.text) > 1<<20 && len(x.extra.text) > len(x.main.text)/8 {
 		x.compactLocked()
 	}
 }
 
-func (x *searchIndex) appendLocked(seq, contact int64, text string) {
-	x.bySeq[seq] = int32(len(x.seqs))
-	x.starts = append(x.starts, int32(len(x.text)))
-	x.text = append(append(x.text, fold(text)...), 0)
-	x.seqs = append(x.seqs, seq)
-	x.contacts = append(x.contacts, contact)
-	x.alive = append(x.alive, true)
-}
-
-// docEnd is the end of document i (its separator).
-func (x *searchIndex) docEnd(i int) int {
-	if i+1 < len(x.starts) {
-		return int(x.starts[i+1]) - 1
+func (x *searchIndex) seg(extra bool) *segment {
+	if extra {
+		return &x.extra
 	}
-	return len(x.text) - 1
+	return &x.main
 }
 
+// addLocked adds a document: to main if it is the newest, else to extra.
+func (x *searchIndex) addLocked(seq, contact int64, folded string) {
+	if n := len(x.main.seqs); n == 0 || seq > x.main.seqs[n-1] {
+		x.where[seq] = docRef{i: x.main.add(seq, contact, folded)}
+		return
+	}
+	x.where[seq] = docRef{extra: true, i: x.extra.add(seq, contact, folded)}
+}
+
+// compactLocked drops dead documents and merges extra into main, in seq order.
 func (x *searchIndex) compactLocked() {
-	y := newSearchIndex()
-	y.text = make([]byte, 0, len(x.text)-x.dead)
-	for i := range x.seqs {
-		if x.alive[i] {
-			y.bySeq[x.seqs[i]] = int32(len(y.seqs))
-			y.starts = append(y.starts, int32(len(y.text)))
-			y.text = append(y.text, x.text[x.starts[i]:x.docEnd(i)+1]...)
-			y.seqs = append(y.seqs, x.seqs[i])
-			y.contacts = append(y.contacts, x.contacts[i])
-			y.alive = append(y.alive, true)
+	type doc struct {
+		g *segment
+		i int
+	}
+	var docs []doc
+	for _, g := range []*segment{&x.main, &x.extra} {
+		for i := range g.seqs {
+			if g.alive[i] {
+				docs = append(docs, doc{g, i})
+			}
 		}
 	}
-	x.text, x.starts, x.seqs, x.contacts, x.alive, x.bySeq, x.dead = y.text, y.starts, y.seqs, y.contacts, y.alive, y.bySeq, 0
+	slices.SortFunc(docs, func(a, b doc) int { return cmp.Compare(a.g.seqs[a.i], b.g.seqs[b.i]) })
+	var m segment
+	m.text = make([]byte, 0, len(x.main.text)+len(x.extra.text)-x.dead)
+	where := make(map[int64]docRef, len(docs))
+	for _, d := range docs {
+		seq := d.g.seqs[d.i]
+		where[seq] = docRef{i: m.add(seq, d.g.contacts[d.i], string(d.g.doc(d.i)))}
+	}
+	x.main, x.extra, x.where, x.dead = m, segment{}, where, 0
 }
 
 // ensure builds the index from db unless it is built, waiting for a build
@@ -152,10 +228,10 @@ func (x *searchIndex) ensure(ctx context.Context, db *storage.DB) error {
 
 	y := newSearchIndex()
 	err := db.ScanBodies(ctx, func(b storage.Body) error {
-		if len(y.text)+len(b.Text) >= 1<<31-1 {
+		if len(y.main.text)+len(b.Text) >= 1<<31-1 {
 			return errors.New("more message text than the search index holds (2 GiB)")
 		}
-		y.appendLocked(b.Seq, b.ContactID, b.Text)
+		y.addLocked(b.Seq, b.ContactID, fold(b.Text))
 		return nil
 	})
 
@@ -166,7 +242,7 @@ func (x *searchIndex) ensure(ctx context.Context, db *storage.DB) error {
 		x.state, x.log, x.err = indexEmpty, nil, err
 		return fmt.Errorf("build the search index: %w", err)
 	}
-	x.text, x.starts, x.seqs, x.contacts, x.alive, x.bySeq, x.dead = y.text, y.starts, y.seqs, y.contacts, y.alive, y.bySeq, 0
+	x.main, x.extra, x.where, x.dead = y.main, y.extra, y.where, 0
 	for _, op := range x.log {
 		x.applyLocked(op)
 	}
@@ -175,47 +251,38 @@ func (x *searchIndex) ensure(ctx context.Context, db *storage.DB) error {
 }
 
 // search returns the seqs of the newest live documents (at most limit)
-// holding every term, of the contact (0: any).
+// holding every term, of the contact (0: any), newest first.
 func (x *searchIndex) search(terms []string, contact int64, limit int) []int64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	// Scan for the longest term; check the others in each candidate.
-	first := slices.MaxFunc(terms, func(a, b string) int { return len(a) - len(b) })
-	needle := []byte(first)
-	var hits []int
-	for pos := 0; pos < len(x.text); {
-		k := bytes.Index(x.text[pos:], needle)
-		if k < 0 {
-			break
-		}
-		at := pos + k
-		i := sort.Search(len(x.starts), func(j int) bool { return int(x.starts[j]) > at }) - 1
-		end := x.docEnd(i)
-		pos = end + 1
-		if !x.alive[i] || contact != 0 && x.contacts[i] != contact {
-			continue
-		}
-		doc := x.text[x.starts[i]:end]
-		ok := true
-		for _, t := range terms {
-			if !bytes.Contains(doc, []byte(t)) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			hits = append(hits, i)
-		}
+	ts := make([][]byte, len(terms))
+	for i, t := range terms {
+		ts[i] = []byte(t)
 	}
-	out := make([]int64, len(hits))
-	for j, i := range hits {
-		out[j] = x.seqs[i]
+	var out []int64
+	// main from its end, in growing blocks, until there are enough.
+	block := 256
+	for i1 := len(x.main.seqs); i1 > 0 && len(out) < limit; i1, block = i1-block, min(2*block, 1<<16) {
+		i0 := max(0, i1-block)
+		var hits []int64
+		x.main.scan(i0, i1, ts, contact, func(i int) { hits = append(hits, x.main.seqs[i]) })
+		slices.Reverse(hits)
+		out = append(out, hits...)
 	}
-	slices.SortFunc(out, func(a, b int64) int { return cmp.Compare(b, a) }) // documents of edits are out of seq order
-	if len(out) > limit {
-		out = out[:limit]
+	x.extra.scan(0, len(x.extra.seqs), ts, contact, func(i int) { out = append(out, x.extra.seqs[i]) })
+	slices.SortFunc(out, func(a, b int64) int { return cmp.Compare(b, a) })
+	return out[:min(limit, len(out))]
+}
+
+// memory is about how many bytes the index holds.
+func (x *searchIndex) memory() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := 48 * len(x.where)
+	for _, g := range []*segment{&x.main, &x.extra} {
+		n += cap(g.text) + 4*cap(g.starts) + 8*cap(g.seqs) + 8*cap(g.contacts) + cap(g.alive)
 	}
-	return out
+	return n
 }
 
 // searchTerms are the words of a query, folded.
