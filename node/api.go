@@ -123,6 +123,17 @@ type API interface {
 	// Unknown ids return an error wrapping ErrUnknownInvite.
 	RevokeInvite(ctx context.Context, id int64) error
 
+	// Session reset (issue 13).
+
+	// ResetSession drops our session with an accepted contact and asks them
+	// for a new one (a contact request with our current keys): for when ours
+	// is lost or not to be trusted (a restored old backup, a tampered
+	// profile). Messages queued for them wait and go out under the new
+	// session; Send fails with ErrNotAccepted until it exists. Their node
+	// answers by itself; both sides then get a SessionEvent. For a contact
+	// we asked (requested), the request is sent again.
+	ResetSession(ctx context.Context, ref string) (Contact, error)
+
 	// --- Conversation features (issue 17) ---
 	// Each is a message inside the session, applied by the contact's node.
 	// A message is named by the contact and its id; ErrNoMessage if the

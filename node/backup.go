@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/storage"
 )
 
@@ -143,7 +144,7 @@ var ErrProfileExists = storage.ErrProfileExists
 
 // restoredSessions runs at Start in a profile made by RestoreProfile: its
 // sessions are as old as the backup, so each accepted contact is asked for
-// a new one (resetSession); then the mark is cleared.
+// a new one (ResetSession, session.go); then the mark is cleared.
 func (n *Node) restoredSessions() {
 	v, ok, err := n.db.Setting(n.ctx, storage.SettingRestored)
 	if err != nil || !ok {
@@ -155,10 +156,10 @@ func (n *Node) restoredSessions() {
 		return
 	}
 	for _, c := range cs {
-		if c.State != "accepted" {
+		if c.State != contacts.Accepted {
 			continue
 		}
-		if err := n.resetSession(n.ctx, c.ID); err != nil {
+		if _, err := n.ResetSession(n.ctx, string(c.Address)); err != nil {
 			n.log.Warn("asking for a new session after a restore", "peer", c.Address.Short(), "err", err)
 			return // tried again at the next start
 		}

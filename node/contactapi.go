@@ -166,7 +166,7 @@ func (n *Node) AddContact(ctx context.Context, address, name, greeting string) (
 func (n *Node) queueRequest(tx *storage.Tx, contactID int64, greeting string, invite []byte) (storage.OutboxItem, error) {
 	name := n.displayName()
 	id := wire.NewID()
-	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.bundle, Greeting: greeting, Name: name, Invite: invite})
+	frame, err := wire.Marshal(&wire.Request{ID: id, Bundle: n.identity().bundle, Greeting: greeting, Name: name, Invite: invite})
 	if err != nil {
 		return storage.OutboxItem{}, err
 	}
@@ -303,16 +303,13 @@ func (n *Node) SetVerified(ctx context.Context, ref string, verified bool) error
 	return nil
 }
 
-// SafetyNumber implements API.
+// SafetyNumber implements API. It is made of the keys of the stored
+// session, what messages are actually encrypted to: a session that is not
+// the contact's shows as a different number.
 func (n *Node) SafetyNumber(ctx context.Context, ref string) (string, error) {
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return "", err
 	}
-	pub, err := c.Address.PublicKey()
-	if err != nil {
-		// A number computed from no key would look valid and match nothing.
-		return "", fmt.Errorf("node: safety number of %s: %w", c.Display(), err)
-	}
-	return ratchet.SafetyNumber(n.pub, pub), nil
+	return n.safetyNumber(ctx, c)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/internal/safetext"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -121,19 +120,20 @@ func checkText(text string) error {
 	return nil
 }
 
-// encryptLocked encrypts content for contact id under a fresh message id.
-// The peer's mu must be held (a ratchet step).
-func (n *Node) encryptLocked(ctx context.Context, id int64, content wire.Content, now time.Time) (wire.ID, []byte, []byte, error) {
-	sess, err := n.db.Session(ctx, id)
+// encryptLocked encrypts content for contact c under a fresh message id,
+// with the session that is c's (loadSession). The peer's mu must be held
+// (a ratchet step).
+func (n *Node) encryptLocked(ctx context.Context, c contacts.Contact, content wire.Content, now time.Time) (wire.ID, []byte, []byte, error) {
+	pub, err := c.Address.PublicKey()
+	if err != nil {
+		return wire.ID{}, nil, nil, err
+	}
+	st, err := n.loadSession(ctx, c, pub)
 	if errors.Is(err, storage.ErrNotFound) {
 		return wire.ID{}, nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
 	}
 	if err != nil {
 		return wire.ID{}, nil, nil, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
-	if err != nil {
-		return wire.ID{}, nil, nil, err
 	}
 	pt, err := wire.MarshalContent(content)
 	if err != nil {
@@ -188,7 +188,7 @@ func (n *Node) queueChatLocked(ctx context.Context, c contacts.Contact, ch chat)
 		content.ReplyTo = &wire.Ref{ID: wire.ID(ch.reply.ID), Mine: ch.reply.Direction == storage.Outgoing}
 		content.Quote = ch.quote
 	}
-	id, sess, frame, err := n.encryptLocked(ctx, c.ID, content, now)
+	id, sess, frame, err := n.encryptLocked(ctx, c, content, now)
 	if err != nil {
 		return storage.Message{}, storage.OutboxItem{}, err
 	}
@@ -243,7 +243,7 @@ func (n *Node) sendChat(ctx context.Context, c contacts.Contact, ch chat) (Messa
 // must be held.
 func (n *Node) queueOpLocked(ctx context.Context, c contacts.Contact, content wire.Content, apply func(*storage.Tx) error) (storage.OutboxItem, error) {
 	now := time.UnixMilli(content.Time)
-	id, sess, frame, err := n.encryptLocked(ctx, c.ID, content, now)
+	id, sess, frame, err := n.encryptLocked(ctx, c, content, now)
 	if err != nil {
 		return storage.OutboxItem{}, err
 	}
@@ -889,6 +889,33 @@ func applyConvo(m *Message, cv storage.Convo) {
 	}
 	m.Edited, m.Deleted = cv.Edited, !cv.Deleted.IsZero()
 	m.Timer, m.Disappears = Seconds(cv.Timer), cv.Vanish
+}
+
+// chatContent is what our message m carried, to encrypt it again under a
+// new session (session.go): its text, what it answers, its timer, or the
+// timer change it is.
+func (n *Node) chatContent(ctx context.Context, m storage.Message) (wire.Content, error) {
+	content := wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
+	cs, err := n.db.Convos(ctx, []int64{m.Seq})
+	if err != nil {
+		return content, err
+	}
+	cv := cs[m.Seq]
+	switch {
+	case cv.Kind == storage.KindTimer:
+		content.Text, content.Timer = "", &wire.Timer{Seconds: uint32(cv.Timer / time.Second)}
+	case !cv.Deleted.IsZero():
+		// A tombstone of ours still queued: nothing is left to send but the
+		// text is gone; an empty content is ignored by the peer.
+		content.Text = ""
+	default:
+		content.Disappear = uint32(cv.Timer / time.Second)
+		if r := cv.Reply; r != nil {
+			content.ReplyTo = &wire.Ref{ID: wire.ID(r.ID), Mine: r.Direction == storage.Outgoing}
+			content.Quote = r.Quote
+		}
+	}
+	return content, nil
 }
 
 // fullMessage is m as the API shows it, with its conversation fields.

@@ -619,14 +619,14 @@ func backupRestore(t *testing.T, a, b *tnode, wait time.Duration, start func(t t
 	if _, ok := historyMsg(t, r, toB, before.ID); !ok {
 		t.Fatal("the restored history lacks the message sent before the backup")
 	}
-	// b takes the restored node's request for a new session.
+	// b takes the restored node's request for a new session; both are told.
 	b.waitFor(t, wait, "the new session", func(e Event) bool {
-		er, ok := e.(ErrorEvent)
-		return ok && strings.Contains(er.Message, "started a new session")
+		s, ok := e.(SessionEvent)
+		return ok && s.ByPeer && s.Contact.Address == a.Address()
 	})
-	waitUntil(t, wait, "the restored node's session", func() bool {
-		has, err := r.hasSession(mustFind(t, r, toB))
-		return err == nil && has
+	r.waitFor(t, wait, "the new session", func(e Event) bool {
+		s, ok := e.(SessionEvent)
+		return ok && !s.ByPeer && s.Contact.Address == b.Address()
 	})
 	m1, err := r.Send(ctx, toB, "hello from the restored alice")
 	if err != nil {
@@ -645,13 +645,4 @@ func backupRestore(t *testing.T, a, b *tnode, wait time.Duration, start func(t t
 	if v, ok, _ := r.db.Setting(ctx, storage.SettingRestored); ok {
 		t.Fatalf("still marked restored (%s)", v)
 	}
-}
-
-func mustFind(t testing.TB, n *tnode, ref string) int64 {
-	t.Helper()
-	c, err := n.find(t.Context(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.ID
 }

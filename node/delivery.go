@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/chive-im/chive/contacts"
@@ -176,6 +176,9 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 			up := p.link != nil
 			n.mu.Unlock()
 			n.log.Debug("dial failed", "peer", p.addr.Short(), "err", err, "retry_in", d)
+			if errors.Is(err, wire.ErrVersion) {
+				n.warnVersion(p, contactID, err)
+			}
 			if !up {
 				n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Offline})
 			}
@@ -197,7 +200,9 @@ func (n *Node) dial(tr Transport, p *peer) (*wire.Link, error) {
 
 // writeLoop sends p's outbox on l: first every unacknowledged item, in
 // order, then each new item as it is queued. Items leave the outbox only
-// when the peer acknowledges them (onAck).
+// when the peer acknowledges them (onAck). When a session reset rearranges
+// the outbox it starts over from the stored order; while we wait for a new
+// session, messages (made for the old one) are held back.
 func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	defer func() {
 		n.mu.Lock()
@@ -210,20 +215,32 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 	if err != nil {
 		return
 	}
-	p.mu.Lock()
-	if !n.isCurrent(p, l) {
-		p.mu.Unlock()
-		return
+	var items []storage.OutboxItem
+	var gen uint64
+	var hold bool
+	// load reads the stored outbox. p.mu is held.
+	load := func() bool {
+		var err error
+		if c, err = n.book.Lookup(n.ctx, p.addr); err == nil {
+			if items, err = n.db.Outbox(n.ctx, c.ID); err == nil {
+				hold, err = n.resetting(n.ctx, c)
+			}
+		}
+		if err != nil {
+			n.log.Warn("loading outbox", "err", err)
+			l.Close()
+			return false
+		}
+		gen, p.pending = p.outboxGen, nil
+		return true
 	}
-	items, err := n.db.Outbox(n.ctx, c.ID)
-	if err != nil {
+	p.mu.Lock()
+	if !n.isCurrent(p, l) || !load() {
 		p.mu.Unlock()
-		n.log.Warn("loading outbox", "err", err)
-		l.Close()
 		return
 	}
 	wake := make(chan struct{}, 1)
-	p.writer, p.pending, p.wake = l, nil, wake
+	p.writer, p.wake = l, wake
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -235,8 +252,24 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 
 	for {
 		// Write in chunks, then record them as sent in one transaction.
-		for chunk := range slices.Chunk(items, 64) {
+		for len(items) > 0 {
+			chunk := items[:min(64, len(items))]
+			items = items[len(chunk):]
+			sent := chunk[:0:0]
 			for i := range chunk {
+				p.mu.Lock()
+				if p.outboxGen != gen {
+					ok := load()
+					p.mu.Unlock()
+					if !ok {
+						return
+					}
+					break // the rest of this chunk is in items again
+				}
+				p.mu.Unlock()
+				if hold && sealedKind(chunk[i].Kind) {
+					continue
+				}
 				if chunk[i].Kind == storage.KindRequest {
 					// Proof of work is made when a request leaves (work.go).
 					if err := n.freshRequest(p, l, c.ID, &chunk[i]); errors.Is(err, errGone) {
@@ -249,8 +282,11 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 				if err := l.SendFrame(chunk[i].Frame); err != nil {
 					return
 				}
+				sent = append(sent, chunk[i])
 			}
-			n.markSent(p, chunk)
+			if len(sent) > 0 {
+				n.markSent(p, sent)
+			}
 		}
 		select {
 		case <-wake:
@@ -264,7 +300,14 @@ func (n *Node) writeLoop(p *peer, l *wire.Link) {
 			p.mu.Unlock()
 			return
 		}
-		items, p.pending = p.pending, nil
+		if p.outboxGen != gen {
+			if !load() {
+				p.mu.Unlock()
+				return
+			}
+		} else {
+			items, p.pending = p.pending, nil
+		}
 		p.mu.Unlock()
 	}
 }
@@ -314,4 +357,19 @@ func (p *peer) enqueueLocked(it storage.OutboxItem) {
 	case p.wake <- struct{}{}:
 	default:
 	}
+}
+
+// warnVersion tells the user, once per contact and run, that the contact
+// speaks another link protocol: nothing reaches them until one side
+// upgrades (the error says which).
+func (n *Node) warnVersion(p *peer, contactID int64, err error) {
+	c, lerr := n.book.LookupID(n.ctx, contactID)
+	if lerr != nil {
+		return
+	}
+	why := "they run an older chive and must upgrade"
+	if errors.Is(err, wire.ErrNewerPeer) {
+		why = "they run a newer chive: upgrade chive"
+	}
+	n.warnOnce(p, &p.versionWarned, fmt.Sprintf("cannot reach %s: %s; messages wait until then", c.Display(), why))
 }

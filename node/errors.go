@@ -26,6 +26,13 @@ var (
 	ErrUnknownInvite = errors.New("unknown invite")
 	// ErrBadLink: a chive: link that is not an address or an invite link.
 	ErrBadLink = errors.New("not a chive link")
+
+	// --- issue 13: sessions ---
+
+	// ErrSessionMismatch: the stored session with a contact was made with
+	// another key than theirs (or ours): a tampered profile. It is never
+	// used; ResetSession makes a new one.
+	ErrSessionMismatch = errors.New("the stored session belongs to another key")
 )
 
 // MinPassphrase is the fewest characters (runes) a profile's passphrase may

@@ -63,6 +63,19 @@ type ErrorEvent struct {
 	Message string `json:"message"`
 }
 
+// SessionEvent says a new session with a contact replaced the old one: the
+// contact started it (ByPeer: they lost their state, restored an old
+// backup or reinstalled, and asked again) or we did (ResetSession, now
+// answered). The contact and the conversation stay. SafetyNumberChanged
+// says whether the contact's safety number differs from before (then
+// Verified was cleared). Notice is a sentence for the user. Never dropped.
+type SessionEvent struct {
+	Contact             Contact `json:"contact"`
+	ByPeer              bool    `json:"by_peer"`
+	SafetyNumberChanged bool    `json:"safety_number_changed"`
+	Notice              string  `json:"notice"`
+}
+
 func (TorProgressEvent) Kind() string    { return "tor.progress" }
 func (ReachableEvent) Kind() string      { return "reachable" }
 func (PresenceEvent) Kind() string       { return "presence" }
@@ -72,11 +85,12 @@ func (MessageEvent) Kind() string        { return "message" }
 func (MessageStateEvent) Kind() string   { return "message.state" }
 func (TypingEvent) Kind() string         { return "typing" }
 func (ErrorEvent) Kind() string          { return "error" }
+func (SessionEvent) Kind() string        { return "session" }
 
 // Droppable reports whether an event may be dropped for a slow subscriber.
 func Droppable(e Event) bool {
 	switch e.(type) {
-	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent:
+	case ContactRequestEvent, ContactEvent, MessageEvent, MessageStateEvent, SessionEvent:
 		return false
 	case ConnectionEvent:
 		return false

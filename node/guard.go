@@ -316,7 +316,10 @@ func (n *Node) decryptFailed(p *peer, c contacts.Contact, err error) {
 	}
 	g.failNoticed = now
 	n.log.Warn("undecryptable message", "peer", c.Address.Short(), "err", err)
-	n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted", c.Display())})
+	// It waits in their outbox (not acknowledged): a new session, which
+	// either side can start, re-encrypts it. (issue 13)
+	n.events.publish(ErrorEvent{Message: fmt.Sprintf("a message from %s could not be decrypted; it waits: if one of you restored an old backup, "+
+		"start a new session: chive contacts reset %s", c.Display(), c.Address)})
 }
 
 // failSummary reports the failures decryptFailed kept quiet, as one notice

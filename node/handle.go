@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -14,6 +15,9 @@ import (
 // errDrop ends a link whose peer sent something it may not send. Nothing is
 // said to the peer: it just loses the link.
 var errDrop = errors.New("frame not allowed from this peer")
+
+// errUndecryptable: a message that does not decrypt with our session.
+var errUndecryptable = errors.New("message does not decrypt")
 
 // handle processes one frame from p on l. An error closes the link. Every
 // reliable frame is acknowledged only after what it carries is durably
@@ -40,7 +44,15 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return n.onAck(p, c, m)
 	}
 	// Everything else needs an accepted contact.
-	if !known || c.State != contacts.Accepted {
+	switch {
+	case !known:
+		return errDrop
+	case c.State == contacts.Requested:
+		// They may have accepted a request we sent again after losing our
+		// session, and send what they had queued: it waits, unacknowledged,
+		// and comes again behind their acceptance.
+		return nil
+	case c.State != contacts.Accepted:
 		return errDrop
 	}
 	switch m := m.(type) {
@@ -81,10 +93,10 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 		}
 		switch c.State {
 		case contacts.Accepted:
-			// A request we have not seen from an accepted contact: they
-			// lost their session (restored a backup) and ask for a new one
-			// (reset.go). A resend of the first request is seen above.
-			return n.resetByPeer(p, l, c, b, m)
+			// A request we have not seen from someone we accepted: they lost
+			// their session and ask for a new one. (A resend of the first
+			// request has the same id: acknowledged above, nothing reset.)
+			return n.onPeerReset(p, l, c, b, m)
 		case contacts.Requested:
 			return n.mutualRequest(p, l, c, b, m)
 		}
@@ -115,7 +127,7 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratchet.Bundle, m *wire.Request) error {
 	if n.addr > p.addr {
 		// Seen, so that a resend once we are accepted is not taken for a
-		// request for a new session (reset.go).
+		// request for a new session (session.go).
 		if _, err := n.db.MarkSeen(n.ctx, c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
 			return err
 		}
@@ -143,7 +155,7 @@ func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratch
 // must be held.
 func (n *Node) acceptLocked(c contacts.Contact, b *ratchet.Bundle, bundleBytes []byte, extra func(*storage.Tx) error) (contacts.Contact, storage.OutboxItem, error) {
 	now := time.Now()
-	st, hs, err := ratchet.Accept(n.rid, b, now)
+	st, hs, err := ratchet.Accept(n.identity().rid, b, now)
 	if err != nil {
 		return contacts.Contact{}, storage.OutboxItem{}, err
 	}
@@ -191,23 +203,38 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err == nil && seen {
 		return ack(l, m.ID)
 	}
+	if c.Address != onion.AddressFromPublicKey(l.Peer()) {
+		return errDrop // a contact row that is not this link's peer's
+	}
+	reset := false
 	switch c.State {
 	case contacts.Requested:
 	case contacts.Accepted:
-		// The new session we asked for (reset.go); else both accepted at
-		// once (impossible with mutualRequest's rule) or a stale
-		// acceptance: keep the session we have.
-		if has, err := n.hasSession(c.ID); err != nil {
+		waiting, err := n.resetting(n.ctx, c)
+		if err != nil {
 			return err
-		} else if !has {
-			return n.completeReset(p, l, c, m)
 		}
-		return ack(l, m.ID)
+		if !waiting {
+			// A stale acceptance (both accepted at once, impossible with
+			// mutualRequest's rule): keep the session we have.
+			return ack(l, m.ID)
+		}
+		reset = true // the answer to our ResetSession
 	default:
 		return errDrop
 	}
+	before, err := n.safetyNumber(n.ctx, c)
+	if err != nil {
+		return err
+	}
+	items, err := n.db.Outbox(n.ctx, c.ID)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
-	st, err := ratchet.Complete(n.rid, p.pub, m.Handshake, now)
+	// The handshake carries the peer's bundle, which must be signed by the
+	// key that authenticated this link.
+	st, err := ratchet.Complete(n.identity().rid, l.Peer(), m.Handshake, now)
 	if err != nil {
 		// A handshake that does not verify never will: acknowledge it so it
 		// is not resent forever, and tell the user.
@@ -215,10 +242,16 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		n.events.publish(ErrorEvent{Message: fmt.Sprintf("%s sent an invalid acceptance; ask them to accept again", c.Display())})
 		return ack(l, m.ID)
 	}
+	// Messages queued while we waited (a reset) go out under the new session.
+	st, moves, err := n.reencrypt(n.ctx, c, st, items, now)
+	if err != nil {
+		return err
+	}
 	stBytes, err := st.MarshalBinary()
 	if err != nil {
 		return err
 	}
+	after := ratchet.SafetyNumber(st.SelfOnionKey(), st.PeerOnionKey())
 	out, err := n.book.Accept(n.ctx, c.ID, func(tx *storage.Tx, c contacts.Contact) error {
 		if err := tx.PutSession(c.ID, stBytes, now); err != nil {
 			return err
@@ -226,20 +259,30 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 		if _, err := tx.MarkSeen(c.ID, id, now); err != nil {
 			return err
 		}
-		_, err := n.book.SetPeerName(tx, c.ID, m.Name)
-		return err
+		if _, err := n.book.SetPeerName(tx, c.ID, m.Name); err != nil {
+			return err
+		}
+		if err := requeue(tx, moves); err != nil {
+			return err
+		}
+		return clearVerifiedIf(tx, c.ID, reset && before != after)
 	})
 	if err != nil {
 		return err
 	}
+	p.rearrangedLocked()
 	// Our name changed since the request went out: tell them now.
 	if _, err := n.sendNameLocked(n.ctx, c.ID); err != nil {
 		n.log.Warn("sending our name", "peer", p.addr.Short(), "err", err)
 	}
-	if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
-		out = full
+	if reset {
+		n.publishSession(out, false, before != after)
+	} else {
+		if full, err := n.book.LookupID(n.ctx, out.ID); err == nil {
+			out = full
+		}
+		n.events.publish(ContactEvent{Contact: n.apiContact(out)})
 	}
-	n.events.publish(ContactEvent{Contact: n.apiContact(out)})
 	n.startDelivery(p, c.ID)
 	return ack(l, m.ID)
 }
@@ -261,12 +304,22 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, changed, conv, err := n.receiveLocked(c, m)
+	msg, changed, conv, err := n.receiveLocked(c, l, m)
 	p.mu.Unlock()
-	if errors.Is(err, errNoSession) {
-		return nil // not acknowledged: it comes again after their Accept (reset.go)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// No session: we asked for a new one (ResetSession). The message
+		// waits, unacknowledged; it comes again under the new session.
+		return nil
+	case errors.Is(err, errUndecryptable):
+		return nil // told by decryptFailed; it waits in the peer's outbox
+	case errors.Is(err, ErrSessionMismatch):
+		// Our stored session is not with this key: never decrypt with it,
+		// and never acknowledge what we cannot read. The message waits in
+		// the peer's outbox until a new session is made.
+		n.warnMismatch(p, c)
+		return nil
+	case err != nil:
 		return err
 	}
 	if msg != nil {
@@ -289,14 +342,15 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	return ack(l, m.ID)
 }
 
-// receiveLocked decrypts and stores a message, or reports a duplicate
-// (nil message, nil error) without decrypting it again. A content that is
-// not a chat message (a Profile, or a kind this version does not know) is
-// applied instead: no message, and changed reports whether the contact
-// changed. p.mu is held.
-// conv is what a conversation feature (convo.go) changed, for afterConvo.
-func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
-	msg, err = n.receiveMessageLocked(c, m, func(tx *storage.Tx, content wire.Content) error {
+// receiveLocked decrypts and stores a message from l's peer, or reports a
+// duplicate (nil message, nil error) without decrypting it again. The
+// session must be the one with the key that authenticated l. A content
+// that is not a chat message (a Profile, or a kind this version does not
+// know) is applied instead: no message, and changed reports whether the
+// contact changed. conv is what a conversation feature (convo.go) changed,
+// for afterConvo. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
+	msg, err = n.receiveMessageLocked(c, l, m, func(tx *storage.Tx, content wire.Content) error {
 		conv = convoReceived{} // a retried transaction starts afresh
 		if content.Profile == nil {
 			// A reply's reaction, an edit, a deletion, a timer, or a newer
@@ -316,7 +370,7 @@ func (n *Node) receiveLocked(c contacts.Contact, m *wire.Message) (msg *storage.
 // receiveMessageLocked is receiveLocked; apply runs, in the transaction
 // that stores the ratchet step, for a content without text, and stored in
 // the one that stores a chat message.
-func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
+func (n *Node) receiveMessageLocked(c contacts.Contact, l *wire.Link, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
 	stored func(*storage.Tx, wire.Content, storage.Message) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
@@ -324,14 +378,7 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 	} else if seen {
 		return nil, nil
 	}
-	sess, err := n.db.Session(n.ctx, c.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errNoSession
-	}
-	if err != nil {
-		return nil, fmt.Errorf("message: session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
+	st, err := n.loadSession(n.ctx, c, l.Peer())
 	if err != nil {
 		return nil, fmt.Errorf("message: session: %w", err)
 	}
@@ -343,13 +390,13 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, m *wire.Message, apply f
 		content, err = wire.UnmarshalContent(pt)
 	}
 	if err != nil {
-		// It will never decrypt: acknowledge it so the peer stops resending,
-		// and record the id so a resend is not reported twice. Repeated
-		// failures make one notice per window (guard.go).
-		if dup, serr := n.db.MarkSeen(n.ctx, c.ID, id, now); serr == nil && !dup {
-			n.decryptFailed(n.peer(c.Address), c, err)
-		}
-		return nil, nil
+		// Not acknowledged, not marked seen: it stays in the peer's outbox,
+		// and a new session (ResetSession, by either side) re-encrypts it.
+		// (Before session resets it was acknowledged, and lost.) Repeated
+		// failures make one notice per window (guard.go); a resend on a
+		// new link counts again.
+		n.decryptFailed(n.peer(c.Address), c, err)
+		return nil, errUndecryptable
 	}
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {

@@ -32,7 +32,10 @@ type peer struct {
 	wakeDial  chan struct{} // cap 1: redial now (backoff reset)
 	typingIn  time.Time     // last typing event published
 	typingOut time.Time     // last typing frame sent
-	lastReset time.Time     // the peer last started a new session (reset.go)
+	// told the user once (per run) of a bad stored session, of a peer of
+	// another link protocol
+	mismatchWarned, versionWarned bool
+	peerResetAt                   time.Time // the last new session the peer started
 
 	guard     *peerGuard // the contact's budget, quota, failures (guard.go)
 	guardOnce sync.Once
@@ -40,10 +43,11 @@ type peer struct {
 	// mu serializes everything that touches this contact's ratchet session
 	// or outbox order: encrypt+queue, decrypt+receive, queueing frames, and
 	// a writer loading the outbox. Never held across network I/O.
-	mu      sync.Mutex
-	writer  *wire.Link           // link whose writer receives new items
-	pending []storage.OutboxItem // queued since the writer loaded the outbox
-	wake    chan struct{}        // the current writer's wake-up, cap 1
+	mu        sync.Mutex
+	writer    *wire.Link           // link whose writer receives new items
+	pending   []storage.OutboxItem // queued since the writer loaded the outbox
+	wake      chan struct{}        // the current writer's wake-up, cap 1
+	outboxGen uint64               // bumped when the outbox is rearranged (a session reset)
 }
 
 // peerLocked returns the peer for addr, creating it. n.mu must be held.

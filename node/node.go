@@ -71,6 +71,11 @@ type tuning struct {
 	announceWithin time.Duration
 	maxStrangers   int // concurrent links to peers that are not accepted contacts
 	maxHandshake   int // concurrent inbound link handshakes
+	// Key rotation: the signed prekey and ML-KEM key are replaced when
+	// older than rotateEvery (checked every rotateCheck); replaced keys are
+	// kept rotateKeep for acceptances of requests sent before.
+	rotateEvery, rotateKeep, rotateCheck time.Duration
+	resetEvery                           time.Duration // a contact may start a new session this often
 	// Contact request limits (zero: the contacts package's defaults).
 	perAddress, totalRequests contacts.Rate
 	maxPending                int // pending requests kept (0: the contacts package's default)
@@ -118,6 +123,10 @@ func defaultTuning() *tuning {
 		seenKeep:         10000,
 		pruneEvery:       time.Hour,
 		workBits:         wire.WorkBits,
+		rotateEvery:      7 * 24 * time.Hour,
+		rotateKeep:       28 * 24 * time.Hour,
+		rotateCheck:      time.Hour,
+		resetEvery:       time.Minute,
 	}
 }
 
@@ -128,8 +137,8 @@ type Node struct {
 	key    ed25519.PrivateKey
 	pub    ed25519.PublicKey
 	addr   onion.Address
-	rid    *ratchet.Identity
-	bundle []byte
+	ident  atomic.Pointer[ownIdentity] // replaced when the keys rotate
+	rotMu  sync.Mutex                  // one rotation at a time
 	name   string
 	log    *slog.Logger
 	tune   *tuning
@@ -194,7 +203,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	bundle, err := rid.Bundle().MarshalBinary()
+	own, err := newOwnIdentity(rid)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +217,6 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		key:    ident.OnionKey,
 		pub:    pub,
 		addr:   onion.AddressFromPublicKey(pub),
-		rid:    rid,
-		bundle: bundle,
 		name:   ident.Name,
 		log:    slog.New(slog.DiscardHandler),
 		tune:   tune,
@@ -229,6 +236,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		n.log = slog.New(safeHandler{h: o.Logger.Handler(), redact: n.names.redact})
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests, MaxPending: tune.maxPending})
+	n.ident.Store(own)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
 }
@@ -272,6 +280,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawnLocked(n.buildSearch)      // the search index (search.go)
 	n.spawnLocked(n.restoredSessions) // a restored profile asks for new sessions (backup.go)
 	n.nameContacts()
+	n.spawnLocked(n.rotateLoop)
 	return nil
 }
 

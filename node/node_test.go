@@ -231,26 +231,6 @@ func TestMutualRequest(t *testing.T) {
 	checkInOrder(t, alice.waitReceived(t, memWait, bob.Address(), 1), []string{"from bob"})
 }
 
-func TestReAddKeepsSession(t *testing.T) {
-	checkLeaks(t)
-	mem := memnet.New()
-	alice := startMem(t, mem, newProfile(t, "alice"))
-	bob := startMem(t, mem, newProfile(t, "bob"))
-	befriend(t, alice, bob, memWait)
-	// Adding an accepted contact again changes nothing, and says so. (A
-	// request that reaches an accepted contact anyway asks for a new
-	// session: TestConvoMem/BackupRestore, reset.go.)
-	c, err := alice.AddContact(t.Context(), bob.Address(), "bob", "again?")
-	if !errors.Is(err, ErrAlreadyContact) || c.State != StateAccepted {
-		t.Fatalf("re-add = %+v, %v; want the contact and ErrAlreadyContact", c, err)
-	}
-	mustSend(t, alice, bob.Address(), "still here")
-	checkInOrder(t, bob.waitReceived(t, memWait, alice.Address(), 1), []string{"still here"})
-	if got := bob.count(isState(alice.Address(), StatePendingIncoming)); got != 1 {
-		t.Errorf("bob saw %d requests, want the first one only", got)
-	}
-}
-
 func TestBlock(t *testing.T) {
 	checkLeaks(t)
 	mem := memnet.New()

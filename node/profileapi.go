@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -129,13 +128,19 @@ func (n *Node) sendNameLocked(ctx context.Context, id int64) (bool, error) {
 	if err != nil || c.Removed || c.State != contacts.Accepted || c.NameSent == name || name == "" {
 		return false, err
 	}
-	sess, err := n.db.Session(ctx, id)
-	if err != nil {
-		return false, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
+	pub, err := c.Address.PublicKey()
 	if err != nil {
 		return false, err
+	}
+	// Only under a session that is theirs (issue 13). While we wait for a
+	// new one, nothing: the request and acceptance that make it carry the
+	// name.
+	st, err := n.loadSession(ctx, c, pub)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session: %w", err)
 	}
 	now := time.Now()
 	pt, err := wire.MarshalContent(wire.Content{Time: now.UnixMilli(), Profile: &wire.Profile{Name: name}})

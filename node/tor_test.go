@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/binary"
 	"net"
 	"sync"
@@ -101,7 +100,7 @@ func TestTor(t *testing.T) {
 			}
 			return c, br, m.(*wire.Hello)
 		}
-		// expectDropped: bob closes the connection without a Welcome.
+		// expectDropped: bob closes the connection without proving his key.
 		expectDropped := func(t *testing.T, c net.Conn, br *bufio.Reader) {
 			t.Helper()
 			defer c.Close()
@@ -110,20 +109,21 @@ func TestTor(t *testing.T) {
 				t.Fatalf("bob answered with a %v frame", typ)
 			}
 		}
-		send := func(c net.Conn, m wire.Msg) {
-			b, err := wire.Marshal(m)
+		carolKey := carol.key
+
+		t.Run("WrongTranscript", func(t *testing.T) {
+			// Carol's handshake names another onion than bob's: her keys
+			// and signature are for that transcript, so bob drops her.
+			dctx, cancel := context.WithTimeout(ctx, torWait)
+			defer cancel()
+			c, err := tr.Dial(dctx, onionAddr(bob))
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.Write(b)
-		}
-		carolKey := carol.key
-		carolPub := carolKey.Public().(ed25519.PublicKey)
-
-		t.Run("BadSignature", func(t *testing.T) {
-			c, br, _ := dial(t)
-			send(c, &wire.Auth{Key: carolPub, Nonce: make([]byte, 32), Sig: make([]byte, 64)})
-			expectDropped(t, c, br)
+			if l, err := wire.Client(dctx, c, carolKey, alice.pub, nil); err == nil {
+				l.Close()
+				t.Fatal("bob completed a handshake made for alice's onion")
+			}
 		})
 		t.Run("Garbage", func(t *testing.T) {
 			c, br, _ := dial(t)
@@ -133,7 +133,7 @@ func TestTor(t *testing.T) {
 		t.Run("OversizedFrame", func(t *testing.T) {
 			c, br, _ := dial(t)
 			hdr := binary.BigEndian.AppendUint32(nil, 1<<30)
-			c.Write(append(hdr, wire.Version, byte(wire.TypeAuth)))
+			c.Write(append(hdr, wire.Version, byte(wire.TypeKeyShare)))
 			c.Write(make([]byte, 64<<10))
 			expectDropped(t, c, br)
 		})
@@ -151,14 +151,14 @@ func TestTor(t *testing.T) {
 				t.Fatal(err)
 			}
 			l.Close()
-			typ, body, err := wire.ReadFrame(bytes.NewReader(rec.bytes()))
-			if err != nil || typ != wire.TypeAuth {
+			typ, _, err := wire.ReadFrame(bytes.NewReader(rec.bytes()))
+			if err != nil || typ != wire.TypeKeyShare {
 				t.Fatalf("recorded %v, %v", typ, err)
 			}
-			auth, _ := wire.Unmarshal(typ, body)
-			// ...and replayed on a new connection: bob's nonce is fresh.
+			// ...and carol's side replayed on a new connection: bob's
+			// ephemeral keys are fresh, so her sealed Auth does not open.
 			c, br, _ := dial(t)
-			send(c, auth)
+			c.Write(rec.bytes())
 			expectDropped(t, c, br)
 		})
 		t.Run("StrangerSendsMessage", func(t *testing.T) {

@@ -270,7 +270,12 @@ func FuzzUnmarshalState(f *testing.F) {
 
 func FuzzUnmarshalIdentity(f *testing.F) {
 	k := loadKAT(f)
-	addSeeds(f, "FuzzUnmarshalIdentity", [][]any{{unhexTB(f, k.RequesterIdentity)}, {unhexTB(f, k.AccepterIdentity)}})
+	_, onion, _ := ed25519.GenerateKey(nil)
+	other, _ := NewIdentity(onion, t0)
+	rotated, _ := other.Rotate(onion, t0.Add(time.Hour), time.Hour*24)
+	rotated, _ = rotated.Rotate(onion, t0.Add(2*time.Hour), time.Hour*24)
+	v2, _ := rotated.MarshalBinary()
+	addSeeds(f, "FuzzUnmarshalIdentity", [][]any{{unhexTB(f, k.RequesterIdentity)}, {unhexTB(f, k.AccepterIdentity)}, {v2}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		id, err := UnmarshalIdentity(data)
 		if err != nil {

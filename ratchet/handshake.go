@@ -188,27 +188,25 @@ func complete(self *Identity, peerOnionKey ed25519.PublicKey, hs []byte, now tim
 	if err != nil {
 		return fail(err)
 	}
-	ss, err := self.pq.Decapsulate(ct)
-	if err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrHandshake, err))
+	// The accepter used whichever bundle of ours it had: the current one,
+	// or one retired since (a request sent before a rotation). The
+	// confirmation tag tells which.
+	var keys handshakeKeys
+	var th [32]byte
+	var spk *ecdh.PrivateKey
+	for _, own := range self.keySets() {
+		k, t, ok, err := tryComplete(own, peer, peerBundleBytes, ephPub, ct, ratPub, tag, self.ik)
+		if err != nil {
+			return fail(err)
+		}
+		if ok {
+			keys, th, spk = k, t, own.spk
+			break
+		}
 	}
-	dh1, err1 := dh(self.spk, peer.IdentityKey)
-	dh2, err2 := dh(self.ik, ephPub)
-	dh3, err3 := dh(self.spk, ephPub)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return fail(fmt.Errorf("%w: bad public key", ErrHandshake))
-	}
-	th := transcript(self.bundleBytes, peerBundleBytes, ephPub, ct, ratPub)
-	keys, err := deriveHandshake(dh1, dh2, dh3, ss, th)
-	clear(dh1)
-	clear(dh2)
-	clear(dh3)
-	clear(ss)
-	if err != nil {
-		return fail(err)
-	}
-	if subtle.ConstantTimeCompare(tag, confirmTag(keys.confirm, th)) != 1 {
-		// Also what happens if the accepter used an older bundle of ours.
+	if spk == nil {
+		// Also what happens if the accepter used a bundle of ours retired
+		// longer ago than the grace period.
 		return fail(fmt.Errorf("%w: key confirmation failed", ErrHandshake))
 	}
 
@@ -223,7 +221,7 @@ func complete(self *Identity, peerOnionKey ed25519.PublicKey, hs []byte, now tim
 	st.hasHKr = true
 	st.hks = keys.hkRequest
 	copy(st.dhr[:], ratPub)
-	dhOut, err := dh(self.spk, ratPub)
+	dhOut, err := dh(spk, ratPub)
 	if err != nil {
 		return fail(fmt.Errorf("%w: bad ratchet key", ErrHandshake))
 	}
@@ -235,4 +233,51 @@ func complete(self *Identity, peerOnionKey ed25519.PublicKey, hs []byte, now tim
 		return fail(err)
 	}
 	return st, nil
+}
+
+// ownKeys is one of our prekey and ML-KEM key sets with the bundle that
+// published it.
+type ownKeys struct {
+	spk         *ecdh.PrivateKey
+	pq          *mlkem.DecapsulationKey768
+	bundleBytes []byte
+}
+
+// keySets are the identity's key sets, current first, then the retired
+// ones newest first.
+func (id *Identity) keySets() []ownKeys {
+	sets := []ownKeys{{id.spk, id.pq, id.bundleBytes}}
+	for _, r := range id.retired {
+		sets = append(sets, ownKeys{r.spk, r.pq, r.bundleBytes})
+	}
+	return sets
+}
+
+// tryComplete derives the handshake keys as if the accepter used own, and
+// reports whether the confirmation tag matches. err is for a handshake that
+// cannot match any of our bundles (a bad public key).
+func tryComplete(own ownKeys, peer *Bundle, peerBytes, ephPub, ct, ratPub, tag []byte, ik *ecdh.PrivateKey) (handshakeKeys, [32]byte, bool, error) {
+	ss, err := own.pq.Decapsulate(ct)
+	if err != nil {
+		return handshakeKeys{}, [32]byte{}, false, fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	dh1, err1 := dh(own.spk, peer.IdentityKey)
+	dh2, err2 := dh(ik, ephPub)
+	dh3, err3 := dh(own.spk, ephPub)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return handshakeKeys{}, [32]byte{}, false, fmt.Errorf("%w: bad public key", ErrHandshake)
+	}
+	th := transcript(own.bundleBytes, peerBytes, ephPub, ct, ratPub)
+	keys, err := deriveHandshake(dh1, dh2, dh3, ss, th)
+	clear(dh1)
+	clear(dh2)
+	clear(dh3)
+	clear(ss)
+	if err != nil {
+		return handshakeKeys{}, [32]byte{}, false, err
+	}
+	if subtle.ConstantTimeCompare(tag, confirmTag(keys.confirm, th)) != 1 {
+		return handshakeKeys{}, [32]byte{}, false, nil
+	}
+	return keys, th, true, nil
 }

@@ -23,10 +23,15 @@ const (
 
 	bundleSigContext = "chive/v1 bundle signature\x00"
 
-	identityMagic   = "CHID"
-	identityVersion = 1
+	identityMagic = "CHID"
+	// Version 1 has no retired keys; version 2 appends them. An identity
+	// without retired keys is still written as version 1.
+	identityVersion  = 1
+	identityVersion2 = 2
 	// identity: magic | version | onion key | identity priv | prekey priv | ML-KEM seed | created | signature
 	identitySize = 4 + 1 + 32 + 32 + 32 + mlkem.SeedSize + 8 + ed25519.SignatureSize
+	// version 2 then: count (1) | {prekey priv | ML-KEM seed | created | signature | retired}*
+	retiredSize = 32 + mlkem.SeedSize + 8 + ed25519.SignatureSize + 8
 )
 
 type identityFields struct {
@@ -36,6 +41,19 @@ type identityFields struct {
 	// bundleBytes is the marshaled bundle, cached: it is hashed into every
 	// handshake transcript.
 	bundleBytes []byte
+	// retired are earlier prekeys and ML-KEM keys, newest first, kept after
+	// a rotation so an acceptance made for an older bundle still completes.
+	retired []retiredKeys
+}
+
+// retiredKeys is one replaced prekey and ML-KEM key with the bundle that
+// published them.
+type retiredKeys struct {
+	spk         *ecdh.PrivateKey
+	pq          *mlkem.DecapsulationKey768
+	bundle      Bundle
+	bundleBytes []byte
+	retired     time.Time // when it was replaced
 }
 
 func newIdentity(onionKey ed25519.PrivateKey, now time.Time) (*Identity, error) {
@@ -103,7 +121,7 @@ func parseBundle(data []byte, onionKey ed25519.PublicKey) (*Bundle, error) {
 		return nil, fmt.Errorf("ratchet: parse bundle: %w", ErrBundleAddress)
 	}
 	unsigned := data[:len(data)-ed25519.SignatureSize]
-	if !ed25519.Verify(b.OnionKey, signedMessage(unsigned), b.Signature) {
+	if !verify(b.OnionKey, signedMessage(unsigned), b.Signature) {
 		return nil, fmt.Errorf("ratchet: parse bundle: %w", ErrBundleSignature)
 	}
 	return b, nil
@@ -167,7 +185,20 @@ func (id *Identity) marshal() ([]byte, error) {
 	out = append(out, id.spk.Bytes()...)
 	out = append(out, id.pq.Bytes()...)
 	out = binary.BigEndian.AppendUint64(out, uint64(id.bundle.Created.Unix()))
-	return append(out, id.bundle.Signature...), nil
+	out = append(out, id.bundle.Signature...)
+	if len(id.retired) == 0 {
+		return out, nil
+	}
+	out[4] = identityVersion2
+	out = append(out, byte(len(id.retired)))
+	for _, r := range id.retired {
+		out = append(out, r.spk.Bytes()...)
+		out = append(out, r.pq.Bytes()...)
+		out = binary.BigEndian.AppendUint64(out, uint64(r.bundle.Created.Unix()))
+		out = append(out, r.bundle.Signature...)
+		out = binary.BigEndian.AppendUint64(out, uint64(r.retired.Unix()))
+	}
+	return out, nil
 }
 
 func unmarshalIdentity(data []byte) (*Identity, error) {
@@ -177,11 +208,19 @@ func unmarshalIdentity(data []byte) (*Identity, error) {
 	if len(data) < 5 || string(data[:4]) != identityMagic {
 		return fail("bad magic")
 	}
-	if data[4] != identityVersion {
+	var rest []byte
+	switch {
+	case data[4] == identityVersion && len(data) == identitySize:
+	case data[4] == identityVersion2 && len(data) > identitySize:
+		data, rest = data[:identitySize], data[identitySize:]
+		if n := int(rest[0]); n == 0 || n > MaxRetired || len(rest) != 1+n*retiredSize {
+			return fail(fmt.Sprintf("%d bytes of retired keys", len(rest)))
+		}
+		rest = rest[1:]
+	case data[4] != identityVersion && data[4] != identityVersion2:
 		return fail(fmt.Sprintf("unknown version %d", data[4]))
-	}
-	if len(data) != identitySize {
-		return fail(fmt.Sprintf("%d bytes, want %d", len(data), identitySize))
+	default:
+		return fail(fmt.Sprintf("%d bytes for version %d", len(data), data[4]))
 	}
 	p := data[5:]
 	next := func(n int) []byte { v := p[:n]; p = p[n:]; return v }
@@ -219,7 +258,73 @@ func unmarshalIdentity(data []byte) (*Identity, error) {
 		return fail("bundle does not verify")
 	}
 	id.bundleBytes = bb
+	for len(rest) > 0 {
+		r := rest[:retiredSize]
+		rest = rest[retiredSize:]
+		spk, err := ecdh.X25519().NewPrivateKey(r[:32])
+		if err != nil {
+			return fail("retired prekey")
+		}
+		pq, err := mlkem.NewDecapsulationKey768(r[32 : 32+mlkem.SeedSize])
+		if err != nil {
+			return fail("retired ML-KEM key")
+		}
+		r = r[32+mlkem.SeedSize:]
+		old := retiredKeys{spk: spk, pq: pq, retired: time.Unix(int64(binary.BigEndian.Uint64(r[8+ed25519.SignatureSize:])), 0).UTC()}
+		old.bundle = Bundle{
+			OnionKey:    id.bundle.OnionKey,
+			IdentityKey: id.bundle.IdentityKey,
+			PreKey:      spk.PublicKey().Bytes(),
+			PQKey:       pq.EncapsulationKey().Bytes(),
+			Created:     time.Unix(int64(binary.BigEndian.Uint64(r[:8])), 0).UTC(),
+			Signature:   bytes.Clone(r[8 : 8+ed25519.SignatureSize]),
+		}
+		if old.bundleBytes, err = old.bundle.marshal(); err != nil {
+			return fail("retired bundle")
+		}
+		if _, err := parseBundle(old.bundleBytes, id.bundle.OnionKey); err != nil {
+			return fail("retired bundle does not verify")
+		}
+		id.retired = append(id.retired, old)
+	}
 	return id, nil
+}
+
+// rotate returns a copy of id with a fresh prekey and ML-KEM key in a new
+// bundle signed by onionKey; the current ones are retired at now, and
+// retired keys older than keep (or beyond MaxRetired) are dropped.
+func (id *Identity) rotate(onionKey ed25519.PrivateKey, now time.Time, keep time.Duration) (*Identity, error) {
+	if !bytes.Equal(onionKey.Public().(ed25519.PublicKey), id.bundle.OnionKey) {
+		return nil, fmt.Errorf("ratchet: rotate: onion key does not match the identity")
+	}
+	spk, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("ratchet: rotate: %w", err)
+	}
+	pq, err := mlkem.GenerateKey768()
+	if err != nil {
+		return nil, fmt.Errorf("ratchet: rotate: %w", err)
+	}
+	next := &Identity{identityFields{ik: id.ik, spk: spk, pq: pq}}
+	next.bundle = Bundle{
+		OnionKey:    id.bundle.OnionKey,
+		IdentityKey: id.bundle.IdentityKey,
+		PreKey:      spk.PublicKey().Bytes(),
+		PQKey:       pq.EncapsulationKey().Bytes(),
+		Created:     time.Unix(now.Unix(), 0).UTC(),
+	}
+	unsigned := next.bundle.appendUnsigned(nil)
+	next.bundle.Signature = ed25519.Sign(onionKey, signedMessage(unsigned))
+	next.bundleBytes = append(unsigned, next.bundle.Signature...)
+	next.retired = append(next.retired, retiredKeys{
+		spk: id.spk, pq: id.pq, bundle: id.bundle, bundleBytes: id.bundleBytes, retired: time.Unix(now.Unix(), 0).UTC(),
+	})
+	for _, r := range id.retired {
+		if len(next.retired) < MaxRetired && now.Sub(r.retired) < keep {
+			next.retired = append(next.retired, r)
+		}
+	}
+	return next, nil
 }
 
 const safetyIterations = 5200

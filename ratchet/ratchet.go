@@ -84,6 +84,9 @@ const (
 	// PQMaxAge is the time after which a side asks for a fresh ML-KEM step
 	// on its next DH ratchet step even if few messages were exchanged.
 	PQMaxAge = 7 * 24 * time.Hour
+	// MaxRetired is the most retired prekey and ML-KEM key sets an
+	// Identity keeps after rotations (see Identity.Rotate).
+	MaxRetired = 16
 )
 
 // Sizes of the wire formats (docs/protocol.md ("Handshake and ratchet") has the layouts).
@@ -125,6 +128,23 @@ func (id *Identity) MarshalBinary() ([]byte, error) { return id.marshal() }
 // UnmarshalIdentity decodes what Identity.MarshalBinary produced, rejecting
 // anything else with ErrIdentity.
 func UnmarshalIdentity(data []byte) (*Identity, error) { return unmarshalIdentity(data) }
+
+// Rotate returns a new identity with a fresh signed prekey and ML-KEM key
+// (a new bundle, signed by onionKey, created now). The identity key stays.
+// The replaced keys are kept, retired, for keep: a contact's acceptance made
+// for an older bundle (a request sent before the rotation) still completes
+// within that time. Retired keys older than keep are dropped, and at most
+// MaxRetired are kept. id itself is unchanged.
+func (id *Identity) Rotate(onionKey ed25519.PrivateKey, now time.Time, keep time.Duration) (*Identity, error) {
+	return id.rotate(onionKey, now, keep)
+}
+
+// Created is when the current bundle was made (at creation or the last
+// Rotate).
+func (id *Identity) Created() time.Time { return id.bundle.Created }
+
+// Retired is how many retired key sets id keeps.
+func (id *Identity) Retired() int { return len(id.retired) }
 
 // OnionKey returns the onion ed25519 public key the identity is bound to.
 func (id *Identity) OnionKey() ed25519.PublicKey { return id.bundle.OnionKey }
@@ -179,8 +199,8 @@ func Accept(self *Identity, requester *Bundle, now time.Time) (st *State, handsh
 
 // Complete runs the requester's side: it verifies the handshake (which
 // carries the accepter's bundle, checked against peerOnionKey) against
-// self's own bundle and returns the requester's session state. The requester
-// may Encrypt immediately.
+// self's own bundle, or a retired one (see Rotate), and returns the
+// requester's session state. The requester may Encrypt immediately.
 func Complete(self *Identity, peerOnionKey ed25519.PublicKey, handshake []byte, now time.Time) (*State, error) {
 	return complete(self, peerOnionKey, handshake, now)
 }
@@ -209,8 +229,12 @@ func (s *State) MarshalBinary() ([]byte, error) { return s.marshal() }
 // else with ErrState.
 func UnmarshalState(data []byte) (*State, error) { return unmarshalState(data) }
 
-// PeerOnionKey returns the peer's onion ed25519 public key.
+// PeerOnionKey returns the peer's onion ed25519 public key: the key whose
+// bundle the session was made with.
 func (s *State) PeerOnionKey() ed25519.PublicKey { return ed25519.PublicKey(s.peerOnion[:]) }
+
+// SelfOnionKey returns our own onion key as the session knows it.
+func (s *State) SelfOnionKey() ed25519.PublicKey { return ed25519.PublicKey(s.selfOnion[:]) }
 
 // SessionID returns a 32-byte value that identifies the session (the
 // handshake transcript hash); the same on both sides.

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/node"
 )
@@ -43,6 +42,9 @@ type chatModel struct {
 	focus    focusArea
 	dialog   dialog
 
+	drafts     drafts
+	pendingKey string // first key of a key sequence ("g" of "g g")
+
 	termFocused bool
 	dirty       bool // conversation needs a new layout
 }
@@ -59,8 +61,9 @@ func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 		env: e, ctx: ctx, api: api,
 		settings:    node.Settings{ReadReceipts: true, Typing: true},
 		list:        newContactList(e),
-		composer:    composer{ta: newComposer(e.styles)},
+		composer:    composer{ta: newComposer(e.styles, e.keys)},
 		bar:         statusBar{env: e},
+		drafts:      newDrafts(),
 		termFocused: true,
 	}
 }
@@ -89,10 +92,14 @@ func (c *chatModel) SetSize(w, h int) {
 
 // columns returns the sidebar width (0 when collapsed) and the main pane width.
 func (c *chatModel) columns() (side, main int) {
-	if c.width < collapseBelow {
+	if c.width < collapseBelow || (c.list.loaded && len(c.list.items) == 0) {
+		// No contacts yet: the welcome (with the address) takes the width.
 		return 0, c.width
 	}
 	side = min(maxSidebar, max(minSidebar, c.width/4))
+	if w := c.cfg.Layout.SidebarWidth; w > 0 {
+		side = min(w, c.width/2)
+	}
 	return side, c.width - side - 1
 }
 
@@ -135,8 +142,10 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 		return c.done(msg)
 	case torStallMsg:
 		c.bar.stallTimer(msg.n)
-	case flashExpiredMsg:
-		c.bar.expire(msg.id)
+	case flashTickMsg:
+		return c.bar.flashTick(msg.id)
+	case draftSaveMsg:
+		return c.draftTimer()
 	case typingExpiredMsg:
 		c.list.typingExpired(msg.address)
 	case tea.FocusMsg:
@@ -149,6 +158,9 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 	case tea.MouseWheelMsg:
 		return c.wheel(msg)
 	case tea.KeyPressMsg:
+		if matches(msg, c.keys.Interrupt) {
+			return c.interrupt()
+		}
 		if c.dialog != nil {
 			return c.toDialog(msg)
 		}
@@ -158,7 +170,10 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 			return c.toDialog(msg)
 		}
 		if c.focus == focusComposer {
-			cmd, _ := c.composer.Update(msg)
+			cmd, changed := c.composer.Update(msg)
+			if changed {
+				cmd = tea.Batch(cmd, c.draftEdited())
+			}
 			return cmd
 		}
 	}
@@ -188,7 +203,7 @@ func (c *chatModel) apply(a action) tea.Cmd {
 	case tea.Cmd:
 		return a
 	case quitApp:
-		return tea.Quit
+		return c.quit()
 	case closeDialog:
 		c.dialog = nil
 		return c.focusIfAccepted()
@@ -201,13 +216,16 @@ func (c *chatModel) apply(a action) tea.Cmd {
 	case flashNote:
 		return c.bar.setFlash(a.text, a.isErr)
 	case changeSettings:
-		c.noBell, c.noTitle = !a.bell, !a.title
+		cmd := c.changeUI(a.ui)
 		if a.node == c.settings {
-			return nil
+			return cmd
 		}
 		old := c.settings
 		c.settings = a.node
-		return saveSettings(c.ctx, c.api, old, a.node)
+		return tea.Batch(cmd, saveSettings(c.ctx, c.api, old, a.node))
+	case setName:
+		api, name := c.api, a.name
+		return tea.Sequence(report(c.ctx, "you are "+name+" now; your contacts will see it", func(ctx context.Context) error { return api.SetName(ctx, name) }), loadStatus(c.ctx, c.api))
 	}
 	panic(fmt.Sprintf("tui: unknown dialog action %T", a))
 }
@@ -230,15 +248,45 @@ func (c *chatModel) focusIfAccepted() tea.Cmd {
 	return nil
 }
 
+// wantsMouse says whether to take the mouse from the terminal: not while
+// our address is on screen, so a plain drag selects it for copying.
+func (c *chatModel) wantsMouse() bool {
+	if _, ok := c.dialog.(*addressDialog); ok {
+		return false
+	}
+	return !(c.list.loaded && len(c.list.items) == 0)
+}
+
+// quit saves the draft in the composer, then ends the program.
+func (c *chatModel) quit() tea.Cmd { return tea.Sequence(c.flushDraft(), tea.Quit) }
+
+// interrupt is ctrl+c: it closes the dialog, or clears the composer, and
+// quits only when there is neither, so a stray ctrl+c loses nothing typed.
+func (c *chatModel) interrupt() tea.Cmd {
+	switch {
+	case c.dialog != nil:
+		return c.apply(closeDialog{})
+	case c.composer.Value() != "":
+		c.composer.SetValue("")
+		return tea.Batch(c.saveDraft(c.composer.owner, ""), c.bar.setFlash("cleared the message · "+firstKey(c.keys.Interrupt)+" again quits", false))
+	}
+	return c.quit()
+}
+
 // recount keeps the status bar's counters in step with the contact list.
 func (c *chatModel) recount() { c.bar.setCounts(c.list.counts()) }
 
-// notify rings the terminal bell unless turned off.
-func (c *chatModel) notify() tea.Cmd {
-	if c.noBell {
-		return nil
+// alert asks for attention: the terminal bell (unless turned off) and,
+// while the terminal window is not focused, desktop, a notification.
+func (c *chatModel) alert(desktop tea.Cmd) tea.Cmd {
+	var cmds []tea.Cmd
+	if !c.noBell {
+		cmds = append(cmds, tea.Raw("\a"))
 	}
-	return tea.Raw("\a")
+	if !c.termFocused && desktop != nil {
+		cmds = append(cmds, desktop)
+	}
+	return tea.Batch(cmds...)
 }
 
 // title is the window title: the unread count when there is any.
@@ -259,7 +307,7 @@ func (c *chatModel) View() string {
 		if c.width < 24 {
 			msg = "too small"
 		}
-		return place(c.width, c.height, truncate(msg, c.width))
+		return c.place(c.width, c.height, c.truncate(msg, c.width))
 	}
 	side, mainW := c.columns()
 	bodyH := c.height - 1
@@ -268,18 +316,58 @@ func (c *chatModel) View() string {
 	switch {
 	case side == 0 && c.focus == focusList && len(c.list.items) > 0:
 		// Collapsed: the list takes the whole width while it has focus.
-		body = c.list.Render(c.width, bodyH, listFocused)
+		body = strings.Join(c.list.Render(c.width, bodyH, listFocused), "\n")
 	case side == 0:
-		body = c.renderMain(mainW, bodyH)
+		body = strings.Join(c.renderMain(mainW, bodyH), "\n")
 	default:
-		right := c.renderMain(mainW, bodyH)
-		left := c.list.Render(side, bodyH, listFocused)
-		div := c.styles.Divider.Render(strings.TrimSuffix(strings.Repeat("│\n", bodyH), "\n"))
-		body = lipgloss.JoinHorizontal(lipgloss.Top, left, div, right)
+		div := make([]string, bodyH)
+		for i := range div {
+			div[i] = c.styles.Divider.Render("│")
+		}
+		body = joinColumns(c.list.Render(side, bodyH, listFocused), div, c.renderMain(mainW, bodyH))
 	}
 	screen := body + "\n" + c.bar.Render(c.width)
 	if c.dialog == nil {
 		return screen
 	}
-	return overlay(screen, c.dialog.Render(c.width, c.height), c.width, c.height)
+	return c.overlay(screen, c.dialog.Render(c.width, c.height), c.width, c.height)
+}
+
+// changeUI applies the settings of this terminal and saves the ones that
+// changed in the config file.
+func (c *chatModel) changeUI(u uiSettings) tea.Cmd {
+	var cmds []tea.Cmd
+	save := func(section, key string, v any) {
+		if path := c.configPath; path != "" {
+			cmds = append(cmds, quiet(c.ctx, func(context.Context) error { return SaveSetting(path, section, key, v) }))
+		}
+	}
+	n := &c.cfg.Notifications
+	if u.bell == c.noBell {
+		c.noBell, n.Bell = !u.bell, u.bell
+		save("notifications", "bell", u.bell)
+	}
+	if u.title == c.noTitle {
+		c.noTitle, n.Title = !u.title, u.title
+		save("notifications", "title", u.title)
+	}
+	if u.desktop != n.Desktop || u.content != n.Content {
+		if u.desktop != n.Desktop {
+			save("notifications", "desktop", u.desktop)
+		}
+		if u.content != n.Content {
+			save("notifications", "content", u.content)
+		}
+		n.Desktop, n.Content = u.desktop, u.content
+		run := c.notify.run
+		c.notify = newNotifier(*n, c.term)
+		c.notify.run = run
+	}
+	if u.theme != c.cfg.Theme.Name {
+		c.cfg.Theme.Name = u.theme
+		*c.styles = ThemeStyles(c.cfg.Theme, c.termDark)
+		c.restyle()
+		save("theme", "name", u.theme)
+	}
+	return tea.Batch(cmds...)
 }

@@ -51,6 +51,11 @@ func (c *chatModel) gotContacts(msg contactsMsg) tea.Cmd {
 	if msg.err != nil {
 		return c.bar.setFlash("contacts: "+msg.err.Error(), true)
 	}
+	byAddr := make(map[string]string, len(msg.cs))
+	for _, ct := range msg.cs {
+		byAddr[ct.Address] = ct.Draft
+	}
+	c.draftsLoaded(byAddr)
 	c.list.set(msg.cs)
 	c.recount()
 	c.dirty = true
@@ -97,7 +102,7 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 	case node.TorProgressEvent:
 		cmd := c.bar.setTor(e.Tor)
 		if e.Tor.State == node.TorFailed {
-			return tea.Batch(cmd, c.notify())
+			return tea.Batch(cmd, c.alert(nil))
 		}
 		return cmd
 	case node.ReachableEvent:
@@ -113,7 +118,7 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		if c.list.selected == "" {
 			cmd = tea.Batch(cmd, c.open(e.Contact.Address))
 		}
-		return tea.Batch(cmd, c.notify())
+		return tea.Batch(cmd, c.alert(c.notify.request(c.ctx, displayName(e.Contact))))
 	case node.ContactEvent:
 		return c.contactChanged(e)
 	case node.MessageEvent:
@@ -127,8 +132,42 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return c.after(typingFor, typingExpiredMsg{e.Address})
 	case node.ErrorEvent:
 		return c.bar.setFlash(e.Message, true)
+	case node.ConnectionEvent:
+		return c.connectionChanged(e)
+	case node.SessionEvent:
+		// A new session replaced the old one; the contact and the
+		// conversation stay. A changed safety number is a warning.
+		c.list.upsert(e.Contact)
+		c.recount()
+		c.dirty = true
+		return c.bar.setFlash(e.Notice, e.SafetyNumberChanged)
 	}
 	return nil
+}
+
+// connectionChanged takes the daemon connection going down or coming back
+// (the rpc client redials by itself). While it is down nothing is known
+// of presence; when it is back, everything shown is loaded again, as
+// events were missed meanwhile. Drafts stay as they are.
+func (c *chatModel) connectionChanged(e node.ConnectionEvent) tea.Cmd {
+	if !e.Connected {
+		c.bar.connection = "reconnecting to the daemon…"
+		c.list.allOffline()
+		c.recount()
+		return nil
+	}
+	c.bar.connection = ""
+	cmds := []tea.Cmd{c.bar.setFlash("reconnected to the daemon", false),
+		loadStatus(c.ctx, c.api), loadContacts(c.ctx, c.api), loadSettings(c.ctx, c.api)}
+	if addr := c.conv.address; addr != "" {
+		follow := c.conv.follow
+		c.conv.reset(addr)
+		c.conv.follow = follow
+		c.conv.loadingOlder = true
+		c.dirty = true
+		cmds = append(cmds, loadHistory(c.ctx, c.api, addr, c.conv.gen, pageLatest, "", pageSize))
+	}
+	return tea.Batch(cmds...)
 }
 
 // contactChanged takes a ContactEvent: a contact added, renamed, accepted
@@ -139,6 +178,7 @@ func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
 		if c.list.remove(addr) {
 			c.recount()
 		}
+		c.forgetDraft(addr)
 		if c.list.selected != addr {
 			return nil
 		}
@@ -163,8 +203,8 @@ func (c *chatModel) contactChanged(e node.ContactEvent) tea.Cmd {
 	if cmd := c.openPending(); cmd != nil {
 		return cmd
 	}
-	if was == node.StateAccepted || e.Contact.State != node.StateAccepted {
-		return nil
+	if (was != node.StateRequested && was != node.StatePendingIncoming) || e.Contact.State != node.StateAccepted {
+		return nil // not an acceptance (unblocking says so itself)
 	}
 	note := displayName(e.Contact) + " accepted: you can chat now"
 	if was == node.StatePendingIncoming {
@@ -198,7 +238,11 @@ func (c *chatModel) handleMessage(m node.Message) tea.Cmd {
 			if i >= 0 {
 				c.list.items[i].Unread++
 			}
-			cmds = append(cmds, c.notify())
+			sender := m.Contact
+			if i >= 0 {
+				sender = displayName(c.list.items[i])
+			}
+			cmds = append(cmds, c.alert(c.notify.message(c.ctx, sender, m.Text)))
 		}
 	}
 	c.list.sort()

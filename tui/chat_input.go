@@ -17,19 +17,31 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	if c.focus == focusComposer && k.Text != "" {
 		return c.typeKey(k)
 	}
+	// Key sequences ("g g" in the vim preset) work where no text is typed.
+	if c.focus == focusList {
+		if prefix := c.pendingKey; prefix != "" {
+			c.pendingKey = ""
+			if cmd, ok := c.sequenceKey(prefix + " " + k.String()); ok {
+				return cmd
+			}
+		} else if keys.sequence(k.String()) {
+			c.pendingKey = k.String()
+			return nil
+		}
+	}
 	switch {
 	case matches(k, keys.Quit):
-		return tea.Quit
+		return c.quit()
 	case matches(k, keys.Help):
 		return c.apply(showDialog{d: newHelpDialog(c.env)})
 	case matches(k, keys.Switcher):
 		return c.apply(showDialog{d: newSwitcher(c.env, c.connection(), c.list.items, c.width)})
 	case matches(k, keys.AddContact):
-		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.width)})
+		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.list.items, c.width)})
 	case matches(k, keys.MyAddress):
 		return c.apply(showDialog{d: newAddressDialog(c.env, c.connection(), c.bar.status.Address)})
 	case matches(k, keys.Settings):
-		return c.apply(showDialog{d: newSettingsDialog(c.env, c.settings)})
+		return c.apply(showDialog{d: newSettingsDialog(c.env, c.settings, c.bar.status.Name, c.width)})
 	case matches(k, keys.Details):
 		if ct := c.list.current(); ct != nil {
 			return c.showDetails(*ct)
@@ -50,6 +62,8 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return c.scrollBy(len(c.conv.lines))
 	case matches(k, keys.ScrollEnd):
 		return c.jumpLatest()
+	case matches(k, keys.JumpUnread):
+		return c.jumpUnread()
 	}
 	if c.focus == focusComposer {
 		if matches(k, keys.Send) {
@@ -77,11 +91,30 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// sequenceKey acts on a completed key sequence; false if nothing is bound
+// to it.
+func (c *chatModel) sequenceKey(seq string) (tea.Cmd, bool) {
+	keys := c.keys
+	switch {
+	case matchesSeq(seq, keys.ScrollTop):
+		return c.scrollBy(len(c.conv.lines)), true
+	case matchesSeq(seq, keys.ScrollEnd):
+		return c.jumpLatest(), true
+	case matchesSeq(seq, keys.ScrollUp):
+		return c.scrollBy(max(1, c.convHeight()-2)), true
+	case matchesSeq(seq, keys.ScrollDown):
+		return c.scrollBy(-max(1, c.convHeight()-2)), true
+	case matchesSeq(seq, keys.JumpUnread):
+		return c.jumpUnread(), true
+	}
+	return nil, false
+}
+
 // typeKey passes a key to the composer, telling the peer we type.
 func (c *chatModel) typeKey(k tea.KeyPressMsg) tea.Cmd {
 	cmd, changed := c.composer.Update(k)
 	if changed {
-		cmd = tea.Batch(cmd, c.typed())
+		cmd = tea.Batch(cmd, c.typed(), c.draftEdited())
 	}
 	return cmd
 }

@@ -87,7 +87,8 @@ type doneMsg struct {
 
 type typingExpiredMsg struct{ address string }
 
-type flashExpiredMsg struct{ id int }
+// flashTickMsg moves the flash with that id one step on: fade or go.
+type flashTickMsg struct{ id int }
 
 // callTimeout bounds every node call so a wedged daemon cannot pin a command forever.
 const callTimeout = 30 * time.Second

@@ -2,9 +2,12 @@ package tui
 
 import (
 	"context"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textarea"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -17,6 +20,7 @@ const typingEvery = 3 * time.Second
 // composer is the message editor under the conversation.
 type composer struct {
 	ta             textarea.Model
+	owner          string // address of the conversation whose draft this is
 	lastTypingSent time.Time
 }
 
@@ -56,14 +60,14 @@ func (p *composer) typingDue(now time.Time) bool {
 
 // Render is the editor's lines, each w wide; when the editor is empty and
 // note is set, the note (in muted text) stands in for it.
-func (p *composer) Render(w int, note string, st *Styles) []string {
+func (p *composer) Render(w int, note string, st *Styles, cs cells) []string {
 	view := p.ta.View()
 	if note != "" && p.ta.Value() == "" {
 		view = st.Muted.Render("  " + note)
 	}
 	lines := strings.Split(view, "\n")
 	for i, l := range lines {
-		lines[i] = fit(l, w)
+		lines[i] = cs.fit(l, w)
 	}
 	return lines
 }
@@ -76,33 +80,44 @@ func (c *chatModel) composerNote(ct *node.Contact) string {
 		return "add a contact (" + firstKey(c.keys.AddContact) + ") to start chatting"
 	case ct.State == node.StatePendingIncoming:
 		return c.answerHint()
+	case ct.State == node.StateBlocked:
+		return "you blocked " + displayName(*ct) + ": " + firstKey(c.keys.Details) + " then " + firstKey(c.keys.Unblock) + " to unblock"
 	case ct.State != node.StateAccepted:
 		return "you can write once they accept"
 	}
 	return ""
 }
 
-// send hands the composer's text to the node. The message comes on screen
-// with the node's MessageEvent; the reply only reports a failure.
+// send hands the composer's text to the node, for the contact it was typed
+// for and no other. The message comes on screen with the node's
+// MessageEvent; the reply only reports a failure.
 func (c *chatModel) send() tea.Cmd {
 	if strings.TrimSpace(c.composer.Value()) == "" {
 		return nil
 	}
 	ct := c.list.current()
-	if ct == nil {
+	switch {
+	case ct == nil:
 		return c.bar.setFlash("choose a contact first ("+firstKey(c.keys.Switcher)+")", true)
-	}
-	if ct.State != node.StateAccepted {
+	case ct.Address != c.composer.owner:
+		// Unreachable while open swaps drafts; never send to the wrong person.
+		return c.bar.setFlash("this text was typed for someone else: not sent", true)
+	case ct.State == node.StateBlocked:
+		return c.bar.setFlash("you blocked "+displayName(*ct)+"; unblock them first ("+firstKey(c.keys.Details)+")", true)
+	case ct.State != node.StateAccepted:
 		return c.bar.setFlash(displayName(*ct)+" has not accepted yet; your message can be sent once they do", true)
 	}
 	text := c.composer.take()
 	if c.conv.address == ct.Address {
 		c.conv.follow = true
+		c.conv.unreadFrom = "" // answering: what came before is read
+		c.dirty = true
 	}
-	return sendText(c.ctx, c.api, ct.Address, text)
+	return tea.Batch(sendText(c.ctx, c.api, ct.Address, text), c.saveDraft(ct.Address, ""))
 }
 
-// sent is the Send reply: on failure the text goes back to the composer.
+// sent is the Send reply: on failure the text goes back to its
+// conversation's draft.
 func (c *chatModel) sent(msg sentMsg) tea.Cmd {
 	if msg.err == nil {
 		return nil
@@ -110,8 +125,11 @@ func (c *chatModel) sent(msg sentMsg) tea.Cmd {
 	if c.conv.address == msg.address {
 		c.conv.follow = false
 	}
-	if c.composer.Value() == "" {
+	switch {
+	case c.composer.owner == msg.address && c.composer.Value() == "":
 		c.composer.SetValue(msg.text)
+	case c.composer.owner != msg.address && c.drafts.text[msg.address] == "":
+		c.drafts.text[msg.address] = msg.text
 	}
 	return c.bar.setFlash("not sent: "+msg.err.Error(), true)
 }
@@ -126,9 +144,9 @@ func (c *chatModel) typed() tea.Cmd {
 	return quiet(c.ctx, func(ctx context.Context) error { return api.Typing(ctx, addr) })
 }
 
-func newComposer(st *Styles) textarea.Model {
+func newComposer(st *Styles, keys *KeyMap) textarea.Model {
 	ta := textarea.New()
-	ta.Placeholder = "Write a message…  (enter send · alt+enter new line)"
+	ta.Placeholder = "Write a message…  (" + firstKey(keys.Send) + " send · " + firstKey(keys.Newline) + " new line)"
 	ta.ShowLineNumbers = false
 	ta.Prompt = "› "
 	ta.CharLimit = 0
@@ -136,8 +154,7 @@ func newComposer(st *Styles) textarea.Model {
 	ta.MinHeight = 1
 	ta.MaxHeight = 6
 	km := textarea.DefaultKeyMap()
-	// Enter sends; our keys own ctrl+k/ctrl+d/ctrl+n/ctrl+o/home/end.
-	km.InsertNewline.SetKeys("alt+enter", "ctrl+j")
+	km.InsertNewline.SetKeys(keys.Newline.Keys()...)
 	km.DeleteAfterCursor.SetKeys()
 	km.DeleteCharacterForward.SetKeys("delete")
 	km.LineStart.SetKeys("ctrl+a")
@@ -149,6 +166,26 @@ func newComposer(st *Styles) textarea.Model {
 	km.InputBegin.SetKeys("alt+<")
 	km.InputEnd.SetKeys("alt+>")
 	km.TransposeCharacterBackward.SetKeys("ctrl+t")
+	// The app's keys (ctrl+k, ctrl+d, home, end, and whatever the config
+	// binds) are not the editor's, so each does one thing.
+	global := map[string]bool{}
+	for _, b := range []key.Binding{keys.Quit, keys.Interrupt, keys.Switcher, keys.AddContact, keys.MyAddress, keys.Details, keys.Retry,
+		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send} {
+		for _, k := range b.Keys() {
+			global[k] = true
+		}
+	}
+	v := reflect.ValueOf(&km).Elem()
+	for i := range v.NumField() {
+		b, ok := v.Field(i).Addr().Interface().(*key.Binding)
+		if !ok || v.Type().Field(i).Name == "InsertNewline" {
+			continue
+		}
+		own := slices.DeleteFunc(slices.Clone(b.Keys()), func(k string) bool { return global[k] })
+		if len(own) != len(b.Keys()) {
+			b.SetKeys(own...)
+		}
+	}
 	ta.KeyMap = km
 	restyleComposer(&ta, st)
 	return ta

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/lipgloss/v2"
-
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
@@ -129,6 +127,15 @@ func (l *contactList) setPresence(addr string, p node.Presence, lastSeen time.Ti
 	}
 }
 
+// allOffline marks every contact offline: while the node is out of
+// reach, nobody is known to be online.
+func (l *contactList) allOffline() {
+	for i := range l.items {
+		l.items[i].Presence = node.Offline
+	}
+	clear(l.typing)
+}
+
 // counts are the status bar's counters.
 func (l *contactList) counts() (contacts, online, pending int) {
 	for _, ct := range l.items {
@@ -204,8 +211,8 @@ func (l *contactList) typingExpired(addr string) {
 
 func (l *contactList) isTyping(addr string) bool { return l.typing[addr].After(l.now()) }
 
-// Render draws the list w×h; focused highlights the selection.
-func (l *contactList) Render(w, h int, focused bool) string {
+// Render draws the list: h lines of w cells; focused highlights the selection.
+func (l *contactList) Render(w, h int, focused bool) []string {
 	s := l.styles
 	lines := make([]string, 0, h)
 	title := "Contacts"
@@ -214,9 +221,9 @@ func (l *contactList) Render(w, h int, focused bool) string {
 	} else {
 		title = s.Header.Render(title)
 	}
-	lines = append(lines, fit(" "+title, w))
+	lines = append(lines, l.fit(" "+title, w))
 	if len(l.items) == 0 {
-		lines = append(lines, fit(s.Muted.Render(" none yet"), w), fit(s.Hint.Render(" "+firstKey(l.keys.AddContact)+" add one"), w))
+		lines = append(lines, l.fit(s.Muted.Render(" none yet"), w), l.fit(s.Hint.Render(" "+firstKey(l.keys.AddContact)+" add one"), w))
 	}
 	rows := max(1, (h-1)/2)
 	if l.top > max(0, len(l.items)-rows) {
@@ -229,7 +236,7 @@ func (l *contactList) Render(w, h int, focused bool) string {
 	for len(lines) < h {
 		lines = append(lines, strings.Repeat(" ", w))
 	}
-	return strings.Join(lines[:h], "\n")
+	return lines[:h]
 }
 
 // contactRows is a contact's two lines in the list: presence, name and
@@ -254,18 +261,20 @@ func (l *contactList) contactRows(ct node.Contact, w int, focused bool) (string,
 	if sel {
 		marker = s.Accent.Render("▌")
 	}
-	nameW := w - 3 - lipgloss.Width(right) - 1
+	nameW := w - 3 - l.textWidth(right) - 1
 	nameStyle := s.ContactName
 	if sel || ct.Unread > 0 {
 		nameStyle = nameStyle.Bold(true)
 	}
-	line1 := marker + presenceDot(s, ct) + " " + padRight(nameStyle.Render(truncate(displayName(ct), nameW)), nameW) + " " + right
+	line1 := marker + presenceDot(s, ct) + " " + l.pad(nameStyle.Render(l.truncate(displayName(ct), nameW)), nameW) + " " + right
 	var sub string
 	switch {
 	case ct.State == node.StatePendingIncoming:
 		sub = "wants to chat: " + safetext.Line(ct.Greeting)
 	case ct.State == node.StateRequested:
 		sub = "request sent"
+	case ct.State == node.StateBlocked:
+		sub = "blocked: nothing comes through"
 	case l.isTyping(ct.Address):
 		sub = s.Typing.Render("typing…")
 	case ct.LastMessage != "":
@@ -277,16 +286,22 @@ func (l *contactList) contactRows(ct node.Contact, w int, focused bool) (string,
 	default:
 		sub = "offline"
 	}
-	line2 := marker + "  " + s.Preview.Render(truncate(sub, w-3))
-	line1, line2 = fit(line1, w), fit(line2, w)
+	line2 := marker + "  " + s.Preview.Render(l.truncate(sub, w-3))
+	line1, line2 = l.fit(line1, w), l.fit(line2, w)
 	if sel && focused {
 		line1, line2 = s.Selected.Render(line1), s.Selected.Render(line2)
 	}
 	return line1, line2
 }
 
+// displayName is what the UI calls a contact: our nickname for them (which
+// the node fills from the name they give themselves until we choose one),
+// else their own name, else the start of their address.
 func displayName(ct node.Contact) string {
 	if n := safetext.Line(strings.TrimSpace(ct.Name)); n != "" {
+		return n
+	}
+	if n := safetext.Line(strings.TrimSpace(ct.PeerName)); n != "" {
 		return n
 	}
 	if len(ct.Address) > 8 {
@@ -310,6 +325,9 @@ func presenceDot(s *Styles, ct node.Contact) string {
 }
 
 func presenceText(now time.Time, ct node.Contact) string {
+	if ct.State == node.StateBlocked {
+		return "blocked"
+	}
 	switch ct.Presence {
 	case node.Online:
 		return "online"

@@ -33,9 +33,11 @@ type conversation struct {
 	newer         []newerPage // non-empty: the window does not reach the newest message
 	loadingOlder  bool
 	loadingNewer  bool
-	loaded        bool // first page arrived
-	unseenBelow   int  // messages that arrived while the window was away from the newest
-	follow        bool // we sent a message here: show it at the bottom when its event comes
+	loaded        bool   // first page arrived
+	unseenBelow   int    // messages that arrived while the window was away from the newest
+	follow        bool   // we sent a message here: show it at the bottom when its event comes
+	unreadFrom    string // id of the first message not read when it came: the "new messages" divider
+	toUnread      bool   // at the next layout, scroll so the divider is at the top
 
 	// cache holds each message's rendered body for the current width and
 	// styles, so a new message or state change re-renders one message.
@@ -49,6 +51,7 @@ type conversation struct {
 
 type renderedBody struct {
 	width    int
+	stamp    string
 	state    node.MessageState
 	errText  string
 	lastRead bool
@@ -226,6 +229,39 @@ func (c *conversation) failedIDs() []string {
 		}
 	}
 	return ids
+}
+
+// markUnread puts the "new messages" divider above the first received
+// message not read yet, if there is one and no divider yet.
+func (c *conversation) markUnread() {
+	if c.unreadFrom != "" {
+		return
+	}
+	for _, m := range c.msgs {
+		if m.Direction == node.Incoming && m.State == node.Received {
+			c.unreadFrom = m.ID
+			return
+		}
+	}
+}
+
+// unreadLine is the line of the "new messages" divider, -1 if it is not in
+// the window.
+func (c *conversation) unreadLine() int {
+	if c.unreadFrom == "" {
+		return -1
+	}
+	if i := c.index(c.unreadFrom); i >= 0 && i < len(c.msgStart) {
+		return c.msgStart[i]
+	}
+	return -1
+}
+
+// showLine scrolls so line l is at the top of a view h lines high (as far
+// as the window allows).
+func (c *conversation) showLine(l, h int) {
+	c.scroll = len(c.lines) - l - h
+	c.clamp(h)
 }
 
 // maxScroll is how far up the view can go within the window.

@@ -18,19 +18,20 @@ import (
 func (c *chatModel) open(addr string) tea.Cmd {
 	c.list.selected = addr
 	c.list.ensureVisible()
+	draft := c.switchDraft(addr)
 	ct := c.list.current()
 	if ct == nil {
 		c.conv.reset("")
 		c.dirty = true
-		return nil
+		return draft
 	}
 	if c.conv.address == addr && c.conv.loaded {
-		return c.markReadIfInView()
+		return tea.Batch(draft, c.markReadIfInView())
 	}
 	c.conv.reset(addr)
 	c.conv.loadingOlder = true
 	c.dirty = true
-	cmds := []tea.Cmd{loadHistory(c.ctx, c.api, addr, c.conv.gen, pageLatest, "", pageSize)}
+	cmds := []tea.Cmd{draft, loadHistory(c.ctx, c.api, addr, c.conv.gen, pageLatest, "", pageSize)}
 	if ct.State == node.StateAccepted && c.focus != focusComposer && c.dialog == nil {
 		cmds = append(cmds, c.setFocus(focusComposer))
 	}
@@ -66,12 +67,18 @@ func (c *chatModel) relayout() {
 	}
 	c.dirty = false
 	_, mainW := c.columns()
-	peer := ""
+	o := layoutOptions{loc: c.loc, now: c.now(), maxWidth: c.cfg.Layout.MaxWidth, times: c.cfg.Layout.Timestamps != "group"}
 	if ct := c.list.current(); ct != nil {
-		peer = displayName(*ct)
+		o.peer = displayName(*ct)
 	}
-	c.conv.layout(mainW, c.styles, c.loc, c.now(), peer)
+	c.conv.layout(mainW, c.styles, c.cells, o)
 	c.conv.clamp(c.convHeight())
+	if c.conv.toUnread {
+		c.conv.toUnread = false
+		if l := c.conv.unreadLine(); l >= 0 {
+			c.conv.showLine(l, c.convHeight())
+		}
+	}
 }
 
 // more asks for older or newer pages when the view nears an end of the window.
@@ -97,6 +104,21 @@ func (c *chatModel) more() tea.Cmd {
 func (c *chatModel) scrollBy(n int) tea.Cmd {
 	c.conv.scroll += n
 	c.conv.clamp(c.convHeight())
+	return tea.Batch(c.more(), c.markReadIfInView())
+}
+
+// jumpUnread shows the first message not read yet: the "new messages"
+// divider at the top of the view.
+func (c *chatModel) jumpUnread() tea.Cmd {
+	l := c.conv.unreadLine()
+	switch {
+	case c.conv.unreadFrom == "":
+		return c.bar.setFlash("nothing unread here", false)
+	case l < 0:
+		// Further up than the window holds: go up; the pages load on the way.
+		return tea.Batch(c.scrollBy(len(c.conv.lines)), c.bar.setFlash("the first unread message is further up", false))
+	}
+	c.conv.showLine(l, c.convHeight())
 	return tea.Batch(c.more(), c.markReadIfInView())
 }
 
@@ -129,7 +151,11 @@ func (c *chatModel) history(msg historyMsg) tea.Cmd {
 	switch msg.kind {
 	case pageLatest:
 		c.conv.setLatest(msg.msgs, pageSize)
+		// Open at the first message not read yet when they do not all fit.
+		c.conv.markUnread()
+		c.conv.toUnread = true
 		c.dirty = true
+		c.relayout()
 		return c.markReadIfInView()
 	case pageOlder:
 		trimmed := c.conv.prependOlder(msg.msgs, pageSize)
@@ -163,7 +189,13 @@ func (c *chatModel) showMessage(m node.Message) tea.Cmd {
 		c.dirty = true
 	case len(c.conv.newer) > 0:
 		c.conv.unseenBelow++
+		if m.Direction == node.Incoming && c.conv.unreadFrom == "" {
+			c.conv.unreadFrom = m.ID // loaded with the page that has it
+		}
 	default:
+		if m.Direction == node.Incoming && !c.inView() && c.conv.unreadFrom == "" {
+			c.conv.unreadFrom = m.ID
+		}
 		// Keep a scrolled-up view steady as lines are added below it.
 		before := len(c.conv.lines)
 		c.conv.appendNewer([]node.Message{m})

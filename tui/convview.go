@@ -6,21 +6,19 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
-// renderMain draws the right-hand pane, w×h: the conversation's header,
-// its messages (or what stands in for them), the rule carrying the typing
-// indicator and scroll hints, and the composer.
-func (c *chatModel) renderMain(w, h int) string {
+// renderMain draws the right-hand pane, h lines of w cells: the
+// conversation's header, its messages (or what stands in for them), the
+// rule carrying the typing indicator and scroll hints, and the composer.
+func (c *chatModel) renderMain(w, h int) []string {
 	s := c.styles
 	ct := c.list.current()
 	lines := make([]string, 0, h)
-	lines = append(lines, fit(c.header(ct, w), w))
+	lines = append(lines, c.fit(c.header(ct, w), w))
 	lines = append(lines, c.renderConversation(ct, w, c.convHeight())...)
 
 	rule := ""
@@ -32,12 +30,13 @@ func (c *chatModel) renderMain(w, h int) string {
 	case c.conv.scroll > 0 || len(c.conv.newer) > 0:
 		rule = s.Muted.Render(" ↓ more below · " + firstKey(c.keys.ScrollEnd) + " to jump")
 	}
-	lines = append(lines, rule+s.Divider.Render(strings.Repeat("─", max(0, w-lipgloss.Width(rule)))))
-	lines = append(lines, c.composer.Render(w, c.composerNote(ct), s)...)
+	rule = c.truncate(rule, w)
+	lines = append(lines, rule+s.Divider.Render(strings.Repeat("─", max(0, w-c.textWidth(rule)))))
+	lines = append(lines, c.composer.Render(w, c.composerNote(ct), s, c.cells)...)
 	for len(lines) < h {
 		lines = append(lines, strings.Repeat(" ", w))
 	}
-	return strings.Join(lines[:h], "\n")
+	return lines[:h]
 }
 
 // header is the conversation's title line: name, presence, verified.
@@ -45,7 +44,7 @@ func (c *chatModel) header(ct *node.Contact, w int) string {
 	s := c.styles
 	switch {
 	case ct != nil:
-		h := " " + s.Header.Render(truncate(displayName(*ct), max(4, w/3))) + "  " + presenceDot(s, *ct) + " " + s.Muted.Render(presenceText(c.now(), *ct))
+		h := " " + s.Header.Render(c.truncate(displayName(*ct), max(4, w/3))) + "  " + presenceDot(s, *ct) + " " + s.Muted.Render(presenceText(c.now(), *ct))
 		if ct.Verified {
 			h += "  " + s.Success.Render("✓ verified")
 		}
@@ -81,7 +80,7 @@ func (c *chatModel) renderConversation(ct *node.Contact, w, h int) []string {
 			" " + s.Request.Render(displayName(*ct)+" wants to chat with you."),
 			"",
 			" " + s.Label.Render("Greeting: ") + safetext.Line(ct.Greeting),
-			" " + s.Label.Render("Address:  ") + truncate(ct.Address, w-12),
+			" " + s.Label.Render("Address:  ") + c.truncate(ct.Address, w-12),
 			"",
 			" " + s.Hint.Render(c.answerHint()),
 		}
@@ -93,7 +92,7 @@ func (c *chatModel) renderConversation(ct *node.Contact, w, h int) []string {
 		body = []string{" " + s.Muted.Render("No messages yet. Say hello!")}
 	default:
 		for _, l := range c.conv.view(h) {
-			out = append(out, fit(l, w))
+			out = append(out, c.fit(l, w))
 		}
 		return out
 	}
@@ -104,7 +103,7 @@ func (c *chatModel) renderConversation(ct *node.Contact, w, h int) []string {
 	}
 	for _, l := range body {
 		if len(out) < h+len(banner) {
-			out = append(out, fit(l, w))
+			out = append(out, c.fit(l, w))
 		}
 	}
 	for len(out) < h+len(banner) {
@@ -139,7 +138,7 @@ func (c *chatModel) emptyState(w int) []string {
 	}
 	keyLine := func(b key.Binding, what string) string {
 		k := firstKey(b)
-		return " " + s.Key.Render(k) + strings.Repeat(" ", max(1, 7-lipgloss.Width(k))) + what
+		return " " + s.Key.Render(k) + strings.Repeat(" ", max(1, 7-c.textWidth(k))) + what
 	}
 	return append(lines, "",
 		keyLine(c.keys.MyAddress, "show it with a QR code and copy it"),
@@ -147,8 +146,17 @@ func (c *chatModel) emptyState(w int) []string {
 		keyLine(c.keys.Help, "all keys"))
 }
 
+// layoutOptions are the settings a conversation is drawn with.
+type layoutOptions struct {
+	loc      *time.Location
+	now      time.Time
+	peer     string // the contact's display name
+	maxWidth int    // widest a message's text runs; 0 for the pane's width
+	times    bool   // the time beside every message, not only above each group
+}
+
 // layout renders every message of the window at width w.
-func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Time, peer string) {
+func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 	c.width = w
 	c.lines = c.lines[:0]
 	c.msgStart = c.msgStart[:0]
@@ -159,8 +167,10 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 		return
 	}
 	bodyW := w - 2
-	// The newest outgoing message the peer has read says so in words, as
-	// the glyphs of delivered and read differ only in colour.
+	if o.maxWidth > 0 && bodyW > o.maxWidth {
+		bodyW = o.maxWidth
+	}
+	// The newest outgoing message the peer has read says so in words too.
 	lastRead := -1
 	for i := len(c.msgs) - 1; i >= 0; i-- {
 		if c.msgs[i].Direction == node.Outgoing && c.msgs[i].State == node.Read {
@@ -174,23 +184,33 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 	for i := range c.msgs {
 		m := &c.msgs[i]
 		c.msgStart = append(c.msgStart, len(c.lines))
-		t := m.Time.In(loc)
-		newDay := prev == nil || !sameDay(prev.Time.In(loc), t)
-		if newDay {
-			label := dayLabel(t, now.In(loc))
-			c.lines = append(c.lines, st.DaySeparator.Render(center("── "+label+" ──", w)))
+		if m.ID == c.unreadFrom {
+			c.lines = append(c.lines, st.Unread.Render(cs.center("── new messages ──", w)))
 		}
-		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute {
-			sender := st.SenderThem.Render(truncate(peer, w-8))
+		t := m.Time.In(o.loc)
+		newDay := prev == nil || !sameDay(prev.Time.In(o.loc), t)
+		if newDay {
+			label := dayLabel(t, o.now.In(o.loc))
+			c.lines = append(c.lines, st.DaySeparator.Render(cs.center("── "+label+" ──", w)))
+		}
+		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute || m.ID == c.unreadFrom {
+			sender := st.SenderThem.Render(cs.truncate(o.peer, w-8))
 			if m.Direction == node.Outgoing {
 				sender = st.SenderMe.Render("You")
 			}
-			c.lines = append(c.lines, sender+" "+st.Time.Render(t.Format("15:04")))
+			if !o.times {
+				sender += " " + st.Time.Render(t.Format("15:04"))
+			}
+			c.lines = append(c.lines, sender)
+		}
+		stamp := ""
+		if o.times {
+			stamp = t.Format("15:04")
 		}
 		body, ok := c.cache[m.ID]
-		if !ok || body.width != w || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) {
-			body = renderedBody{width: w, state: m.State, errText: m.Error, lastRead: i == lastRead,
-				lines: renderBody(m, bodyW, i == lastRead, st)}
+		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp {
+			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp,
+				lines: renderBody(m, bodyW, i == lastRead, stamp, st, cs)}
 		}
 		next[m.ID] = body
 		c.lines = append(c.lines, body.lines...)
@@ -198,27 +218,33 @@ func (c *conversation) layout(w int, st *Styles, loc *time.Location, now time.Ti
 	}
 }
 
-// renderBody wraps a message's text to bodyW and adds its state mark and,
-// for a failed message, the reason and the retry key.
-func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string {
+// renderBody wraps a message's text to bodyW and adds its time (stamp, if
+// any), its state mark and, for a failed message, the reason and the retry
+// key.
+func renderBody(m *node.Message, bodyW int, lastRead bool, stamp string, st *Styles, cs cells) []string {
 	var lines []string
 	text := safetext.Text(m.Text)
-	wrapped := strings.Split(ansi.Wrap(text, bodyW, ""), "\n")
-	mark := ""
+	wrapped := cs.wrap(text, bodyW)
+	var marks []string
+	if stamp != "" {
+		marks = append(marks, st.Time.Render(stamp))
+	}
 	if m.Direction == node.Outgoing {
-		mark = stateMark(st, m.State)
+		mark := stateMark(st, m.State)
 		if lastRead {
 			mark += st.Time.Render(" read")
 		}
+		marks = append(marks, mark)
 	}
+	mark := strings.Join(marks, " ")
 	for j, l := range wrapped {
 		line := "  " + st.Body.Render(l)
 		if j == len(wrapped)-1 && mark != "" {
-			if lipgloss.Width(l)+1+lipgloss.Width(mark) <= bodyW {
-				line += " " + mark
+			if cs.textWidth(l)+2+cs.textWidth(mark) <= bodyW {
+				line += "  " + mark
 			} else {
 				lines = append(lines, line)
-				line = "  " + strings.Repeat(" ", max(0, bodyW-lipgloss.Width(mark))) + mark
+				line = "  " + strings.Repeat(" ", max(0, bodyW-cs.textWidth(mark))) + mark
 			}
 		}
 		lines = append(lines, line)
@@ -229,7 +255,7 @@ func renderBody(m *node.Message, bodyW int, lastRead bool, st *Styles) []string 
 			reason = "not delivered"
 		}
 		note := fmt.Sprintf("✗ %s · ctrl+r retry", reason)
-		for _, l := range strings.Split(ansi.Wrap(note, bodyW, ""), "\n") {
+		for _, l := range cs.wrap(note, bodyW) {
 			lines = append(lines, "  "+st.MarkFailed.Render(l))
 		}
 	}
@@ -245,7 +271,9 @@ func stateMark(st *Styles, s node.MessageState) string {
 	case node.Delivered:
 		return st.MarkDelivered.Render("✓✓")
 	case node.Read:
-		return st.MarkRead.Render("✓✓")
+		// Heavier than delivered's: without colour (NO_COLOR) the glyph
+		// alone must tell them apart.
+		return st.MarkRead.Render("✔✔")
 	case node.Failed:
 		return st.MarkFailed.Render("✗")
 	}
@@ -268,12 +296,4 @@ func dayLabel(t, now time.Time) string {
 		return t.Format("Monday 2 January")
 	}
 	return t.Format("Monday 2 January 2006")
-}
-
-func center(s string, w int) string {
-	n := lipgloss.Width(s)
-	if n >= w {
-		return truncate(s, w)
-	}
-	return strings.Repeat(" ", (w-n)/2) + s
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/node"
 )
@@ -46,11 +46,13 @@ type (
 		isErr bool
 	}
 	// changeSettings sets the node's settings (saved in the profile) and
-	// this session's bell and window title.
+	// this terminal's (saved in the config file).
 	changeSettings struct {
-		node        node.Settings
-		bell, title bool
+		node node.Settings
+		ui   uiSettings
 	}
+	// setName changes our display name.
+	setName struct{ name string }
 	actions []action
 )
 
@@ -63,25 +65,63 @@ type conn struct {
 // dialogWidth is the inner width for dialogs on a w-wide terminal.
 func dialogWidth(w, want int) int { return max(16, min(want, w-4)) }
 
-// frame draws a dialog: its title, body and hint in a rounded box inner
-// cells wide inside.
-func frame(s *Styles, title, body, hint string, inner int) string {
-	parts := []string{s.DialogTitle.Render(title), "", body}
+// frame draws a dialog: its title, body and hint in a rounded box, inner
+// cells wide inside. Every line is cut to the box, so a long name cannot
+// push the border out.
+func (e *env) frame(title, body, hint string, inner int) string {
+	parts := []string{e.styles.DialogTitle.Render(title), ""}
+	parts = append(parts, strings.Split(body, "\n")...)
 	if hint != "" {
-		parts = append(parts, "", s.Hint.Render(lipgloss.Wrap(hint, inner, " ")))
+		parts = append(parts, "")
+		for _, l := range e.wrap(hint, inner) {
+			parts = append(parts, e.styles.Hint.Render(l))
+		}
 	}
-	return s.Dialog.Width(inner + 4).Render(strings.Join(parts, "\n"))
+	return e.box(parts, inner)
 }
 
-// overlay draws d centred over screen, keeping d's top (title and first
-// fields) when the terminal is too short for all of it.
-func overlay(screen, d string, width, height int) string {
-	if dl := strings.Split(d, "\n"); len(dl) > height {
-		d = strings.Join(dl[:height], "\n")
+// box draws lines in a rounded border with one cell of padding each side.
+func (e *env) box(lines []string, inner int) string {
+	b := e.styles.DialogBorder
+	out := make([]string, 0, len(lines)+2)
+	out = append(out, b.Render("╭"+strings.Repeat("─", inner+2)+"╮"))
+	for _, l := range lines {
+		out = append(out, b.Render("│")+" "+e.fit(l, inner)+" "+b.Render("│"))
 	}
-	dw, dh := lipgloss.Size(d)
-	x, y := max(0, (width-dw)/2), max(0, (height-dh)/2)
-	canvas := lipgloss.NewCanvas(width, height)
-	canvas.Compose(lipgloss.NewCompositor(lipgloss.NewLayer(screen), lipgloss.NewLayer(d).X(x).Y(y).Z(1)))
-	return canvas.Render()
+	out = append(out, b.Render("╰"+strings.Repeat("─", inner+2)+"╯"))
+	return strings.Join(out, "\n")
+}
+
+// overlay draws d centred over screen (lines of exactly width cells),
+// keeping d's top (title and first fields) when the terminal is too short
+// for all of it.
+func (e *env) overlay(screen, d string, width, height int) string {
+	dl := strings.Split(d, "\n")
+	if len(dl) > height {
+		dl = dl[:height]
+	}
+	dw := 0
+	for i, l := range dl {
+		if e.textWidth(l) > width {
+			dl[i] = e.truncate(l, width)
+		}
+		dw = max(dw, e.textWidth(dl[i]))
+	}
+	x, y := max(0, (width-dw)/2), max(0, (height-len(dl))/2)
+	lines := strings.Split(screen, "\n")
+	for i, l := range dl {
+		if y+i >= len(lines) {
+			break
+		}
+		under := lines[y+i]
+		left := e.pad(e.cut(under, x, ""), x)
+		right := e.m.TruncateLeft(under, x+dw, "")
+		want := max(0, width-x-dw)
+		for e.textWidth(right) > want {
+			// A wide character straddles the dialog's right edge.
+			right = e.m.TruncateLeft(right, 1, "")
+		}
+		lines[y+i] = left + ansi.ResetStyle + e.pad(l, dw) + ansi.ResetStyle + strings.Repeat(" ", max(0, want-e.textWidth(right))) + right
+	}
+	return strings.Join(lines, "\n")
 }

@@ -7,7 +7,6 @@ import (
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
@@ -25,7 +24,8 @@ type addedMsg struct {
 type addDialog struct {
 	*env
 	conn
-	me                   string // our own address, which cannot be added
+	me                   string         // our own address, which cannot be added
+	known                []node.Contact // the contact list when the dialog opened
 	addr, name, greeting textinput.Model
 	focus                int
 	addrErr              string
@@ -33,15 +33,16 @@ type addDialog struct {
 	busy                 bool
 }
 
-func newAddDialog(e *env, c conn, me node.Status, width int) *addDialog {
+func newAddDialog(e *env, c conn, me node.Status, known []node.Contact, width int) *addDialog {
 	inner := dialogWidth(width, 62)
 	d := &addDialog{
 		env:      e,
 		conn:     c,
 		me:       me.Address,
-		addr:     newInput(e.styles, "their address, chive: link or .onion", inner-2),
-		name:     newInput(e.styles, "what you call them", inner-2),
-		greeting: newInput(e.styles, "a line so they know it's you", inner-2),
+		known:    known,
+		addr:     newInput(e.styles, "their address, chive: link or .onion", inner-3),
+		name:     newInput(e.styles, "what you call them", inner-3),
+		greeting: newInput(e.styles, "a line so they know it's you", inner-3),
 	}
 	d.addr.CharLimit = 200
 	d.name.CharLimit = 64
@@ -70,33 +71,34 @@ func (d *addDialog) setFocus(i int) tea.Cmd {
 	return cmd
 }
 
-// validateAddress gives the precise reason an address is not valid.
+// validateAddress parses an address, saying in the user's words (onion's)
+// why it is not one.
 func validateAddress(s string) (onion.Address, string) {
 	if strings.TrimSpace(s) == "" {
 		return "", ""
 	}
 	a, _, err := node.ParseLink(s) // an address, or their invite link
-	if err == nil {
-		return a, ""
+	if err != nil {
+		return "", err.Error()
 	}
-	for _, e := range []error{onion.ErrAddressLength, onion.ErrAddressEncoding, onion.ErrAddressVersion, onion.ErrAddressChecksum} {
-		if errors.Is(err, e) {
-			// The last part of the message is the precise one ("…: got 55").
-			msg := err.Error()
-			if i := strings.Index(msg, e.Error()); i >= 0 {
-				msg = msg[i:]
-			}
-			return "", msg
-		}
-	}
-	return "", err.Error()
+	return a, ""
 }
 
 func (d *addDialog) update(msg tea.Msg) action {
 	switch msg := msg.(type) {
 	case addedMsg:
 		d.busy = false
-		if msg.err != nil {
+		switch {
+		case errors.Is(msg.err, node.ErrAlreadyContact):
+			d.err = displayName(msg.ct) + " is already a contact"
+			if msg.ct.State == node.StateRequested {
+				d.err = "you asked " + displayName(msg.ct) + " already; they have not answered yet"
+			}
+			return nil
+		case errors.Is(msg.err, node.ErrSelf):
+			d.err = "that is your own address: give it to others so they can add you"
+			return nil
+		case msg.err != nil:
 			d.err = msg.err.Error()
 			return nil
 		}
@@ -110,13 +112,15 @@ func (d *addDialog) update(msg tea.Msg) action {
 			return quitApp{}
 		case matches(msg, d.keys.Close):
 			return closeDialog{}
-		case msg.String() == "tab" || msg.String() == "down":
+		case matches(msg, d.keys.NextField):
 			return d.setFocus(d.focus + 1)
-		case msg.String() == "shift+tab" || msg.String() == "up":
+		case matches(msg, d.keys.PrevField):
 			return d.setFocus(d.focus - 1)
-		case msg.String() == "enter":
-			if d.focus < 2 {
-				return d.setFocus(d.focus + 1)
+		case matches(msg, d.keys.Submit):
+			// From the address, on to the nickname; from the nickname
+			// (the greeting is filled in) or the greeting, send.
+			if d.focus == 0 {
+				return d.setFocus(1)
 			}
 			return d.submit()
 		}
@@ -138,10 +142,13 @@ func (d *addDialog) submit() tea.Cmd {
 		d.err = "paste their address first"
 		return d.setFocus(0)
 	case e != "":
-		d.err = "the address is not valid: " + e
+		d.err = e
 		return d.setFocus(0)
 	case string(a) == d.me:
-		d.err = "that is your own address"
+		d.err = "that is your own address: give it to others so they can add you"
+		return d.setFocus(0)
+	case d.knownAs(a) != "":
+		d.err = d.knownAs(a)
 		return d.setFocus(0)
 	case strings.TrimSpace(d.name.Value()) == "":
 		d.err = "give them a nickname"
@@ -159,6 +166,25 @@ func (d *addDialog) submit() tea.Cmd {
 	})
 }
 
+// knownAs says why a is already in the contact list, "" if it is not.
+func (d *addDialog) knownAs(a onion.Address) string {
+	for _, ct := range d.known {
+		if ct.Address != string(a) {
+			continue
+		}
+		switch ct.State {
+		case node.StateRequested:
+			return "you already asked " + displayName(ct) + "; they have not answered yet"
+		case node.StatePendingIncoming:
+			return displayName(ct) + " already asked you: answer their request in the list"
+		case node.StateBlocked:
+			return "you blocked " + displayName(ct) + "; unblock them in their details (" + firstKey(d.keys.Details) + ")"
+		}
+		return displayName(ct) + " is already a contact"
+	}
+	return ""
+}
+
 func (d *addDialog) Render(width, height int) string {
 	s := d.styles
 	inner := dialogWidth(width, 62)
@@ -174,9 +200,13 @@ func (d *addDialog) Render(width, height int) string {
 	case d.addr.Value() == "":
 		rows = append(rows, s.Muted.Render("  56 letters/digits; chive: links and .onion work too"))
 	case e != "":
-		for _, l := range strings.Split(lipgloss.Wrap("✗ "+e, inner-2, " "), "\n") {
+		for _, l := range strings.Split(d.wrapText("✗ "+e, inner-2), "\n") {
 			rows = append(rows, "  "+s.Error.Render(l))
 		}
+	case string(a) == d.me:
+		rows = append(rows, s.Warning.Render("  that is your own address"))
+	case d.knownAs(a) != "":
+		rows = append(rows, s.Warning.Render(d.truncate("  "+d.knownAs(a), inner)))
 	default:
 		rows = append(rows, s.Success.Render("  ✓ valid address "+a.Short()))
 	}
@@ -185,9 +215,9 @@ func (d *addDialog) Render(width, height int) string {
 	case d.busy:
 		rows = append(rows, s.Accent.Render("sending request…"))
 	case d.err != "":
-		rows = append(rows, s.Error.Render(lipgloss.Wrap("✗ "+d.err, inner, " ")))
+		rows = append(rows, s.Error.Render(d.wrapText("✗ "+d.err, inner)))
 	default:
 		rows = append(rows, s.Muted.Render("They see your greeting and address, and choose to accept."))
 	}
-	return frame(s, "Add a contact", strings.Join(rows, "\n"), "tab next field · enter send request · esc cancel", inner)
+	return d.frame("Add a contact", strings.Join(rows, "\n"), "tab next field · enter send request · esc cancel", inner)
 }

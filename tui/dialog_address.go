@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
@@ -19,9 +18,10 @@ type inviteMadeMsg struct {
 	err error
 }
 
-// addressDialog shows our address, its chive: link and a QR code of it,
-// and copies the link. "i" makes an invite link (one request, a week) and
-// shows that instead: a request carrying it gets past the flood limits.
+// addressDialog shows our address on one line (so a mouse selection takes
+// it whole), a QR code of its chive: link, and copies the link. "i" makes
+// an invite link (one request, a week) and shows that instead: a request
+// carrying it gets past the flood limits.
 type addressDialog struct {
 	*env
 	conn
@@ -84,6 +84,36 @@ func (d *addressDialog) update(msg tea.Msg) action {
 	return nil
 }
 
+// copyNote says what copying did, as far as chive can know: the link went
+// to the terminal as an OSC 52 sequence, which the terminal (and tmux,
+// when it sits between) may or may not pass to the clipboard.
+func (d *addressDialog) copyNote() string {
+	what := "link"
+	if d.invite != nil {
+		what = "invite link"
+	}
+	if !d.copied {
+		return firstKey(d.keys.Copy) + " copies the " + what + " through the terminal (OSC 52). Or select it with the mouse."
+	}
+	if d.term.tmux {
+		return "Sent the " + what + " to tmux (OSC 52). It reaches your clipboard only if tmux's set-clipboard is on and your terminal takes OSC 52; if pasting gives nothing, select it with the mouse."
+	}
+	return "Sent the " + what + " to the terminal's clipboard (OSC 52). If pasting gives nothing, your terminal does not take OSC 52: select it with the mouse."
+}
+
+// hint is the dialog's last line: the keys, or what is going on.
+func (d *addressDialog) hint() string {
+	switch {
+	case d.busy:
+		return "making an invite link… · esc close"
+	case d.err != "":
+		return safetext.Line(d.err)
+	case d.invite != nil:
+		return firstKey(d.keys.Copy) + " copy invite link · esc close"
+	}
+	return firstKey(d.keys.Copy) + " copy link · i invite link · esc close"
+}
+
 // chunks cuts s into pieces of n bytes (links are ASCII).
 func chunks(s string, n int) []string {
 	var out []string
@@ -93,99 +123,99 @@ func chunks(s string, n int) []string {
 	return append(out, s)
 }
 
+// beside puts text to the right of a QR code's lines.
+func beside(q string, text []string) []string {
+	qLines := strings.Split(q, "\n")
+	body := make([]string, 0, len(qLines))
+	for i, l := range qLines {
+		t := ""
+		if i < len(text) {
+			t = text[i]
+		}
+		body = append(body, l+"  "+t)
+	}
+	return body
+}
+
 func (d *addressDialog) Render(width, height int) string {
 	s := d.styles
 	addr := d.address
 	if addr == "" {
-		return frame(s, "My address", s.Muted.Render("loading…"), "esc close", dialogWidth(width, 60))
-	}
-	link := d.link()
-	hint := "c copy link (OSC 52) · i invite link · esc close"
-	switch {
-	case d.copied:
-		hint = "✓ link copied to the clipboard · esc close"
-	case d.busy:
-		hint = "making an invite link… · esc close"
-	case d.err != "":
-		hint = safetext.Line(d.err)
-	case d.invite != nil:
-		hint = "c copy invite link (OSC 52) · esc close"
+		return d.frame("My address", s.Muted.Render("loading…"), "esc close", dialogWidth(width, 60))
 	}
 	if d.invite != nil {
-		return d.renderInvite(width, height, link, hint)
+		return d.renderInvite(width, height)
 	}
+	link := d.link()
 	// Upper case makes the QR code denser (alphanumeric mode); chive links
 	// are case-insensitive.
 	qrText := strings.ToUpper(link)
 	qw, qh := qrSize(qrText, 2)
-	half := func(a string) []string {
-		if len(a) <= 28 {
-			return []string{a}
-		}
-		return []string{a[:28], a[28:]}
+	note := s.Muted
+	if d.copied {
+		note = s.Success
 	}
-	text := []string{s.Label.Render("Address")}
-	for _, l := range half(addr) {
-		text = append(text, s.Accent.Render(l))
-	}
-	text = append(text, "", s.Label.Render("Link"), "chive:")
-	text = append(text, half(addr)...)
-	text = append(text, "", s.Muted.Render("Scan it with a phone,"), s.Muted.Render("or copy the link and"), s.Muted.Render("send it to a friend."))
-	textW := 30
+	addrLine := s.Accent.Render(addr)
 
-	// Side by side when it fits (80×24 does), else stacked, else no code.
-	switch {
-	case width >= qw+textW+8 && height >= qh+5:
-		q, err := qrBlock(qrText, 2, s, d.colour)
-		if err != nil {
-			break
+	// The QR code with the words beside it and the address under both,
+	// when it fits (80×24 does); else the words and the address alone.
+	if textW := max(30, len(addr)-qw-2); width >= qw+2+textW+4 && height >= qh+7 {
+		if q, err := qrBlock(qrText, 2, s, d.colour); err == nil {
+			text := []string{s.Label.Render("Share it with people you"), s.Label.Render("trust: they add you with it."), ""}
+			for _, l := range d.wrap(d.copyNote(), textW) {
+				text = append(text, note.Render(l))
+			}
+			body := append(beside(q, text), addrLine)
+			return d.frame("My address", strings.Join(body, "\n"), d.hint(), qw+2+textW)
 		}
-		inner := qw + 2 + textW
-		body := lipgloss.JoinHorizontal(lipgloss.Top, q, "  ", strings.Join(text, "\n"))
-		return frame(s, "My address — share it with people you trust", body, hint, inner)
-	case width >= qw+6 && height >= qh+len(text)+6:
-		q, err := qrBlock(qrText, 2, s, d.colour)
-		if err != nil {
-			break
-		}
-		inner := max(qw, textW)
-		return frame(s, "My address", strings.Join(text[:len(text)-4], "\n")+"\n"+q, hint, inner)
 	}
 	inner := dialogWidth(width, 60)
-	rows := []string{s.Label.Render("Address")}
+	rows := []string{s.Label.Render("Your address")}
 	if inner >= len(addr) {
-		rows = append(rows, s.Accent.Render(addr))
+		rows = append(rows, addrLine)
 	} else {
-		for _, l := range half(addr) {
-			rows = append(rows, s.Accent.Render(l))
-		}
+		// Too narrow for one line: in halves, and the link is to copy.
+		rows = append(rows, s.Accent.Render(addr[:28]), s.Accent.Render(addr[28:]))
 	}
-	rows = append(rows, s.Label.Render("Link ")+truncate(link, inner-5), "", s.Muted.Render("(a bigger window shows a QR code)"))
-	return frame(s, "My address", strings.Join(rows, "\n"), hint, inner)
+	rows = append(rows, s.Label.Render("Link ")+d.truncate(link, inner-5), "")
+	for _, l := range d.wrap(d.copyNote(), inner) {
+		rows = append(rows, note.Render(l))
+	}
+	rows = append(rows, "", s.Muted.Render("(a bigger window shows a QR code)"))
+	return d.frame("My address", strings.Join(rows, "\n"), d.hint(), inner)
 }
 
 // renderInvite shows the invite link, whole (its token is the point), with
 // a QR code when the window is big enough.
-func (d *addressDialog) renderInvite(width, height int, link, hint string) string {
+func (d *addressDialog) renderInvite(width, height int) string {
 	s := d.styles
+	link := d.link()
 	what := fmt.Sprintf("lets in %d request until %s", d.invite.MaxUses, d.invite.Expires.In(d.loc).Format("Jan 2"))
 	if d.invite.MaxUses != 1 {
 		what = strings.Replace(what, "request", "requests", 1)
 	}
-	title := "Invite link — " + what
+	note := s.Muted
+	if d.copied {
+		note = s.Success
+	}
+	textW := 32
 	text := []string{s.Label.Render("Invite link")}
-	for _, l := range chunks(link, 32) {
+	for _, l := range chunks(link, textW) {
 		text = append(text, s.Accent.Render(l))
 	}
-	text = append(text, "", s.Muted.Render("Give it only to the person"), s.Muted.Render("you want to hear from: their"),
-		s.Muted.Render("request skips the limits on"), s.Muted.Render("strangers' requests."))
-	textW := 32
+	text = append(text, "")
+	for _, l := range d.wrap("Give it only to the person you want to hear from: their request skips the limits on strangers' requests.", textW) {
+		text = append(text, s.Muted.Render(l))
+	}
 	qrText := strings.ToUpper(link)
 	qw, qh := qrSize(qrText, 2)
-	if width >= qw+textW+8 && height >= qh+5 {
+	if width >= qw+textW+8 && height >= qh+7 {
 		if q, err := qrBlock(qrText, 2, s, d.colour); err == nil {
-			body := lipgloss.JoinHorizontal(lipgloss.Top, q, "  ", strings.Join(text, "\n"))
-			return frame(s, title, body, hint, qw+2+textW)
+			body := beside(q, text)
+			for _, l := range d.wrap(d.copyNote(), qw+2+textW) {
+				body = append(body, note.Render(l))
+			}
+			return d.frame("Invite link — "+what, strings.Join(body, "\n"), d.hint(), qw+2+textW)
 		}
 	}
 	inner := dialogWidth(width, 60)
@@ -193,6 +223,10 @@ func (d *addressDialog) renderInvite(width, height int, link, hint string) strin
 	for _, l := range chunks(link, max(inner, 16)) {
 		rows = append(rows, s.Accent.Render(l))
 	}
+	rows = append(rows, "")
+	for _, l := range d.wrap(d.copyNote(), inner) {
+		rows = append(rows, note.Render(l))
+	}
 	rows = append(rows, "", s.Muted.Render("(a bigger window shows a QR code)"))
-	return frame(s, "Invite link", strings.Join(rows, "\n"), hint, inner)
+	return d.frame("Invite link", strings.Join(rows, "\n"), d.hint(), inner)
 }

@@ -6,8 +6,8 @@ import (
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
 )
 
@@ -34,7 +34,7 @@ type detailsDialog struct {
 }
 
 func newDetailsDialog(e *env, c conn, ct node.Contact, width int) *detailsDialog {
-	d := &detailsDialog{env: e, conn: c, ct: ct, name: newInput(e.styles, "nickname", dialogWidth(width, 62)-12)}
+	d := &detailsDialog{env: e, conn: c, ct: ct, name: newInput(e.styles, "nickname", dialogWidth(width, 62)-13)}
 	d.name.CharLimit = 64
 	return d
 }
@@ -111,7 +111,9 @@ func (d *detailsDialog) update(msg tea.Msg) action {
 			note = "marked " + name + " not verified"
 		}
 		return report(d.ctx, note, func(ctx context.Context) error { return api.SetVerified(ctx, addr, v) })
-	case matches(k, d.keys.Block):
+	case matches(k, d.keys.Unblock) && d.ct.State == node.StateBlocked:
+		return report(d.ctx, "unblocked "+name, func(ctx context.Context) error { return api.UnblockContact(ctx, addr) })
+	case matches(k, d.keys.Block) && d.ct.State != node.StateBlocked:
 		d.confirm = "block"
 	case matches(k, d.keys.Delete):
 		d.confirm = "delete"
@@ -168,19 +170,27 @@ func (d *detailsDialog) Render(width, height int) string {
 		node.StateAccepted:        "contact",
 		node.StateRequested:       "request sent, waiting for them to accept",
 		node.StatePendingIncoming: "asked to chat with you",
-		node.StateBlocked:         "blocked",
+		node.StateBlocked:         "blocked: nothing from them reaches you",
 	}[ct.State]
-	nameRow := s.Label.Render("Nickname  ") + s.Header.Render(displayName(ct))
+	label := func(l string) string { return s.Label.Render(d.pad(l, 12)) }
+	nameRow := label("Nickname") + s.Header.Render(displayName(ct))
 	if d.renaming {
-		nameRow = s.Label.Render("Nickname  ") + d.name.View()
+		nameRow = label("Nickname") + d.name.View()
 	}
-	rows := []string{
-		nameRow,
-		s.Label.Render("Status    ") + state + " · " + presenceText(d.now(), ct),
+	status := state
+	if ct.State != node.StateBlocked {
+		status += " · " + presenceText(d.now(), ct)
+	}
+	rows := []string{nameRow}
+	if peer := safetext.Line(strings.TrimSpace(ct.PeerName)); peer != "" && peer != safetext.Line(strings.TrimSpace(ct.Name)) {
+		rows = append(rows, label("Their name")+s.Muted.Render(peer))
+	}
+	rows = append(rows,
+		label("Status")+status,
 		s.Label.Render("Address"),
-		lipgloss.Wrap(ct.Address, inner, ""),
+		d.wrapText(ct.Address, inner),
 		"",
-	}
+	)
 	if ct.State == node.StateAccepted {
 		ver := s.Warning.Render("not verified")
 		if ct.Verified {
@@ -193,11 +203,21 @@ func (d *detailsDialog) Render(width, height int) string {
 		case d.safety == "":
 			rows = append(rows, s.Muted.Render("loading…"))
 		default:
-			rows = append(rows, s.Accent.Render(lipgloss.Wrap(d.safety, inner, " ")))
+			rows = append(rows, s.Accent.Render(d.wrapText(d.safety, inner)))
 		}
-		rows = append(rows, s.Muted.Render(lipgloss.Wrap("Compare it with "+displayName(ct)+"'s screen in person or on a call; if it matches, press v.", inner, " ")))
+		rows = append(rows, s.Muted.Render(d.wrapText("Compare it with "+displayName(ct)+"'s screen in person or on a call; if it matches, press v.", inner)))
 	}
-	hint := "r rename · v verified · b block · x delete · esc close"
+	verify := "v mark verified"
+	if ct.Verified {
+		verify = "v mark not verified"
+	}
+	hint := "r rename · " + verify + " · b block · x delete · esc close"
+	switch ct.State {
+	case node.StateBlocked:
+		hint = firstKey(d.keys.Unblock) + " unblock · r rename · x delete · esc close"
+	case node.StateRequested, node.StatePendingIncoming:
+		hint = "r rename · b block · x delete · esc close"
+	}
 	switch {
 	case d.renaming:
 		hint = "enter save · esc cancel"
@@ -212,5 +232,5 @@ func (d *detailsDialog) Render(width, height int) string {
 	if d.note != "" && d.renaming {
 		rows = append([]string{s.Accent.Render(d.note)}, rows...)
 	}
-	return frame(s, "Contact details", strings.Join(rows, "\n"), hint, inner)
+	return d.frame("Contact details", strings.Join(rows, "\n"), hint, inner)
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/node"
@@ -65,12 +64,12 @@ func (d *requestDialog) Render(width, height int) string {
 		s.Header.Render(displayName(d.ct)) + " wants to chat with you.",
 		"",
 		s.Label.Render("Greeting"),
-		lipgloss.Wrap(greeting, inner, " "),
+		d.wrapText(greeting, inner),
 		"",
 		s.Label.Render("Address"),
-		lipgloss.Wrap(d.ct.Address, inner, ""),
+		d.wrapText(d.ct.Address, inner),
 		"",
-		s.Muted.Render(lipgloss.Wrap("Only accept people you know. Declining tells them nothing; blocking also ignores them from now on.", inner, " ")),
+		s.Muted.Render(d.wrapText("Only accept people you know. Declining tells them nothing; blocking also ignores them from now on.", inner)),
 	}
-	return frame(s, "Contact request", strings.Join(rows, "\n"), "a accept · d decline · b block · esc decide later", inner)
+	return d.frame("Contact request", strings.Join(rows, "\n"), "a accept · d decline · b block · esc decide later", inner)
 }

@@ -21,7 +21,7 @@ type switcher struct {
 }
 
 func newSwitcher(e *env, c conn, contacts []node.Contact, width int) *switcher {
-	d := &switcher{env: e, conn: c, contacts: contacts, in: newInput(e.styles, "type part of a name", dialogWidth(width, 44)-2)}
+	d := &switcher{env: e, conn: c, contacts: contacts, in: newInput(e.styles, "type part of a name", dialogWidth(width, 44)-3)}
 	d.in.Focus()
 	d.filter()
 	return d
@@ -88,11 +88,11 @@ func (d *switcher) Render(width, height int) string {
 	start := max(0, d.cur-maxRows+1)
 	for i := start; i < len(d.matches) && i < start+maxRows; i++ {
 		ct := d.matches[i]
-		line := presenceDot(s, ct) + " " + truncate(displayName(ct), inner-10)
+		line := presenceDot(s, ct) + " " + d.truncate(displayName(ct), inner-10)
 		if ct.Unread > 0 {
 			line += " " + s.Unread.Render("("+strconv.Itoa(ct.Unread)+")")
 		}
-		line = fit(line, inner)
+		line = d.fit(line, inner)
 		if i == d.cur {
 			line = s.Selected.Render(line)
 		}
@@ -101,5 +101,5 @@ func (d *switcher) Render(width, height int) string {
 	if len(d.matches) == 0 {
 		rows = append(rows, s.Muted.Render("no match"))
 	}
-	return frame(s, "Go to conversation", strings.Join(rows, "\n"), "↑/↓ choose · enter open · esc close", inner)
+	return d.frame("Go to conversation", strings.Join(rows, "\n"), "↑/↓ choose · enter open · esc close", inner)
 }

@@ -2,11 +2,13 @@ package tui
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/chive-im/chive/node"
@@ -99,6 +101,39 @@ func TestGoldenColour(t *testing.T) {
 			w.Write([]byte(m.View().Content))
 			golden.RequireEqual(t, buf.Bytes())
 		})
+	}
+}
+
+// TestGoldenWideText draws a screen full of ZWJ emoji, flags, CJK and RTL
+// text at the four sizes the issue names, in colour (256 colours, dark) and
+// without (NO_COLOR: Bubble Tea's Ascii profile, attributes but no colours),
+// as the renderer measures it until the terminal reports grapheme support,
+// and at 80×24 once it does.
+func TestGoldenWideText(t *testing.T) {
+	for _, sz := range [][2]int{{50, 20}, {80, 24}, {160, 45}, {250, 70}} {
+		for _, p := range []colorprofile.Profile{colorprofile.ANSI256, colorprofile.Ascii} {
+			for _, grapheme := range []bool{false, true} {
+				if grapheme && sz != [2]int{80, 24} {
+					continue
+				}
+				name := fmt.Sprintf("%dx%d_%s", sz[0], sz[1], map[colorprofile.Profile]string{colorprofile.ANSI256: "colour", colorprofile.Ascii: "nocolor"}[p])
+				if grapheme {
+					name += "_grapheme"
+				}
+				t.Run(name, func(t *testing.T) {
+					m := testModel(t, wideWorld(t), sz[0], sz[1])
+					drive(t, m, tea.ColorProfileMsg{Profile: p})
+					if grapheme {
+						drive(t, m, tea.ModeReportMsg{Mode: ansi.ModeUnicodeCore, Value: ansi.ModeReset})
+					}
+					drive(t, m, press("down"))
+					var buf bytes.Buffer
+					w := &colorprofile.Writer{Forward: &buf, Profile: p}
+					w.Write([]byte(m.View().Content))
+					golden.RequireEqual(t, buf.Bytes())
+				})
+			}
+		}
 	}
 }
 

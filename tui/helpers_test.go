@@ -327,3 +327,6 @@ type colorRGB struct{ r, g, b uint8 }
 func (c colorRGB) RGBA() (r, g, b, a uint32) {
 	return uint32(c.r) * 0x101, uint32(c.g) * 0x101, uint32(c.b) * 0x101, 0xffff
 }
+
+// plainText strips escape sequences.
+func plainText(s string) string { return ansi.Strip(s) }

@@ -1,12 +1,20 @@
 package tui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"unicode"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // KeyMap is every key the app reacts to. The help screen and the short help
 // in the status bar are built from it, so what is listed is what works.
 type KeyMap struct {
 	// Global, on the main screen.
 	Quit        key.Binding
+	Interrupt   key.Binding
 	Help        key.Binding
 	Switcher    key.Binding
 	AddContact  key.Binding
@@ -19,6 +27,7 @@ type KeyMap struct {
 	ScrollDown  key.Binding
 	ScrollTop   key.Binding
 	ScrollEnd   key.Binding
+	JumpUnread  key.Binding
 	ListUp      key.Binding
 	ListDown    key.Binding
 	OpenChat    key.Binding
@@ -31,6 +40,7 @@ type KeyMap struct {
 	Accept      key.Binding
 	Decline     key.Binding
 	Block       key.Binding
+	Unblock     key.Binding
 	Rename      key.Binding
 	Verify      key.Binding
 	Delete      key.Binding
@@ -43,7 +53,8 @@ type KeyMap struct {
 // function keys because the composer takes every printable key.
 func DefaultKeyMap() KeyMap {
 	return KeyMap{
-		Quit:        key.NewBinding(key.WithKeys("ctrl+c", "ctrl+q"), key.WithHelp("ctrl+q", "quit")),
+		Quit:        key.NewBinding(key.WithKeys("ctrl+q"), key.WithHelp("ctrl+q", "quit (keeps drafts)")),
+		Interrupt:   key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "clear message, then quit")),
 		Help:        key.NewBinding(key.WithKeys("f1", "?"), key.WithHelp("f1/?", "help (? in the list)")),
 		Switcher:    key.NewBinding(key.WithKeys("ctrl+k"), key.WithHelp("ctrl+k", "switch conversation")),
 		AddContact:  key.NewBinding(key.WithKeys("ctrl+n"), key.WithHelp("ctrl+n", "add contact")),
@@ -56,6 +67,7 @@ func DefaultKeyMap() KeyMap {
 		ScrollDown:  key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "scroll down")),
 		ScrollTop:   key.NewBinding(key.WithKeys("home"), key.WithHelp("home", "oldest")),
 		ScrollEnd:   key.NewBinding(key.WithKeys("end"), key.WithHelp("end", "newest")),
+		JumpUnread:  key.NewBinding(key.WithKeys("alt+u"), key.WithHelp("alt+u", "first unread")),
 		ListUp:      key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "previous contact")),
 		ListDown:    key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "next contact")),
 		OpenChat:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open conversation")),
@@ -68,6 +80,7 @@ func DefaultKeyMap() KeyMap {
 		Accept:      key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "accept")),
 		Decline:     key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "decline")),
 		Block:       key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "block")),
+		Unblock:     key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unblock")),
 		Rename:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rename")),
 		Verify:      key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "mark verified")),
 		Delete:      key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "delete")),
@@ -92,10 +105,10 @@ type keyGroup struct {
 // dialog are built from it.
 func (k KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Quit}},
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Interrupt, k.Quit}},
 		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
-		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.Close, k.Submit, k.NextField, k.PrevField}},
-		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
+		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.JumpUnread, k.Close, k.Submit, k.NextField, k.PrevField}},
+		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
 	}
 }
 
@@ -115,4 +128,65 @@ func firstKey(b key.Binding) string {
 		return ks[0]
 	}
 	return ""
+}
+
+// VimKeyMap is DefaultKeyMap with Vim's motions where no text is typed (the
+// contact list has focus): j/k move, gg and G go to the oldest and newest
+// message, Ctrl+B and Ctrl+F page. The composer stays an editor.
+func VimKeyMap() KeyMap {
+	k := DefaultKeyMap()
+	k.ScrollTop = key.NewBinding(key.WithKeys("home", "g g"), key.WithHelp("home/gg", "oldest"))
+	k.ScrollEnd = key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("end/G", "newest"))
+	k.ScrollUp = key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup/ctrl+b", "scroll up"))
+	k.ScrollDown = key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn/ctrl+f", "scroll down"))
+	return k
+}
+
+// keyAction is a binding with its name in the config file (the KeyMap
+// field in snake case: AddContact is add_contact).
+type keyAction struct {
+	name string
+	b    *key.Binding
+}
+
+// keyActions lists every binding of km, in KeyMap order.
+func keyActions(km *KeyMap) []keyAction {
+	v := reflect.ValueOf(km).Elem()
+	out := make([]keyAction, 0, v.NumField())
+	for i := range v.NumField() {
+		out = append(out, keyAction{name: snake(v.Type().Field(i).Name), b: v.Field(i).Addr().Interface().(*key.Binding)})
+	}
+	return out
+}
+
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// sequence reports whether a binding of km starts with the key prefix
+// followed by more keys ("g" of "g g"), so the next key press completes it.
+func (k *KeyMap) sequence(prefix string) bool {
+	for _, a := range keyActions(k) {
+		for _, s := range a.b.Keys() {
+			if strings.HasPrefix(s, prefix+" ") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// matchesSeq reports whether the key sequence seq ("g g") is one of b's keys.
+func matchesSeq(seq string, b key.Binding) bool {
+	return b.Enabled() && slices.Contains(b.Keys(), seq)
 }

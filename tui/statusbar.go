@@ -13,7 +13,10 @@ import (
 )
 
 const (
-	flashFor      = 6 * time.Second
+	flashFor      = 6 * time.Second  // a note stays this long…
+	flashErrFor   = 12 * time.Second // …an error longer…
+	fadeSteps     = 8                // …then fades in this many steps…
+	fadeStep      = 120 * time.Millisecond
 	torStallAfter = 60 * time.Second
 )
 
@@ -27,11 +30,13 @@ type statusBar struct {
 	flash    string
 	flashErr bool
 	flashID  int
+	fade     int // steps of the flash's fade done; 0 while it is fully shown
 
 	torProgressN int  // counts bootstrap progress, to notice a stall
 	torStalled   bool // no bootstrap progress for torStallAfter
 
 	eventsClosed bool
+	connection   string // "" while connected to the node; else why not (reconnecting)
 }
 
 // torStallMsg fires torStallAfter after bootstrap progress n.
@@ -74,18 +79,30 @@ func (b *statusBar) stallTimer(n int) {
 	}
 }
 
-// setFlash shows s in place of Tor's state for flashFor.
+// setFlash shows s in place of Tor's state for a while, then fades it out.
+// One timer at a time, and none once it is gone: an idle screen does not tick.
 func (b *statusBar) setFlash(s string, isErr bool) tea.Cmd {
-	b.flash, b.flashErr = s, isErr
+	b.flash, b.flashErr, b.fade = s, isErr, 0
 	b.flashID++
-	return b.after(flashFor, flashExpiredMsg{b.flashID})
+	hold := flashFor
+	if isErr {
+		hold = flashErrFor
+	}
+	return b.after(hold, flashTickMsg{b.flashID})
 }
 
-// expire clears flash id unless a newer one replaced it.
-func (b *statusBar) expire(id int) {
-	if id == b.flashID {
-		b.flash = ""
+// flashTick is flash id's timer: the next step of its fade, or its end.
+// Without colours there is nothing to fade: it just goes.
+func (b *statusBar) flashTick(id int) tea.Cmd {
+	if id != b.flashID || b.flash == "" {
+		return nil // replaced by a newer flash, whose timer runs
 	}
+	b.fade++
+	if !b.colour || b.fade >= fadeSteps {
+		b.flash, b.fade = "", 0
+		return nil
+	}
+	return b.after(fadeStep, flashTickMsg{id})
 }
 
 // setCounts keeps the counters in step with the contact list.
@@ -121,10 +138,17 @@ func (b *statusBar) Render(width int) string {
 	switch {
 	case b.flash != "":
 		mid = b.flash
-		midStyle = s.StatusBar.Foreground(s.Accent.GetForeground())
+		fg := s.Accent.GetForeground()
 		if b.flashErr {
-			midStyle = s.StatusError
+			fg = s.StatusError.GetForeground()
 		}
+		if b.fade > 0 {
+			// Fading: from the flash's colour towards the bar's own text.
+			fg = lipgloss.Blend1D(fadeSteps+1, fg, s.StatusBar.GetForeground())[b.fade]
+		}
+		midStyle = s.StatusBar.Foreground(fg).Bold(b.flashErr)
+	case b.connection != "":
+		mid, midStyle = "◷ "+b.connection, s.StatusError
 	case b.eventsClosed:
 		mid, midStyle = "✗ disconnected from the node", s.StatusError
 	}
@@ -142,6 +166,14 @@ const (
 func torText(st node.Status) (string, statusKind) {
 	t := st.Tor
 	switch t.State {
+	case node.TorOffline:
+		why := safetext.Line(t.Error)
+		if why == "" {
+			why = "no network"
+		}
+		return "✗ offline: " + why, styleFailed
+	case node.TorReconnecting:
+		return "◷ network back, reconnecting…", styleBusy
 	case node.TorFailed:
 		e := t.Error
 		if e == "" {
@@ -169,18 +201,18 @@ func (b *statusBar) join(w int, left, mid string, midStyle lipgloss.Style) strin
 	if w < 60 {
 		right = fmt.Sprintf("%d/%d ", b.status.ContactsOnline, b.status.Contacts)
 	}
-	lw, rw := lipgloss.Width(left), lipgloss.Width(right)
+	lw, rw := b.textWidth(left), b.textWidth(right)
 	midW := w - lw - rw - 4
 	if midW < 8 {
-		left = truncate(left, max(0, w-rw-12))
-		lw = lipgloss.Width(left)
+		left = b.truncate(left, max(0, w-rw-12))
+		lw = b.textWidth(left)
 		midW = max(0, w-lw-rw-4)
 	}
-	mid = truncate(mid, midW)
-	gap := max(0, w-lw-rw-lipgloss.Width(mid)-4)
+	mid = b.truncate(mid, midW)
+	gap := max(0, w-lw-rw-b.textWidth(mid)-4)
 	out := s.StatusBar.Bold(true).Render(left) + s.StatusBar.Render("  ") + midStyle.Render(mid) +
 		s.StatusBar.Render(strings.Repeat(" ", gap)+"  ") + s.StatusBar.Render(right)
-	return fit(out, w)
+	return b.fit(out, w)
 }
 
 // banner is what Tor's state means for the conversation pane: a warning
@@ -192,7 +224,7 @@ func (b *statusBar) banner(w, maxLines int) []string {
 	if b.torStalled {
 		t := b.status.Tor
 		text := fmt.Sprintf("◷ Tor has been stuck at %d%% (%s) for a while. Is this computer online? A firewall or a censored network may block Tor; chive keeps trying. With no internet at all, try a private Tor network: chive testnet up (see the README).", t.Percent, safetext.Line(t.Summary))
-		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
+		for _, l := range b.wrap(text, w-2) {
 			out = append(out, " "+s.Warning.Render(l))
 		}
 		out = out[:min(len(out), max(0, maxLines))]
@@ -203,7 +235,7 @@ func (b *statusBar) banner(w, maxLines int) []string {
 			why = "Tor stopped"
 		}
 		text := "✗ Tor failed: " + safetext.Line(why) + ". Check your network connection (and that tor is installed), then restart chive."
-		for _, l := range strings.Split(lipgloss.Wrap(text, w-2, " "), "\n") {
+		for _, l := range b.wrap(text, w-2) {
 			out = append(out, " "+s.Error.Render(l))
 		}
 		out = out[:min(len(out), max(0, maxLines))]

@@ -1,7 +1,10 @@
 package tui
 
 import (
+	"fmt"
 	"image/color"
+	"strconv"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 )
@@ -47,10 +50,11 @@ type Styles struct {
 	MarkFailed    lipgloss.Style
 	Typing        lipgloss.Style
 
-	Dialog      lipgloss.Style
-	DialogTitle lipgloss.Style
-	Label       lipgloss.Style
-	Key         lipgloss.Style
+	Dialog       lipgloss.Style
+	DialogBorder lipgloss.Style
+	DialogTitle  lipgloss.Style
+	Label        lipgloss.Style
+	Key          lipgloss.Style
 
 	StrengthWeak   lipgloss.Style
 	StrengthFair   lipgloss.Style
@@ -60,20 +64,125 @@ type Styles struct {
 	QRDark, QRLight color.Color
 }
 
+// palette is a theme's colours, by meaning.
+type palette struct {
+	text, muted, accent, them, ok, warn, err, bar, selection, divider color.Color
+}
+
+// colourNames are the palette's names in the config file (theme.colors).
+var colourNames = []string{"text", "muted", "accent", "them", "ok", "warn", "error", "bar", "selection", "divider"}
+
+var themeNames = []string{"auto", "dark", "light", "high-contrast"}
+
+func (p *palette) slot(name string) *color.Color {
+	switch name {
+	case "text":
+		return &p.text
+	case "muted":
+		return &p.muted
+	case "accent":
+		return &p.accent
+	case "them":
+		return &p.them
+	case "ok":
+		return &p.ok
+	case "warn":
+		return &p.warn
+	case "error":
+		return &p.err
+	case "bar":
+		return &p.bar
+	case "selection":
+		return &p.selection
+	case "divider":
+		return &p.divider
+	}
+	return nil
+}
+
+func basePalette(isDark bool) palette {
+	if isDark {
+		return palette{
+			text: lipgloss.Color("#e6edf3"), muted: lipgloss.Color("#8b949e"), accent: lipgloss.Color("#c297ff"),
+			them: lipgloss.Color("#56d4dd"), ok: lipgloss.Color("#3fb950"), warn: lipgloss.Color("#d29922"),
+			err: lipgloss.Color("#f85149"), bar: lipgloss.Color("#21262d"), selection: lipgloss.Color("#2d333b"),
+			divider: lipgloss.Color("#30363d"),
+		}
+	}
+	return palette{
+		text: lipgloss.Color("#1f2328"), muted: lipgloss.Color("#6e7781"), accent: lipgloss.Color("#6639ba"),
+		them: lipgloss.Color("#0a6b8a"), ok: lipgloss.Color("#1a7f37"), warn: lipgloss.Color("#9a6700"),
+		err: lipgloss.Color("#cf222e"), bar: lipgloss.Color("#eaeef2"), selection: lipgloss.Color("#ddf4ff"),
+		divider: lipgloss.Color("#d0d7de"),
+	}
+}
+
+// highContrastPalette is pure black and white with saturated colours, for
+// low vision and bright rooms.
+func highContrastPalette(isDark bool) palette {
+	if isDark {
+		return palette{
+			text: lipgloss.Color("#ffffff"), muted: lipgloss.Color("#d0d0d0"), accent: lipgloss.Color("#ffd700"),
+			them: lipgloss.Color("#00ffff"), ok: lipgloss.Color("#00ff00"), warn: lipgloss.Color("#ffff00"),
+			err: lipgloss.Color("#ff5f5f"), bar: lipgloss.Color("#000000"), selection: lipgloss.Color("#005fff"),
+			divider: lipgloss.Color("#ffffff"),
+		}
+	}
+	return palette{
+		text: lipgloss.Color("#000000"), muted: lipgloss.Color("#303030"), accent: lipgloss.Color("#5f00af"),
+		them: lipgloss.Color("#005f87"), ok: lipgloss.Color("#005f00"), warn: lipgloss.Color("#875f00"),
+		err: lipgloss.Color("#af0000"), bar: lipgloss.Color("#ffffff"), selection: lipgloss.Color("#ffff87"),
+		divider: lipgloss.Color("#000000"),
+	}
+}
+
+// parseColour reads "#rrggbb", "#rgb" or an ANSI colour number "0"–"255".
+func parseColour(s string) (color.Color, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 || n > 255 {
+			return nil, fmt.Errorf("%q: an ANSI colour is 0 to 255", s)
+		}
+		return lipgloss.Color(s), nil
+	}
+	if h, ok := strings.CutPrefix(s, "#"); ok && (len(h) == 6 || len(h) == 3) {
+		if _, err := strconv.ParseUint(h, 16, 32); err == nil {
+			return lipgloss.Color(s), nil
+		}
+	}
+	return nil, fmt.Errorf("%q: write a colour as #rrggbb or an ANSI number 0-255", s)
+}
+
+// ThemeStyles returns the styles of a theme for a dark or light terminal
+// (the background chive asked the terminal for). The colours of the config
+// are already validated.
+func ThemeStyles(t ThemeConfig, isDark bool) Styles {
+	switch t.Name {
+	case "dark":
+		isDark = true
+	case "light":
+		isDark = false
+	}
+	p := basePalette(isDark)
+	if t.Name == "high-contrast" {
+		p = highContrastPalette(isDark)
+	}
+	for name, v := range t.Colors {
+		if c, err := parseColour(v); err == nil && p.slot(name) != nil {
+			*p.slot(name) = c
+		}
+	}
+	return stylesFrom(p, isDark)
+}
+
 // DefaultStyles returns chive's styles for a dark or light background.
-func DefaultStyles(isDark bool) Styles {
-	ld := lipgloss.LightDark(isDark)
+func DefaultStyles(isDark bool) Styles { return ThemeStyles(ThemeConfig{Name: "auto"}, isDark) }
+
+func stylesFrom(p palette, isDark bool) Styles {
 	var (
-		fg      = ld(lipgloss.Color("#1f2328"), lipgloss.Color("#e6edf3"))
-		muted   = ld(lipgloss.Color("#6e7781"), lipgloss.Color("#8b949e"))
-		accent  = ld(lipgloss.Color("#6639ba"), lipgloss.Color("#c297ff"))
-		them    = ld(lipgloss.Color("#0a6b8a"), lipgloss.Color("#56d4dd"))
-		green   = ld(lipgloss.Color("#1a7f37"), lipgloss.Color("#3fb950"))
-		yellow  = ld(lipgloss.Color("#9a6700"), lipgloss.Color("#d29922"))
-		red     = ld(lipgloss.Color("#cf222e"), lipgloss.Color("#f85149"))
-		barBg   = ld(lipgloss.Color("#eaeef2"), lipgloss.Color("#21262d"))
-		selBg   = ld(lipgloss.Color("#ddf4ff"), lipgloss.Color("#2d333b"))
-		divider = ld(lipgloss.Color("#d0d7de"), lipgloss.Color("#30363d"))
+		fg, muted, accent, them = p.text, p.muted, p.accent, p.them
+		green, yellow, red      = p.ok, p.warn, p.err
+		barBg, selBg, divider   = p.bar, p.selection, p.divider
 	)
 	s := Styles{IsDark: isDark}
 	s.Title = lipgloss.NewStyle().Bold(true).Foreground(accent)
@@ -112,6 +221,7 @@ func DefaultStyles(isDark bool) Styles {
 	s.Typing = lipgloss.NewStyle().Foreground(accent).Italic(true)
 
 	s.Dialog = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1)
+	s.DialogBorder = lipgloss.NewStyle().Foreground(accent)
 	s.DialogTitle = lipgloss.NewStyle().Bold(true).Foreground(accent)
 	s.Label = lipgloss.NewStyle().Foreground(muted)
 	s.Key = lipgloss.NewStyle().Bold(true).Foreground(fg)

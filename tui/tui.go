@@ -12,10 +12,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/chive-im/chive/node"
 )
@@ -52,10 +54,23 @@ type Options struct {
 	Location *time.Location
 
 	// NoBell and NoTitle turn off the terminal bell and the unread count in
-	// the window title when a message arrives out of view.
+	// the window title when a message arrives out of view, whatever the
+	// config says.
 	NoBell, NoTitle bool
 
-	// KeyMap overrides DefaultKeyMap.
+	// Config is the config file's settings; nil is DefaultConfig.
+	Config *Config
+	// ConfigPath is where the settings dialog saves the toggles that belong
+	// to this terminal (bell, title, notifications); "" saves nothing.
+	ConfigPath string
+	// ConfigError is why the config file could not be used; the main
+	// screen shows it.
+	ConfigError error
+	// Getenv reads the environment (tmux, the terminal's name); nil is
+	// os.Getenv.
+	Getenv func(string) string
+
+	// KeyMap overrides the config's key bindings.
 	KeyMap *KeyMap
 	// Dark fixes the background instead of asking the terminal (tests).
 	Dark *bool
@@ -75,6 +90,7 @@ const (
 type Model struct {
 	ctx    context.Context
 	opts   Options
+	cfg    Config
 	keys   KeyMap
 	styles Styles
 	now    func() time.Time
@@ -95,9 +111,22 @@ type Model struct {
 // New returns the root model. ctx bounds every node call and the event
 // subscription; cancel it after the program ends.
 func New(ctx context.Context, opts Options) *Model {
-	m := &Model{ctx: ctx, opts: opts, keys: DefaultKeyMap(), now: opts.Now, loc: opts.Location}
+	cfg := DefaultConfig()
+	if opts.Config != nil {
+		cfg = *opts.Config
+	}
+	m := &Model{ctx: ctx, opts: opts, cfg: cfg, now: opts.Now, loc: opts.Location}
+	if km, err := cfg.KeyMap(); err == nil {
+		m.keys = km
+	} else {
+		m.keys = DefaultKeyMap() // LoadConfig validated it; a hand-made Config may not be
+	}
 	if opts.KeyMap != nil {
 		m.keys = *opts.KeyMap
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -109,10 +138,13 @@ func New(ctx context.Context, opts Options) *Model {
 	if opts.Dark != nil {
 		dark = *opts.Dark
 	}
-	m.styles = DefaultStyles(dark)
-	m.e = &env{keys: &m.keys, styles: &m.styles, now: m.now, loc: m.loc, noBell: opts.NoBell, noTitle: opts.NoTitle, colour: true}
-	m.welcome = newWelcome(&m.keys, &m.styles)
-	m.unlock = newUnlock(&m.keys, &m.styles, opts.Dir)
+	m.styles = ThemeStyles(cfg.Theme, dark)
+	m.e = &env{keys: &m.keys, styles: &m.styles, cfg: &m.cfg, now: m.now, loc: m.loc, colour: true,
+		noBell: opts.NoBell || !cfg.Notifications.Bell, noTitle: opts.NoTitle || !cfg.Notifications.Title,
+		term: detectTerminal(getenv), configPath: opts.ConfigPath, termDark: dark}
+	m.e.notify = newNotifier(cfg.Notifications, m.e.term)
+	m.welcome = newWelcome(m.e)
+	m.unlock = newUnlock(m.e, opts.Dir)
 	if opts.API != nil {
 		m.screen = screenMain
 		m.api = opts.API
@@ -125,12 +157,18 @@ func New(ctx context.Context, opts Options) *Model {
 func (m *Model) env() *env { return m.e }
 
 type env struct {
+	cells           // how wide the terminal draws text; see cells
 	keys            *KeyMap
 	styles          *Styles
+	cfg             *Config
+	configPath      string   // where toggles are saved; "" for nowhere
+	term            terminal // what the terminal is and can do
+	notify          notifier // desktop notifications
 	now             func() time.Time
 	loc             *time.Location
 	noBell, noTitle bool
 	colour          bool // the terminal shows colours (not NO_COLOR or a dumb terminal)
+	termDark        bool // the terminal's background is dark (as it said, or assumed)
 	noTimers        bool // tests: one-shot timers are sent by the test instead
 }
 
@@ -152,7 +190,7 @@ func (m *Model) Init() tea.Cmd {
 	}
 	switch {
 	case m.chat != nil:
-		cmds = append(cmds, m.chat.Init())
+		cmds = append(cmds, m.chat.Init(), m.configNotice())
 	case m.opts.Profile != nil:
 		p := m.opts.Profile
 		cmds = append(cmds, call(m.ctx, func(ctx context.Context) tea.Msg {
@@ -179,17 +217,24 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.ColorProfileMsg:
 		m.e.colour = msg.Profile >= colorprofile.ANSI
 		return m, nil
-	case tea.BackgroundColorMsg:
-		m.styles = DefaultStyles(msg.IsDark())
-		m.welcome.restyle()
-		m.unlock.restyle()
-		if m.chat != nil {
-			m.chat.restyle()
+	case tea.ModeReportMsg:
+		// The terminal answered Bubble Tea's question about grapheme
+		// clustering (mode 2027). Bubble Tea's renderer switches to
+		// grapheme widths on the same answers; the layout follows it.
+		if msg.Mode == ansi.ModeUnicodeCore && (msg.Value == ansi.ModeSet || msg.Value == ansi.ModeReset || msg.Value == ansi.ModePermanentlySet) && m.e.cells.m != ansi.GraphemeWidth {
+			m.e.cells.m = ansi.GraphemeWidth
+			m.restyle()
 		}
 		return m, nil
+	case tea.BackgroundColorMsg:
+		m.e.termDark = msg.IsDark()
+		m.styles = ThemeStyles(m.cfg.Theme, msg.IsDark())
+		m.restyle()
+		return m, nil
 	case tea.KeyPressMsg:
-		// Ctrl+C always quits, whatever has focus.
-		if msg.String() == "ctrl+c" {
+		// Ctrl+C quits, except on the main screen, where it first closes a
+		// dialog or clears the composer (chatModel.interrupt).
+		if m.screen != screenMain && matches(msg, m.keys.Interrupt) {
 			return m, tea.Quit
 		}
 	case profileStateMsg:
@@ -225,7 +270,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.screen = screenMain
 		m.chat = newChat(m.ctx, msg.api, m.env())
 		m.chat.SetSize(m.width, m.height)
-		return m, m.chat.Init()
+		return m, tea.Batch(m.chat.Init(), m.configNotice())
 	}
 
 	var cmd tea.Cmd
@@ -244,6 +289,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// configNotice shows a config file's mistake on the main screen.
+func (m *Model) configNotice() tea.Cmd {
+	if m.opts.ConfigError == nil {
+		return nil
+	}
+	return m.chat.bar.setFlash(m.opts.ConfigError.Error()+" · using the defaults", true)
+}
+
+// restyle redraws everything after the styles or the width method changed.
+func (m *Model) restyle() {
+	m.welcome.restyle()
+	m.unlock.restyle()
+	if m.chat != nil {
+		m.chat.restyle()
+	}
+}
+
 // View draws the current screen in the alternate screen with mouse wheel
 // reporting and focus events on.
 func (m *Model) View() tea.View {
@@ -260,7 +322,9 @@ func (m *Model) View() tea.View {
 	case screenUnlock:
 		v.SetContent(m.unlock.View())
 	case screenMain:
-		v.MouseMode = tea.MouseModeCellMotion
+		if m.chat.wantsMouse() {
+			v.MouseMode = tea.MouseModeCellMotion
+		}
 		v.SetContent(m.chat.View())
 		if t := m.chat.title(); t != "" {
 			v.WindowTitle = t
@@ -270,7 +334,7 @@ func (m *Model) View() tea.View {
 		if m.err != nil {
 			s = m.styles.Error.Render("chive: "+m.err.Error()) + "\n\n" + m.styles.Hint.Render("press q to quit")
 		}
-		v.SetContent(place(m.width, m.height, s))
+		v.SetContent(m.e.place(m.width, m.height, s))
 	}
 	return v
 }

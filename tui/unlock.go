@@ -7,14 +7,12 @@ import (
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 )
 
 // unlockModel asks for the passphrase of an existing profile, and shows
 // "opening…" while the profile is unlocked and the node started.
 type unlockModel struct {
-	keys     *KeyMap
-	styles   *Styles
+	*env
 	dir      string
 	width    int
 	height   int
@@ -25,9 +23,9 @@ type unlockModel struct {
 	noPass   bool // the profile has no passphrase: enter just retries
 }
 
-func newUnlock(keys *KeyMap, st *Styles, dir string) unlockModel {
-	u := unlockModel{keys: keys, styles: st, dir: dir}
-	u.pass = newInput(st, "passphrase", 32)
+func newUnlock(e *env, dir string) unlockModel {
+	u := unlockModel{env: e, dir: dir}
+	u.pass = newInput(e.styles, "passphrase", 32)
 	u.pass.EchoMode = textinput.EchoPassword
 	u.pass.EchoCharacter = '•'
 	return u
@@ -84,28 +82,42 @@ func (u *unlockModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.Cm
 	return cmd
 }
 
+// View draws the same block whether it waits for the passphrase or
+// unlocks: only the words change, so nothing jumps on the screen.
 func (u *unlockModel) View() string {
 	s := u.styles
-	var b strings.Builder
-	b.WriteString(s.Title.Render("chive") + "\n\n")
+	bw := min(72, max(20, u.width-2))
+	lines := []string{s.Title.Render("chive"), ""}
 	if u.dir != "" {
-		b.WriteString(s.Muted.Render("Profile "+truncate(u.dir, 60)) + "\n\n")
-	}
-	if u.busy {
-		b.WriteString(s.Accent.Render("Unlocking your profile…") + "\n")
-		return place(u.width, u.height, b.String())
+		lines = append(lines, s.Muted.Render("Profile "+u.truncate(u.dir, bw-8)), "")
 	}
 	hint := "enter unlock · ctrl+q quit"
-	if u.noPass {
+	switch {
+	case u.busy:
+		lines = append(lines, s.Accent.Render("Unlocking your profile…"))
+		hint = "starting the node and Tor; this takes a few seconds"
+	case u.noPass:
+		lines = append(lines, s.Muted.Render("This profile has no passphrase."))
 		hint = "enter try again · ctrl+q quit"
-	} else {
-		b.WriteString("Passphrase  " + u.pass.View() + "\n\n")
+	default:
+		lines = append(lines, "Passphrase  "+u.pass.View())
 	}
-	if u.err != "" {
-		b.WriteString(s.Error.Render(lipgloss.Wrap("✗ "+u.err, min(70, max(20, u.width-4)), " ")) + "\n")
-	} else {
-		b.WriteString("\n")
+	lines = append(lines, "")
+	// Two lines for the error, used or not, so the hint stays put too.
+	errLines := []string{"", ""}
+	if u.err != "" && !u.busy {
+		errLines = u.wrap("✗ "+u.err, bw)
+		for i, l := range errLines {
+			errLines[i] = s.Error.Render(l)
+		}
+		for len(errLines) < 2 {
+			errLines = append(errLines, "")
+		}
 	}
-	b.WriteString("\n" + s.Hint.Render(hint))
-	return place(u.width, u.height, lipgloss.NewStyle().Width(min(72, max(20, u.width-2))).Render(b.String()))
+	lines = append(lines, errLines...)
+	lines = append(lines, "", s.Hint.Render(u.truncate(hint, bw)))
+	for i, l := range lines {
+		lines[i] = u.fit(l, bw)
+	}
+	return u.place(u.width, u.height, strings.Join(lines, "\n"))
 }

@@ -3,7 +3,9 @@ package tui
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,18 +29,6 @@ func calls(f *nodetest.Fake, name string) int {
 		}
 	}
 	return n
-}
-
-// sendEvent delivers the MessageEvent the real node publishes for every
-// Send (node.Send, node/apiimpl.go): nodetest.Fake.Send publishes none, so
-// tests that send hand the newest message of ref's conversation over.
-func sendEvent(t *testing.T, m *Model, f *nodetest.Fake, ref string) {
-	t.Helper()
-	ms, err := f.History(context.Background(), ref, "", 1)
-	if err != nil || len(ms) != 1 {
-		t.Fatalf("newest message of %s: %v %v", ref, ms, err)
-	}
-	ev(t, m, node.MessageEvent{Message: ms[0]})
 }
 
 // ev delivers a node event as the wait-for-next-event command would.
@@ -160,10 +150,6 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, press("down")) // Bob
 			typeText(t, m, "hello bob")
 			drive(t, m, press("enter"))
-			if n := len(m.chat.conv.msgs); m.chat.conv.msgs[n-1].Text == "hello bob" {
-				t.Fatal("the Send reply put the message on screen: only the node's event should")
-			}
-			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			if calls(f, "Send") != 1 {
 				t.Fatalf("Send calls = %d", calls(f, "Send"))
@@ -175,7 +161,7 @@ func TestMainUpdate(t *testing.T) {
 			if m.chat.composer.Value() != "" {
 				t.Errorf("composer = %q, want empty", m.chat.composer.Value())
 			}
-			if !strings.Contains(plain(m), "hello bob ◷") {
+			if !regexp.MustCompile(`hello bob +[0-9:]+ ◷`).MatchString(plain(m)) {
 				t.Errorf("view lacks the queued message:\n%s", plain(m))
 			}
 		}},
@@ -187,7 +173,6 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, tea.KeyPressMsg{Code: 'j', Mod: tea.ModCtrl})
 			typeText(t, m, "three")
 			drive(t, m, press("enter"))
-			sendEvent(t, m, f, "Bob")
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
 			if last.Text != "one\ntwo\nthree" {
@@ -272,7 +257,7 @@ func TestMainUpdate(t *testing.T) {
 			last := m.chat.conv.msgs[len(m.chat.conv.msgs)-1]
 			ev(t, m, node.MessageStateEvent{ID: last.ID, Address: bobAddr, State: node.Delivered, At: testNow})
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
-			if !strings.Contains(plain(m), "see you ✓✓") {
+			if !regexp.MustCompile(`see you +[0-9:]+ ✓✓`).MatchString(plain(m)) {
 				t.Errorf("no delivered mark:\n%s", plain(m))
 			}
 		}},
@@ -338,6 +323,17 @@ func TestMainUpdate(t *testing.T) {
 				t.Errorf("no flash:\n%s", plain(m))
 			}
 		}},
+		{"a contact's new session is announced", func(t *testing.T, m *Model, f *nodetest.Fake) {
+			ev(t, m, node.SessionEvent{Contact: node.Contact{Address: bobAddr, Name: "Bob", State: node.StateAccepted, Created: testNow},
+				ByPeer: true, Notice: "Bob started a new session: the safety number is unchanged"})
+		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
+			if !strings.Contains(plain(m), "Bob started a new session: the safety") { // cut to the width
+				t.Errorf("no notice:\n%s", plain(m))
+			}
+			if ct := m.chat.list.items[m.chat.list.index(bobAddr)]; ct.State != node.StateAccepted {
+				t.Errorf("Bob %s after a new session", ct.State)
+			}
+		}},
 		{"quick switcher opens by name", func(t *testing.T, m *Model, f *nodetest.Fake) {
 			drive(t, m, press("ctrl+k"))
 			typeText(t, m, "bo")
@@ -358,8 +354,7 @@ func TestMainUpdate(t *testing.T) {
 			drive(t, m, tea.PasteMsg{Content: "chive:pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"})
 			drive(t, m, press("enter"))
 			typeText(t, m, "Pat")
-			drive(t, m, press("enter"))
-			drive(t, m, press("enter"))
+			drive(t, m, press("enter")) // from the nickname: send
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			if calls(f, "AddContact") != 1 {
 				t.Fatalf("calls %v\n%s", f.Calls, plain(m))
@@ -427,8 +422,7 @@ func TestMainUpdate(t *testing.T) {
 			}
 			drive(t, m, press("enter"))
 			typeText(t, m, "Pat")
-			drive(t, m, press("enter"))
-			drive(t, m, press("enter"))
+			drive(t, m, press("enter")) // from the nickname, enter sends
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			if ct, err := f.Contact(context.Background(), "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd"); err != nil || ct.Name != "Pat" {
 				t.Errorf("contact %+v %v (calls %v)", ct, err, f.Calls)
@@ -456,7 +450,7 @@ func TestMainUpdate(t *testing.T) {
 			}
 		}, func(t *testing.T, m *Model, f *nodetest.Fake) {
 			_, cmd := m.Update(press("ctrl+q"))
-			if _, ok := cmd().(tea.QuitMsg); !ok {
+			if !containsMsg(cmd, tea.QuitMsg{}) {
 				t.Error("ctrl+q does not quit")
 			}
 		}},
@@ -495,6 +489,14 @@ func containsMsg(cmd tea.Cmd, want tea.Msg) bool {
 	msg := runCmd(cmd)
 	if b, ok := msg.(tea.BatchMsg); ok {
 		for _, c := range b {
+			if containsMsg(c, want) {
+				return true
+			}
+		}
+		return false
+	}
+	if isSequence(msg) {
+		for _, c := range cmdsOf(msg) {
 			if containsMsg(c, want) {
 				return true
 			}
@@ -608,7 +610,7 @@ func TestKeyMapHelp(t *testing.T) {
 	}
 	// Global keys must not also be composer keys.
 	global := []key.Binding{km.Quit, km.Switcher, km.AddContact, km.MyAddress, km.Details, km.Retry, km.ScrollUp, km.ScrollDown, km.ScrollTop, km.ScrollEnd, km.FocusNext}
-	ta := newComposer(&m.styles).KeyMap
+	ta := newComposer(&m.styles, &km).KeyMap
 	tv := reflect.ValueOf(ta)
 	for i := range tv.NumField() {
 		cb := tv.Field(i).Interface().(key.Binding)
@@ -780,21 +782,46 @@ func TestUnlockErrorRetry(t *testing.T) {
 
 func TestSettingsDialog(t *testing.T) {
 	f := world(t)
-	m := testModel(t, f, 80, 24)
+	path := filepath.Join(t.TempDir(), "chive", "config.toml")
+	dark := true
+	m := New(context.Background(), Options{API: f, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true, ConfigPath: path})
+	m.e.noTimers = true
+	drive(t, m, tea.WindowSizeMsg{Width: 80, Height: 24})
+	drain(t, m, m.Init())
 	drive(t, m, press("ctrl+p"))
+	drive(t, m, press("enter")) // edit the name
+	for range 5 {
+		drive(t, m, press("backspace"))
+	}
+	typeText(t, m, "Alice B.")
+	drive(t, m, press("enter"))
+	drive(t, m, press("down"))
 	drive(t, m, press("space")) // read receipts off
 	drive(t, m, press("down"))
 	drive(t, m, press("down"))
 	drive(t, m, press("space")) // bell: tests start with NoBell, so this turns it on
 	drive(t, m, press("down"))
 	drive(t, m, press("space")) // title off
+	drive(t, m, press("down"))
+	drive(t, m, press("enter")) // desktop: auto → terminal
+	drive(t, m, press("down"))
+	drive(t, m, press("down"))
+	drive(t, m, press("enter")) // theme: auto → dark
 	drive(t, m, press("esc"))
 	s, _ := f.Settings(context.Background())
 	if s.ReadReceipts || !s.Typing || calls(f, "SetSettings") != 1 {
 		t.Errorf("node settings %+v, calls %v", s, f.Calls)
 	}
-	if m.e.noBell || !m.e.noTitle {
-		t.Errorf("noBell %v noTitle %v", m.e.noBell, m.e.noTitle)
+	if st, _ := f.Status(context.Background()); st.Name != "Alice B." || !strings.Contains(plain(m), "Alice B.") {
+		t.Errorf("name %q, status bar:\n%s", st.Name, plain(m))
+	}
+	if m.e.noBell || !m.e.noTitle || m.e.notify.method != "osc9" || m.cfg.Theme.Name != "dark" {
+		t.Errorf("noBell %v noTitle %v notify %q theme %q", m.e.noBell, m.e.noTitle, m.e.notify.method, m.cfg.Theme.Name)
+	}
+	// Saved for the next start.
+	c, err := LoadConfig(path)
+	if err != nil || !c.Notifications.Bell || c.Notifications.Title || c.Notifications.Desktop != "terminal" || c.Theme.Name != "dark" {
+		t.Errorf("config file: %+v %v", c, err)
 	}
 	drive(t, m, press("down")) // Bob, so Carol's message arrives out of view
 	ev(t, m, node.MessageEvent{Message: node.Message{ID: "z", Address: carolAddr, Direction: node.Incoming, Text: "hi"}})
@@ -841,7 +868,6 @@ func TestSentMessageShownAtBottom(t *testing.T) {
 	}
 	typeText(t, m, "back down")
 	drive(t, m, press("enter"))
-	sendEvent(t, m, f, "Bob")
 	c := &m.chat.conv
 	if c.scroll != 0 || c.msgs[len(c.msgs)-1].Text != "back down" {
 		t.Fatalf("scroll %d, newest %q", c.scroll, c.msgs[len(c.msgs)-1].Text)
@@ -905,6 +931,10 @@ func (q quietReplies) AcceptContact(ctx context.Context, ref string) (node.Conta
 	return ct, err
 }
 
+func (q quietReplies) Send(ctx context.Context, ref, text string) (node.Message, error) {
+	return q.Fake.SimMessage(ref, node.Message{Direction: node.Outgoing, Text: text, Time: testNow, State: node.Queued}), nil
+}
+
 func (q quietReplies) AddContact(ctx context.Context, address, name, greeting string) (node.Contact, error) {
 	ct := node.Contact{Address: address, Name: name, State: node.StateRequested, Created: testNow}
 	q.Fake.SimContact(ct) // stored, no event
@@ -934,7 +964,6 @@ func TestContactsChangeOnlyOnEvents(t *testing.T) {
 	drive(t, m, press("enter"))
 	typeText(t, m, "Pat")
 	drive(t, m, press("enter"))
-	drive(t, m, press("enter"))
 	if m.chat.dialog != nil || m.chat.list.selected != pat || m.chat.list.index(pat) >= 0 || m.chat.conv.address != "" {
 		t.Fatalf("after the reply alone: dialog %T, selected %q, in list %v, conversation %q",
 			m.chat.dialog, m.chat.list.selected, m.chat.list.index(pat) >= 0, m.chat.conv.address)
@@ -942,5 +971,23 @@ func TestContactsChangeOnlyOnEvents(t *testing.T) {
 	ev(t, m, node.ContactEvent{Contact: node.Contact{Address: pat, Name: "Pat", State: node.StateRequested, Created: testNow}})
 	if m.chat.list.index(pat) < 0 || m.chat.conv.address != pat || !strings.Contains(plain(m), "Waiting for Pat to accept") {
 		t.Fatalf("after the event: conversation %q\n%s", m.chat.conv.address, plain(m))
+	}
+
+	// A message sent shows with its MessageEvent, not with the Send reply.
+	drive(t, m, press("ctrl+k"))
+	typeText(t, m, "carol") // accepted above
+	drive(t, m, press("enter"))
+	typeText(t, m, "hello carol")
+	drive(t, m, press("enter"))
+	if strings.Contains(plain(m), "hello carol") {
+		t.Fatalf("the Send reply put the message on screen:\n%s", plain(m))
+	}
+	ms, _ := f.History(context.Background(), "Carol", "", 1)
+	if len(ms) != 1 || ms[0].Text != "hello carol" {
+		t.Fatalf("not sent: %v", ms)
+	}
+	ev(t, m, node.MessageEvent{Message: ms[0]})
+	if !strings.Contains(plain(m), "hello carol") {
+		t.Fatalf("after the event:\n%s", plain(m))
 	}
 }

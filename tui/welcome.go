@@ -2,19 +2,20 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"unicode"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
+
+	"github.com/chive-im/chive/node"
 )
 
 // welcomeModel is the first-run screen: it creates a profile.
 type welcomeModel struct {
-	keys   *KeyMap
-	styles *Styles
+	*env
 	width  int
 	height int
 
@@ -32,8 +33,9 @@ const (
 	fieldNoPass
 )
 
-func newWelcome(keys *KeyMap, st *Styles) welcomeModel {
-	w := welcomeModel{keys: keys, styles: st}
+func newWelcome(e *env) welcomeModel {
+	st := e.styles
+	w := welcomeModel{env: e}
 	w.name = newInput(st, "how contacts will see you", 32)
 	w.name.CharLimit = 64
 	w.pass = newInput(st, "a long phrase you will remember", 32)
@@ -109,6 +111,8 @@ func (w *welcomeModel) validate() string {
 		return ""
 	case w.pass.Value() == "":
 		return "enter a passphrase, or tick “no passphrase”"
+	case node.CheckPassphrase([]byte(w.pass.Value()), false) != nil:
+		return fmt.Sprintf("a passphrase needs at least %d characters; a few words is best", node.MinPassphrase)
 	case w.pass.Value() != w.pass2.Value():
 		return "the two passphrases differ"
 	}
@@ -174,17 +178,18 @@ func (w *welcomeModel) Update(ctx context.Context, p Profile, msg tea.Msg) tea.C
 
 func (w *welcomeModel) View() string {
 	s := w.styles
-	var b strings.Builder
-	b.WriteString(s.Title.Render("Welcome to chive") + "\n")
-	b.WriteString(s.Muted.Render("Private chat where every user is a Tor onion service.") + "\n\n")
-	b.WriteString("Create your profile. It stays on this computer, encrypted.\n\n")
-
+	bw := min(72, max(20, w.width-2))
+	var lines []string
+	add := func(ls ...string) { lines = append(lines, ls...) }
+	add(s.Title.Render("Welcome to chive"), s.Muted.Render("Private chat where every user is a Tor onion service."), "")
+	add(w.wrap("Create your profile. It stays on this computer, encrypted.", bw)...)
+	add("")
 	field := func(i int, label, view string) {
 		marker := "  "
 		if w.focus == i {
 			marker = s.Accent.Render("▸ ")
 		}
-		b.WriteString(marker + s.Label.Render(padRight(label, 12)) + view + "\n")
+		add(marker + s.Label.Render(w.pad(label, 12)) + view)
 	}
 	field(fieldName, "Nickname", w.name.View())
 	if w.noPass {
@@ -194,26 +199,41 @@ func (w *welcomeModel) View() string {
 		field(fieldPass, "Passphrase", w.pass.View())
 		field(fieldPass2, "Repeat", w.pass2.View())
 	}
-	b.WriteString("  " + padRight("", 12) + w.strengthHint() + "\n")
+	// The hint wraps under the fields, never back to the first column.
+	indent := strings.Repeat(" ", 14)
+	for _, l := range w.wrap(w.strengthHint(), max(8, bw-14)) {
+		add(indent + l)
+	}
 	box := "[ ]"
 	if w.noPass {
 		box = "[x]"
 	}
 	field(fieldNoPass, "", box+" No passphrase")
 	if w.noPass {
-		b.WriteString("\n" + s.Warning.Render("⚠ Without a passphrase, anyone who can read your files can read\n  your messages and impersonate you. Fine for a demo, not for real use.") + "\n")
+		add("")
+		for _, l := range w.wrap("⚠ Without a passphrase, anyone who can read your files can read your messages and impersonate you. Fine for a demo, not for real use.", bw) {
+			add(s.Warning.Render(l))
+		}
 	}
-	b.WriteString("\n")
+	add("")
 	switch {
 	case w.busy:
-		b.WriteString(s.Accent.Render("Creating your keys… (a few seconds)") + "\n")
+		add(s.Accent.Render("Creating your keys… (a few seconds)"))
 	case w.err != "":
-		b.WriteString(s.Error.Render("✗ "+w.err) + "\n")
+		for _, l := range w.wrap("✗ "+w.err, bw) {
+			add(s.Error.Render(l))
+		}
 	default:
-		b.WriteString("\n")
+		add("")
 	}
-	b.WriteString("\n" + s.Hint.Render("tab next field · space toggle the box · enter create · ctrl+q quit"))
-	return place(w.width, w.height, lipgloss.NewStyle().Width(min(72, max(20, w.width-2))).Render(b.String()))
+	add("")
+	for _, l := range w.wrap("tab next field · space toggle the box · enter create · ctrl+q quit", bw) {
+		add(s.Hint.Render(l))
+	}
+	for i, l := range lines {
+		lines[i] = w.fit(l, bw)
+	}
+	return w.place(w.width, w.height, strings.Join(lines, "\n"))
 }
 
 func (w *welcomeModel) strengthHint() string {
@@ -272,8 +292,8 @@ func passphraseStrength(p string) (string, int) {
 	}
 	bits := float64(n) * math.Log2(float64(max(pool, 2)))
 	switch {
-	case n < 8:
-		return "weak — too short (8+ characters; a few words is best)", 0
+	case n < node.MinPassphrase:
+		return fmt.Sprintf("too short — %d characters at least; a few words is best", node.MinPassphrase), 0
 	case bits < 50:
 		return "weak — add words or characters", 0
 	case bits < 75:

@@ -2,11 +2,14 @@
 // connected them.
 //
 // A link is one stream (a net.Conn through Tor) between two chive nodes. The
-// listener is authenticated by Tor itself (the dialer reached its onion
-// address); the dialer proves the onion address it claims with a signature
-// over both onion keys and a fresh nonce from each side (see Server and
-// Client). After that, both sides exchange length-prefixed frames carrying
-// CBOR bodies. Most callers want:
+// handshake (Server and Client) exchanges ephemeral X25519 and ML-KEM-768
+// keys, derives one key per direction from both secrets, and then each side
+// proves its onion key by signing the transcript, sealed under the new keys:
+// the dialer first, then the listener. Nothing rests on Tor alone: a tor
+// that answers for an onion without its key, or reads, injects, replays or
+// drops bytes, cannot complete a handshake or make a frame count. After
+// that, both sides exchange length-prefixed frames carrying CBOR bodies,
+// each sealed (ChaCha20-Poly1305, the frame number as nonce). Most callers want:
 //
 //	l, err := wire.Client(ctx, conn, myKey, peerKey, nil) // or wire.Server
 //	err = l.Send(&wire.Message{ID: wire.NewID(), Ciphertext: ct})
@@ -17,8 +20,9 @@
 //	length uint32 | version uint8 | type uint8 | body (CBOR)
 //
 // where length counts the version, type and body bytes and never exceeds
-// MaxFrameSize; larger frames are rejected before any allocation. The link
-// keeps itself alive with pings when idle and closes when nothing has been
+// MaxFrameSize for a frame a caller builds; sealing adds SealOverhead on the
+// wire. Larger frames are rejected before any allocation. The link keeps
+// itself alive with pings when idle and closes when nothing has been
 // received for Config.Timeout.
 //
 // wire knows nothing of onion addresses, storage or ratchets: it deals in

@@ -7,12 +7,16 @@ import (
 	"io"
 )
 
-// Version is the protocol version carried in every frame. A frame with any
-// other version is rejected with ErrVersion.
-const Version = 1
+// Version is the link protocol version carried in every frame. A frame
+// with any other version is rejected with ErrVersion. Version 1 (a
+// handshake in which only the dialer proved its key, and frames in the
+// clear inside Tor) is no longer spoken.
+const Version = 2
 
-// MaxFrameSize is the largest frame, counting the version and type bytes and
-// the body but not the 4-byte length prefix.
+// MaxFrameSize is the largest frame a caller can build: the version and type
+// bytes and the body, not the 4-byte length prefix. Sealing a frame on a
+// link adds SealOverhead bytes on the wire, which the frame cap does not
+// count: a body of MaxFrameSize-2 bytes still travels.
 const MaxFrameSize = 64 << 10
 
 // frameHeader is the length prefix plus the version and type bytes.
@@ -21,34 +25,39 @@ const frameHeader = 4 + 1 + 1
 // Type identifies what a frame's body is.
 type Type uint8
 
-// Frame types. Hello, Auth and Welcome appear only during the link
-// handshake; Ping and Pong are handled inside Link and never returned by Recv.
+// Frame types. Hello, KeyShare and Auth appear only during the link
+// handshake; every frame after the key exchange travels as a Sealed frame
+// that carries one of the others. Ping and Pong are handled inside Link and
+// never returned by Recv. 0x01–0x03 were link protocol 1's handshake.
 const (
-	TypeHello   Type = 0x01 // listener → dialer: fresh nonce
-	TypeAuth    Type = 0x02 // dialer → listener: key, nonce, signature
-	TypeWelcome Type = 0x03 // listener → dialer: handshake accepted
-	TypePing    Type = 0x04 // keepalive / echo request
-	TypePong    Type = 0x05 // keepalive / echo reply
-	TypeRequest Type = 0x10 // contact request
-	TypeAccept  Type = 0x11 // contact acceptance
-	TypeMessage Type = 0x12 // encrypted chat message
-	TypeAck     Type = 0x13 // acknowledges a reliable frame by id
-	TypeReceipt Type = 0x14 // read receipts for message ids
-	TypeTyping  Type = 0x15 // the peer is typing (ephemeral)
+	TypePing     Type = 0x04 // keepalive / echo request
+	TypePong     Type = 0x05 // keepalive / echo reply
+	TypeHello    Type = 0x06 // listener → dialer, clear: ephemeral X25519 and ML-KEM-768 keys
+	TypeKeyShare Type = 0x07 // dialer → listener, clear: ephemeral X25519 key, ML-KEM ciphertext
+	TypeAuth     Type = 0x08 // both ways, sealed: onion key and signature over the transcript
+	TypeSealed   Type = 0x09 // an encrypted, authenticated frame
+	TypeRequest  Type = 0x10 // contact request
+	TypeAccept   Type = 0x11 // contact acceptance
+	TypeMessage  Type = 0x12 // encrypted chat message
+	TypeAck      Type = 0x13 // acknowledges a reliable frame by id
+	TypeReceipt  Type = 0x14 // read receipts for message ids
+	TypeTyping   Type = 0x15 // the peer is typing (ephemeral)
 )
 
 func (t Type) String() string {
 	switch t {
-	case TypeHello:
-		return "hello"
-	case TypeAuth:
-		return "auth"
-	case TypeWelcome:
-		return "welcome"
 	case TypePing:
 		return "ping"
 	case TypePong:
 		return "pong"
+	case TypeHello:
+		return "hello"
+	case TypeKeyShare:
+		return "keyshare"
+	case TypeAuth:
+		return "auth"
+	case TypeSealed:
+		return "sealed"
 	case TypeRequest:
 		return "request"
 	case TypeAccept:
@@ -72,35 +81,59 @@ var (
 	ErrVersion       = errors.New("unsupported protocol version")
 	ErrMalformed     = errors.New("malformed frame")
 	ErrUnexpected    = errors.New("unexpected frame")
-	ErrAuth          = errors.New("link authentication failed")
+	// ErrAuth: the peer did not prove its onion key, or a sealed frame did
+	// not authenticate (forged, replayed, reordered or cut).
+	ErrAuth = errors.New("link authentication failed")
+	// ErrOlderPeer and ErrNewerPeer come with ErrVersion and say which side
+	// has to upgrade.
+	ErrOlderPeer = errors.New("the peer runs an older chive and must upgrade")
+	ErrNewerPeer = errors.New("the peer runs a newer chive: upgrade chive")
 )
+
+func versionError(v byte) error {
+	which := ErrOlderPeer
+	if v > Version {
+		which = ErrNewerPeer
+	}
+	return fmt.Errorf("wire: read frame: link protocol %d (this chive speaks %d): %w: %w", v, Version, ErrVersion, which)
+}
 
 // ReadFrame reads one frame from r. The length is checked against
 // MaxFrameSize before the body is allocated. The returned body is freshly
 // allocated and owned by the caller.
 func ReadFrame(r io.Reader) (Type, []byte, error) {
-	var hdr [frameHeader]byte
-	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+	hdr, body, err := readFrame(r, MaxFrameSize)
+	if err != nil {
 		return 0, nil, err
 	}
+	return Type(hdr[5]), body, nil
+}
+
+// readFrame reads one frame of at most max bytes after the length prefix
+// and returns its header (length, version, type) and body.
+func readFrame(r io.Reader, max uint32) ([frameHeader]byte, []byte, error) {
+	var hdr [frameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:4]); err != nil {
+		return hdr, nil, err
+	}
 	n := binary.BigEndian.Uint32(hdr[:4])
-	if n > MaxFrameSize {
-		return 0, nil, fmt.Errorf("wire: read frame: %d bytes: %w", n, ErrFrameTooLarge)
+	if n > max {
+		return hdr, nil, fmt.Errorf("wire: read frame: %d bytes: %w", n, ErrFrameTooLarge)
 	}
 	if n < 2 {
-		return 0, nil, fmt.Errorf("wire: read frame: length %d: %w", n, ErrMalformed)
+		return hdr, nil, fmt.Errorf("wire: read frame: length %d: %w", n, ErrMalformed)
 	}
 	if _, err := io.ReadFull(r, hdr[4:]); err != nil {
-		return 0, nil, unexpectedEOF(err)
+		return hdr, nil, unexpectedEOF(err)
 	}
 	if hdr[4] != Version {
-		return 0, nil, fmt.Errorf("wire: read frame: version %d: %w", hdr[4], ErrVersion)
+		return hdr, nil, versionError(hdr[4])
 	}
 	body := make([]byte, n-2)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, unexpectedEOF(err)
+		return hdr, nil, unexpectedEOF(err)
 	}
-	return Type(hdr[5]), body, nil
+	return hdr, body, nil
 }
 
 // unexpectedEOF turns a clean EOF inside a frame into io.ErrUnexpectedEOF so
@@ -120,4 +153,24 @@ func AppendFrame(dst []byte, t Type, body []byte) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)+2))
 	dst = append(dst, Version, byte(t))
 	return append(dst, body...), nil
+}
+
+// parseStored splits a frame Marshal produced, possibly by an older chive
+// (an outbox keeps frames across upgrades), into its type and body. The
+// version byte of a stored frame says nothing about the link it goes out
+// on: the frame is sealed afresh.
+func parseStored(frame []byte) (Type, []byte, error) {
+	if len(frame) < frameHeader {
+		return 0, nil, fmt.Errorf("short frame: %w", ErrMalformed)
+	}
+	n := binary.BigEndian.Uint32(frame[:4])
+	switch {
+	case n > MaxFrameSize:
+		return 0, nil, fmt.Errorf("%d bytes: %w", n, ErrFrameTooLarge)
+	case int(n) != len(frame)-4:
+		return 0, nil, fmt.Errorf("length %d for %d bytes: %w", n, len(frame)-4, ErrMalformed)
+	case frame[4] != 1 && frame[4] != Version:
+		return 0, nil, versionError(frame[4])
+	}
+	return Type(frame[5]), frame[frameHeader:], nil
 }

@@ -2,7 +2,6 @@ package wire
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -63,6 +62,8 @@ type Link struct {
 	peer   ed25519.PublicKey
 	dialed bool
 	cfg    Config
+	tx     *sealer // used by writeLoop only (after the handshake)
+	rx     *sealer // used by readLoop only
 
 	recv      chan Msg
 	done      chan struct{}
@@ -81,13 +82,15 @@ type Link struct {
 	pings   map[uint64]chan struct{}
 }
 
-func newLink(conn net.Conn, br *bufio.Reader, peer ed25519.PublicKey, dialed bool, cfg *Config) *Link {
+func newLink(conn net.Conn, br *bufio.Reader, peer ed25519.PublicKey, dialed bool, cfg *Config, tx, rx *sealer) *Link {
 	l := &Link{
 		conn:    conn,
 		br:      br,
 		peer:    peer,
 		dialed:  dialed,
 		cfg:     *cfg,
+		tx:      tx,
+		rx:      rx,
 		recv:    make(chan Msg, 16),
 		done:    make(chan struct{}),
 		pings:   make(map[uint64]chan struct{}),
@@ -190,13 +193,10 @@ func (l *Link) Post(m Msg) error {
 }
 
 // SendFrame writes a frame Marshal produced earlier (e.g. one stored in an
-// outbox). It checks the frame is one whole, well-formed frame, so a corrupt
-// buffer cannot desynchronize the stream.
+// outbox, possibly by an older chive). It checks the frame is one whole,
+// well-formed frame of a type callers may send.
 func (l *Link) SendFrame(frame []byte) error {
-	t, body, err := ReadFrame(bytes.NewReader(frame))
-	if err == nil && frameHeader+len(body) != len(frame) {
-		err = fmt.Errorf("trailing bytes: %w", ErrMalformed)
-	}
+	t, body, err := parseStored(frame)
 	if err == nil {
 		_, err = Unmarshal(t, body)
 	}
@@ -204,7 +204,7 @@ func (l *Link) SendFrame(frame []byte) error {
 		return fmt.Errorf("wire: send frame: %w", err)
 	}
 	switch t {
-	case TypeHello, TypeAuth, TypeWelcome, TypePing, TypePong:
+	case TypeHello, TypeKeyShare, TypeAuth, TypePing, TypePong:
 		return fmt.Errorf("wire: send frame: %s: %w", t, ErrUnexpected)
 	}
 	return l.write(frame)
@@ -257,9 +257,15 @@ func (l *Link) writeLoop() {
 	}
 }
 
+// writeConn seals the frame b and writes it.
 func (l *Link) writeConn(b []byte) error {
+	sealed, err := l.tx.seal(b)
+	if err != nil {
+		l.closeWith(err)
+		return fmt.Errorf("wire: send: %w", err)
+	}
 	l.conn.SetWriteDeadline(time.Now().Add(l.cfg.WriteTimeout))
-	if _, err := l.conn.Write(b); err != nil {
+	if _, err := l.conn.Write(sealed); err != nil {
 		l.closeWith(err)
 		return fmt.Errorf("wire: send: %w", err)
 	}
@@ -316,17 +322,12 @@ func (l *Link) Ping(ctx context.Context) (time.Duration, error) {
 func (l *Link) readLoop() {
 	for {
 		l.conn.SetReadDeadline(time.Now().Add(l.cfg.Timeout))
-		t, body, err := ReadFrame(l.br)
+		m, err := readSealed(l.br, l.rx, MaxFrameSize+SealOverhead)
 		if err != nil {
 			l.closeWith(err)
 			return
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
-		m, err := Unmarshal(t, body)
-		if err != nil {
-			l.closeWith(err)
-			return
-		}
 		switch m := m.(type) {
 		case *Ping:
 			if l.Post(&Pong{Seq: m.Seq}) != nil {
@@ -339,7 +340,7 @@ func (l *Link) readLoop() {
 				delete(l.pings, m.Seq)
 			}
 			l.pingMu.Unlock()
-		case *Hello, *Auth, *Welcome:
+		case *Hello, *KeyShare, *Auth:
 			l.closeWith(fmt.Errorf("wire: %s after handshake: %w", m.Type(), ErrUnexpected))
 			return
 		default:

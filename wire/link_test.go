@@ -142,8 +142,10 @@ func TestHandshakeWrongKey(t *testing.T) {
 
 // rawClient does the dialer's side by hand so tests can misbehave.
 type rawClient struct {
-	conn net.Conn
-	br   *bufio.Reader
+	conn   net.Conn
+	br     *bufio.Reader
+	hs     *clientHS
+	tx, rx *sealer
 }
 
 func startServer(t *testing.T, sk ed25519.PrivateKey) (*rawClient, <-chan result) {
@@ -163,11 +165,38 @@ func startServer(t *testing.T, sk ed25519.PrivateKey) (*rawClient, <-chan result
 
 func (c *rawClient) hello(t *testing.T) *Hello {
 	t.Helper()
-	m, err := readMsg(c.br)
+	m, err := readMsg(c.br, MaxFrameSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m.(*Hello)
+}
+
+// keyShare answers h as self dialing peer and sends the KeyShare; the
+// sealed frames after it are the test's.
+func (c *rawClient) keyShare(t *testing.T, h *Hello, self ed25519.PrivateKey, peer ed25519.PublicKey) {
+	t.Helper()
+	c.hs = &clientHS{self: self, pub: pub(self), peer: peer}
+	ks, err := c.hs.hello(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.tx, c.rx = newSealer(c.hs.keys.dl), newSealer(c.hs.keys.ld)
+	c.send(t, ks)
+}
+
+// handshake completes an honest handshake as self.
+func (c *rawClient) handshake(t *testing.T, self ed25519.PrivateKey, peer ed25519.PublicKey) {
+	t.Helper()
+	c.keyShare(t, c.hello(t), self, peer)
+	c.sendSealed(t, c.hs.auth())
+	m, err := readSealed(c.br, c.rx, MaxFrameSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.hs.verify(m.(*Auth)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (c *rawClient) send(t *testing.T, m Msg) {
@@ -177,27 +206,130 @@ func (c *rawClient) send(t *testing.T, m Msg) {
 	}
 }
 
+func (c *rawClient) sendSealed(t *testing.T, m Msg) {
+	t.Helper()
+	if err := writeSealed(c.conn, c.tx, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain reads (and drops) whatever the server sends until the pipe closes.
+func (c *rawClient) drain() {
+	go func() {
+		for {
+			if _, _, err := readFrame(c.br, MaxFrameSize+SealOverhead); err != nil {
+				return
+			}
+		}
+	}()
+}
+
 func TestHandshakeBadSignature(t *testing.T) {
 	checkGoroutines(t)
 	sk, ck := newKey(t), newKey(t)
 	c, ch := startServer(t, sk)
-	h := c.hello(t)
-	nonce := bytes.Repeat([]byte{5}, nonceSize)
-	sig := ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))
-	sig[10] ^= 1
-	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: sig})
+	c.keyShare(t, c.hello(t), ck, pub(sk))
+	a := c.hs.auth()
+	a.Sig[10] ^= 1
+	c.sendSealed(t, a)
 	if r := <-ch; !errors.Is(r.err, ErrAuth) {
 		t.Fatalf("err = %v, want ErrAuth", r.err)
 	}
 
 	// Claiming someone else's key with our own signature fails the same way.
 	c, ch = startServer(t, sk)
-	h = c.hello(t)
+	c.keyShare(t, c.hello(t), ck, pub(sk))
 	victim := newKey(t)
-	sig = ed25519.Sign(ck, transcript(pub(victim), pub(sk), h.Nonce, nonce))
-	c.send(t, &Auth{Key: pub(victim), Nonce: nonce, Sig: sig})
+	c.sendSealed(t, &Auth{Key: pub(victim), Sig: c.hs.auth().Sig})
 	if r := <-ch; !errors.Is(r.err, ErrAuth) {
 		t.Fatalf("claimed key: err = %v, want ErrAuth", r.err)
+	}
+
+	// So does a genuine signature of the listener's role (a reflection).
+	c, ch = startServer(t, sk)
+	c.keyShare(t, c.hello(t), ck, pub(sk))
+	c.sendSealed(t, &Auth{Key: pub(ck), Sig: ed25519.Sign(ck, authMessage(roleListener, c.hs.th, pub(ck), pub(sk)))})
+	if r := <-ch; !errors.Is(r.err, ErrAuth) {
+		t.Fatalf("reflected role: err = %v, want ErrAuth", r.err)
+	}
+}
+
+// TestHandshakeForgedIdentityKey is the review's forgery: an Auth whose key
+// is the identity point with the signature R = identity, S = 0, which
+// crypto/ed25519 accepts for any message: a link "authenticated" without
+// any private key. (Link protocol 1 accepted it; the test failed then.)
+func TestHandshakeForgedIdentityKey(t *testing.T) {
+	checkGoroutines(t)
+	sk, ck := newKey(t), newKey(t)
+	key := make([]byte, 32)
+	key[0] = 1
+	sig := make([]byte, 64)
+	sig[0] = 1
+	c, ch := startServer(t, sk)
+	c.keyShare(t, c.hello(t), ck, pub(sk))
+	if !ed25519.Verify(key, authMessage(roleDialer, c.hs.th, key, pub(sk)), sig) {
+		t.Fatal("crypto/ed25519 rejects the forgery by itself now; keep the explicit checks anyway")
+	}
+	c.sendSealed(t, &Auth{Key: key, Sig: sig})
+	if r := <-ch; !errors.Is(r.err, ErrAuth) {
+		t.Fatalf("forged auth: err = %v, want ErrAuth", r.err)
+	}
+}
+
+func TestHandshakeWeakKeys(t *testing.T) {
+	sk, ck := newKey(t), newKey(t)
+	for name, key := range weakKeys(t, pub(ck)) {
+		t.Run(name, func(t *testing.T) {
+			checkGoroutines(t)
+			c, ch := startServer(t, sk)
+			c.keyShare(t, c.hello(t), ck, pub(sk))
+			sig := make([]byte, 64)
+			sig[0] = 1
+			c.sendSealed(t, &Auth{Key: key, Sig: sig})
+			if r := <-ch; !errors.Is(r.err, ErrAuth) {
+				t.Fatalf("err = %v, want ErrAuth", r.err)
+			}
+		})
+	}
+}
+
+// TestHandshakeListenerMustProveKey: a tor that answers for bob's onion
+// without bob's key (a compromised tor, or a stolen descriptor) cannot
+// complete the handshake: the listener signs the transcript too. Link
+// protocol 1 took the listener on Tor's word; the test failed then.
+func TestHandshakeListenerMustProveKey(t *testing.T) {
+	checkGoroutines(t)
+	bob, alice, mallory := newKey(t), newKey(t), newKey(t)
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		// Everything a listener does, honestly, except that it cannot sign
+		// as bob: it signs with its own key, or claims bob's.
+		br := bufio.NewReader(a)
+		hs, err := newServerHS(mallory)
+		if err != nil {
+			return
+		}
+		hs.pub = pub(bob) // the transcript names the onion alice dialed
+		writeMsg(a, &hs.hello)
+		m, err := readMsg(br, maxHandshakeFrame)
+		if err != nil || hs.keyShare(m.(*KeyShare)) != nil {
+			return
+		}
+		rx, tx := newSealer(hs.keys.dl), newSealer(hs.keys.ld)
+		if m, err = readSealed(br, rx, maxHandshakeFrame); err != nil {
+			return
+		}
+		writeSealed(a, tx, &Auth{Key: pub(bob), Sig: ed25519.Sign(mallory, authMessage(roleListener, hs.th, m.(*Auth).Key, pub(bob)))})
+		br.Peek(1)
+	}()
+	l, err := Client(t.Context(), b, alice, pub(bob), fastCfg)
+	if err == nil {
+		l.Close()
+		t.Fatal("the dialer accepted a listener that never proved bob's key")
+	}
+	if !errors.Is(err, ErrAuth) {
+		t.Fatalf("err = %v, want ErrAuth", err)
 	}
 }
 
@@ -235,17 +367,14 @@ func TestHandshakeReplay(t *testing.T) {
 	cl.Close()
 	sl.Close()
 	rec.mu.Lock()
-	typ, body, err := ReadFrame(bytes.NewReader(rec.buf.Bytes()))
+	captured := bytes.Clone(rec.buf.Bytes())
 	rec.mu.Unlock()
-	if err != nil || typ != TypeAuth {
-		t.Fatalf("recorded %v, %v", typ, err)
-	}
-	captured, _ := Unmarshal(typ, body)
 
-	// Replaying it to the same listener fails: its nonce is fresh.
+	// Replaying the dialer's bytes to the same listener fails: its
+	// ephemeral keys are fresh, so the recorded Auth does not even open.
 	c, ch2 := startServer(t, sk)
 	c.hello(t)
-	c.send(t, captured)
+	go c.conn.Write(captured)
 	if r := <-ch2; !errors.Is(r.err, ErrAuth) {
 		t.Fatalf("replay: err = %v, want ErrAuth", r.err)
 	}
@@ -253,17 +382,22 @@ func TestHandshakeReplay(t *testing.T) {
 
 func TestHandshakeHostileInput(t *testing.T) {
 	sk := newKey(t)
-	oversized := binary.BigEndian.AppendUint32(nil, MaxFrameSize+1)
+	oversized := binary.BigEndian.AppendUint32(nil, maxHandshakeFrame+1)
 	tests := []struct {
 		name string
 		in   []byte
 		want error
 	}{
-		{"oversized frame", append(oversized, Version, byte(TypeAuth)), ErrFrameTooLarge},
+		{"oversized frame", append(oversized, Version, byte(TypeKeyShare)), ErrFrameTooLarge},
 		{"garbage", []byte(strings.Repeat("GET / HTTP/1.1\r\n", 4)), nil},
-		{"bad version", []byte{0, 0, 0, 3, 9, byte(TypeAuth), 0xa0}, ErrVersion},
-		{"cbor garbage", []byte{0, 0, 0, 5, Version, byte(TypeAuth), 0xff, 0xff, 0xff}, ErrMalformed},
+		{"link protocol 1", []byte{0, 0, 0, 3, 1, 0x02, 0xa0}, ErrVersion},
+		{"cbor garbage", []byte{0, 0, 0, 5, Version, byte(TypeKeyShare), 0xff, 0xff, 0xff}, ErrMalformed},
 		{"wrong frame", func() []byte { b, _ := Marshal(&Message{ID: ID{1}, Ciphertext: []byte{1}}); return b }(), ErrUnexpected},
+		{"auth in the clear", func() []byte { b, _ := Marshal(&Auth{Key: make([]byte, 32), Sig: make([]byte, 64)}); return b }(), ErrUnexpected},
+		{"low-order X25519 key", func() []byte {
+			b, _ := Marshal(&KeyShare{E: make([]byte, 32), CT: make([]byte, 1088)})
+			return b
+		}(), ErrAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,6 +410,24 @@ func TestHandshakeHostileInput(t *testing.T) {
 				t.Fatalf("err = %v, want %v", r.err, tt.want)
 			}
 		})
+	}
+}
+
+// TestHandshakeOlderPeer: a listener of link protocol 1 greets with a
+// version-1 Hello; the dialer says the peer must upgrade.
+func TestHandshakeOlderPeer(t *testing.T) {
+	checkGoroutines(t)
+	a, b := net.Pipe()
+	defer a.Close()
+	go func() {
+		// Link protocol 1's Hello: {1: nonce (32 bytes)}.
+		body := append([]byte{0xa1, 0x01, 0x58, 0x20}, make([]byte, 32)...)
+		frame := binary.BigEndian.AppendUint32(nil, uint32(2+len(body)))
+		a.Write(append(append(frame, 1, 0x01), body...))
+	}()
+	_, err := Client(t.Context(), b, newKey(t), pub(newKey(t)), fastCfg)
+	if !errors.Is(err, ErrVersion) || !errors.Is(err, ErrOlderPeer) || !strings.Contains(err.Error(), "older chive") {
+		t.Fatalf("err = %v, want ErrVersion saying the peer is older", err)
 	}
 }
 
@@ -320,7 +472,7 @@ func TestKeepalive(t *testing.T) {
 		t.Fatal(srv.err, cli.err)
 	}
 	// Idle (no Send) for twice the Timeout: keepalive pings and their pongs
-	// keep both ends up. Watch both links end and count the pongs, rather
+	// (counted together: both are small sealed frames) keep both ends up. Watch both links end and count the pongs, rather
 	// than sleep and look once.
 	var pongs int
 	idle := time.NewTimer(2 * fastCfg.Timeout)
@@ -341,7 +493,7 @@ func TestKeepalive(t *testing.T) {
 	}
 	t.Logf("%d pongs", pongs)
 	// At least one ping per KeepaliveInterval from one end or the other.
-	if want := int(2*fastCfg.Timeout/fastCfg.KeepaliveInterval) / 2; pongs < want {
+	if want := int(2*fastCfg.Timeout/fastCfg.KeepaliveInterval) / 2; pongs < 2*want {
 		t.Errorf("%d keepalive pongs in %v, want at least %d", pongs, 2*fastCfg.Timeout, want)
 	}
 	if srv.l.Err() != nil || cli.l.Err() != nil {
@@ -349,8 +501,9 @@ func TestKeepalive(t *testing.T) {
 	}
 }
 
-// pongCounter reports, on its channel, every Pong frame written through it:
-// the Link writes one whole frame per Write (writeConn).
+// pongCounter reports, on its channel, every sealed frame written through
+// it after the handshake: on an idle link those are pings and pongs (the
+// type is sealed; the Link writes one whole frame per Write).
 type pongCounter struct {
 	net.Conn
 	pongs chan struct{}
@@ -362,7 +515,7 @@ func countPongs(c net.Conn) (net.Conn, <-chan struct{}) {
 }
 
 func (c *pongCounter) Write(b []byte) (int, error) {
-	if len(b) >= frameHeader && Type(b[frameHeader-1]) == TypePong {
+	if len(b) >= frameHeader && Type(b[frameHeader-1]) == TypeSealed && len(b) < 64 {
 		select {
 		case c.pongs <- struct{}{}:
 		default:
@@ -384,16 +537,8 @@ func TestKeepaliveDeadPeer(t *testing.T) {
 	// pings are written) but never answers: a silent, dead peer.
 	c := &rawClient{conn: b, br: bufio.NewReader(b)}
 	defer b.Close()
-	h := c.hello(t)
-	nonce := make([]byte, nonceSize)
-	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))})
-	go func() {
-		for {
-			if _, _, err := ReadFrame(c.br); err != nil {
-				return
-			}
-		}
-	}()
+	c.handshake(t, ck, pub(sk))
+	c.drain()
 	r := <-ch
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -424,22 +569,14 @@ func TestHandshakeFrameAfterHandshake(t *testing.T) {
 	}()
 	c := &rawClient{conn: b, br: bufio.NewReader(b)}
 	defer b.Close()
-	h := c.hello(t)
-	nonce := make([]byte, nonceSize)
-	c.send(t, &Auth{Key: pub(ck), Nonce: nonce, Sig: ed25519.Sign(ck, transcript(pub(ck), pub(sk), h.Nonce, nonce))})
-	go func() {
-		for {
-			if _, _, err := ReadFrame(c.br); err != nil {
-				return
-			}
-		}
-	}()
+	c.handshake(t, ck, pub(sk))
+	c.drain()
 	r := <-ch
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
 	defer r.l.Close()
-	c.send(t, &Hello{Nonce: make([]byte, nonceSize)})
+	c.sendSealed(t, &Auth{Key: pub(ck), Sig: make([]byte, 64)})
 	<-r.l.Done()
 	if !errors.Is(r.l.Err(), ErrUnexpected) {
 		t.Fatalf("Err = %v, want ErrUnexpected", r.l.Err())

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/ed25519"
+	"crypto/mlkem"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -20,7 +22,7 @@ const (
 	MaxText       = 16 << 10 // bytes of UTF-8 in one chat message (inside the ciphertext)
 	MaxName       = 256      // bytes of UTF-8 in a display name (Request, Accept, Profile)
 
-	nonceSize = 32
+	x25519Size = 32
 )
 
 // ID is the 128-bit random id of a reliable frame (and of the chat message it
@@ -74,21 +76,26 @@ type Msg interface {
 	validate() error
 }
 
-// Hello is the listener's first frame: a fresh nonce the dialer must sign.
+// Hello is the listener's first frame: its ephemeral keys for this link.
 type Hello struct {
-	Nonce []byte `cbor:"1,keyasint"`
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	EK []byte `cbor:"2,keyasint"` // ML-KEM-768 encapsulation key, 1184 bytes
 }
 
-// Auth is the dialer's proof of its onion key: Sig is its ed25519 signature
-// over the transcript (see transcript in handshake.go).
+// KeyShare is the dialer's answer to Hello: its ephemeral X25519 key and
+// the ML-KEM-768 ciphertext for the listener's key.
+type KeyShare struct {
+	E  []byte `cbor:"1,keyasint"` // X25519 public key, 32 bytes
+	CT []byte `cbor:"2,keyasint"` // ML-KEM-768 ciphertext, 1088 bytes
+}
+
+// Auth proves an onion key: Sig is its ed25519 signature over the
+// handshake transcript and both keys (see authMessage). Each side sends one,
+// sealed, as its first frame after the key exchange.
 type Auth struct {
-	Key   []byte `cbor:"1,keyasint"` // dialer's ed25519 public key
-	Nonce []byte `cbor:"2,keyasint"` // dialer's fresh nonce
-	Sig   []byte `cbor:"3,keyasint"`
+	Key []byte `cbor:"1,keyasint"` // the sender's ed25519 onion key
+	Sig []byte `cbor:"2,keyasint"`
 }
-
-// Welcome tells the dialer its Auth was accepted.
-type Welcome struct{}
 
 // Ping asks for a Pong with the same Seq.
 type Ping struct {
@@ -148,45 +155,55 @@ type Receipt struct {
 // Typing says the sender is typing now. Never acked, never stored.
 type Typing struct{}
 
-func (*Hello) Type() Type   { return TypeHello }
-func (*Auth) Type() Type    { return TypeAuth }
-func (*Welcome) Type() Type { return TypeWelcome }
-func (*Ping) Type() Type    { return TypePing }
-func (*Pong) Type() Type    { return TypePong }
-func (*Request) Type() Type { return TypeRequest }
-func (*Accept) Type() Type  { return TypeAccept }
-func (*Message) Type() Type { return TypeMessage }
-func (*Ack) Type() Type     { return TypeAck }
-func (*Receipt) Type() Type { return TypeReceipt }
-func (*Typing) Type() Type  { return TypeTyping }
+func (*Hello) Type() Type    { return TypeHello }
+func (*KeyShare) Type() Type { return TypeKeyShare }
+func (*Auth) Type() Type     { return TypeAuth }
+func (*Ping) Type() Type     { return TypePing }
+func (*Pong) Type() Type     { return TypePong }
+func (*Request) Type() Type  { return TypeRequest }
+func (*Accept) Type() Type   { return TypeAccept }
+func (*Message) Type() Type  { return TypeMessage }
+func (*Ack) Type() Type      { return TypeAck }
+func (*Receipt) Type() Type  { return TypeReceipt }
+func (*Typing) Type() Type   { return TypeTyping }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
 }
 
 func (m *Hello) validate() error {
-	if len(m.Nonce) != nonceSize {
-		return malformed(TypeHello, "bad nonce length")
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeHello, "bad X25519 key length")
+	case len(m.EK) != mlkem.EncapsulationKeySize768:
+		return malformed(TypeHello, "bad ML-KEM key length")
+	}
+	return nil
+}
+
+func (m *KeyShare) validate() error {
+	switch {
+	case len(m.E) != x25519Size:
+		return malformed(TypeKeyShare, "bad X25519 key length")
+	case len(m.CT) != mlkem.CiphertextSize768:
+		return malformed(TypeKeyShare, "bad ML-KEM ciphertext length")
 	}
 	return nil
 }
 
 func (m *Auth) validate() error {
 	switch {
-	case len(m.Key) != 32:
+	case len(m.Key) != ed25519.PublicKeySize:
 		return malformed(TypeAuth, "bad key length")
-	case len(m.Nonce) != nonceSize:
-		return malformed(TypeAuth, "bad nonce length")
-	case len(m.Sig) != 64:
+	case len(m.Sig) != ed25519.SignatureSize:
 		return malformed(TypeAuth, "bad signature length")
 	}
 	return nil
 }
 
-func (*Welcome) validate() error { return nil }
-func (*Ping) validate() error    { return nil }
-func (*Pong) validate() error    { return nil }
-func (*Typing) validate() error  { return nil }
+func (*Ping) validate() error   { return nil }
+func (*Pong) validate() error   { return nil }
+func (*Typing) validate() error { return nil }
 
 func (m *Request) validate() error {
 	switch {
@@ -302,8 +319,8 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Hello)
 	case TypeAuth:
 		m = new(Auth)
-	case TypeWelcome:
-		m = new(Welcome)
+	case TypeKeyShare:
+		m = new(KeyShare)
 	case TypePing:
 		m = new(Ping)
 	case TypePong:
@@ -343,6 +360,11 @@ type Content struct {
 	// Profile (key 10) is the sender's new display name. (issue 11)
 	Profile *Profile `cbor:"10,keyasint,omitempty"`
 
+	// Padding (key 15) brings the encoding to its size bucket
+	// (PaddedSize), so the ciphertext's length tells little about the
+	// text's. MarshalContent sets it; UnmarshalContent drops it. (issue 13)
+	Padding []byte `cbor:"15,keyasint,omitempty"`
+
 	// Conversation features (keys 40–59, issue 17; convo.go). ReplyTo,
 	// Quote and Disappear go with a chat message's text; Reaction, Edit, Delete
 	// and Timer are kinds of their own (Text empty).
@@ -362,12 +384,60 @@ type Profile struct {
 	Name string `cbor:"1,keyasint"` // display name, at most MaxName bytes
 }
 
-// MarshalContent encodes c for encryption.
+// Padding buckets: an encoded Content is padded to the smallest power of
+// two from MinPadded up to MaxBucket that holds it, and beyond that to a
+// multiple of BucketStep.
+const (
+	MinPadded  = 256
+	MaxBucket  = 32 << 10
+	BucketStep = 8 << 10
+)
+
+// PaddedSize is the size an encoding of n bytes is padded to.
+func PaddedSize(n int) int {
+	if n > MaxBucket {
+		return (n + BucketStep - 1) / BucketStep * BucketStep
+	}
+	size := MinPadded
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// MarshalContent encodes c for encryption, padded to its bucket.
 func MarshalContent(c Content) ([]byte, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("wire: marshal content: %w", err)
 	}
-	return encMode.Marshal(c)
+	c.Padding = nil
+	b, err := encMode.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("wire: marshal content: %w", err)
+	}
+	// The padding field costs its key (1 byte), its length head (1 to 3
+	// bytes) and its bytes. Try the sizes that could land exactly on the
+	// bucket; a bucket that cannot be hit exactly (1 byte short) gives way
+	// to the next one.
+	for target := PaddedSize(len(b)); ; target = PaddedSize(target + 1) {
+		need := target - len(b)
+		if need == 0 {
+			return b, nil
+		}
+		for head := 1; head <= 3; head++ {
+			if need-1-head < 0 {
+				break
+			}
+			c.Padding = make([]byte, need-1-head)
+			out, err := encMode.Marshal(c)
+			if err != nil {
+				return nil, fmt.Errorf("wire: marshal content: %w", err)
+			}
+			if len(out) == target {
+				return out, nil
+			}
+		}
+	}
 }
 
 // UnmarshalContent decodes a decrypted Message body.
@@ -379,6 +449,7 @@ func UnmarshalContent(b []byte) (Content, error) {
 	if err := c.validate(); err != nil {
 		return Content{}, fmt.Errorf("wire: unmarshal content: %w", err)
 	}
+	c.Padding = nil
 	return c, nil
 }
 

@@ -15,9 +15,9 @@ func sampleMsgs() []Msg {
 	id := ID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
 	id2 := ID{0xff, 1}
 	return []Msg{
-		&Hello{Nonce: bytes.Repeat([]byte{7}, nonceSize)},
-		&Auth{Key: bytes.Repeat([]byte{1}, 32), Nonce: bytes.Repeat([]byte{2}, nonceSize), Sig: bytes.Repeat([]byte{3}, 64)},
-		&Welcome{},
+		&Hello{E: bytes.Repeat([]byte{7}, 32), EK: bytes.Repeat([]byte{8}, 1184)},
+		&KeyShare{E: bytes.Repeat([]byte{9}, 32), CT: bytes.Repeat([]byte{10}, 1088)},
+		&Auth{Key: bytes.Repeat([]byte{1}, 32), Sig: bytes.Repeat([]byte{3}, 64)},
 		&Ping{Seq: 42},
 		&Pong{Seq: 42},
 		&Request{ID: id, Bundle: []byte("bundle"), Greeting: "hi, it's alice ✓"},
@@ -213,7 +213,7 @@ func TestContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := UnmarshalContent(b)
-	if err != nil || got != c {
+	if err != nil || !reflect.DeepEqual(got, c) {
 		t.Fatalf("UnmarshalContent = %+v, %v; want %+v", got, err, c)
 	}
 	if _, err := MarshalContent(Content{Text: strings.Repeat("x", MaxText+1)}); !errors.Is(err, ErrMalformed) {
@@ -221,6 +221,76 @@ func TestContent(t *testing.T) {
 	}
 	if _, err := UnmarshalContent(append(b, 0)); !errors.Is(err, ErrMalformed) {
 		t.Errorf("trailing byte: err = %v", err)
+	}
+}
+
+// TestContentPadding: every text length pads to its bucket exactly, and
+// decodes back to the same content. Before padding, the encoding of a
+// one-letter text was 13 bytes: its length showed through the ratchet.
+func TestContentPadding(t *testing.T) {
+	sizes := map[int]bool{}
+	for _, n := range []int{0, 1, 2, 100, 220, 230, 235, 236, 237, 238, 239, 240, 241, 250, 255, 256, 300, 500, 1000, 4000, 8170, 8180, 8190, 16000, MaxText} {
+		c := Content{Text: strings.Repeat("x", n), Time: 1700000000123}
+		b, err := MarshalContent(c)
+		if err != nil {
+			t.Fatalf("%d: %v", n, err)
+		}
+		if len(b) != PaddedSize(len(b)) || len(b) < MinPadded {
+			t.Errorf("text of %d bytes: encoding of %d bytes is not a bucket size", n, len(b))
+		}
+		got, err := UnmarshalContent(b)
+		if err != nil || got.Text != c.Text || got.Time != c.Time || got.Padding != nil {
+			t.Fatalf("%d: UnmarshalContent = %+v, %v", n, got, err)
+		}
+		sizes[len(b)] = true
+	}
+	if len(sizes) > 8 {
+		t.Errorf("%d distinct sizes for 25 lengths: %v", len(sizes), sizes)
+	}
+	for n, want := range map[int]int{1: 256, 256: 256, 257: 512, 32768: 32768, 32769: 40960} {
+		if got := PaddedSize(n); got != want {
+			t.Errorf("PaddedSize(%d) = %d, want %d", n, got, want)
+		}
+	}
+}
+
+// TestContentPaddingOverhead measures what padding costs on texts of
+// typical chat lengths (logged with -v; docs/protocol.md quotes it).
+func TestContentPaddingOverhead(t *testing.T) {
+	// Lengths of chat messages: mostly short, a long tail.
+	lengths := []int{2, 5, 8, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200, 300, 500, 1000, 3000}
+	var plain, padded int
+	for _, n := range lengths {
+		c := Content{Text: strings.Repeat("x", n), Time: 1700000000123}
+		raw, err := encMode.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := MarshalContent(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain += len(raw)
+		padded += len(b)
+	}
+	t.Logf("%d texts: %d bytes encoded unpadded, %d padded (×%.2f); with the ratchet's 122 bytes per message: ×%.2f",
+		len(lengths), plain, padded, float64(padded)/float64(plain),
+		float64(padded+122*len(lengths))/float64(plain+122*len(lengths)))
+}
+
+// TestContentLengthHidden: texts of 1 and of 200 bytes encrypt to the same
+// length. (Before padding they differed by 199 bytes: this test failed.)
+func TestContentLengthHidden(t *testing.T) {
+	a, err := MarshalContent(Content{Text: "k", Time: 1700000000123})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := MarshalContent(Content{Text: strings.Repeat("long answer ", 17)[:200], Time: 1700000000123})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) != len(b) {
+		t.Fatalf("1-byte text: %d bytes, 200-byte text: %d bytes", len(a), len(b))
 	}
 }
 

@@ -364,18 +364,38 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+// TestSessionReset: "contacts reset" asks for a new session, and "inbox
+// --follow" shows a contact's new session among the messages.
+func TestSessionReset(t *testing.T) {
+	d := startFake(t)
+	r := d.run(t, "contacts", "reset", "bob")
+	wantCode(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Asked bob for a new session") || d.f.Called("ResetSession") != 1 {
+		t.Errorf("reset: %q, %d ResetSession calls", r.stdout, d.f.Called("ResetSession"))
+	}
+	wantCode(t, d.run(t, "contacts", "reset", "nobody"), exitUnknownPeer)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runWith(ctx, "", map[string]string{"CHIVE_HOME": d.dir}, &out, &errb, "inbox", "--follow")
+	}()
+	waitSubscribed(t, d.f)
+	d.f.SimSession("bob", true, true)
+	eventually(t, func() bool {
+		return strings.Contains(out.String(), "-- bob started a new session: the safety number changed")
+	}, "session notice")
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("inbox --follow exit %d: %s", code, errb.String())
+	}
+}
+
 // waitSubscribed waits until the fake has a subscriber (Subscribe was called).
 func waitSubscribed(t *testing.T, f *nodetest.Fake) {
 	t.Helper()
-	eventually(t, func() bool {
-		f.Settings(context.Background()) // orders the server's writes to Calls before our read
-		for _, c := range f.Calls {
-			if c == "Subscribe" {
-				return true
-			}
-		}
-		return false
-	}, "subscription")
+	eventually(t, func() bool { return f.Called("Subscribe") > 0 }, "subscription")
 }
 
 func eventually(t *testing.T, cond func() bool, what string) {

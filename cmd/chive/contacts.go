@@ -58,6 +58,12 @@ func newContacts(e *env) *command {
 	rm.aliases = []string{"remove"}
 	show := oneContact("show", "one contact, with its safety number", cc.show, jsonFlag)
 	show.shortUsage += " [--json]"
+	reset := oneContact("reset", "start a new session (after restoring a backup)", cc.reset)
+	reset.longHelp = `Drops your session with CONTACT and asks them for a new one. Use it when your
+chive lost its state (you restored an old backup) or says the stored session
+belongs to another key. Messages queued for them wait and go out under the new
+session; their chive answers by itself and tells them you started a new one.
+`
 
 	return &command{
 		name:       "contacts",
@@ -100,6 +106,7 @@ blocked), presence (online, connecting, offline) and address.
 			},
 			rm,
 			show,
+			reset,
 		},
 	}
 }
@@ -301,6 +308,15 @@ func (cc *contactsCmd) rename(ctx context.Context, args []string) error {
 		fmt.Fprintf(cc.e.stdout, "Renamed %s to %s.\n", oneLine(ref), oneLine(args[1]))
 		return nil
 	})
+}
+
+func (cc *contactsCmd) reset(ctx context.Context, s *session, ref string) error {
+	ct, err := s.api.ResetSession(ctx, ref)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cc.e.stdout, "Asked %s for a new session%s.\nMessages to them wait until they answer.\n", displayName(ct), later(s))
+	return nil
 }
 
 func (cc *contactsCmd) remove(ctx context.Context, s *session, ref string) error {

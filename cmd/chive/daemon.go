@@ -232,6 +232,8 @@ func logEvents(log *slog.Logger, api node.API, events <-chan node.Event) {
 			}
 		case node.ErrorEvent:
 			log.Warn("node", "error", ev.Message)
+		case node.SessionEvent:
+			log.Info("new session", "contact", short(ev.Contact.Address), "by_peer", ev.ByPeer, "safety_number_changed", ev.SafetyNumberChanged)
 		}
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chive-im/chive/internal/shell"
@@ -84,19 +86,61 @@ func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
 		return err
 	}
 
-	// One tmux server of our own (private socket), two panes side by side.
-	// When either chive exits, its pane ends the whole session.
+	panes := demoPanes{self: self, tmux: tmux, net: net.Dir(), alice: alice, bob: bob}
+	if e.getenv("TMUX") != "" {
+		// Inside tmux already: a new window of the user's tmux, not a tmux
+		// nested in a pane.
+		say("  %5.1fs  opening a new tmux window (Alice on the left, Bob on the right; ctrl+b o switches panes)", time.Since(start).Seconds())
+		if err := panes.inWindow(ctx); err != nil {
+			return err
+		}
+	} else {
+		say("  %5.1fs  opening tmux (Alice on the left, Bob on the right; ctrl+b o switches panes)", time.Since(start).Seconds())
+		if err := panes.ownServer(ctx); err != nil {
+			return err
+		}
+	}
+	if keep {
+		say("chive demo: profiles kept in %s", dir)
+	}
+	return nil
+}
+
+// demoPanes runs Alice's and Bob's chive side by side in tmux.
+type demoPanes struct {
+	self, tmux, net, alice, bob string
+}
+
+// paneHint is what each pane's border says: whose it is (the left one is
+// Alice's; chive sets the pane titles, so not those) and how to move.
+const paneHint = " #{?pane_at_left,Alice,Bob} · ctrl+b o or a click: other pane · ctrl+q: quit the demo "
+
+// command is the shell command of a pane: chive on profile, then end what
+// holds both panes (after is a tmux command line).
+func (p demoPanes) command(profile string, after ...string) string {
+	return shell.Join(p.self, "--profile", profile, "--tor-testnet", p.net) + "; " + shell.Join(after...)
+}
+
+// style shows the hint on each pane's border, the mouse on (click a pane,
+// wheel to scroll, drag to select), focus events for notifications.
+func (p demoPanes) style(tm func(args ...string) *exec.Cmd, window, session string) {
+	tm("set-option", "-w", "-t", window, "pane-border-status", "top").Run()
+	tm("set-option", "-w", "-t", window, "pane-border-format", paneHint).Run()
+	tm("set-option", "-t", session, "mouse", "on").Run()
+	tm("select-pane", "-L", "-t", window).Run()
+}
+
+// ownServer runs the panes in a tmux server of our own (a private
+// socket) and attaches this terminal to it until either chive quits.
+func (p demoPanes) ownServer(ctx context.Context) error {
 	sock := "chive-demo-" + strconv.Itoa(os.Getpid())
 	tm := func(args ...string) *exec.Cmd {
-		c := exec.CommandContext(ctx, tmux, append([]string{"-L", sock}, args...)...)
+		c := exec.CommandContext(ctx, p.tmux, append([]string{"-L", sock}, args...)...)
 		c.Env = append(os.Environ(), "TMUX=") // allow running the demo from inside tmux
 		return c
 	}
-	pane := func(profile string) string {
-		return shell.Join(self, "--profile", profile, "--tor-testnet", net.Dir()) + "; " +
-			shell.Join(tmux, "-L", sock, "kill-session", "-t", "chive")
-	}
-	if out, err := tm("new-session", "-d", "-s", "chive", "-x", "200", "-y", "50", pane(alice)).CombinedOutput(); err != nil {
+	end := []string{p.tmux, "-L", sock, "kill-session", "-t", "chive"}
+	if out, err := tm("new-session", "-d", "-s", "chive", "-x", "200", "-y", "50", p.command(p.alice, end...)).CombinedOutput(); err != nil {
 		return fmt.Errorf("tmux new-session: %v: %s", err, out)
 	}
 	// Stop our tmux server (and so both chives) however we leave, and
@@ -105,14 +149,12 @@ func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
 		tm("kill-server").Run()
 		os.Remove(tmuxSocket(sock))
 	}()
-	if out, err := tm("split-window", "-h", "-t", "chive", pane(bob)).CombinedOutput(); err != nil {
+	if out, err := tm("split-window", "-h", "-t", "chive", p.command(p.bob, end...)).CombinedOutput(); err != nil {
 		return fmt.Errorf("tmux split-window: %v: %s", err, out)
 	}
-	tm("set-option", "-t", "chive", "status-left", " chive demo: Alice | Bob · ctrl+q quits ").Run()
-	tm("set-option", "-t", "chive", "status-left-length", "60").Run()
-	tm("set-option", "-t", "chive", "mouse", "on").Run()
-	tm("select-pane", "-t", "chive:0.0").Run()
-	say("  %5.1fs  opening tmux (Alice on the left, Bob on the right; ctrl+b o switches panes)", time.Since(start).Seconds())
+	tm("set-option", "-s", "focus-events", "on").Run()
+	tm("set-option", "-t", "chive", "status-left", " chive demo ").Run()
+	p.style(tm, "chive:0", "chive")
 	attach := tm("attach-session", "-t", "chive")
 	attach.Stdin, attach.Stdout, attach.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := attach.Run(); err != nil && ctx.Err() == nil {
@@ -122,10 +164,57 @@ func demo(ctx context.Context, e *env, dir string, keep bool) (err error) {
 			return fmt.Errorf("tmux attach: %w", err)
 		}
 	}
-	if keep {
-		say("chive demo: profiles kept in %s", dir)
-	}
 	return nil
+}
+
+// inWindow runs the panes in a new window of the tmux we run in, and
+// waits for it to close: either chive quitting closes it, and so does
+// ctrl+c here. The mouse is turned on for the session meanwhile.
+func (p demoPanes) inWindow(ctx context.Context) error {
+	tm := func(args ...string) *exec.Cmd { return exec.Command(p.tmux, args...) }
+	// A pane knows its own id ($TMUX_PANE): kill-window on it closes the
+	// demo's window and no other.
+	end := func(profile string) string {
+		return p.command(profile) + shell.Join(p.tmux, "kill-window", "-t") + ` "$TMUX_PANE"`
+	}
+	out, err := tm("new-window", "-P", "-F", "#{session_id} #{window_id}", "-n", "chive demo", end(p.alice)).Output()
+	if err != nil {
+		return fmt.Errorf("tmux new-window: %w", err)
+	}
+	ids := strings.Fields(string(out))
+	if len(ids) != 2 {
+		return fmt.Errorf("tmux new-window said %q", out)
+	}
+	session, window := ids[0], ids[1]
+	defer tm("kill-window", "-t", window).Run()
+	if out, err := tm("split-window", "-h", "-t", window, end(p.bob)).CombinedOutput(); err != nil {
+		return fmt.Errorf("tmux split-window: %v: %s", err, out)
+	}
+	// The session's own mouse setting, to put back ("" when it has none
+	// of its own and follows the global one).
+	if prev, err := tm("show-options", "-v", "-t", session, "mouse").Output(); err == nil {
+		if v := strings.TrimSpace(string(prev)); v != "" {
+			defer tm("set-option", "-t", session, "mouse", v).Run()
+		} else {
+			defer tm("set-option", "-u", "-t", session, "mouse").Run()
+		}
+	}
+	p.style(tm, window, session)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		// (display-message on a window that is gone prints nothing and
+		// succeeds: list the session's windows instead.)
+		out, err := tm("list-windows", "-t", session, "-F", "#{window_id}").Output()
+		if err != nil || !slices.Contains(strings.Fields(string(out)), window) {
+			return nil // the window is gone
+		}
+	}
 }
 
 // introduce creates Alice and Bob (no passphrases: it's a demo) and makes

@@ -124,6 +124,13 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 				}
 				return errors.New("the daemon stopped")
 			}
+			if se, ok := ev.(node.SessionEvent); ok && !o.json && (only == "" || se.Contact.Address == only) {
+				// Not a message, but something the reader must not miss.
+				if _, err := fmt.Fprintf(e.stdout, "-- %s\n", oneLine(se.Notice)); err != nil {
+					return err
+				}
+				continue
+			}
 			me, ok := ev.(node.MessageEvent)
 			if !ok {
 				continue

@@ -54,6 +54,7 @@ func newRoot(e *env) *command {
 	tui.hidden = true
 	root.children = []*command{
 		newAddress(e),
+		newConfig(e),
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),

@@ -27,7 +27,8 @@ func newTUI(e *env) *command {
 		longHelp: `Opens the terminal UI. With no profile yet it walks you through creating one.
 When a daemon ("chive daemon") runs on the profile, the UI attaches to it and
 quitting leaves the daemon running; otherwise the node runs inside the UI and
-stops when you quit.
+stops when you quit. Its theme, keys, notifications and layout come from the
+config file ("chive config path", docs/config.md).
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
@@ -36,7 +37,16 @@ stops when you quit.
 			if err != nil {
 				return err
 			}
-			return runTUI(ctx, tui.Options{Dir: dir, NoBell: noBell, NoTitle: noTitle}, c.testnet)
+			opts := tui.Options{Dir: dir, NoBell: noBell, NoTitle: noTitle, Getenv: e.getenv}
+			// A config file with a mistake: the defaults, and the UI says
+			// what is wrong rather than refusing to open.
+			if path, err := tui.ConfigPath(e.getenv); err != nil {
+				opts.ConfigError = err
+			} else {
+				cfg, err := tui.LoadConfig(path)
+				opts.Config, opts.ConfigPath, opts.ConfigError = &cfg, path, err
+			}
+			return runTUI(ctx, opts, c.testnet)
 		},
 	}
 }

@@ -61,6 +61,20 @@ var _ node.API = (*Fake)(nil)
 
 func (f *Fake) call(name string) { f.Calls = append(f.Calls, name) }
 
+// Called reports how many times method name was called. Unlike reading
+// Calls, it is safe while a server goroutine may be calling the fake.
+func (f *Fake) Called(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.Calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
 // findLocked resolves a ref (name or address, any case) to a contact.
 func (f *Fake) findLocked(ref string) (*node.Contact, error) {
 	r := strings.ToLower(strings.TrimSpace(ref))
@@ -310,6 +324,7 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 		Text: text, Time: f.Now(), State: node.Queued, Timer: c.Timer}
 	f.messages[c.Address] = append(f.messages[c.Address], m)
 	c.LastMessage, c.LastAt = text, m.Time
+	f.publishLocked(node.MessageEvent{Message: m}) // as node.Send does
 	return m, nil
 }
 
@@ -719,4 +734,58 @@ func (f *Fake) SimInviteUsed(id int64) {
 			f.invites[i].Uses++
 		}
 	}
+}
+
+// Session reset (issue 13).
+
+// ResetSession implements node.API: the contact stays as it is (accepted,
+// waiting for their answer); SimSession plays the answer.
+func (f *Fake) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("ResetSession")
+	c, err := f.findLocked(ref)
+	if err != nil {
+		return node.Contact{}, err
+	}
+	switch c.State {
+	case node.StateAccepted, node.StateRequested:
+	case node.StateBlocked:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrBlocked)
+	default:
+		return node.Contact{}, fmt.Errorf("%s: %w", c.Name, node.ErrNotAccepted)
+	}
+	f.publishLocked(node.ContactEvent{Contact: *c})
+	return *c, nil
+}
+
+// SimSession publishes the SessionEvent a node publishes when a new session
+// with the contact replaced the old one, started by them (byPeer) or the
+// answer to our ResetSession. A changed safety number clears Verified.
+func (f *Fake) SimSession(ref string, byPeer, changed bool) node.SessionEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, err := f.findLocked(ref)
+	if err != nil {
+		panic(err)
+	}
+	c.State = node.StateAccepted
+	if changed {
+		c.Verified = false
+	}
+	sn := "the safety number is unchanged"
+	if changed {
+		sn = "the safety number changed: compare it with them again"
+	}
+	name := c.Name
+	if name == "" {
+		name = c.Address[:16]
+	}
+	notice := name + " started a new session: " + sn
+	if !byPeer {
+		notice = "new session with " + name + ": " + sn
+	}
+	e := node.SessionEvent{Contact: *c, ByPeer: byPeer, SafetyNumberChanged: changed, Notice: notice}
+	f.publishLocked(e)
+	return e
 }

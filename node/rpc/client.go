@@ -536,3 +536,10 @@ func (s *subscription) pump(send func(node.Event) bool) string {
 		}
 	}
 }
+
+// Session reset (issue 13).
+
+func (c *Client) ResetSession(ctx context.Context, ref string) (node.Contact, error) {
+	var ct node.Contact
+	return ct, c.Call(ctx, "contacts.reset_session", contactParams{Contact: ref}, &ct)
+}

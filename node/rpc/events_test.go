@@ -25,6 +25,8 @@ func sampleEvents() []node.Event {
 		node.ConnectionEvent{Connected: false, Error: "the daemon closed the connection"},
 		node.ContactEvent{Contact: node.Contact{Address: "abc", Name: "Al", PeerName: "Alice", Draft: "half", State: node.StateAccepted, Created: at}},
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorOffline, Percent: 100, Error: "tor: network down"}},
+		node.SessionEvent{Contact: node.Contact{Address: "abc", Name: "bob", State: node.StateAccepted, Created: at}, ByPeer: true,
+			Notice: "bob started a new session: the safety number is unchanged"},
 	}
 }
 

@@ -634,6 +634,11 @@ var methods = map[string]method{
 		}
 		return ok(s.api.RevokeInvite(ctx, p.ID))
 	},
+
+	// Session reset (issue 13).
+	"contacts.reset_session": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return call(s.api.ResetSession(ctx, ref))
+	}),
 }
 
 // settingsPatch is settings.set's params: absent fields are unchanged.

@@ -142,6 +142,11 @@ func waitExit(tb testing.TB, path string, timeout time.Duration) {
 
 var addressRE = regexp.MustCompile(`\b[a-z2-7]{56}\b`)
 
+// senderRE matches the line naming who wrote the messages under it.
+func senderRE(name string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)│` + regexp.QuoteMeta(name) + `( [0-9:]+)?\s*$`)
+}
+
 func TestTwoUsersChatInTmux(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("tmux end-to-end test needs a Unix terminal")
@@ -210,17 +215,20 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.keys("alice", "Enter")
 	x.waitFor("alice", "▸ Nickname", 10*time.Second)
 	x.text("alice", "Bob")
-	x.keys("alice", "Enter", "Enter") // greeting pre-filled: "Hi, it's Alice"
+	x.keys("alice", "Enter") // from the nickname, enter sends; the greeting is pre-filled: "Hi, it's Alice"
 	x.waitFor("alice", "Waiting for Bob to accept", 30*time.Second)
 
-	// Bob sees the request with the greeting, and accepts.
+	// Bob sees the request with the greeting and the name Alice gave
+	// herself, and accepts: no name to ask for.
 	x.waitFor("bob", "Hi, it's Alice", 4*time.Minute)
+	x.waitFor("bob", "Alice wants to chat", 10*time.Second)
 	x.keys("bob", "Enter")
 	x.waitFor("bob", "Contact request", 10*time.Second)
 	x.keys("bob", "a")
+	x.waitFor("bob", "accepted Alice", 60*time.Second)
 	// The request carried Alice's display name: it is Bob's nickname for
 	// her already, nothing to ask.
-	if s := x.waitFor("bob", "No messages yet", 60*time.Second); !strings.Contains(s, "Alice") {
+	if s := x.waitFor("bob", "No messages yet", 10*time.Second); !strings.Contains(s, "Alice") {
 		t.Errorf("Bob's screen after accepting lacks Alice's name:\n%s", s)
 	}
 
@@ -234,8 +242,8 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 	x.waitFor("alice", "Hi Alice, loud and clear.", 3*time.Minute)
 	// Bob had the conversation open, so Alice's message shows as read;
 	// both sides show who said what.
-	s := x.waitFor("alice", "✓✓ read", 2*time.Minute)
-	if !strings.Contains(s, "You ") || !strings.Contains(s, "Bob ") {
+	s := x.waitFor("alice", "✔✔ read", 2*time.Minute)
+	if !senderRE("You").MatchString(s) || !senderRE("Bob").MatchString(s) {
 		t.Errorf("Alice's screen lacks sender labels:\n%s", s)
 	}
 	t.Logf("Alice's screen mid-conversation:\n%s", s)
