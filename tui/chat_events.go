@@ -134,6 +134,8 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return c.bar.setFlash(e.Message, true)
 	case node.ConnectionEvent:
 		return c.connectionChanged(e)
+	case node.MessageChangedEvent:
+		return c.messageChanged(e)
 	case node.SessionEvent:
 		// A new session replaced the old one; the contact and the
 		// conversation stay. A changed safety number is a warning.

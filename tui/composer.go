@@ -109,9 +109,12 @@ func (c *chatModel) send() tea.Cmd {
 	}
 	text := c.composer.take()
 	if c.conv.address == ct.Address {
-		c.conv.follow = true
+		c.conv.follow = c.cv.compose == nil || !c.cv.compose.edit
 		c.conv.unreadFrom = "" // answering: what came before is read
 		c.dirty = true
+	}
+	if cmd, ok := c.sendCompose(ct.Address, text); ok { // a reply or an edit (convo.go)
+		return cmd
 	}
 	return tea.Batch(sendText(c.ctx, c.api, ct.Address, text), c.saveDraft(ct.Address, ""))
 }

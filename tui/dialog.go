@@ -53,6 +53,9 @@ type (
 	}
 	// setName changes our display name.
 	setName struct{ name string }
+	// openMessage closes the dialog and shows a message of a contact's
+	// conversation (a search result).
+	openMessage struct{ address, id string }
 	actions []action
 )
 
