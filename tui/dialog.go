@@ -56,7 +56,7 @@ type (
 	// openMessage closes the dialog and shows a message of a contact's
 	// conversation (a search result).
 	openMessage struct{ address, id string }
-	actions []action
+	actions     []action
 )
 
 // conn is how a dialog calls the node: every call in a command, bounded by ctx.
