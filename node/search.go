@@ -21,11 +21,11 @@ import (
 // search) and kept up to date as messages arrive, change and go. Nothing
 // searchable is written to disk. Three designs were measured
 // (BenchmarkSearch, docs/threat-model.md): decrypting and scanning the rows
-// at each search (about 1 s per 100k messages), this index (a few
-// milliseconds per 100k, after a build that costs one decrypt-and-scan),
-// and a blinded token index on disk (HMACs of words: fast without a build,
-// but its rows tell an attacker with the database which messages share
-// words, how often each word occurs and when).
+// at each search (200–250 ms per 100k messages), this index (0.06–4 ms per
+// 100k, after a build that costs one decrypt-and-scan: 0.34 s), and a
+// blinded token index on disk (HMACs of words: fast without a build, but
+// its rows tell an attacker with the database which messages share words,
+// how often each word occurs and when).
 
 // searchIndex is the in-memory index. Documents (a message's text) live
 // in two segments: main, in seq order, which a search scans from its end
