@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,7 +101,7 @@ func TestGoldenConvo(t *testing.T) {
 
 // called reports whether the fake got a call of method.
 func called(f *nodetest.Fake, method string) bool {
-	f.Settings(nil) // orders the fake's calls before the read
+	f.Settings(context.Background()) // orders the fake's calls before the read
 	return slices.Contains(f.Calls, method)
 }
 
