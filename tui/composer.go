@@ -173,7 +173,8 @@ func newComposer(st *Styles, keys *KeyMap) textarea.Model {
 	// binds) are not the editor's, so each does one thing.
 	global := map[string]bool{}
 	for _, b := range []key.Binding{keys.Quit, keys.Interrupt, keys.Switcher, keys.AddContact, keys.MyAddress, keys.Details, keys.Retry,
-		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send} {
+		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send,
+		keys.SelectMessage, keys.Timer, keys.SearchHere, keys.SearchAll} {
 		for _, k := range b.Keys() {
 			global[k] = true
 		}
