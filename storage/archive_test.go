@@ -285,11 +285,9 @@ func FuzzStreamReader(f *testing.F) {
 // could write): a clear error or a profile, never a panic, and nothing
 // left behind on error.
 func FuzzRestorePlaintext(f *testing.F) {
-	good := []byte(`{"format":1,"created":"2026-01-01T00:00:00Z","schema":1,"contacts":0,"messages":0,"db_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`)
-	f.Add(append(binary.BigEndian.AppendUint32(nil, uint32(len(good))), append(good, "SQLite format 3\x00"...)...))
-	f.Add(binary.BigEndian.AppendUint32(nil, 0))
-	f.Add(append(binary.BigEndian.AppendUint32(nil, 2), "{}"...))
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	for _, s := range restoreSeeds() {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, plain []byte) {
 		var buf bytes.Buffer
 		w, err := newStreamWriter(&buf, backupPass, *cheapKDF)
@@ -306,6 +304,18 @@ func FuzzRestorePlaintext(f *testing.F) {
 			t.Fatalf("failed (%v) but left a profile", err)
 		}
 	})
+}
+
+// restoreSeeds are plaintexts of backups: a manifest and the start of a
+// database, and broken framings.
+func restoreSeeds() [][]byte {
+	good := []byte(`{"format":1,"created":"2026-01-01T00:00:00Z","schema":1,"contacts":0,"messages":0,"db_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`)
+	return [][]byte{
+		append(binary.BigEndian.AppendUint32(nil, uint32(len(good))), append(good, "SQLite format 3\x00"...)...),
+		binary.BigEndian.AppendUint32(nil, 0),
+		append(binary.BigEndian.AppendUint32(nil, 2), "{}"...),
+		{0xff, 0xff, 0xff, 0xff},
+	}
 }
 
 // archiveSeeds are a small real backup and pieces of it.
@@ -327,17 +337,19 @@ func TestWriteArchiveSeeds(t *testing.T) {
 	if !*writeArchiveSeeds {
 		t.Skip("use -write-archive-seeds to rewrite testdata/fuzz")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzStreamReader")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range archiveSeeds(t) {
-		if len(s) > 4096 {
-			s = s[:4096] // a cut backup: keeps the seed file small
-		}
-		content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(content), 0o644); err != nil {
+	for name, seeds := range map[string][][]byte{"FuzzStreamReader": archiveSeeds(t), "FuzzRestorePlaintext": restoreSeeds()} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			if len(s) > 4096 {
+				s = s[:4096] // a cut backup: keeps the seed file small
+			}
+			content := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
