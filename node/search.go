@@ -285,6 +285,9 @@ func (x *searchIndex) memory() int {
 	return n
 }
 
+// maxSearchResults caps one search's results (Search's limit).
+const maxSearchResults = 1000
+
 // searchTerms are the words of a query, folded.
 func searchTerms(q string) []string {
 	return strings.Fields(fold(q))
@@ -319,6 +322,7 @@ func (n *Node) Search(ctx context.Context, q SearchQuery) ([]Message, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, maxSearchResults)
 	var only int64
 	var one contacts.Contact
 	if q.Contact != "" {
