@@ -752,17 +752,35 @@ func (n *Node) pend(tx *storage.Tx, c contacts.Contact, target, id storage.Messa
 	return tx.AddPending(c.ID, target, storage.Pending{ID: id, Content: b, At: arrived})
 }
 
-// afterConvo publishes what a received content changed, once stored.
-func (n *Node) afterConvo(c contacts.Contact, r convoReceived) {
-	if r.scrub {
-		n.scrub()
+// receivedLocked publishes a message just received (nil: none) with its
+// replies, reactions and timer, and what its content changed: a timer
+// notice, messages edited, reacted to or deleted. The contact's peer mu
+// is held: events come in the order things were stored.
+func (n *Node) receivedLocked(c contacts.Contact, msg *storage.Message, r convoReceived) {
+	if msg != nil {
+		if r.touched(msg.ID) {
+			// Changes that came before it changed it.
+			if m, err := n.db.Message(n.ctx, c.ID, storage.Incoming, msg.ID); err == nil {
+				msg = &m
+			}
+		}
+		am := n.fullMessage(*msg, c)
+		n.events.publish(MessageEvent{Message: am})
+		n.indexMessage(am, c.ID)
 	}
 	if r.notice != nil {
-		am := n.fullMessage(*r.notice, c)
-		n.events.publish(MessageEvent{Message: am})
+		n.events.publish(MessageEvent{Message: n.fullMessage(*r.notice, c)})
 	}
 	for _, ch := range r.changed {
 		n.publishChanged(c, ch.t, ch.change)
+	}
+}
+
+// afterConvo finishes what a received content changed, out of the peer's
+// lock: the log scrubbed after a deletion, the contact's new timer.
+func (n *Node) afterConvo(c contacts.Contact, r convoReceived) {
+	if r.scrub {
+		n.scrub()
 	}
 	if r.timer {
 		n.publishContact(c.ID)

@@ -114,6 +114,17 @@ type ConnectionEvent struct {
 
 func (ConnectionEvent) Kind() string { return "connection" }
 
+// --- Mailbox (issue 16) ---
+
+// MailboxEvent is the state of our mailbox after a change: linked or
+// unlinked, connected or not, an error. May be dropped (coalesced: the
+// latest state is kept).
+type MailboxEvent struct {
+	Mailbox MailboxStatus `json:"mailbox"`
+}
+
+func (MailboxEvent) Kind() string { return "mailbox" }
+
 // --- Conversation features (issue 17) ---
 
 // MessageChangedEvent says a message of a conversation changed after it

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -304,7 +305,12 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, changed, conv, err := n.receiveLocked(c, l, m)
+	msg, changed, conv, err := n.receiveLocked(c, l.Peer(), m)
+	if err == nil {
+		// Under p.mu: a mailbox may deliver this contact's messages at the
+		// same time (mailbox.go), and events must come in stored order.
+		n.receivedLocked(c, msg, conv) // convo.go
+	}
 	p.mu.Unlock()
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -322,17 +328,6 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	case err != nil:
 		return err
 	}
-	if msg != nil {
-		if conv.touched(msg.ID) {
-			// Changes that came before it (convo.go) changed it.
-			if m, err := n.db.Message(n.ctx, c.ID, storage.Incoming, msg.ID); err == nil {
-				msg = &m
-			}
-		}
-		am := n.fullMessage(*msg, c)
-		n.events.publish(MessageEvent{Message: am})
-		n.indexMessage(am, c.ID)
-	}
 	n.afterConvo(c, conv)
 	if changed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
@@ -342,16 +337,20 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	return ack(l, m.ID)
 }
 
-// receiveLocked decrypts and stores a message from l's peer, or reports a
-// duplicate (nil message, nil error) without decrypting it again. The
-// session must be the one with the key that authenticated l. A content
-// that is not a chat message (a Profile, or a kind this version does not
-// know) is applied instead: no message, and changed reports whether the
-// contact changed. conv is what a conversation feature (convo.go) changed,
-// for afterConvo. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
-	msg, err = n.receiveMessageLocked(c, l, m, func(tx *storage.Tx, content wire.Content) error {
+// receiveLocked decrypts and stores a message from the peer with onion
+// key peer (the one that authenticated its link, or the contact's own for
+// a frame a mailbox carried), or reports a duplicate (nil message, nil
+// error) without decrypting it again. The session must be the one with
+// that key. A content that is not a chat message (a Profile, or a kind
+// this version does not know) is applied instead: no message, and changed
+// reports whether the contact changed. conv is what a conversation feature
+// (convo.go) changed, for receivedLocked and afterConvo. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
+	msg, err = n.receiveMessageLocked(c, peer, m, func(tx *storage.Tx, content wire.Content) error {
 		conv = convoReceived{} // a retried transaction starts afresh
+		if content.Mailbox != nil {
+			return n.applyMailboxInfo(tx, c, content.Mailbox) // issue 16
+		}
 		if content.Profile == nil {
 			// A reply's reaction, an edit, a deletion, a timer, or a newer
 			// kind of content (nothing for us to do).
@@ -370,7 +369,7 @@ func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) 
 // receiveMessageLocked is receiveLocked; apply runs, in the transaction
 // that stores the ratchet step, for a content without text, and stored in
 // the one that stores a chat message.
-func (n *Node) receiveMessageLocked(c contacts.Contact, l *wire.Link, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
+func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
 	stored func(*storage.Tx, wire.Content, storage.Message) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
@@ -378,7 +377,7 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, l *wire.Link, m *wire.Me
 	} else if seen {
 		return nil, nil
 	}
-	st, err := n.loadSession(n.ctx, c, l.Peer())
+	st, err := n.loadSession(n.ctx, c, peer)
 	if err != nil {
 		return nil, fmt.Errorf("message: session: %w", err)
 	}

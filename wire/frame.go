@@ -71,6 +71,9 @@ func (t Type) String() string {
 	case TypeTyping:
 		return "typing"
 	}
+	if s := mailboxTypeName(t); s != "" {
+		return s
+	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }
 

@@ -338,7 +338,9 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	case TypeTyping:
 		m = new(Typing)
 	default:
-		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		if m = newMailboxMsg(t); m == nil {
+			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		}
 	}
 	if err := decMode.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("wire: unmarshal %s: %w: %w", t, ErrMalformed, err)
@@ -364,6 +366,9 @@ type Content struct {
 	// (PaddedSize), so the ciphertext's length tells little about the
 	// text's. MarshalContent sets it; UnmarshalContent drops it. (issue 13)
 	Padding []byte `cbor:"15,keyasint,omitempty"`
+	// Mailbox (key 30) is where to leave messages for the sender while it
+	// is offline (issue 16).
+	Mailbox *MailboxInfo `cbor:"30,keyasint,omitempty"`
 
 	// Conversation features (keys 40–59, issue 17; convo.go). ReplyTo,
 	// Quote and Disappear go with a chat message's text; Reaction, Edit, Delete
@@ -461,6 +466,13 @@ func (c Content) validate() error {
 		return fmt.Errorf("bad profile name: %w", ErrMalformed)
 	case c.Profile != nil && c.Text != "":
 		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.Text != "":
+		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
 	}
-	return c.validateConvo()
+	if c.Mailbox != nil {
+		if err := c.Mailbox.validate(); err != nil {
+			return err
+		}
+	}
+	return c.validateConvo() // also: one kind per message (a mailbox info is one)
 }

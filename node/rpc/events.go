@@ -55,6 +55,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.ConnectionEvent](w.Data)
 	case node.SessionEvent{}.Kind():
 		e, err = decodeAs[node.SessionEvent](w.Data)
+	case node.MailboxEvent{}.Kind(): // issue 16
+		e, err = decodeAs[node.MailboxEvent](w.Data)
 	case node.MessageChangedEvent{}.Kind(): // issue 17
 		e, err = decodeAs[node.MessageChangedEvent](w.Data)
 	default:

@@ -55,6 +55,12 @@ const (
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
 	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
+	// issue 16 (a block of their own: -32016…)
+	CodeMailboxLinked      = -32016 // node.ErrMailboxLinked
+	CodeNoMailbox          = -32017 // node.ErrNoMailbox
+	CodeNotPairingLink     = -32018 // node.ErrNotPairingLink
+	CodeMailboxRefused     = -32019 // node.ErrMailboxRefused
+	CodeMailboxUnreachable = -32020 // node.ErrMailboxUnreachable
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -71,6 +77,11 @@ var sentinels = []struct {
 	{CodeSelf, node.ErrSelf},
 
 	{CodeUnknownInvite, node.ErrUnknownInvite},
+	{CodeMailboxLinked, node.ErrMailboxLinked},
+	{CodeNoMailbox, node.ErrNoMailbox},
+	{CodeNotPairingLink, node.ErrNotPairingLink},
+	{CodeMailboxRefused, node.ErrMailboxRefused},
+	{CodeMailboxUnreachable, node.ErrMailboxUnreachable},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -186,6 +197,13 @@ type (
 	}
 	nameParams struct {
 		Name string `json:"name"`
+	}
+	// issue 16
+	mailboxLinkParams struct {
+		URI string `json:"uri"`
+	}
+	mailboxUnlinkParams struct {
+		Force bool `json:"force,omitempty"`
 	}
 )
 

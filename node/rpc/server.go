@@ -639,6 +639,28 @@ var methods = map[string]method{
 	"contacts.reset_session": withContact(func(s *Server, ctx context.Context, ref string) (any, *Error) {
 		return call(s.api.ResetSession(ctx, ref))
 	}),
+
+	// --- Mailbox (issue 16) ---
+	"mailbox.link": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[mailboxLinkParams](raw)
+		if e == nil {
+			e = required("uri", p.URI)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.MailboxLink(ctx, p.URI))
+	},
+	"mailbox.unlink": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[mailboxUnlinkParams](raw)
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.MailboxUnlink(ctx, p.Force))
+	},
+	"mailbox.status": noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		return call(s.api.MailboxStatus(ctx))
+	}),
 }
 
 // settingsPatch is settings.set's params: absent fields are unchanged.

@@ -1,4 +1,4 @@
--- chive schema version 5: conversation features (issue 17): replies,
+-- chive schema version 6: conversation features (issue 17): replies,
 -- reactions, edits, deletion for everyone, disappearing messages.
 --
 -- Visible without the key: that a message is a timer change, was edited or
