@@ -65,7 +65,7 @@ func (d *msgDeleteDialog) Render(width, height int) string {
 	rows := []string{s.Muted.Render(d.truncate("“"+text+"”", inner)), ""}
 	opts := []string{"Delete for me: gone from this profile; they keep theirs"}
 	if d.everyone {
-		opts = append(opts, "Delete for everyone: both keep only a note that it was")
+		opts = append(opts, "Delete for everyone: both keep only a note that it was deleted")
 	}
 	for i, o := range opts {
 		for j, l := range d.wrap(o, inner-2) {
