@@ -31,6 +31,12 @@ func sampleEvents() []node.Event {
 		node.MessageStateEvent{ID: "01", Address: "abc", State: node.Stored, At: at},
 		node.MailboxEvent{Mailbox: node.MailboxStatus{Linked: true, Address: "mbx", LinkedAt: at, Connected: true,
 			Contacts: []node.MailboxContact{{Contact: "bob", Address: "abc", Slot: "0a1b2c3d", Told: true, Stored: 2}}}},
+		// issue 17
+		node.MessageChangedEvent{ID: "02", Address: "abc", Change: node.ChangeEdited, Message: &node.Message{ID: "02", Seq: 4,
+			Text: "see you at 8", Time: at, State: node.Received, Direction: node.Incoming, Edited: at.Add(time.Minute),
+			ReplyTo:   &node.ReplyTo{ID: "01", Direction: node.Outgoing, Quote: "when?"},
+			Reactions: []node.Reaction{{Emoji: "👍", From: node.Outgoing, At: at}}, Timer: node.Seconds(time.Hour), Disappears: at.Add(time.Hour)}},
+		node.MessageChangedEvent{ID: "03", Address: "abc", Change: node.ChangeExpired},
 	}
 }
 
