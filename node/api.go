@@ -15,6 +15,9 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -160,6 +163,41 @@ type API interface {
 	// items for them a mailbox holds.
 	MailboxStatus(ctx context.Context) (MailboxStatus, error)
 
+	// --- Conversation features (issue 17) ---
+	// Each is a message inside the session, applied by the contact's node.
+	// A message is named by the contact and its id; ErrNoMessage if the
+	// conversation has none. Changes to a message are published as
+	// MessageChangedEvent.
+
+	// Reply sends text as a reply to the message to, with an excerpt of it
+	// (Message.ReplyTo) the contact sees even if they no longer have it.
+	Reply(ctx context.Context, ref, to, text string) (Message, error)
+	// React sets our one reaction to a message (either side's) to emoji,
+	// replacing the one we had; "" removes it.
+	React(ctx context.Context, ref, id, emoji string) error
+	// Edit replaces the text of one of our messages, within EditWindow of
+	// sending it (ErrNotAuthor, ErrTooLate). Every version is kept (Edits).
+	Edit(ctx context.Context, ref, id, text string) (Message, error)
+	// Delete deletes a message. For everyone (our own messages, within
+	// DeleteWindow): both sides keep a tombstone (Message.Deleted) and
+	// erase its text, edits and reactions. For us only: the message is
+	// erased from our profile; the contact keeps theirs.
+	Delete(ctx context.Context, ref, id string, forEveryone bool) error
+	// Edits returns every version of a message, the original first.
+	Edits(ctx context.Context, ref, id string) ([]Version, error)
+	// SetTimer sets the conversation's disappearing-messages timer (one of
+	// Timers; 0 turns it off) for both sides; the change is a message of
+	// the conversation (Kind "timer"), returned. Messages sent from then on
+	// are erased from both profiles the timer after each side read them
+	// (ours: after sending).
+	SetTimer(ctx context.Context, ref string, timer time.Duration) (Message, error)
+	// Search finds messages whose text holds every word of q.Text (case
+	// and accents aside), newest first.
+	Search(ctx context.Context, q SearchQuery) ([]Message, error)
+	// Backup writes the whole profile (identity, contacts, sessions,
+	// history) to one file at o.Path, encrypted under o.Passphrase.
+	Backup(ctx context.Context, o BackupOptions) (BackupInfo, error)
+
 	// Files (issue 15). A file travels as a message (Message.File) whose
 	// id is the file's id. Its chunks move in the background, reported by
 	// FileStateEvent (never dropped) and FileProgressEvent (coalesced).
@@ -283,6 +321,10 @@ type Contact struct {
 	ID int64 `json:"id,omitempty"`
 	// Invited: their pending request came with one of our invite links.
 	Invited bool `json:"invited,omitempty"`
+
+	// Timer is the conversation's disappearing-messages timer (issue 17);
+	// 0: off. In JSON: seconds.
+	Timer Seconds `json:"timer,omitempty"`
 }
 
 // Direction of a message.
@@ -339,6 +381,89 @@ type Message struct {
 	Unreadable bool `json:"unreadable,omitempty"`
 	// File is the file the message carries (Text is then its caption).
 	File *File `json:"file,omitempty"`
+
+	// Conversation features (issue 17).
+
+	// Kind is "" for a chat message, KindTimer for a change of the
+	// disappearing-messages timer (Timer is the new one; Text is empty).
+	Kind string `json:"kind,omitempty"`
+	// ReplyTo is the message this one answers.
+	ReplyTo *ReplyTo `json:"reply_to,omitempty"`
+	// Reactions, one per person at most, oldest first.
+	Reactions []Reaction `json:"reactions,omitempty"`
+	// Edited is when the text was last changed by its author (their
+	// clock); Edits has every version.
+	Edited time.Time `json:"edited,omitzero"`
+	// Deleted: its author deleted it for everyone; Text is empty.
+	Deleted bool `json:"deleted,omitempty"`
+	// Timer: a chat message is erased this long after it was read (ours:
+	// sent); a timer change's new timer. In JSON: seconds.
+	Timer Seconds `json:"timer,omitempty"`
+	// Disappears is when it will be erased, once its timer runs.
+	Disappears time.Time `json:"disappears,omitzero"`
+}
+
+// KindTimer is Message.Kind of a change of the disappearing-messages timer.
+const KindTimer = "timer"
+
+// ReplyTo is the message a reply answers.
+type ReplyTo struct {
+	ID        string    `json:"id"`
+	Direction Direction `json:"direction"` // who wrote it: "in" the contact, "out" us
+	// Quote is the excerpt its author's reply carried: shown even when the
+	// message answered is gone (deleted, disappeared, or never received).
+	Quote string `json:"quote,omitempty"`
+}
+
+// Reaction is one person's reaction to a message.
+type Reaction struct {
+	Emoji string    `json:"emoji"`
+	From  Direction `json:"from"` // "in": the contact; "out": us
+	At    time.Time `json:"at"`
+}
+
+// Version is one text a message had (Edits).
+type Version struct {
+	Text string    `json:"text"`
+	At   time.Time `json:"at"` // when its author wrote it, by their clock
+}
+
+// SearchQuery selects messages for Search.
+type SearchQuery struct {
+	Text    string `json:"query"`
+	Contact string `json:"contact,omitempty"` // ref; "" searches every conversation
+	Limit   int    `json:"limit,omitempty"`   // 0: 100
+}
+
+// BackupOptions say where Backup writes and under which passphrase.
+type BackupOptions struct {
+	Path       string `json:"path"` // a new file (an existing one is not replaced)
+	Passphrase string `json:"passphrase"`
+}
+
+// BackupInfo describes a backup written.
+type BackupInfo struct {
+	Path     string    `json:"path"`
+	Bytes    int64     `json:"bytes"`
+	Contacts int       `json:"contacts"`
+	Messages int       `json:"messages"`
+	Created  time.Time `json:"created"`
+}
+
+// Seconds is a duration written in JSON as whole seconds.
+type Seconds time.Duration
+
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendInt(nil, int64(time.Duration(s)/time.Second), 10), nil
+}
+
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/int64(time.Second) {
+		return fmt.Errorf("a number of seconds, not %s", b)
+	}
+	*s = Seconds(time.Duration(n) * time.Second)
+	return nil
 }
 
 // UnreadableText stands in for the text of a message whose stored copy is

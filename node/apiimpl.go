@@ -63,7 +63,11 @@ func (n *Node) apiContact(c contacts.Contact) Contact {
 	if err != nil {
 		n.log.Warn("reading a draft", "err", err)
 	}
-	return n.apiContactDraft(c, d)
+	out := n.apiContactDraft(c, d)
+	if out.Timer, err = n.contactTimer(c.ID); err != nil {
+		n.log.Warn("reading a conversation's timer", "err", err)
+	}
+	return out
 }
 
 func (n *Node) apiContactDraft(c contacts.Contact, draft string) Contact {

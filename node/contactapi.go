@@ -36,6 +36,9 @@ func (n *Node) Contacts(ctx context.Context) ([]Contact, error) {
 	for _, c := range cs {
 		out = append(out, n.apiContactDraft(c, drafts[c.ID]))
 	}
+	if err := n.withTimers(ctx, out); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(out, func(a, b Contact) int {
 		ap, bp := a.State == StatePendingIncoming, b.State == StatePendingIncoming
 		if ap != bp {

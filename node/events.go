@@ -115,6 +115,8 @@ func Droppable(e Event) bool {
 		return false
 	case ConnectionEvent:
 		return false
+	case MessageChangedEvent:
+		return false
 	}
 	return true
 }
@@ -143,3 +145,30 @@ type MailboxEvent struct {
 }
 
 func (MailboxEvent) Kind() string { return "mailbox" }
+
+// --- Conversation features (issue 17) ---
+
+// MessageChangedEvent says a message of a conversation changed after it
+// was shown: edited, reacted to, deleted for everyone (a tombstone), or
+// gone (deleted for us, or disappeared). Never dropped.
+type MessageChangedEvent struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Change  Change `json:"change"`
+	// Message is the message as it is now; nil when it is gone
+	// (ChangeRemoved, ChangeExpired).
+	Message *Message `json:"message,omitempty"`
+}
+
+func (MessageChangedEvent) Kind() string { return "message.changed" }
+
+// Change says how a message changed.
+type Change string
+
+const (
+	ChangeEdited   Change = "edited"   // its author edited it
+	ChangeReaction Change = "reaction" // a reaction was set, changed or removed
+	ChangeDeleted  Change = "deleted"  // its author deleted it for everyone: a tombstone
+	ChangeRemoved  Change = "removed"  // we deleted it for us: gone
+	ChangeExpired  Change = "expired"  // its disappearing timer ran out: gone
+)

@@ -427,27 +427,6 @@ func (n *Node) fileEnded(id wire.ID, state files.State, reason wire.EndReason, e
 	}
 }
 
-// receiveContent stores a received message and, when it carries a file,
-// the offer with the policy's decision, in one transaction (see
-// storeContent). The peer's mu is held.
-func (n *Node) receiveContent(c contacts.Contact, im storage.IncomingMessage, content wire.Content) (storage.Message, error) {
-	if content.File == nil {
-		return n.db.ReceiveMessage(n.ctx, im)
-	}
-	var stored storage.Message
-	var rf *receivedFile
-	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		var err error
-		stored, rf, err = n.storeContent(tx, c, im, content, tx.ReceiveMessage)
-		return err
-	})
-	if err != nil {
-		return storage.Message{}, err
-	}
-	n.fileReceivedLocked(c, rf)
-	return stored, nil
-}
-
 // receivedFile is what storing a file offer leaves for after the commit.
 type receivedFile struct {
 	id  wire.ID

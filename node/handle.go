@@ -119,6 +119,11 @@ func (n *Node) onRequest(p *peer, l *wire.Link, c contacts.Contact, known bool, 
 // exactly one session is made. p.mu is held.
 func (n *Node) mutualRequest(p *peer, l *wire.Link, c contacts.Contact, b *ratchet.Bundle, m *wire.Request) error {
 	if n.addr > p.addr {
+		// Seen, so that a resend once we are accepted is not taken for a
+		// request for a new session (session.go).
+		if _, err := n.db.MarkSeen(n.ctx, c.ID, storage.MessageID(m.ID), time.Now()); err != nil {
+			return err
+		}
 		return ack(l, m.ID)
 	}
 	accepted, its, err := n.acceptLocked(c, b, m.Bundle, func(tx *storage.Tx) error {
@@ -293,25 +298,34 @@ func (n *Node) onAccept(p *peer, l *wire.Link, c contacts.Contact, m *wire.Accep
 // error) without decrypting it again. The session must be the one with
 // that key. A content that is not a chat message (a Profile, or a kind
 // this version does not know) is applied instead: no message, and changed
-// reports whether the contact changed. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+// reports whether the contact changed. conv is what a conversation feature
+// (convo.go) changed, for receivedLocked and afterConvo. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message) (msg *storage.Message, changed bool, conv convoReceived, err error) {
 	msg, err = n.receiveMessageLocked(c, peer, m, func(tx *storage.Tx, content wire.Content) error {
+		conv = convoReceived{} // a retried transaction starts afresh
 		if content.Mailbox != nil {
 			return n.applyMailboxInfo(tx, c, content.Mailbox) // issue 16
 		}
 		if content.Profile == nil {
-			return nil // a newer kind of content: nothing for us to do
+			// A reply's reaction, an edit, a deletion, a timer, or a newer
+			// kind of content (nothing for us to do).
+			return n.convoApply(tx, c, storage.MessageID(m.ID), content, &conv)
 		}
 		var err error
 		changed, err = n.book.SetPeerName(tx, c.ID, content.Profile.Name)
 		return err
+	}, func(tx *storage.Tx, content wire.Content, stored storage.Message) error {
+		conv = convoReceived{}
+		return n.convoStored(tx, c, content, stored, &conv)
 	})
-	return msg, changed, err
+	return msg, changed, conv, err
 }
 
 // receiveMessageLocked is receiveLocked; apply runs, in the transaction
-// that stores the ratchet step, for a content without text.
-func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
+// that stores the ratchet step, for a content without text, and stored in
+// the one that stores a chat message.
+func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message, apply func(*storage.Tx, wire.Content) error,
+	stored func(*storage.Tx, wire.Content, storage.Message) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
@@ -363,19 +377,29 @@ func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, 
 		}
 		return nil, nil
 	}
-	stored, err := n.receiveContent(c, storage.IncomingMessage{
-		ContactID: c.ID,
-		ID:        id,
-		Body:      content.Text,
-		Created:   time.UnixMilli(content.Time),
-		Received:  now,
-		Session:   nextBytes,
-	}, content)
+	var msg storage.Message
+	var rf *receivedFile
+	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
+		var err error
+		msg, rf, err = n.storeContent(tx, c, storage.IncomingMessage{
+			ContactID: c.ID,
+			ID:        id,
+			Body:      content.Text,
+			Created:   time.UnixMilli(content.Time),
+			Received:  now,
+			Session:   nextBytes,
+		}, content, tx.ReceiveMessage)
+		if err != nil {
+			return err
+		}
+		return stored(tx, content, msg)
+	})
 	if errors.Is(err, storage.ErrDuplicate) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("message: store: %w", err)
 	}
-	return &stored, nil
+	n.fileReceivedLocked(c, rf)
+	return &msg, nil
 }

@@ -445,11 +445,13 @@ func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) (take
 	switch m := m.(type) {
 	case *wire.Message:
 		p.mu.Lock()
-		msg, changed, err := n.receiveLocked(c, pub, m)
-		if err == nil && msg != nil {
+		msg, changed, conv, err := n.receiveLocked(c, pub, m)
+		if err == nil {
 			// Under p.mu, as onMessage: events in stored order.
-			n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
-			n.afterReceive(c, msg) // a file offer left at the mailbox
+			n.receivedLocked(c, msg, conv) // issue 17: replies, edits... (convo.go)
+			if msg != nil {
+				n.afterReceive(c, msg) // a file offer left at the mailbox
+			}
 		}
 		p.mu.Unlock()
 		switch {
@@ -461,6 +463,7 @@ func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) (take
 		case err != nil:
 			return false, err
 		}
+		n.afterConvo(c, conv)
 		if changed {
 			if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
 				n.events.publish(ContactEvent{Contact: n.apiContact(full)})

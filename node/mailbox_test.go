@@ -293,3 +293,108 @@ func TestPairingLinkIsNotAContact(t *testing.T) {
 		t.Errorf("ParsePairingLink(invite): %v", err)
 	}
 }
+
+// TestMailboxConvo: what the conversation features send (issue 17) travels
+// through a mailbox like any message: Bob is offline, Alice replies to,
+// reacts to, edits and deletes for everyone, and sets the timer; Bob gets
+// it all from his mailbox, applied as a direct link would (the path is
+// handleRelayed's, not onMessage's).
+func TestMailboxConvo(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	mb := startTestMailbox(t, mem, mailbox.Limits{})
+	aliceDir, bobDir := newProfile(t, "alice"), newProfile(t, "bob")
+	alice, bob := startMbox(t, mem, aliceDir), startMbox(t, mem, bobDir)
+	befriend(t, alice, bob, memWait)
+	ctx := t.Context()
+	toB, toA := bob.Address(), alice.Address()
+
+	if _, err := bob.MailboxLink(ctx, mb.link); err != nil {
+		t.Fatal(err)
+	}
+	waitMailboxContact(t, alice, toB, "alice knows bob's mailbox", func(c MailboxContact) bool { return c.HasMailbox })
+	first, err := alice.Send(ctx, toB, "before you go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.receivedMsg(t, memWait, first.ID)
+	bob.Close()
+
+	reply, err := alice.Reply(ctx, toB, first.ID, "and a reply to it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.React(ctx, toB, first.ID, "👍"); err != nil {
+		t.Fatal(err)
+	}
+	typo, err := alice.Send(ctx, toB, "typo hre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Edit(ctx, toB, typo.ID, "typo here"); err != nil {
+		t.Fatal(err)
+	}
+	regret, err := alice.Send(ctx, toB, "something I regret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deleted once the mailbox holds it (a message still queued is dropped
+	// from the outbox: never sent).
+	waitStates(t, alice, []string{regret.ID}, Stored)
+	if err := alice.Delete(ctx, toB, regret.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SetTimer(ctx, toB, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	last, err := alice.Send(ctx, toB, "the last one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice leaves once Bob's mailbox holds everything: the reaction, edit,
+	// deletion and timer have no message state to wait for.
+	cb, err := alice.find(ctx, toB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, mboxWait, "bob's mailbox to hold all alice queued", func() bool {
+		items, err := alice.db.Outbox(ctx, cb.ID)
+		if err != nil {
+			return false
+		}
+		marks, err := alice.db.StoredMarks(ctx, cb.ID)
+		if err != nil {
+			return false
+		}
+		for _, it := range items {
+			if marks[it.ID].Peer.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	alice.Close()
+
+	bob = startMbox(t, mem, bobDir)
+	bob.receivedMsg(t, mboxWait, last.ID)
+	// Each as it should be once everything arrived (in whatever order).
+	check := func(what, id string, ok func(Message) bool) {
+		t.Helper()
+		var m Message
+		waitUntil(t, mboxWait, what, func() bool {
+			var found bool
+			m, found = historyMsg(t, bob, toA, id)
+			return found && ok(m)
+		})
+	}
+	check("the reply through the mailbox", reply.ID, func(m Message) bool {
+		return m.ReplyTo != nil && m.ReplyTo.ID == first.ID && m.ReplyTo.Quote == "before you go"
+	})
+	check("the reaction through the mailbox", first.ID, func(m Message) bool { return reactions(m) == "in:👍" })
+	check("the edit through the mailbox", typo.ID, func(m Message) bool { return m.Text == "typo here" && !m.Edited.IsZero() })
+	check("the deletion through the mailbox", regret.ID, func(m Message) bool { return m.Deleted && m.Text == "" })
+	check("the timer of a message after the change", last.ID, func(m Message) bool { return m.Timer == Seconds(5*time.Minute) })
+	if c, err := bob.Contact(ctx, toA); err != nil || c.Timer != Seconds(5*time.Minute) {
+		t.Fatalf("bob's timer after the mailbox: %+v %v", c.Timer, err)
+	}
+}

@@ -48,7 +48,7 @@ func (n *Node) History(ctx context.Context, ref string, before string, limit int
 	for i, m := range ms {
 		out[i] = n.apiMessage(m, c)
 	}
-	return out, nil
+	return n.withConvo(ctx, out), nil
 }
 
 // Inbox implements API.
@@ -91,7 +91,7 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 		}
 		out = append(out, n.apiMessage(m, c))
 	}
-	return out, nil
+	return n.withConvo(ctx, out), nil
 }
 
 // MarkRead implements API.
@@ -110,6 +110,9 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 	var items []storage.OutboxItem
 	err = n.db.Update(ctx, func(tx *storage.Tx) error {
 		ids, err := tx.MarkRead(c.ID, now)
+		if err == nil {
+			_, err = tx.StartVanish(c.ID) // disappearing messages (convo.go)
+		}
 		if err != nil || len(ids) == 0 || !s.ReadReceipts || c.State != contacts.Accepted {
 			return err
 		}
@@ -139,6 +142,7 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 		return fmt.Errorf("node: mark read: %w", err)
 	}
 	n.conversationRead(p) // frees the contact's unread quota (guard.go)
+	n.wakeVanish()
 	if len(items) > 0 {
 		n.startDelivery(p, c.ID)
 	}

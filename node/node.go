@@ -234,7 +234,8 @@ type Node struct {
 	strangers int       // links up to peers that are not accepted contacts
 	defences  *Defences // tor's defences of our onion service, nil if unknown
 
-	mbox *mboxState // mailboxes: ours and our contacts' (issue 16)
+	mbox       *mboxState // mailboxes: ours and our contacts' (issue 16)
+	convoState            // conversation features: disappearing messages, search (convo.go)
 }
 
 var _ API = (*Node)(nil)
@@ -293,6 +294,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		tor:       TorStatus{State: TorStarting},
 		peers:     make(map[onion.Address]*peer),
 	}
+	n.convoState = newConvoState()
 	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}
 	n.names = newPeerNames(n.addr, func(a onion.Address) (int64, bool) {
 		c, err := n.book.Lookup(n.ctx, a)
@@ -350,6 +352,9 @@ func (n *Node) Start(ctx context.Context) error {
 	// since): queued now, delivered once the network is up.
 	n.spawnLocked(func() { n.syncNames(n.ctx) })
 	n.spawnLocked(n.pruneLoop)
+	n.spawnLocked(n.vanishLoop)       // disappearing messages (convo.go)
+	n.spawnLocked(n.buildSearch)      // the search index (search.go)
+	n.spawnLocked(n.restoredSessions) // a restored profile asks for new sessions (backup.go)
 	n.nameContacts()
 	n.spawnLocked(n.rotateLoop)
 	n.startMailboxLocked()

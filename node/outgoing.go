@@ -120,7 +120,11 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 	}
 	out := make([]Message, len(job.msgs))
 	for i, om := range job.msgs {
-		out[i] = n.apiMessage(om.stored, om.c)
+		if om.api != nil {
+			out[i] = *om.api
+		} else {
+			out[i] = n.fullMessage(om.stored, om.c) // an idempotent repeat
+		}
 	}
 	return out, nil
 }
@@ -184,6 +188,8 @@ type outMsg struct {
 
 	stored storage.Message // the result
 	dup    bool            // the idempotency key found an earlier message
+	timer  bool            // it disappears (the conversation's timer, issue 17)
+	api    *Message        // as published
 }
 
 // commitSend returns once job is committed or failed (job.err).
@@ -252,7 +258,7 @@ func (n *Node) runSends(jobs []*sendJob) {
 	now := time.Now()
 	queued := map[*peer][]storage.OutboxItem{}
 	var contactOf = map[*peer]int64{}
-	wake := false
+	wake, vanish := false, false
 	err := n.db.Update(n.ctx, func(tx *storage.Tx) error {
 		clear(queued)
 		wake = false
@@ -342,6 +348,13 @@ func (n *Node) runSends(jobs []*sendJob) {
 					content.Expires = om.expires.UnixMilli()
 					wake = true
 				}
+				timer, err := tx.ConversationTimer(om.c.ID)
+				if err != nil {
+					return err
+				}
+				if timer > 0 {
+					content.Disappear = uint32(timer / time.Second)
+				}
 				frame, err := n.encrypt(ch, id, content, now)
 				if err != nil {
 					return err
@@ -350,6 +363,12 @@ func (n *Node) runSends(jobs []*sendJob) {
 					Created: om.created, Frame: frame, Expires: om.expires, IdempotencyKey: om.key})
 				if err != nil {
 					return err
+				}
+				if om.timer = timer > 0; om.timer {
+					// Ours starts disappearing at once (issue 17).
+					if err := tx.SetConvo(m, storage.ConvoFields{Timer: timer, Vanish: om.created.Add(timer)}); err != nil {
+						return err
+					}
 				}
 				om.stored = m
 				queued[p] = append(queued[p], storage.OutboxItem{ID: m.ID, ContactID: om.c.ID, Kind: storage.KindMessage, Message: &m.ID,
@@ -392,13 +411,24 @@ func (n *Node) runSends(jobs []*sendJob) {
 			continue
 		}
 		for _, om := range j.msgs {
-			if !om.dup {
-				n.events.publish(MessageEvent{Message: n.apiMessage(om.stored, om.c)})
+			if om.dup {
+				continue
 			}
+			am := n.apiMessage(om.stored, om.c)
+			if om.timer {
+				am = n.fullMessage(om.stored, om.c)
+				vanish = true
+			}
+			om.api = &am
+			n.events.publish(MessageEvent{Message: am})
+			n.indexMessage(am, om.c.ID)
 		}
 	}
 	if wake {
 		n.wakeScheduler()
+	}
+	if vanish {
+		n.wakeVanish()
 	}
 }
 
@@ -494,6 +524,18 @@ func (n *Node) promoteDue(tx *storage.Tx, ch *chain, contactID int64, now time.T
 		content := wire.Content{Text: m.Body, Time: t.UnixMilli()}
 		if !m.Expires.IsZero() {
 			content.Expires = m.Expires.UnixMilli()
+		}
+		// The conversation's timer when it goes (issue 17).
+		timer, err := tx.ConversationTimer(contactID)
+		if err != nil {
+			return nil, err
+		}
+		if timer > 0 {
+			content.Disappear = uint32(timer / time.Second)
+			if err := tx.SetConvo(m, storage.ConvoFields{Timer: timer, Vanish: now.Add(timer)}); err != nil {
+				return nil, err
+			}
+			n.wakeVanish() // early if the commit fails: the loop finds nothing
 		}
 		frame, err := n.encrypt(ch, wire.ID(m.ID), content, now)
 		if err != nil {

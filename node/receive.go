@@ -60,13 +60,6 @@ type refusal struct {
 	sum    [32]byte // of the ciphertext refused
 }
 
-// gotFile is a file offer a run stored, finished after the commit.
-type gotFile struct {
-	rf    *receivedFile
-	msg   storage.Message
-	event int // its MessageEvent's place in the run's events
-}
-
 // handleRun stores a run of messages, acks, refusals and receipts from p in
 // one transaction, then answers each message and receipt (Ack, or Refuse)
 // and publishes what changed. A message that cannot be read now (no
@@ -96,20 +89,29 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 		}
 	}
 
+	// What conversation features changed is finished out of p.mu, after
+	// the commit (afterConvo): deferred before p.mu's unlock, it runs after.
+	var convs []convoReceived
+	defer func() {
+		for _, cv := range convs {
+			n.afterConvo(c, cv)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
 	var (
 		replies    []wire.Msg
-		events     []Event
+		tell       []func() // after the commit, in stored order: events, files
+		stored     []convoReceived
 		refusals   map[wire.ID]refusal
 		undecrypt  []error // decryption failures, told after the commit (decryptFailed coalesces)
 		mismatched bool
 		renamed    bool // a Profile content changed the contact
-		got        []gotFile
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, events, refusals, undecrypt, mismatched, renamed, got = nil, nil, map[wire.ID]refusal{}, nil, false, false, nil
+		replies, tell, stored, refusals, undecrypt, mismatched, renamed = nil, nil, nil, map[wire.ID]refusal{}, nil, false, false
+		emit := func(e Event) { tell = append(tell, func() { n.events.publish(e) }) }
 		var ch *chain
 		var noChain bool // no usable session: messages wait
 		refuse := func(m *wire.Message, r wire.Reason) {
@@ -127,7 +129,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					return err
 				}
 				if it.Kind == storage.KindMessage {
-					events = append(events, MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
+					emit(MessageStateEvent{ID: it.ID.String(), Address: string(p.addr), State: Delivered, At: now})
 				}
 			case *wire.Refuse:
 				st, reason := refusalEnd(m.Reason)
@@ -143,7 +145,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				if err != nil {
 					return err
 				}
-				events = append(events, MessageStateEvent{ID: m.ID.String(), Address: string(p.addr), State: MessageState(st), At: now, Error: reason})
+				emit(MessageStateEvent{ID: m.ID.String(), Address: string(p.addr), State: MessageState(st), At: now, Error: reason})
 				n.log.Info("message refused by the peer", "peer", p.addr.Short(), "id", m.ID.String(), "reason", m.Reason.String())
 			case *wire.Receipt:
 				if waiting {
@@ -167,7 +169,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 						return err
 					}
 					for _, id := range changed {
-						events = append(events, MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
+						emit(MessageStateEvent{ID: id.String(), Address: string(p.addr), State: state, At: now})
 					}
 				}
 				replies = append(replies, &wire.Ack{ID: m.ID})
@@ -231,12 +233,22 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 							return err
 						}
 					}
-					if content.Profile != nil {
+					switch {
+					case content.Profile != nil:
 						changed, err := n.book.SetPeerName(tx, c.ID, content.Profile.Name)
 						if err != nil {
 							return err
 						}
 						renamed = renamed || changed
+					case content.Mailbox == nil:
+						// A reaction, an edit, a deletion, a timer (issue
+						// 17), or a newer kind (nothing to do).
+						var cv convoReceived
+						if err := n.convoApply(tx, c, id, content, &cv); err != nil {
+							return err
+						}
+						tell = append(tell, func() { n.receivedLocked(c, nil, cv) })
+						stored = append(stored, cv)
 					}
 					replies = append(replies, &wire.Ack{ID: m.ID})
 					continue
@@ -245,7 +257,7 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 					refuse(m, wire.ReasonExpired)
 					continue
 				}
-				stored, rf, err := n.storeContent(tx, c, storage.IncomingMessage{
+				msg, rf, err := n.storeContent(tx, c, storage.IncomingMessage{
 					ContactID: c.ID,
 					ID:        id,
 					Body:      content.Text,
@@ -259,14 +271,20 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 				if err != nil {
 					return fmt.Errorf("message: store: %w", err)
 				}
-				if rf != nil {
-					// Its event is made after the commit: the transfer's
-					// row is not visible to other reads before.
-					got = append(got, gotFile{rf, stored, len(events)})
-					events = append(events, nil)
-				} else {
-					events = append(events, MessageEvent{Message: n.apiMessage(stored, c)})
+				var cv convoReceived // what it answers, its timer, changes that came first
+				if err := n.convoStored(tx, c, content, msg, &cv); err != nil {
+					return err
 				}
+				stored = append(stored, cv)
+				// Its event is made after the commit: a file's transfer is
+				// not visible to other reads before, nor live.
+				tell = append(tell, func() {
+					n.fileReceivedLocked(c, rf)
+					n.receivedLocked(c, &msg, cv)
+					if rf != nil {
+						n.afterReceive(c, &msg)
+					}
+				})
 				replies = append(replies, &wire.Ack{ID: m.ID})
 			}
 		}
@@ -286,19 +304,13 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 			p.refused[id] = r
 		}
 	}
-	for _, g := range got {
-		n.fileReceivedLocked(c, g.rf)
-		events[g.event] = MessageEvent{Message: n.apiMessage(g.msg, c)}
-	}
+	convs = stored
 	// What the commit stored is told before the replies go out, and
 	// whatever becomes of them: l may have closed meanwhile (it lost to
 	// another link to p, or dropped), and the peer then resends what it
 	// has no Ack for, which is acknowledged as seen and not told again.
-	for _, e := range events {
-		n.events.publish(e)
-	}
-	for _, g := range got {
-		n.afterReceive(c, &g.msg)
+	for _, f := range tell {
+		f()
 	}
 	if renamed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {

@@ -218,7 +218,9 @@ func (n *Node) ResetSession(ctx context.Context, ref string) (Contact, error) {
 // replaces whatever they would have made.
 func dropSuperseded(tx *storage.Tx, items []storage.OutboxItem) error {
 	for _, it := range items {
-		if it.Kind != storage.KindRequest && it.Kind != storage.KindAccept {
+		// A reaction, edit or deletion (issue 17) is dropped too: only its
+		// ciphertext was kept, which the new session cannot open.
+		if it.Kind != storage.KindRequest && it.Kind != storage.KindAccept && it.Kind != kindConvo {
 			continue
 		}
 		if err := tx.DropOutbox(it.ID, false); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -238,7 +240,7 @@ type reencrypted struct {
 // sealedKind reports whether outbox items of kind carry ratchet
 // ciphertext, made for one session.
 func sealedKind(kind storage.OutboxKind) bool {
-	return kind == storage.KindMessage || kind == kindProfile
+	return kind == storage.KindMessage || kind == kindProfile || kind == kindConvo
 }
 
 // reencrypt encrypts every message of items under st, in order, and
@@ -248,7 +250,7 @@ func (n *Node) reencrypt(ctx context.Context, c contacts.Contact, st *ratchet.St
 	var moves []reencrypted
 	for _, it := range items {
 		switch it.Kind {
-		case storage.KindRequest, storage.KindAccept:
+		case storage.KindRequest, storage.KindAccept, kindConvo:
 			continue
 		case storage.KindMessage, kindProfile:
 			var content wire.Content
@@ -260,9 +262,13 @@ func (n *Node) reencrypt(ctx context.Context, c contacts.Contact, st *ratchet.St
 				if err != nil {
 					return nil, nil, err
 				}
-				content = wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
+				// With what it answers, its timer (issue 17), its deadline
+				// (issue 12).
+				if content, err = n.chatContent(ctx, m); err != nil {
+					return nil, nil, err
+				}
 				if !m.Expires.IsZero() {
-					content.Expires = m.Expires.UnixMilli() // the deadline goes with it
+					content.Expires = m.Expires.UnixMilli()
 				}
 			}
 			pt, err := wire.MarshalContent(content)

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -130,6 +131,8 @@ type DB struct {
 	stmts sync.Map
 
 	damage damage // rows found unreadable since Open
+
+	key []byte // the database key, for backups (archive.go)
 
 	mu     sync.Mutex
 	closed bool
@@ -430,7 +433,7 @@ func openSQL(ctx context.Context, dir string, dbKey []byte, lock *os.File, versi
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	sdb.SetMaxOpenConns(4)
-	db := &DB{dir: dir, sql: sdb, seal: s, lock: lock}
+	db := &DB{dir: dir, sql: sdb, seal: s, lock: lock, key: bytes.Clone(dbKey)}
 	if err := db.migrateTo(ctx, version); err != nil {
 		sdb.Close()
 		return nil, err
@@ -454,6 +457,7 @@ func (db *DB) Close() error {
 	}
 	db.closed = true
 	db.closeStmts()
+	clear(db.key)
 	err := db.sql.Close()
 	releaseLock(db.lock)
 	if err != nil {

@@ -15,6 +15,7 @@ type focusArea int
 const (
 	focusList focusArea = iota
 	focusComposer
+	focusMessages // a message of the conversation is chosen (convo.go)
 )
 
 // chatModel is the main screen: contacts on the left, the open conversation
@@ -48,6 +49,8 @@ type chatModel struct {
 
 	termFocused bool
 	dirty       bool // conversation needs a new layout
+
+	cv convoState // replies, reactions, edits, jumps (convo.go)
 }
 
 // Sizes of the fixed parts of the main screen.
@@ -212,6 +215,9 @@ func (c *chatModel) apply(a action) tea.Cmd {
 		return c.quit()
 	case closeDialog:
 		c.dialog = nil
+		if c.focus == focusMessages && c.pickedMessage() != nil {
+			return nil // back to the chosen message (convo.go)
+		}
 		return c.focusIfAccepted()
 	case openChat:
 		c.dialog = nil
@@ -232,6 +238,9 @@ func (c *chatModel) apply(a action) tea.Cmd {
 	case attachFile:
 		c.dialog = nil
 		return tea.Batch(c.sendFile(a), c.focusIfAccepted())
+	case openMessage:
+		c.dialog = nil
+		return c.openAt(a.address, a.id)
 	case setName:
 		api, name := c.api, a.name
 		return tea.Sequence(report(c.ctx, "you are "+name+" now; your contacts will see it", func(ctx context.Context) error { return api.SetName(ctx, name) }), loadStatus(c.ctx, c.api))
@@ -240,6 +249,9 @@ func (c *chatModel) apply(a action) tea.Cmd {
 }
 
 func (c *chatModel) setFocus(f focusArea) tea.Cmd {
+	if f != focusMessages && c.cv.picked != "" {
+		c.cv.picked, c.dirty = "", true
+	}
 	c.focus = f
 	if f == focusComposer {
 		return c.composer.Focus()

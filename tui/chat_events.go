@@ -141,6 +141,8 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return c.fileChanged(e.Transfer)
 	case node.FileProgressEvent:
 		c.fileProgress(e)
+	case node.MessageChangedEvent:
+		return c.messageChanged(e)
 	case node.SessionEvent:
 		// A new session replaced the old one; the contact and the
 		// conversation stay. A changed safety number is a warning.

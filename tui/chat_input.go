@@ -14,6 +14,11 @@ import (
 // so a binding on a printable key (? for help) works everywhere else.
 func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	keys := c.keys
+	if c.focus == focusMessages {
+		if cmd, ok := c.messageKey(k); ok {
+			return cmd
+		}
+	}
 	if c.focus == focusComposer && k.Text != "" {
 		return c.typeKey(k)
 	}
@@ -68,6 +73,25 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return c.jumpLatest()
 	case matches(k, keys.JumpUnread):
 		return c.jumpUnread()
+	// Conversation features (issue 17).
+	case matches(k, keys.SelectMessage):
+		return c.selectMessages()
+	case matches(k, keys.Timer):
+		if ct := c.list.current(); ct != nil {
+			return c.apply(showDialog{d: newTimerDialog(c.env, c.connection(), *ct, c.width)})
+		}
+		return c.bar.setFlash("no conversation open", true)
+	case matches(k, keys.SearchHere), matches(k, keys.SearchAll):
+		ct := c.list.current()
+		here := matches(k, keys.SearchHere) && ct != nil
+		d := newSearchDialog(c.env, c.connection(), c.list.items, ct, here, c.width)
+		return c.apply(showDialog{d: d, init: d.init()})
+	}
+	if c.focus == focusComposer && c.cv.compose != nil && matches(k, keys.Close) {
+		return c.cancelCompose()
+	}
+	if c.focus == focusMessages {
+		return nil
 	}
 	if c.focus == focusComposer {
 		if matches(k, keys.Send) {

@@ -109,9 +109,12 @@ func (c *chatModel) send() tea.Cmd {
 	}
 	text := c.composer.take()
 	if c.conv.address == ct.Address {
-		c.conv.follow = true
+		c.conv.follow = c.cv.compose == nil || !c.cv.compose.edit
 		c.conv.unreadFrom = "" // answering: what came before is read
 		c.dirty = true
+	}
+	if cmd, ok := c.sendCompose(ct.Address, text); ok { // a reply or an edit (convo.go)
+		return cmd
 	}
 	return tea.Batch(sendText(c.ctx, c.api, ct.Address, text), c.saveDraft(ct.Address, ""))
 }
@@ -172,7 +175,7 @@ func newComposer(st *Styles, keys *KeyMap) textarea.Model {
 	global := map[string]bool{}
 	for _, b := range []key.Binding{keys.Quit, keys.Interrupt, keys.Switcher, keys.AddContact, keys.MyAddress, keys.Details, keys.Retry,
 		keys.Settings, keys.FocusNext, keys.ScrollUp, keys.ScrollDown, keys.ScrollTop, keys.ScrollEnd, keys.JumpUnread, keys.Help, keys.Send,
-		keys.Attach, keys.Files} {
+		keys.Attach, keys.Files, keys.SelectMessage, keys.Timer, keys.SearchHere, keys.SearchAll} {
 		for _, k := range b.Keys() {
 			global[k] = true
 		}

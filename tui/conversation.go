@@ -50,6 +50,7 @@ type conversation struct {
 }
 
 type renderedBody struct {
+	sig      string // the conversation state it was drawn with (convoSig)
 	width    int
 	stamp    string
 	state    node.MessageState

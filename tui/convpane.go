@@ -56,7 +56,12 @@ func (c *chatModel) markReadIfInView() tea.Cmd {
 // convHeight is the number of conversation lines on screen.
 func (c *chatModel) convHeight() int {
 	// status line, conversation header, rule above the composer, composer
-	return max(0, c.height-3-c.composer.Height())
+	// (and the reply or edit line over it)
+	banner := 0
+	if cm := c.cv.compose; cm != nil && cm.address == c.conv.address {
+		banner = 1
+	}
+	return max(0, c.height-3-c.composer.Height()-banner)
 }
 
 // relayout re-renders the conversation if something changed, keeping the
@@ -67,7 +72,7 @@ func (c *chatModel) relayout() {
 	}
 	c.dirty = false
 	_, mainW := c.columns()
-	o := layoutOptions{loc: c.loc, now: c.now(), maxWidth: c.cfg.Layout.MaxWidth, times: c.cfg.Layout.Timestamps != "group", files: c.fileLook()}
+	o := layoutOptions{loc: c.loc, now: c.now(), maxWidth: c.cfg.Layout.MaxWidth, times: c.cfg.Layout.Timestamps != "group", files: c.fileLook(), picked: c.cv.picked}
 	if ct := c.list.current(); ct != nil {
 		o.peer = displayName(*ct)
 	}
@@ -156,11 +161,12 @@ func (c *chatModel) history(msg historyMsg) tea.Cmd {
 		c.conv.toUnread = true
 		c.dirty = true
 		c.relayout()
-		return c.markReadIfInView()
+		return tea.Batch(c.markReadIfInView(), c.jumpProgress())
 	case pageOlder:
 		trimmed := c.conv.prependOlder(msg.msgs, pageSize)
 		c.conv.scroll -= trimmed
 		c.dirty = true
+		return c.jumpProgress() // looking for a message further up (convo.go)
 	case pageNewer:
 		if !c.conv.popNewer(msg.msgs) {
 			return nil

@@ -32,7 +32,14 @@ func (c *chatModel) renderMain(w, h int) []string {
 	}
 	rule = c.truncate(rule, w)
 	lines = append(lines, rule+s.Divider.Render(strings.Repeat("─", max(0, w-c.textWidth(rule)))))
-	lines = append(lines, c.composer.Render(w, c.composerNote(ct), s, c.cells)...)
+	if banner := c.composeBanner(w); banner != "" { // replying or editing (convo.go)
+		lines = append(lines, banner)
+	}
+	if c.focus == focusMessages {
+		lines = append(lines, c.fit(" "+s.Hint.Render(c.messageHint()), w))
+	} else {
+		lines = append(lines, c.composer.Render(w, c.composerNote(ct), s, c.cells)...)
+	}
 	for len(lines) < h {
 		lines = append(lines, strings.Repeat(" ", w))
 	}
@@ -47,6 +54,9 @@ func (c *chatModel) header(ct *node.Contact, w int) string {
 		h := " " + s.Header.Render(c.truncate(displayName(*ct), max(4, w/3))) + "  " + presenceDot(s, *ct) + " " + s.Muted.Render(presenceText(c.now(), *ct))
 		if ct.Verified {
 			h += "  " + s.Success.Render("✓ verified")
+		}
+		if ct.Timer > 0 {
+			h += "  " + s.Muted.Render("⏱ "+shortTimer(time.Duration(ct.Timer)))
 		}
 		if side, _ := c.columns(); side == 0 {
 			h += s.Hint.Render("  · " + firstKey(c.keys.FocusNext) + " contacts")
@@ -154,6 +164,7 @@ type layoutOptions struct {
 	maxWidth int    // widest a message's text runs; 0 for the pane's width
 	times    bool   // the time beside every message, not only above each group
 	files    fileLook
+	picked   string // id of the chosen message (convo.go)
 }
 
 // layout renders every message of the window at width w.
@@ -188,6 +199,15 @@ func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 		if m.ID == c.unreadFrom {
 			c.lines = append(c.lines, st.Unread.Render(cs.center("── new messages ──", w)))
 		}
+		if m.Kind == node.KindTimer {
+			// A timer change: one centred line, not a message (convo.go).
+			line := noticeLine(m, o.peer, w, st, cs)
+			if m.ID == o.picked {
+				line = st.Selected.Render(cs.fit(line, w))
+			}
+			c.lines = append(c.lines, line)
+			continue
+		}
 		t := m.Time.In(o.loc)
 		newDay := prev == nil || !sameDay(prev.Time.In(o.loc), t)
 		if newDay {
@@ -208,17 +228,24 @@ func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 		if o.times {
 			stamp = t.Format("15:04")
 		}
-		sig := ""
+		var orig *node.Message
+		if m.ReplyTo != nil {
+			if j := c.index(m.ReplyTo.ID); j >= 0 {
+				orig = &c.msgs[j]
+			}
+		}
+		picked := m.ID == o.picked
+		sig, fsig := convoSig(m, orig, picked), ""
 		if m.File != nil {
-			sig = o.files.signature(m)
+			fsig = o.files.signature(m)
 		}
 		body, ok := c.cache[m.ID]
-		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp || body.file != sig {
-			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp, file: sig}
+		if !ok || body.width != bodyW || body.state != m.State || body.errText != m.Error || body.lastRead != (i == lastRead) || body.stamp != stamp || body.sig != sig || body.file != fsig {
+			body = renderedBody{width: bodyW, state: m.State, errText: m.Error, lastRead: i == lastRead, stamp: stamp, sig: sig, file: fsig}
 			if m.File != nil {
-				body.lines = renderFile(m, bodyW, i == lastRead, stamp, st, cs, o.files)
+				body.lines = pickBar(renderFile(m, bodyW, i == lastRead, stamp, st, cs, o.files), picked, st)
 			} else {
-				body.lines = renderBody(m, bodyW, i == lastRead, stamp, st, cs)
+				body.lines = renderBody(m, orig, o.peer, picked, bodyW, i == lastRead, stamp, st, cs)
 			}
 		}
 		next[m.ID] = body
@@ -229,14 +256,29 @@ func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 
 // renderBody wraps a message's text to bodyW and adds its time (stamp, if
 // any), its state mark and, for a failed message, the reason and the retry
-// key.
-func renderBody(m *node.Message, bodyW int, lastRead bool, stamp string, st *Styles, cs cells) []string {
+// key; and (issue 17) the quoted line of a reply above it (orig: the
+// message answered, if the window holds it), its reactions under it, the
+// edited and disappearing marks, a tombstone for a deleted message, and a
+// bar beside the chosen one.
+func renderBody(m *node.Message, orig *node.Message, peer string, picked bool, bodyW int, lastRead bool, stamp string, st *Styles, cs cells) []string {
 	var lines []string
+	if m.ReplyTo != nil && !m.Deleted {
+		lines = append(lines, quoteLine(m, orig, peer, bodyW+2, st, cs))
+	}
 	text := safetext.Text(m.Text)
 	wrapped := cs.wrap(text, bodyW)
+	if m.Deleted {
+		wrapped = []string{st.Muted.Render("⊘ message deleted")}
+	}
 	var marks []string
 	if stamp != "" {
 		marks = append(marks, st.Time.Render(stamp))
+	}
+	if !m.Edited.IsZero() && !m.Deleted {
+		marks = append(marks, st.Time.Render("edited"))
+	}
+	if m.Timer > 0 && !m.Deleted {
+		marks = append(marks, st.Time.Render("⏱"+shortTimer(time.Duration(m.Timer))))
 	}
 	if m.Direction == node.Outgoing {
 		mark := stateMark(st, m.State)
@@ -273,6 +315,20 @@ func renderBody(m *node.Message, bodyW int, lastRead bool, stamp string, st *Sty
 		note := "⌛ " + safetext.Line(m.Error)
 		for _, l := range cs.wrap(note, bodyW) {
 			lines = append(lines, "  "+st.MarkFailed.Render(l))
+		}
+	}
+	if len(m.Reactions) > 0 && !m.Deleted {
+		lines = append(lines, reactionLine(m.Reactions, st, cs, bodyW+2))
+	}
+	return pickBar(lines, picked, st)
+}
+
+// pickBar marks the lines of the chosen message with a bar in its margin.
+func pickBar(lines []string, picked bool, st *Styles) []string {
+	if picked {
+		// Every line starts with two spaces: the first becomes the bar.
+		for i, l := range lines {
+			lines[i] = st.Accent.Render("▌") + strings.TrimPrefix(l, " ")
 		}
 	}
 	return lines

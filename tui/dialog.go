@@ -56,7 +56,11 @@ type (
 	// attachFile closes the dialog and offers the file at path (absolute)
 	// to the contact at address.
 	attachFile struct{ address, path, caption string }
-	actions    []action
+
+	// openMessage closes the dialog and shows a message of a contact's
+	// conversation (a search result).
+	openMessage struct{ address, id string }
+	actions     []action
 )
 
 // conn is how a dialog calls the node: every call in a command, bounded by ctx.

@@ -119,7 +119,7 @@ func TestFileProgressBothSides(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := openBob(t, f)
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("a"))
 	out, err := f.SendFile(context.Background(), "Bob", path, "")
 	if err != nil {
@@ -151,7 +151,7 @@ func TestFileProgressThrottled(t *testing.T) {
 	f := world(t)
 	in := bobFile(t, f, "in.bin", make([]byte, 1000_000), "", nil)
 	m := openBob(t, f)
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("a"))
 	c := m.chat
 	ev := func(b int64) eventMsg {
@@ -259,10 +259,10 @@ func TestFilesDialogKeys(t *testing.T) {
 	drain(t, m, m.Init())
 	drive(t, m, press("down"))
 
-	if s := plain(m); !strings.Contains(s, "offered · ctrl+t then a to accept") {
+	if s := plain(m); !strings.Contains(s, "offered · ctrl+l then a to accept") {
 		t.Fatalf("the offer does not say how to accept:\n%s", s)
 	}
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	if s := plain(m); !strings.Contains(s, "Files with Bob") || !strings.Contains(s, "report.pdf") || !strings.Contains(s, "a accept") {
 		t.Fatalf("files dialog:\n%s", s)
 	}
@@ -272,15 +272,15 @@ func TestFilesDialogKeys(t *testing.T) {
 		t.Fatalf("after a: %s", tr.State)
 	}
 	// Pause and resume.
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("p"))
 	if tr, _ := f.File(context.Background(), in.ID); tr.State != node.FilePaused {
 		t.Fatalf("after p: %s", tr.State)
 	}
-	if s := plain(m); !strings.Contains(s, "paused · ctrl+t then p to resume") {
+	if s := plain(m); !strings.Contains(s, "paused · ctrl+l then p to resume") {
 		t.Errorf("paused file:\n%s", s)
 	}
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("r")) // retry resumes a paused transfer
 	if tr, _ := f.File(context.Background(), in.ID); tr.State != node.FileAccepted {
 		t.Fatalf("after r: %s", tr.State)
@@ -289,7 +289,7 @@ func TestFilesDialogKeys(t *testing.T) {
 	drain(t, m, nil)
 
 	// Save to a path typed in the save dialog.
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("s"))
 	if s := plain(m); !strings.Contains(s, "Save a file") {
 		t.Fatalf("save dialog:\n%s", s)
@@ -305,7 +305,7 @@ func TestFilesDialogKeys(t *testing.T) {
 		t.Errorf("after saving:\n%s", plain(m))
 	}
 	// Saving again there is refused, and the dialog stays to choose another path.
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("s"))
 	m.chat.dialog.(*saveDialog).in.SetValue(target)
 	drive(t, m, press("enter"))
@@ -315,7 +315,7 @@ func TestFilesDialogKeys(t *testing.T) {
 	drive(t, m, press("esc"))
 
 	// Open hands the decrypted copy to $CHIVE_OPENER.
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("o"))
 	var got []byte
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -330,7 +330,7 @@ func TestFilesDialogKeys(t *testing.T) {
 	// Cancel asks twice, on a new offer.
 	next := bobFile(t, f, "more.pdf", []byte("%PDF-1.7 more"), "", nil)
 	drain(t, m, nil)
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("x"))
 	if s := plain(m); !strings.Contains(s, "press x again to cancel more.pdf") {
 		t.Fatalf("cancel does not ask:\n%s", s)
@@ -343,7 +343,7 @@ func TestFilesDialogKeys(t *testing.T) {
 		t.Errorf("cancelled file:\n%s", s)
 	}
 	// An incoming file cancelled cannot be retried here.
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("r"))
 	if s := plain(m); !strings.Contains(s, "ask Bob to send it again") {
 		t.Errorf("retry of a cancelled incoming file:\n%s", s)
@@ -371,7 +371,7 @@ func TestRetryOffersAgain(t *testing.T) {
 	if s := plain(m); !strings.Contains(s, "✗ refused: larger than their limit") {
 		t.Fatalf("failed file:\n%s", s)
 	}
-	drive(t, m, press("ctrl+t"))
+	drive(t, m, press("ctrl+l"))
 	drive(t, m, press("r"))
 	if n := f.Called("SendFile"); n != 2 {
 		t.Errorf("SendFile called %d times", n)

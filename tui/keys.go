@@ -57,6 +57,18 @@ type KeyMap struct {
 	CancelFile key.Binding
 	RetryFile  key.Binding
 	PauseFile  key.Binding
+	// Conversation features (issue 17): choosing a message and acting on
+	// it, the disappearing timer, search.
+	SelectMessage key.Binding // from the composer or the list: choose a message
+	Reply         key.Binding // on the chosen message
+	React         key.Binding
+	Edit          key.Binding
+	EditHistory   key.Binding
+	JumpOriginal  key.Binding
+	DeleteMessage key.Binding
+	Timer         key.Binding
+	SearchHere    key.Binding
+	SearchAll     key.Binding
 }
 
 // DefaultKeyMap returns chive's key bindings. Global keys use Ctrl or
@@ -98,13 +110,23 @@ func DefaultKeyMap() KeyMap {
 		Copy:        key.NewBinding(key.WithKeys("c", "y"), key.WithHelp("c", "copy link")),
 		Toggle:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "toggle")),
 
-		Attach:     key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "attach a file")),
-		Files:      key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "files in this chat")),
-		SaveFile:   key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save file as…")),
-		OpenFile:   key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "open file")),
-		CancelFile: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel transfer")),
-		RetryFile:  key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry transfer")),
-		PauseFile:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
+		Attach:        key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "attach a file")),
+		Files:         key.NewBinding(key.WithKeys("ctrl+l", "f5"), key.WithHelp("ctrl+l", "files in this chat")),
+		SaveFile:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save file as…")),
+		OpenFile:      key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "open file")),
+		CancelFile:    key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "cancel transfer")),
+		RetryFile:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry transfer")),
+		PauseFile:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
+		SelectMessage: key.NewBinding(key.WithKeys("alt+up", "ctrl+up"), key.WithHelp("alt+↑", "choose a message")),
+		Reply:         key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reply, quoting it")),
+		React:         key.NewBinding(key.WithKeys("e", "+"), key.WithHelp("e/+", "react")),
+		Edit:          key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "edit yours (24 h)")),
+		EditHistory:   key.NewBinding(key.WithKeys("h"), key.WithHelp("h", "earlier versions")),
+		JumpOriginal:  key.NewBinding(key.WithKeys("enter", "o"), key.WithHelp("enter/o", "to the message answered")),
+		DeleteMessage: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "delete it")),
+		Timer:         key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "disappearing timer")),
+		SearchHere:    key.NewBinding(key.WithKeys("/", "ctrl+f"), key.WithHelp("/ ctrl+f", "find in conversation")),
+		SearchAll:     key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "search all conversations")),
 	}
 }
 
@@ -128,6 +150,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.JumpUnread, k.Close, k.Submit, k.NextField, k.PrevField}},
 		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
 		{"Files (" + firstKey(k.Files) + ")", []key.Binding{k.Accept, k.SaveFile, k.OpenFile, k.CancelFile, k.RetryFile, k.PauseFile}},
+		{"Messages", []key.Binding{k.SelectMessage, k.Reply, k.React, k.Edit, k.EditHistory, k.JumpOriginal, k.DeleteMessage, k.Timer, k.SearchHere, k.SearchAll}},
 	}
 }
 
@@ -158,6 +181,8 @@ func VimKeyMap() KeyMap {
 	k.ScrollEnd = key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("end/G", "newest"))
 	k.ScrollUp = key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup/ctrl+b", "scroll up"))
 	k.ScrollDown = key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn/ctrl+f", "scroll down"))
+	// ctrl+f pages down here: search is / (where no text is typed).
+	k.SearchHere = key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "find in conversation"))
 	return k
 }
 

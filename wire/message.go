@@ -414,6 +414,18 @@ type Content struct {
 
 	// File offer (issue 15): the message carries a file; Text is its caption.
 	File *FileOffer `cbor:"20,keyasint,omitempty"`
+	// Conversation features (keys 40–59, issue 17; convo.go). ReplyTo,
+	// Quote and Disappear go with a chat message's text; Reaction, Edit, Delete
+	// and Timer are kinds of their own (Text empty).
+	ReplyTo  *Ref      `cbor:"40,keyasint,omitempty"` // the message this one answers
+	Quote    string    `cbor:"41,keyasint,omitempty"` // an excerpt of it, as the sender saw it
+	Reaction *Reaction `cbor:"42,keyasint,omitempty"`
+	Edit     *Edit     `cbor:"43,keyasint,omitempty"`
+	Delete   *Delete   `cbor:"44,keyasint,omitempty"`
+	Timer    *Timer    `cbor:"45,keyasint,omitempty"`
+	// Disappear (seconds) makes a chat message disappear this long after it was
+	// read: the conversation's timer when it was sent.
+	Disappear uint32 `cbor:"46,keyasint,omitempty"`
 }
 
 // Profile is what the sender tells its contacts about itself.
@@ -505,12 +517,18 @@ func (c Content) validate() error {
 		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
 	case c.Mailbox != nil && c.File != nil:
 		return fmt.Errorf("mailbox info with a file: %w", ErrMalformed)
-	case c.Mailbox != nil:
-		return c.Mailbox.validate()
 	case c.Profile != nil && c.File != nil:
 		return fmt.Errorf("profile with a file: %w", ErrMalformed)
-	case c.File != nil:
-		return c.File.validate()
 	}
-	return nil
+	if c.Mailbox != nil {
+		if err := c.Mailbox.validate(); err != nil {
+			return err
+		}
+	}
+	if c.File != nil {
+		if err := c.File.validate(); err != nil {
+			return err
+		}
+	}
+	return c.validateConvo() // also: one kind per message (a mailbox info is one)
 }

@@ -73,6 +73,17 @@ func newRoot(e *env) *command {
 		newStatus(e),
 		newTestnet(e),
 		tui,
+		// Conversation features (issue 17).
+		newReply(e),
+		newReact(e),
+		newEdit(e),
+		newDelete(e),
+		newEdits(e),
+		newTimer(e),
+		newSearch(e),
+		newBackup(e),
+		newRestore(e),
+		newExport(e),
 		newHelp(e, root),
 		{
 			name:       "version",

@@ -44,7 +44,8 @@ type Fake struct {
 
 	mailbox node.MailboxStatus // issue 16
 
-	files map[string]*fakeFile // by id (files.go)
+	files map[string]*fakeFile      // by id (files.go)
+	edits map[string][]node.Version // issue 17: versions of edited messages, by id
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -389,13 +390,13 @@ func (f *Fake) sendMany(name string, req node.SendRequest) ([]node.Message, erro
 	for _, c := range cs {
 		if req.IdempotencyKey != "" {
 			if id, ok := f.idem[c.Address+"\x00"+req.IdempotencyKey]; ok {
-				out = append(out, f.messageLocked(id))
+				out = append(out, f.messageByIDLocked(id))
 				continue
 			}
 		}
 		f.seq++
 		m := node.Message{ID: newID(), Seq: f.seq, Contact: c.Name, Address: c.Address, Direction: node.Outgoing,
-			Text: req.Text, Time: now, State: node.Queued}
+			Text: req.Text, Time: now, State: node.Queued, Timer: c.Timer}
 		due := now
 		if req.At.After(now) {
 			m.SendAt, due = req.At, req.At
@@ -414,7 +415,8 @@ func (f *Fake) sendMany(name string, req node.SendRequest) ([]node.Message, erro
 	return out, nil
 }
 
-func (f *Fake) messageLocked(id string) node.Message {
+// messageByIDLocked finds a message of any conversation.
+func (f *Fake) messageByIDLocked(id string) node.Message {
 	for _, ms := range f.messages {
 		for _, m := range ms {
 			if m.ID == id {

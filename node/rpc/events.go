@@ -62,6 +62,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.FileStateEvent](w.Data)
 	case node.FileProgressEvent{}.Kind():
 		e, err = decodeAs[node.FileProgressEvent](w.Data)
+	case node.MessageChangedEvent{}.Kind(): // issue 17
+		e, err = decodeAs[node.MessageChangedEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

@@ -34,6 +34,12 @@ func sampleEvents() []node.Event {
 		node.FileStateEvent{Transfer: node.Transfer{File: node.File{ID: "01", Name: "a.png", Size: 10, MediaType: "image/png", State: node.FileAccepted, Bytes: 5, Thumbnail: true},
 			Address: "abc", Direction: node.Incoming, SHA256: "ff", Created: at, Updated: at}},
 		node.FileProgressEvent{ID: "01", Address: "abc", Direction: node.Outgoing, Bytes: 5, Size: 10, Rate: 1.5},
+		// issue 17
+		node.MessageChangedEvent{ID: "02", Address: "abc", Change: node.ChangeEdited, Message: &node.Message{ID: "02", Seq: 4,
+			Text: "see you at 8", Time: at, State: node.Received, Direction: node.Incoming, Edited: at.Add(time.Minute),
+			ReplyTo:   &node.ReplyTo{ID: "01", Direction: node.Outgoing, Quote: "when?"},
+			Reactions: []node.Reaction{{Emoji: "👍", From: node.Outgoing, At: at}}, Timer: node.Seconds(time.Hour), Disappears: at.Add(time.Hour)}},
+		node.MessageChangedEvent{ID: "03", Address: "abc", Change: node.ChangeExpired},
 	}
 }
 

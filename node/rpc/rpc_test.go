@@ -332,6 +332,7 @@ func TestEveryMethod(t *testing.T) {
 	}
 
 	exerciseFiles(t, c, f) // files.go
+	convoCalls(t, c, f)    // issue 17: replies, reactions, edits, timers, search, backup
 
 	// Every node.API method must have reached the node under its own name.
 	// (Locking the fake's mutex via a direct call orders the server
