@@ -42,6 +42,14 @@ const (
 	TypeAck      Type = 0x13 // acknowledges a reliable frame by id
 	TypeReceipt  Type = 0x14 // read receipts for message ids
 	TypeTyping   Type = 0x15 // the peer is typing (ephemeral)
+
+	// Groups (issue 18): frames between two members of a group, about that
+	// group only (docs/protocol.md, "Groups").
+	TypeGroupRequest Type = 0x40 // opens a group-scoped pairwise session
+	TypeGroupAccept  Type = 0x41 // accepts it
+	TypeGroupMessage Type = 0x42 // a payload sealed under that session
+	TypeGroupAck     Type = 0x43 // acknowledges a group frame by id
+	TypeGroupTyping  Type = 0x44 // the peer is typing in the group (ephemeral)
 )
 
 func (t Type) String() string {
@@ -70,6 +78,16 @@ func (t Type) String() string {
 		return "receipt"
 	case TypeTyping:
 		return "typing"
+	case TypeGroupRequest:
+		return "group-request"
+	case TypeGroupAccept:
+		return "group-accept"
+	case TypeGroupMessage:
+		return "group-message"
+	case TypeGroupAck:
+		return "group-ack"
+	case TypeGroupTyping:
+		return "group-typing"
 	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }

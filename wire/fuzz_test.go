@@ -83,6 +83,7 @@ func contentSeeds() [][]byte {
 		{Text: "héllo", Time: 1700000000123},
 		{Time: 1700000000123, Profile: &Profile{Name: "Alice ☕"}},
 		{Text: "", Time: 0},
+		{Time: 1700000000123, GroupInvite: &GroupInvite{Group: ID{1, 2, 3}, Name: "family ☕"}},
 	} {
 		b, err := MarshalContent(c)
 		if err != nil {

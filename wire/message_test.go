@@ -32,6 +32,13 @@ func sampleMsgs() []Msg {
 		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
 		// issue 13: invite token and proof of work
 		&Request{ID: id, Bundle: []byte("bundle"), Invite: bytes.Repeat([]byte{9}, InviteSize), Work: &Work{Time: 1750000000, Nonce: 1 << 40}},
+		// issue 18: groups
+		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle"), Name: "Carol"},
+		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle")},
+		&GroupAccept{ID: id, Group: id2, Handshake: []byte("handshake"), Name: "Dave"},
+		&GroupMessage{ID: id, Group: id2, Ciphertext: []byte("ciphertext")},
+		&GroupAck{ID: id},
+		&GroupTyping{Group: id2},
 	}
 }
 
