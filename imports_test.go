@@ -72,13 +72,15 @@ func violation(rel, imp string) string {
 		return "storage stands on nothing of ours"
 	case under(rel, "contacts") && !(under(impRel, "storage") || under(impRel, "onion") || under(impRel, "contacts")):
 		return "contacts uses only storage and onion"
+	case under(rel, "groups") && !(under(impRel, "ratchet") || under(impRel, "wire") || under(impRel, "groups")):
+		return "groups is pure logic over ratchet and wire: node wires it to storage and links"
 	case under(rel, "onion") && !under(impRel, "onion"):
 		return "onion stands on nothing of ours"
 	case under(rel, "node") && !under(rel, "node/rpc") && !under(rel, "node/nodetest") && (under(impRel, "node/rpc") || under(impRel, "node/nodetest")):
 		return "the engine does not import its clients"
 	case under(rel, "node") && under(impRel, "onion/testnet"):
 		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
-	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet")):
+	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "groups")):
 		return "tui talks only to the node's API"
 	}
 	return ""
@@ -105,6 +107,11 @@ func TestViolationRules(t *testing.T) {
 		{"node", module + "/internal/safetext", false},
 		{"node", module + "/onion/testnet", true},
 		{"cmd/chive", module + "/onion/testnet", false},
+		{"groups", module + "/ratchet", false},
+		{"groups", module + "/storage", true},
+		{"groups", module + "/onion", true},
+		{"node", module + "/groups", false},
+		{"tui", module + "/groups", true},
 	} {
 		if got := violation(tc.rel, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.rel, tc.imp, got, tc.bad)

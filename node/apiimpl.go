@@ -138,6 +138,9 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	for _, w := range work {
 		s.Outbox += w.Items
 	}
+	if gw, err := n.db.CountGroupOutbox(ctx); err == nil {
+		s.Outbox += gw // group items: messages and changes members are still to get
+	}
 	return s, nil
 }
 

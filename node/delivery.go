@@ -27,6 +27,7 @@ func (n *Node) dialPending() {
 		}
 		n.startDelivery(n.peer(c.Address), c.ID)
 	}
+	n.dialGroupPending()
 }
 
 // announce dials the accepted contacts seen lately (since is when the
@@ -62,6 +63,7 @@ func (n *Node) announce(since time.Time) {
 		n.mu.Unlock()
 		n.startDelivery(p, c.ID)
 	}
+	n.announceGroups(since)
 }
 
 // startDelivery makes sure p's outbox moves: it starts the writer on p's
@@ -146,7 +148,7 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		wait := time.Until(p.nextDial)
 		want := p.reconnect > 0
 		n.mu.Unlock()
-		if !want && !n.hasWork(contactID) {
+		if !want && !n.hasWork(contactID) && !n.hasGroupWork(p) {
 			return
 		}
 		if wait > 0 {

@@ -29,6 +29,9 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return err
 	}
 	known := err == nil && !c.Removed
+	if isGroupFrame(m) {
+		return n.handleGroup(p, l, c, known, m) // groups_link.go
+	}
 	switch m := m.(type) {
 	case *wire.Request:
 		return n.onRequest(p, l, c, known, m)
@@ -286,7 +289,7 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 	now := time.Now()
 	it, err := n.db.Acknowledge(n.ctx, c.ID, storage.MessageID(m.ID), now)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil // a repeated ack
+		return n.groupInviteAcked(p, m.ID) // a group invitation's, or a repeated ack
 	}
 	if err != nil {
 		return err
@@ -320,6 +323,7 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	if msg != nil {
 		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
 	}
+	n.groupAfterMessage(n.ctx) // an invitation it carried (groups_change.go)
 	if changed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
 			n.events.publish(ContactEvent{Contact: n.apiContact(full)})
@@ -336,6 +340,9 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 // contact changed. p.mu is held.
 func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (msg *storage.Message, changed bool, err error) {
 	msg, err = n.receiveMessageLocked(c, l, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.GroupInvite != nil {
+			return n.groupInvitedTx(tx, c, content.GroupInvite)
+		}
 		if content.Profile == nil {
 			return nil // a newer kind of content: nothing for us to do
 		}

@@ -20,6 +20,12 @@ const MaxText = wire.MaxText
 // Send implements API: one transaction stores the ratchet step, the message
 // and its outbox frame; delivery follows in the background.
 func (n *Node) Send(ctx context.Context, ref, text string) (Message, error) {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return Message{}, err
+		}
+		return n.sendGroup(ctx, *g, text) // groups_api.go
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return Message{}, err
@@ -137,6 +143,12 @@ func (n *Node) Retry(ctx context.Context, messageID string) error {
 
 // History implements API.
 func (n *Node) History(ctx context.Context, ref string, before string, limit int) ([]Message, error) {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return n.groupHistory(ctx, *g, before, limit)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -177,6 +189,12 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	}
 	sq := storage.InboxQuery{After: q.After, Limit: q.Limit}
 	var one *contacts.Contact
+	if g, err := n.groupRef(ctx, q.Contact); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return n.groupInbox(ctx, q, g)
+	}
 	if q.Contact != "" {
 		c, err := n.find(ctx, q.Contact)
 		if err != nil {
@@ -206,11 +224,24 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 		}
 		out = append(out, n.apiMessage(m, c))
 	}
+	if one == nil {
+		gms, err := n.groupInbox(ctx, q, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeInbox(out, gms, q.Limit)
+	}
 	return out, nil
 }
 
 // MarkRead implements API.
 func (n *Node) MarkRead(ctx context.Context, ref string) error {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		return n.groupMarkRead(ctx, *g)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return err
@@ -263,6 +294,12 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 // Typing implements API: sent only over a link that is already up, at most
 // once per few seconds per contact, and never stored.
 func (n *Node) Typing(ctx context.Context, ref string) error {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		return n.groupTyping(ctx, *g)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return err

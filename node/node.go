@@ -155,6 +155,9 @@ type Node struct {
 
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 
+	grp                 *nodeGroups  // groups (issue 18): groups.go
+	grpBytes, grpFrames atomic.Int64 // group frames written, and their bytes on the wire
+
 	// nameMu orders SetName with the Profile messages carrying the name,
 	// so the name recorded as sent is the one that went out.
 	nameMu sync.Mutex
@@ -223,6 +226,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		trUp:   make(chan struct{}),
 		tor:    TorStatus{State: TorStarting},
 		peers:  make(map[onion.Address]*peer),
+		grp:    newNodeGroups(),
 	}
 	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}
 	n.names = newPeerNames(n.addr, func(a onion.Address) (int64, bool) {
