@@ -39,6 +39,8 @@ type Fake struct {
 	// blockedFrom is the state each blocked contact had when blocked
 	// (UnblockContact returns it there); absent: removed on unblock.
 	blockedFrom map[string]node.ContactState
+
+	groups map[string]*fakeGroup // by id (groups.go, issue 18)
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -52,6 +54,7 @@ func New(name, address string) *Fake {
 		subs:     map[chan node.Event]struct{}{},
 
 		blockedFrom: map[string]node.ContactState{},
+		groups:      map[string]*fakeGroup{},
 	}
 }
 
@@ -310,6 +313,12 @@ func (f *Fake) Send(ctx context.Context, ref, text string) (node.Message, error)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("Send")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err != nil {
+			return node.Message{}, err
+		}
+		return f.sendGroupLocked(g, text)
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return node.Message{}, err
@@ -346,6 +355,12 @@ func (f *Fake) History(ctx context.Context, ref, before string, limit int) ([]no
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("History")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return g.history(before, limit)
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return nil, err
@@ -378,6 +393,20 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 	defer f.mu.Unlock()
 	f.call("Inbox")
 	var addr string
+	var out []node.Message
+	if g, err := f.groupRefLocked(q.Contact); err != nil {
+		return nil, err
+	} else if g != nil {
+		out = f.groupInboxLocked(q, g)
+		sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+		if q.Limit > 0 && len(out) > q.Limit {
+			out = out[:q.Limit]
+		}
+		return out, nil
+	}
+	if q.Contact == "" {
+		out = f.groupInboxLocked(q, nil)
+	}
 	if q.Contact != "" {
 		c, err := f.findLocked(q.Contact)
 		if err != nil {
@@ -385,7 +414,6 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 		}
 		addr = c.Address
 	}
-	var out []node.Message
 	for a, ms := range f.messages {
 		if addr != "" && a != addr {
 			continue
@@ -407,6 +435,17 @@ func (f *Fake) MarkRead(ctx context.Context, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("MarkRead")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		for i := range g.msgs {
+			if g.msgs[i].Direction == node.Incoming && g.msgs[i].State == node.Received {
+				g.msgs[i].State, g.msgs[i].ReadAt = node.Read, f.Now()
+			}
+		}
+		return nil
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return err
@@ -425,6 +464,9 @@ func (f *Fake) Typing(ctx context.Context, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("Typing")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		return err
+	}
 	_, err := f.findLocked(ref)
 	return err
 }
@@ -467,6 +509,12 @@ func (f *Fake) SetDraft(ctx context.Context, ref, text string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("SetDraft")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err == nil {
+			g.g.Draft = text
+		}
+		return err
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return err

@@ -55,6 +55,11 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.ConnectionEvent](w.Data)
 	case node.SessionEvent{}.Kind():
 		e, err = decodeAs[node.SessionEvent](w.Data)
+	// Groups (issue 18).
+	case node.GroupEvent{}.Kind():
+		e, err = decodeAs[node.GroupEvent](w.Data)
+	case node.GroupReceiptEvent{}.Kind():
+		e, err = decodeAs[node.GroupReceiptEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

@@ -27,6 +27,13 @@ func sampleEvents() []node.Event {
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorOffline, Percent: 100, Error: "tor: network down"}},
 		node.SessionEvent{Contact: node.Contact{Address: "abc", Name: "bob", State: node.StateAccepted, Created: at}, ByPeer: true,
 			Notice: "bob started a new session: the safety number is unchanged"},
+		// issue 18
+		node.GroupEvent{Group: node.Group{ID: "ab", Name: "team", State: node.GroupActive, Admin: true, Created: at,
+			Members: []node.GroupMember{{Address: "abc", Name: "bob", Admin: true, Presence: node.Online, Session: true}}}},
+		node.GroupReceiptEvent{Group: "ab", ID: "00", State: node.Sent, Recipients: 5, DeliveredTo: 4, ReadBy: 2},
+		node.TypingEvent{Address: "abc", Group: "ab"},
+		node.MessageEvent{Message: node.Message{ID: "01", Seq: 4, Text: "hi all", Time: at, State: node.Received, Direction: node.Incoming,
+			Group: "ab", Author: "abc", AuthorName: "bob", Via: "def"}},
 	}
 }
 

@@ -55,6 +55,13 @@ const (
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
 	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
+
+	// Groups (issue 18).
+	CodeUnknownGroup = -32080 // node.ErrUnknownGroup
+	CodeAmbiguous    = -32081 // node.ErrAmbiguous: a name of a group and a contact, or of two groups
+	CodeNotAdmin     = -32082 // node.ErrNotAdmin
+	CodeNotMember    = -32083 // node.ErrNotMember
+	CodeGroupFull    = -32084 // node.ErrGroupFull
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -71,6 +78,13 @@ var sentinels = []struct {
 	{CodeSelf, node.ErrSelf},
 
 	{CodeUnknownInvite, node.ErrUnknownInvite},
+
+	// Groups (issue 18). Ambiguity first: it can come with an unknown contact.
+	{CodeAmbiguous, node.ErrAmbiguous},
+	{CodeUnknownGroup, node.ErrUnknownGroup},
+	{CodeNotAdmin, node.ErrNotAdmin},
+	{CodeNotMember, node.ErrNotMember},
+	{CodeGroupFull, node.ErrGroupFull},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -186,6 +200,25 @@ type (
 	}
 	nameParams struct {
 		Name string `json:"name"`
+	}
+)
+
+// Groups (issue 18): the groups.* methods' params.
+type (
+	groupParams struct {
+		Group string `json:"group"`
+	}
+	groupCreateParams struct {
+		Name    string   `json:"name"`
+		Members []string `json:"members,omitempty"`
+	}
+	groupMemberParams struct {
+		Group  string `json:"group"`
+		Member string `json:"member"`
+	}
+	groupRenameParams struct {
+		Group string `json:"group"`
+		Name  string `json:"name"`
 	}
 )
 
