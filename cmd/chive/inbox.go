@@ -21,16 +21,20 @@ func newInbox(e *env) *command {
 	u.register(fs, e)
 	fs.BoolVar(&o.follow, "follow", false, "keep printing new messages as they arrive")
 	fs.BoolVar(&o.json, "json", false, "print JSON lines")
-	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT`")
+	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT` (or in a GROUP)")
 	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
 	return &command{
 		name:       "inbox",
-		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT] [--after SEQ]",
+		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT|GROUP] [--after SEQ]",
 		shortHelp:  "print received messages, oldest first; --follow for new ones",
 		longHelp: `Prints received messages, oldest first, one per line:
   2026-11-26 20:01:02  bob: hello
+A group's message names the group and its author:
+  2026-11-26 20:01:05  [team] carol: hi all
 With --json, one JSON object per line:
   {"id":"…","seq":12,"contact":"bob","address":"…","time":"2026-11-26T20:01:02Z","text":"hello"}
+(a group's message adds "group" (its id), "author", "author_name", and "via"
+when it came from another member than its author).
 --after SEQ prints only messages after that seq (resume where a script left
 off); --follow keeps running and prints new messages as they arrive (without
 a daemon it starts Tor itself to receive them; when the daemon it follows
@@ -65,6 +69,12 @@ type inboxLine struct {
 	Address string    `json:"address"`
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
+
+	// Group messages (issue 18).
+	Group      string `json:"group,omitempty"`
+	Author     string `json:"author,omitempty"`
+	AuthorName string `json:"author_name,omitempty"`
+	Via        string `json:"via,omitempty"`
 }
 
 const inboxPage = 200
@@ -80,13 +90,19 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 	defer s.Close()
 	api := s.api
 
-	var only string // address of --contact
+	var only, onlyGroup string // address of --contact, or the id of its group
 	if o.contact != "" {
-		ct, err := api.Contact(ctx, o.contact)
-		if err != nil {
+		if g, err := api.Group(ctx, o.contact); err == nil {
+			onlyGroup = g.ID
+		} else if errors.Is(err, node.ErrAmbiguous) {
 			return err
+		} else {
+			ct, err := api.Contact(ctx, o.contact)
+			if err != nil {
+				return err
+			}
+			only = ct.Address
 		}
-		only = ct.Address
 	}
 	var events <-chan node.Event
 	if o.follow {
@@ -98,7 +114,8 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 
 	print := func(m node.Message) error {
 		if o.json {
-			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text})
+			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text,
+				Group: m.Group, Author: m.Author, AuthorName: m.AuthorName, Via: m.Via})
 		}
 		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
 		return err
@@ -136,7 +153,8 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 				continue
 			}
 			m := me.Message
-			if m.Direction != node.Incoming || (only != "" && m.Address != only) || printed[m.ID] || (m.Seq > 0 && m.Seq <= o.after) {
+			if m.Direction != node.Incoming || (only != "" && (m.Group != "" || m.Address != only)) || (onlyGroup != "" && m.Group != onlyGroup) ||
+				printed[m.ID] || (m.Seq > 0 && m.Seq <= o.after) {
 				continue
 			}
 			if err := print(m); err != nil {
@@ -171,6 +189,13 @@ func printBacklog(ctx context.Context, api node.API, o inboxOpts, print func(nod
 // sender names a message's contact for people: the nickname, or the short
 // address when the contact has none.
 func sender(m node.Message) string {
+	if m.Group != "" && m.Direction == node.Incoming {
+		a := oneLine(m.AuthorName)
+		if a == "" {
+			a = onion.Address(m.Author).Short()
+		}
+		return "[" + oneLine(m.Contact) + "] " + a
+	}
 	if n := oneLine(m.Contact); n != "" {
 		return n
 	}

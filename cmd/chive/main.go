@@ -58,6 +58,7 @@ func newRoot(e *env) *command {
 		newContacts(e),
 		newDaemon(e),
 		newDemo(e),
+		newGroups(e),
 		newInbox(e),
 		newInit(e),
 		newInvites(e),

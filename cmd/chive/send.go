@@ -24,10 +24,11 @@ func newSend(e *env) *command {
 	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT [TEXT...] [--wait delivered|sent] [--timeout D] [--json]",
+		shortUsage: "chive send CONTACT|GROUP [TEXT...] [--wait delivered|sent] [--timeout D] [--json]",
 		shortHelp:  "send a message (TEXT or stdin); --wait delivered|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
-CONTACT (a nickname or an address) and queues it. Without --wait it returns at
+CONTACT (a nickname or an address) and queues it. To a GROUP (its name or id)
+it goes to every member; --wait delivered then waits until all have it. Without --wait it returns at
 once with exit status 3 (queued); the daemon delivers it in the background.
 --wait sent waits until it was written to the contact's link, --wait delivered
 until their node acknowledged it; without a daemon, send then starts Tor
@@ -62,6 +63,12 @@ type sendResult struct {
 	State     node.MessageState `json:"state"`
 	LatencyMS int64             `json:"latency_ms,omitempty"` // from queued to the state waited for
 	TimedOut  bool              `json:"timed_out,omitempty"`
+
+	// A group's message (issue 18): the group's id, and how many members
+	// it is for and have it.
+	Group       string `json:"group,omitempty"`
+	Recipients  int    `json:"recipients,omitempty"`
+	DeliveredTo int    `json:"delivered_to,omitempty"`
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
@@ -99,7 +106,7 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 		return err
 	}
 	queued := time.Now()
-	res := sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State}
+	res := sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State, Group: m.Group, Recipients: m.Recipients}
 	if o.wait == "" {
 		human := fmt.Sprintf("queued %s for %s; the daemon delivers it (--wait delivered to wait)", m.ID, sender(m))
 		if !s.daemon() {
@@ -156,6 +163,11 @@ func awaitState(ctx context.Context, e *env, o sendOpts, m node.Message, res sen
 				return errors.New("lost the connection to the daemon while waiting; the message stays queued")
 			}
 			st, ok := ev.(node.MessageStateEvent)
+			if gr, isGroup := ev.(node.GroupReceiptEvent); isGroup && gr.ID == m.ID {
+				// A group's message is delivered once every member has it.
+				st, ok = node.MessageStateEvent{ID: gr.ID, State: gr.State}, true
+				res.DeliveredTo = gr.DeliveredTo
+			}
 			if !ok || st.ID != m.ID {
 				continue
 			}
