@@ -47,6 +47,12 @@ type KeyMap struct {
 	KeepHistory key.Binding
 	Copy        key.Binding
 	Toggle      key.Binding
+
+	// Groups (issue 18).
+	NewGroup key.Binding
+	Invite   key.Binding
+	Promote  key.Binding
+	Leave    key.Binding
 }
 
 // DefaultKeyMap returns chive's key bindings. Global keys use Ctrl or
@@ -87,6 +93,11 @@ func DefaultKeyMap() KeyMap {
 		KeepHistory: key.NewBinding(key.WithKeys("k"), key.WithHelp("k", "keep history")),
 		Copy:        key.NewBinding(key.WithKeys("c", "y"), key.WithHelp("c", "copy link")),
 		Toggle:      key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "toggle")),
+
+		NewGroup: key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "new group")),
+		Invite:   key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "invite into the group")),
+		Promote:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "make admin")),
+		Leave:    key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "leave the group")),
 	}
 }
 
@@ -105,10 +116,10 @@ type keyGroup struct {
 // dialog are built from it.
 func (k KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Interrupt, k.Quit}},
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.NewGroup, k.MyAddress, k.Details, k.Retry, k.Settings, k.Help, k.Interrupt, k.Quit}},
 		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
 		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.JumpUnread, k.Close, k.Submit, k.NextField, k.PrevField}},
-		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
+		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle, k.Invite, k.Promote, k.Leave}},
 	}
 }
 
