@@ -222,10 +222,14 @@ func (n *Node) holdLocked(p *peer, l *wire.Link, m *wire.GroupRequest) {
 // invitation or a change): those now let in are answered on their link if
 // it is still up (otherwise the peer sends them again). n.grp.mu is held.
 func (n *Node) retryPendingLocked(ctx context.Context, k *groupKicks, gid groups.ID) {
+	var take []pendingKey
 	for key, r := range n.grp.pending {
-		if key.gid != gid && time.Since(r.at) < 10*time.Minute {
-			continue
+		if key.gid == gid || time.Since(r.at) >= 10*time.Minute {
+			take = append(take, key)
 		}
+	}
+	for _, key := range take {
+		r := n.grp.pending[key]
 		delete(n.grp.pending, key)
 		if key.gid != gid || !n.isCurrent(r.p, r.l) {
 			continue

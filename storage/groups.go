@@ -233,19 +233,19 @@ func (db *DB) groupOps(ctx context.Context, q querier, groupID int64) ([][]byte,
 
 // GroupPeer is what we keep about another member of a group.
 type GroupPeer struct {
-	GroupID   int64
-	Address   string
-	Name      string     // the display name they gave us
-	Session   []byte     // the group-scoped ratchet state; nil: none yet
-	RequestID *MessageID // our session request they have not answered
-	InviteID  *MessageID // our 1:1 invitation to them, while queued
+	GroupID    int64
+	Address    string
+	Name       string     // the display name they gave us
+	Session    []byte     // the group-scoped ratchet state; nil: none yet
+	RequestID  *MessageID // our session request they have not answered
+	AcceptedID *MessageID // their last session request we accepted
 	// First and Have: we hold every message of theirs numbered First to
 	// Have (0, 0: none).
 	First, Have uint64
 	Updated     time.Time
 }
 
-const groupPeerCols = `group_id, addr_mac, addr_sealed, name_sealed, session_sealed, request_id, invite_id, first, have, updated`
+const groupPeerCols = `group_id, addr_mac, addr_sealed, name_sealed, session_sealed, request_id, accepted_id, first, have, updated`
 
 func (db *DB) scanGroupPeer(sc interface{ Scan(...any) error }) (GroupPeer, error) {
 	var p GroupPeer
@@ -270,7 +270,7 @@ func (db *DB) scanGroupPeer(sc interface{ Scan(...any) error }) (GroupPeer, erro
 	if p.Session, err = db.seal.openOpt("group_peers", "session", k, sess); err != nil {
 		return GroupPeer{}, err
 	}
-	p.RequestID, p.InviteID = optID(req), optID(inv)
+	p.RequestID, p.AcceptedID = optID(req), optID(inv)
 	p.Updated = time.Unix(0, updated)
 	return p, nil
 }
@@ -301,10 +301,10 @@ func (tx *Tx) PutGroupPeer(p GroupPeer) error {
 	}
 	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO group_peers (`+groupPeerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (group_id, addr_mac) DO UPDATE SET addr_sealed = excluded.addr_sealed, name_sealed = excluded.name_sealed,
-		session_sealed = excluded.session_sealed, request_id = excluded.request_id, invite_id = excluded.invite_id,
+		session_sealed = excluded.session_sealed, request_id = excluded.request_id, accepted_id = excluded.accepted_id,
 		first = excluded.first, have = excluded.have, updated = excluded.updated`,
 		p.GroupID, mac, s.seal("group_peers", "addr", k, []byte(p.Address)), s.sealOpt("group_peers", "name", k, optString(p.Name)),
-		s.sealOpt("group_peers", "session", k, p.Session), idArg(p.RequestID), idArg(p.InviteID), p.First, p.Have, ns(p.Updated))
+		s.sealOpt("group_peers", "session", k, p.Session), idArg(p.RequestID), idArg(p.AcceptedID), p.First, p.Have, ns(p.Updated))
 	if err != nil {
 		return fmt.Errorf("storage: put group peer: %w", err)
 	}
@@ -350,6 +350,24 @@ func (db *DB) groupPeer(ctx context.Context, q querier, groupID int64, address s
 	return p, nil
 }
 
+// GroupPeers returns every member row of a group.
+func (tx *Tx) GroupPeers(groupID int64) ([]GroupPeer, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+groupPeerCols+` FROM group_peers WHERE group_id = ?`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("storage: group peers: %w", err)
+	}
+	defer rows.Close()
+	var out []GroupPeer
+	for rows.Next() {
+		p, err := tx.db.scanGroupPeer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("storage: group peers: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
 // GroupPeers returns every member row of a group (0: of every group).
 func (db *DB) GroupPeers(ctx context.Context, groupID int64) ([]GroupPeer, error) {
 	if err := db.check(); err != nil {
@@ -373,24 +391,6 @@ func (db *DB) GroupPeers(ctx context.Context, groupID int64) ([]GroupPeer, error
 		out = append(out, p)
 	}
 	return out, rows.Err()
-}
-
-// GroupInvitation returns the group and member of a queued 1:1
-// invitation, by its outbox item id (to seal it again under a new
-// session), or ErrNotFound.
-func (db *DB) GroupInvitation(ctx context.Context, itemID MessageID) (Group, GroupPeer, error) {
-	if err := db.check(); err != nil {
-		return Group{}, GroupPeer{}, err
-	}
-	p, err := db.scanGroupPeer(db.sql.QueryRowContext(ctx, `SELECT `+groupPeerCols+` FROM group_peers WHERE invite_id = ?`, itemID[:]))
-	if errors.Is(err, sql.ErrNoRows) {
-		return Group{}, GroupPeer{}, fmt.Errorf("storage: group invitation: %w", ErrNotFound)
-	}
-	if err != nil {
-		return Group{}, GroupPeer{}, fmt.Errorf("storage: group invitation: %w", err)
-	}
-	g, err := db.Group(ctx, p.GroupID)
-	return g, p, err
 }
 
 // GroupMessage is one stored group message.
@@ -853,6 +853,7 @@ const (
 	GroupKindMessage GroupOutboxKind = "message" // a stored group message (MessageSeq), ours or forwarded
 	GroupKindOps     GroupOutboxKind = "ops"     // our whole log, made when it leaves
 	GroupKindReceipt GroupOutboxKind = "receipt" // a payload: receipts to an author
+	GroupKindInvite  GroupOutboxKind = "invite"  // to a contact: the invitation, sealed under the 1:1 session when it leaves
 )
 
 // GroupOutboxItem is one thing a member is still to get from us.

@@ -29,8 +29,9 @@ CREATE TABLE group_ops (
 
 -- Each other member (or former member) of a group, by address MAC: the
 -- group-scoped ratchet session with them (NULL: none yet), our request for
--- one that they have not answered, and which of their messages we hold
--- (the run first..have of their numbers), for Sync.
+-- one that they have not answered, the last request of theirs we accepted
+-- (a resend changes nothing), and which of their messages we hold (the run
+-- first..have of their numbers), for Sync.
 CREATE TABLE group_peers (
 	group_id       INTEGER NOT NULL REFERENCES chat_groups(id) ON DELETE CASCADE,
 	addr_mac       BLOB NOT NULL,
@@ -38,14 +39,12 @@ CREATE TABLE group_peers (
 	name_sealed    BLOB,             -- the display name they gave us
 	session_sealed BLOB,
 	request_id     BLOB CHECK (request_id IS NULL OR length(request_id) = 16),
-	invite_id      BLOB CHECK (invite_id IS NULL OR length(invite_id) = 16), -- our 1:1 invitation's outbox item
+	accepted_id    BLOB CHECK (accepted_id IS NULL OR length(accepted_id) = 16),
 	first          INTEGER NOT NULL DEFAULT 0,
 	have           INTEGER NOT NULL DEFAULT 0,
 	updated        INTEGER NOT NULL,
 	PRIMARY KEY (group_id, addr_mac)
 ) STRICT;
-
-CREATE INDEX group_peers_invite ON group_peers (invite_id) WHERE invite_id IS NOT NULL;
 
 -- Group messages, ours and others'. seq shares the messages table's
 -- sequence, so one inbox cursor orders both. envelope_sealed is the
@@ -86,14 +85,15 @@ CREATE TABLE group_receipts (
 
 -- What each member is still to get from us, in order: session requests and
 -- acceptances (ready frames), messages (ours or forwarded, by reference),
--- our log ('ops') and receipts (payloads). Payloads are sealed under the
--- pairwise session when they leave, so a new session needs no re-encryption.
+-- our log ('ops'), receipts (payloads) and, to a contact we added, the
+-- invitation ('invite', sealed under our 1:1 session). Payloads are sealed
+-- when they leave, so a new session needs no re-encryption.
 CREATE TABLE group_outbox (
 	seq         INTEGER PRIMARY KEY AUTOINCREMENT,
 	id          BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
 	group_id    INTEGER NOT NULL REFERENCES chat_groups(id) ON DELETE CASCADE,
 	addr_mac    BLOB NOT NULL,
-	kind        TEXT NOT NULL CHECK (kind IN ('request', 'accept', 'message', 'ops', 'receipt')),
+	kind        TEXT NOT NULL CHECK (kind IN ('request', 'accept', 'message', 'ops', 'receipt', 'invite')),
 	message_seq INTEGER REFERENCES group_messages(seq) ON DELETE CASCADE,
 	data_sealed BLOB,
 	created     INTEGER NOT NULL,
