@@ -179,8 +179,8 @@ func TestGroupMessageSeq(t *testing.T) {
 	}
 	err = db.Update(ctx, func(tx *Tx) error {
 		n, _, err := tx.GroupUnreadFrom(g.ID, "carol")
-		if n != 3 {
-			t.Errorf("carol's unread: %d", n)
+		if err != nil || n != 3 {
+			t.Errorf("carol's unread: %d %v", n, err)
 		}
 		ms, err := tx.MarkGroupRead(g.ID, time.Now())
 		if len(ms) != 6 {
@@ -242,8 +242,8 @@ func TestGroupOutbox(t *testing.T) {
 	}
 	err = db.Update(ctx, func(tx *Tx) error {
 		first, err := tx.MarkGroupSent([]int64{its[1].Seq}, time.Now())
-		if len(first) != 1 {
-			t.Errorf("first sent: %v", first)
+		if err != nil || len(first) != 1 {
+			t.Errorf("first sent: %v %v", first, err)
 		}
 		if ok, _ := tx.MarkGroupDelivered(m.Seq, "carol", false, time.Now()); !ok {
 			t.Error("delivered changed nothing")
@@ -260,8 +260,8 @@ func TestGroupOutbox(t *testing.T) {
 			t.Errorf("dropped held %v %v", held, err)
 		}
 		gone, err := tx.DeleteGroupOutbox([]int64{its[0].Seq, its[0].Seq})
-		if len(gone) != 1 {
-			t.Errorf("deleted %d", len(gone))
+		if err != nil || len(gone) != 1 {
+			t.Errorf("deleted %d %v", len(gone), err)
 		}
 		n, err := tx.DropGroupOutbox(g.ID, "carol")
 		if n != 1 {
