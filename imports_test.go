@@ -74,13 +74,15 @@ func violation(rel, imp string) string {
 		return "contacts uses only storage and onion"
 	case under(rel, "groups") && !(under(impRel, "ratchet") || under(impRel, "wire") || under(impRel, "groups")):
 		return "groups is pure logic over ratchet and wire: node wires it to storage and links"
+	case under(rel, "mailbox") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "onion") || under(impRel, "mailbox")):
+		return "mailbox uses only storage, wire and onion"
 	case under(rel, "onion") && !under(impRel, "onion"):
 		return "onion stands on nothing of ours"
 	case under(rel, "node") && !under(rel, "node/rpc") && !under(rel, "node/nodetest") && (under(impRel, "node/rpc") || under(impRel, "node/nodetest")):
 		return "the engine does not import its clients"
 	case under(rel, "node") && under(impRel, "onion/testnet"):
 		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
-	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "groups")):
+	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "groups") || under(impRel, "mailbox")):
 		return "tui talks only to the node's API"
 	}
 	return ""
@@ -112,6 +114,11 @@ func TestViolationRules(t *testing.T) {
 		{"groups", module + "/onion", true},
 		{"node", module + "/groups", false},
 		{"tui", module + "/groups", true},
+		{"mailbox", module + "/storage", false},
+		{"mailbox", module + "/node", true},
+		{"mailbox", module + "/contacts", true},
+		{"node", module + "/mailbox", false},
+		{"tui", module + "/mailbox", true},
 	} {
 		if got := violation(tc.rel, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.rel, tc.imp, got, tc.bad)

@@ -130,6 +130,29 @@ type API interface {
 	// answers by itself; both sides then get a SessionEvent. For a contact
 	// we asked (requested), the request is sent again.
 	ResetSession(ctx context.Context, ref string) (Contact, error)
+	// --- Mailbox (issue 16) ---
+
+	// MailboxLink pairs our profile with a chive mailbox (an always-on
+	// "chive mailbox run") over Tor, with the one-time pairing link it
+	// printed (chive:ADDRESS?pair=SECRET), and tells every accepted contact,
+	// inside the session, how to leave messages there while we are offline.
+	// From then on our node also hands it what contacts that cannot be
+	// reached are waiting for. It needs the network (Start): it returns
+	// once the mailbox has accepted us. Errors: ErrMailboxLinked (unlink
+	// first), ErrNotPairingLink, ErrMailboxRefused (the secret was used, or
+	// the mailbox is paired already), a dial error.
+	MailboxLink(ctx context.Context, uri string) (MailboxStatus, error)
+	// MailboxUnlink forgets our mailbox: it is told to delete everything
+	// it holds for us, and contacts are told we have none. If the mailbox
+	// cannot be reached it fails with ErrMailboxUnreachable and changes
+	// nothing, unless force (then the mailbox keeps what it holds until
+	// its retention ends, or "chive mailbox unlink" on it). ErrNoMailbox if
+	// none is linked.
+	MailboxUnlink(ctx context.Context, force bool) error
+	// MailboxStatus says which mailbox is ours, whether we are connected
+	// to it, and per contact whether they were told and how many of our
+	// items for them a mailbox holds.
+	MailboxStatus(ctx context.Context) (MailboxStatus, error)
 
 	// --- Groups (issue 18) ---
 	//
@@ -227,6 +250,7 @@ type MessageState string
 const (
 	Queued    MessageState = "queued"    // outgoing, in the outbox
 	Sent      MessageState = "sent"      // outgoing, written to the peer's link
+	Stored    MessageState = "stored"    // outgoing, kept by a mailbox (ours or theirs) until the peer collects it
 	Delivered MessageState = "delivered" // outgoing, acknowledged by the peer's node
 	Read      MessageState = "read"      // outgoing: the peer read it; incoming: we read it
 	Failed    MessageState = "failed"    // outgoing, given up; see Message.Error; Retry re-queues
@@ -267,6 +291,9 @@ type InboxQuery struct {
 	After   int64  `json:"after,omitempty"`   // Message.Seq of the last message seen; 0 for all
 	Contact string `json:"contact,omitempty"` // ref; "" for every contact
 	Limit   int    `json:"limit,omitempty"`   // 0 for a default page
+	// Outgoing includes our own messages too, with their state (issue 16:
+	// "chive inbox --outgoing" shows which are stored in a mailbox).
+	Outgoing bool `json:"outgoing,omitempty"`
 }
 
 // TorState is the coarse state of Tor.

@@ -33,6 +33,19 @@ var (
 	// another key than theirs (or ours): a tampered profile. It is never
 	// used; ResetSession makes a new one.
 	ErrSessionMismatch = errors.New("the stored session belongs to another key")
+	// --- issue 16: mailbox ---
+
+	// ErrMailboxLinked: MailboxLink while a mailbox is linked.
+	ErrMailboxLinked = errors.New("a mailbox is already linked")
+	// ErrNoMailbox: MailboxUnlink without a linked mailbox.
+	ErrNoMailbox = errors.New("no mailbox is linked")
+	// ErrNotPairingLink: MailboxLink of something that is not a pairing link.
+	ErrNotPairingLink = errors.New("not a mailbox pairing link")
+	// ErrMailboxRefused: the mailbox refused to pair (the link was used
+	// already, or it has another owner).
+	ErrMailboxRefused = errors.New("the mailbox refused")
+	// ErrMailboxUnreachable: MailboxUnlink could not reach the mailbox.
+	ErrMailboxUnreachable = errors.New("the mailbox cannot be reached")
 
 	// --- issue 18: groups ---
 

@@ -116,6 +116,17 @@ type ConnectionEvent struct {
 
 func (ConnectionEvent) Kind() string { return "connection" }
 
+// --- Mailbox (issue 16) ---
+
+// MailboxEvent is the state of our mailbox after a change: linked or
+// unlinked, connected or not, an error. May be dropped (coalesced: the
+// latest state is kept).
+type MailboxEvent struct {
+	Mailbox MailboxStatus `json:"mailbox"`
+}
+
+func (MailboxEvent) Kind() string { return "mailbox" }
+
 // --- Groups (issue 18) ---
 
 // GroupEvent says a group was created, joined, changed (members, admins,

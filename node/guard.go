@@ -179,13 +179,20 @@ func (n *Node) guardOf(p *peer) *peerGuard {
 	return p.guard
 }
 
+// carrier is what frames arrive on: a link, or a session with a mailbox
+// (issue 16), whose end stops a wait.
+type carrier interface {
+	Done() <-chan struct{}
+	Err() error
+}
+
 // admit spends p's budget for frame m before it is handled: it waits while
 // the contact sends faster than its budget allows (the link stops reading,
 // so Tor's flow control slows the sender down; nothing is lost), waits
 // while the contact has more unread messages than the quota, and tells the
 // caller to drop a typing frame over budget. An error means l or the node
 // closed meanwhile.
-func (n *Node) admit(p *peer, l *wire.Link, m wire.Msg) (drop bool, err error) {
+func (n *Node) admit(p *peer, l carrier, m wire.Msg) (drop bool, err error) {
 	g := n.guardOf(p)
 	var b *budget
 	switch m := m.(type) {
@@ -237,7 +244,7 @@ func (n *Node) admit(p *peer, l *wire.Link, m wire.Msg) (drop bool, err error) {
 // waitQuota waits while p has more unread messages (or bytes) than the
 // quota allows, until the user reads the conversation. The sender keeps
 // the rest in its outbox; its link stalls meanwhile.
-func (n *Node) waitQuota(p *peer, g *peerGuard, l *wire.Link) error {
+func (n *Node) waitQuota(p *peer, g *peerGuard, l carrier) error {
 	for counted := false; ; {
 		g.mu.Lock()
 		if !g.unreadKnown {

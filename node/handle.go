@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -302,7 +303,12 @@ func (n *Node) onAck(p *peer, c contacts.Contact, m *wire.Ack) error {
 
 func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Message) error {
 	p.mu.Lock()
-	msg, changed, err := n.receiveLocked(c, l, m)
+	msg, changed, err := n.receiveLocked(c, l.Peer(), m)
+	if err == nil && msg != nil {
+		// Under p.mu: a mailbox may deliver this contact's messages at the
+		// same time (mailbox.go), and events must come in stored order.
+		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
+	}
 	p.mu.Unlock()
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -320,9 +326,6 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	case err != nil:
 		return err
 	}
-	if msg != nil {
-		n.events.publish(MessageEvent{Message: n.apiMessage(*msg, c)})
-	}
 	n.groupAfterMessage(n.ctx) // an invitation it carried (groups_change.go)
 	if changed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
@@ -332,16 +335,20 @@ func (n *Node) onMessage(p *peer, l *wire.Link, c contacts.Contact, m *wire.Mess
 	return ack(l, m.ID)
 }
 
-// receiveLocked decrypts and stores a message from l's peer, or reports a
-// duplicate (nil message, nil error) without decrypting it again. The
-// session must be the one with the key that authenticated l. A content
-// that is not a chat message (a Profile, or a kind this version does not
-// know) is applied instead: no message, and changed reports whether the
-// contact changed. p.mu is held.
-func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) (msg *storage.Message, changed bool, err error) {
-	msg, err = n.receiveMessageLocked(c, l, m, func(tx *storage.Tx, content wire.Content) error {
+// receiveLocked decrypts and stores a message from the peer with onion
+// key peer (the one that authenticated its link, or the contact's own for
+// a frame a mailbox carried), or reports a duplicate (nil message, nil
+// error) without decrypting it again. The session must be the one with
+// that key. A content that is not a chat message (a Profile, or a kind
+// this version does not know) is applied instead: no message, and changed
+// reports whether the contact changed. p.mu is held.
+func (n *Node) receiveLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message) (msg *storage.Message, changed bool, err error) {
+	msg, err = n.receiveMessageLocked(c, peer, m, func(tx *storage.Tx, content wire.Content) error {
+		if content.Mailbox != nil {
+			return n.applyMailboxInfo(tx, c, content.Mailbox) // issue 16
+		}
 		if content.GroupInvite != nil {
-			return n.groupInvitedTx(tx, c, content.GroupInvite)
+			return n.groupInvitedTx(tx, c, content.GroupInvite) // issue 18
 		}
 		if content.Profile == nil {
 			return nil // a newer kind of content: nothing for us to do
@@ -355,14 +362,14 @@ func (n *Node) receiveLocked(c contacts.Contact, l *wire.Link, m *wire.Message) 
 
 // receiveMessageLocked is receiveLocked; apply runs, in the transaction
 // that stores the ratchet step, for a content without text.
-func (n *Node) receiveMessageLocked(c contacts.Contact, l *wire.Link, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
+func (n *Node) receiveMessageLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire.Message, apply func(*storage.Tx, wire.Content) error) (*storage.Message, error) {
 	id := storage.MessageID(m.ID)
 	if seen, err := n.db.Seen(n.ctx, c.ID, id); err != nil {
 		return nil, err
 	} else if seen {
 		return nil, nil
 	}
-	st, err := n.loadSession(n.ctx, c, l.Peer())
+	st, err := n.loadSession(n.ctx, c, peer)
 	if err != nil {
 		return nil, fmt.Errorf("message: session: %w", err)
 	}

@@ -49,6 +49,9 @@ func ParseLink(s string) (addr onion.Address, token []byte, err error) {
 	}
 	// Links are case-insensitive, like the address (a QR code upper-cases them).
 	q, err := url.ParseQuery(strings.ToLower(strings.Join(strings.Fields(query), "")))
+	if err == nil && len(q["pair"]) > 0 { // issue 16
+		return "", nil, fmt.Errorf("%w: that is a mailbox's pairing link, not a contact's: pair with it with chive mailbox link LINK", ErrBadLink)
+	}
 	if err != nil || len(q) != 1 || len(q["invite"]) != 1 {
 		return "", nil, fmt.Errorf("%w: %q: want chive:<address>?invite=<token>", ErrBadLink, s)
 	}

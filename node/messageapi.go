@@ -138,6 +138,7 @@ func (n *Node) Retry(ctx context.Context, messageID string) error {
 	p := n.peer(c.Address)
 	n.redialNow(p)
 	n.startDelivery(p, c.ID)
+	n.mailboxRetry(ctx, c, it) // a message a mailbox expired goes to one again
 	return nil
 }
 
@@ -187,7 +188,7 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	if err := n.checkOpen(); err != nil {
 		return nil, err
 	}
-	sq := storage.InboxQuery{After: q.After, Limit: q.Limit}
+	sq := storage.InboxQuery{After: q.After, Limit: q.Limit, IncludeOutgoing: q.Outgoing}
 	var one *contacts.Contact
 	if g, err := n.groupRef(ctx, q.Contact); err != nil || g != nil {
 		if err != nil {

@@ -93,6 +93,8 @@ type tuning struct {
 	seenKeep         int           // ...and at most this many per contact
 	pruneEvery       time.Duration
 	workBits         int // proof of work asked of requests without an invite
+	// Mailbox (issue 16): see mailboxTuning.
+	mbox mailboxTuning
 }
 
 func defaultTuning() *tuning {
@@ -127,6 +129,7 @@ func defaultTuning() *tuning {
 		rotateKeep:       28 * 24 * time.Hour,
 		rotateCheck:      time.Hour,
 		resetEvery:       time.Minute,
+		mbox:             defaultMailboxTuning(),
 	}
 }
 
@@ -172,6 +175,8 @@ type Node struct {
 	peers     map[onion.Address]*peer
 	strangers int       // links up to peers that are not accepted contacts
 	defences  *Defences // tor's defences of our onion service, nil if unknown
+
+	mbox *mboxState // mailboxes: ours and our contacts' (issue 16)
 }
 
 var _ API = (*Node)(nil)
@@ -238,6 +243,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 	}
 	n.book = contacts.New(db, contacts.Options{Self: n.addr, PerAddress: tune.perAddress, Total: tune.totalRequests, MaxPending: tune.maxPending})
 	n.ident.Store(own)
+	n.mbox = newMboxState()
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
 }
@@ -279,6 +285,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.spawnLocked(n.pruneLoop)
 	n.nameContacts()
 	n.spawnLocked(n.rotateLoop)
+	n.startMailboxLocked()
 	return nil
 }
 
@@ -306,6 +313,14 @@ func (n *Node) spawn(f func()) bool {
 // Close stops delivery and Tor, closes the database and releases the
 // profile lock. Idempotent; other methods then fail with ErrClosed.
 func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	// Going offline: our mailbox takes what unreachable contacts wait for.
+	n.mailboxBeforeClose()
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()

@@ -47,12 +47,13 @@ const (
 )
 
 // Status is a message's delivery state. Outgoing: queued → sent →
-// delivered → read (or failed). Incoming: received → read.
+// stored → delivered → read (or failed). Incoming: received → read.
 type Status string
 
 const (
 	StatusQueued    Status = "queued"    // stored, in the outbox, not yet written to a link
 	StatusSent      Status = "sent"      // written to a link, not yet acknowledged
+	StatusStored    Status = "stored"    // kept by a mailbox for the peer, not yet acknowledged by the peer
 	StatusDelivered Status = "delivered" // acknowledged by the peer
 	StatusRead      Status = "read"      // read by the peer (outgoing) or by us (incoming)
 	StatusFailed    Status = "failed"    // given up
@@ -488,7 +489,7 @@ func (tx *Tx) ApplyReceipt(contactID int64, ids []MessageID, status Status, at t
 	switch status {
 	case StatusDelivered:
 		q = `UPDATE messages SET delivered = coalesce(delivered, ?1), status = 'delivered'
-			WHERE contact_id = ?2 AND direction = 'out' AND id = ?3 AND status IN ('queued', 'sent', 'failed') RETURNING seq`
+			WHERE contact_id = ?2 AND direction = 'out' AND id = ?3 AND status IN ('queued', 'sent', 'stored', 'failed') RETURNING seq`
 	case StatusRead:
 		q = `UPDATE messages SET delivered = coalesce(delivered, ?1), read = coalesce(read, ?1), status = 'read'
 			WHERE contact_id = ?2 AND direction = 'out' AND id = ?3 AND status != 'read' RETURNING seq`

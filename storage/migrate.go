@@ -36,18 +36,31 @@ var goSteps = map[string]func(ctx context.Context, db *DB, tx *sql.Tx) error{
 // migrations returns the embedded migrations in order. File names are
 // NNNN_name.sql; versions must be 1..n without gaps.
 func migrations() ([]migration, error) {
-	ents, err := fs.ReadDir(migrationFS, "migrations")
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return loadMigrations(sub)
+}
+
+// loadMigrations reads the NNNN_name.sql files at the root of fsys, in
+// order; versions must be 1..n without gaps. (The profile's and a vault's.)
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	ents, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
 	var ms []migration
 	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %s: bad name", e.Name())
 		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -79,11 +92,24 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
+	step := func(ctx context.Context, m migration, tx *sql.Tx) error {
+		if f := goSteps[m.key()]; f != nil {
+			return f(ctx, db, tx)
+		}
+		return nil
+	}
+	return applyMigrations(ctx, db.sql, ms, target, step, db.runHook)
+}
+
+// applyMigrations runs ms[cur:target] (target -1: all) in one transaction,
+// each migration's SQL followed by step (nil: none), and records the
+// version in user_version.
+func applyMigrations(ctx context.Context, sdb *sql.DB, ms []migration, target int, step func(context.Context, migration, *sql.Tx) error, hook func(string) error) error {
 	if target < 0 {
 		target = len(ms)
 	}
 	var cur int
-	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+	if err := sdb.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
 	if cur > len(ms) {
@@ -92,7 +118,7 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 	if cur >= target {
 		return nil
 	}
-	tx, err := db.sql.BeginTx(ctx, nil)
+	tx, err := sdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storage: migrate: %w", err)
 	}
@@ -105,12 +131,12 @@ func (db *DB) migrateTo(ctx context.Context, target int) error {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
 		}
-		if step := goSteps[m.key()]; step != nil {
-			if err := step(ctx, db, tx); err != nil {
+		if step != nil {
+			if err := step(ctx, m, tx); err != nil {
 				return fmt.Errorf("storage: migrate to version %d (%s): %w", m.version, m.name, err)
 			}
 		}
-		if err := db.runHook("migrate:" + strconv.Itoa(m.version)); err != nil {
+		if err := hook("migrate:" + strconv.Itoa(m.version)); err != nil {
 			return fmt.Errorf("storage: migrate to version %d: %w", m.version, err)
 		}
 	}

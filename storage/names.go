@@ -46,7 +46,7 @@ func (tx *Tx) SetNameSent(contactID int64, name string) error {
 // StatusFailed; their ids are returned.
 func (tx *Tx) ForgetOutbox(contactID int64) ([]MessageID, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT m.id FROM outbox o JOIN messages m ON m.seq = o.message_seq
-		WHERE o.contact_id = ? AND m.status IN ('queued', 'sent') ORDER BY o.seq`, contactID)
+		WHERE o.contact_id = ? AND m.status IN ('queued', 'sent', 'stored') ORDER BY o.seq`, contactID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: forget outbox: %w", err)
 	}
@@ -66,7 +66,7 @@ func (tx *Tx) ForgetOutbox(contactID int64) ([]MessageID, error) {
 		return nil, fmt.Errorf("storage: forget outbox: %w", err)
 	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET status = 'failed'
-		WHERE seq IN (SELECT message_seq FROM outbox WHERE contact_id = ? AND message_seq IS NOT NULL) AND status IN ('queued', 'sent')`, contactID); err != nil {
+		WHERE seq IN (SELECT message_seq FROM outbox WHERE contact_id = ? AND message_seq IS NOT NULL) AND status IN ('queued', 'sent', 'stored')`, contactID); err != nil {
 		return nil, fmt.Errorf("storage: forget outbox: %w", err)
 	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE contact_id = ?`, contactID); err != nil {

@@ -296,7 +296,7 @@ func (tx *Tx) Acknowledge(contactID int64, id MessageID, at time.Time) (OutboxIt
 	}
 	if mseq.Valid {
 		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET delivered = coalesce(delivered, ?1), sent = coalesce(sent, ?1),
-			status = CASE WHEN status IN ('queued', 'sent', 'failed') THEN 'delivered' ELSE status END WHERE seq = ?2`,
+			status = CASE WHEN status IN ('queued', 'sent', 'stored', 'failed') THEN 'delivered' ELSE status END WHERE seq = ?2`,
 			ns(at), mseq.Int64); err != nil {
 			return OutboxItem{}, fmt.Errorf("storage: acknowledge: %w", err)
 		}
@@ -326,7 +326,7 @@ func (tx *Tx) DropOutbox(id MessageID, failed bool) error {
 		return fmt.Errorf("storage: drop outbox: %w", err)
 	}
 	if failed && mseq.Valid {
-		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET status = 'failed' WHERE seq = ? AND status IN ('queued', 'sent')`, mseq.Int64); err != nil {
+		if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET status = 'failed' WHERE seq = ? AND status IN ('queued', 'sent', 'stored')`, mseq.Int64); err != nil {
 			return fmt.Errorf("storage: drop outbox: %w", err)
 		}
 	}

@@ -50,6 +50,10 @@ func TestNoSecretsInClear(t *testing.T) {
 		"draft":               []byte("SECRET-draft-0f5e"),
 		"draft (edited)":      []byte("SECRET-draft-edited-1c2a"),
 		"invite token":        []byte("SECRET-invite-16"),
+		"mailbox address":     []byte("SECRET-mailbox-address-5a1e"),
+		"mailbox token":       []byte("SECRET-mailbox-token-90c4"),
+		"mailbox info sent":   []byte("SECRET-mailbox-info-6d22"),
+		"peer's mailbox":      []byte("SECRET-peer-mailbox-e04b"),
 	}
 	var c Contact
 	err = db.Update(ctx, func(tx *Tx) error {
@@ -63,7 +67,19 @@ func TestNoSecretsInClear(t *testing.T) {
 			return err
 		}
 		_, err = tx.QueueFrame(OutboxItem{ContactID: c.ID, Kind: KindRequest, Frame: secrets["request frame"]})
-		return err
+		if err != nil {
+			return err
+		}
+		if err := tx.SetMailbox(MailboxLink{Address: string(secrets["mailbox address"]), Linked: time.Now()}); err != nil {
+			return err
+		}
+		if err := tx.SetMailboxToken(c.ID, secrets["mailbox token"]); err != nil {
+			return err
+		}
+		if err := tx.SetMailboxInfoSent(c.ID, secrets["mailbox info sent"]); err != nil {
+			return err
+		}
+		return tx.SetPeerMailbox(c.ID, secrets["peer's mailbox"])
 	})
 	if err != nil {
 		t.Fatal(err)

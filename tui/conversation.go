@@ -210,10 +210,12 @@ func rank(s node.MessageState) int {
 		return 0
 	case node.Sent:
 		return 1
-	case node.Delivered:
+	case node.Stored:
 		return 2
-	case node.Read:
+	case node.Delivered:
 		return 3
+	case node.Read:
+		return 4
 	case node.Failed:
 		return 1
 	}

@@ -270,6 +270,8 @@ func stateMark(st *Styles, s node.MessageState) string {
 		return st.MarkQueued.Render("◷")
 	case node.Sent:
 		return st.MarkSent.Render("✓")
+	case node.Stored: // kept by a mailbox until the peer collects it (issue 16)
+		return st.MarkSent.Render("✓⌂")
 	case node.Delivered:
 		return st.MarkDelivered.Render("✓✓")
 	case node.Read:

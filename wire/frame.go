@@ -89,6 +89,9 @@ func (t Type) String() string {
 	case TypeGroupTyping:
 		return "group-typing"
 	}
+	if s := mailboxTypeName(t); s != "" {
+		return s
+	}
 	return fmt.Sprintf("type(0x%02x)", uint8(t))
 }
 

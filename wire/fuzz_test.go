@@ -82,6 +82,8 @@ func contentSeeds() [][]byte {
 	for _, c := range []Content{
 		{Text: "héllo", Time: 1700000000123},
 		{Time: 1700000000123, Profile: &Profile{Name: "Alice ☕"}},
+		{Time: 1700000000123, Mailbox: &MailboxInfo{Key: bytes.Repeat([]byte{1}, 32), Token: bytes.Repeat([]byte{2}, MailboxSecretSize)}},
+		{Time: 1700000000123, Mailbox: &MailboxInfo{}},
 		{Text: "", Time: 0},
 		{Time: 1700000000123, GroupInvite: &GroupInvite{Group: ID{1, 2, 3}, Name: "family ☕"}},
 	} {

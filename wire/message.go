@@ -444,7 +444,9 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 	case TypeGroupTyping:
 		m = new(GroupTyping)
 	default:
-		return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		if m = newMailboxMsg(t); m == nil {
+			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
+		}
 	}
 	if err := decMode.Unmarshal(body, m); err != nil {
 		return nil, fmt.Errorf("wire: unmarshal %s: %w: %w", t, ErrMalformed, err)
@@ -470,6 +472,9 @@ type Content struct {
 	// (PaddedSize), so the ciphertext's length tells little about the
 	// text's. MarshalContent sets it; UnmarshalContent drops it. (issue 13)
 	Padding []byte `cbor:"15,keyasint,omitempty"`
+	// Mailbox (key 30) is where to leave messages for the sender while it
+	// is offline (issue 16).
+	Mailbox *MailboxInfo `cbor:"30,keyasint,omitempty"`
 
 	// GroupInvite (key 60) invites the recipient into a group: the inviter
 	// introduces the group inside the 1:1 session, then opens a
@@ -567,6 +572,10 @@ func (c Content) validate() error {
 		return fmt.Errorf("bad profile name: %w", ErrMalformed)
 	case c.Profile != nil && c.Text != "":
 		return fmt.Errorf("profile with text: %w", ErrMalformed)
+	case c.Mailbox != nil && c.Text != "":
+		return fmt.Errorf("mailbox info with text: %w", ErrMalformed)
+	case c.Mailbox != nil:
+		return c.Mailbox.validate()
 	case c.GroupInvite != nil && (c.Text != "" || c.GroupInvite.Group.IsZero() || len(c.GroupInvite.Name) > MaxName || !utf8.ValidString(c.GroupInvite.Name)):
 		return fmt.Errorf("bad group invite: %w", ErrMalformed)
 	}

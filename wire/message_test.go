@@ -32,6 +32,19 @@ func sampleMsgs() []Msg {
 		&Accept{ID: id, Handshake: []byte("handshake"), Name: "Bob"},
 		// issue 13: invite token and proof of work
 		&Request{ID: id, Bundle: []byte("bundle"), Invite: bytes.Repeat([]byte{9}, InviteSize), Work: &Work{Time: 1750000000, Nonce: 1 << 40}},
+		// issue 16: the mailbox protocol
+		&MailboxOpen{},
+		&MailboxOpen{Pair: bytes.Repeat([]byte{4}, MailboxSecretSize)},
+		&MailboxOpen{Token: bytes.Repeat([]byte{5}, MailboxSecretSize)},
+		&MailboxOpened{Code: MailboxDenied},
+		&MailboxPut{ID: id, Item: []byte("padded frame")},
+		&MailboxPut{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Item: []byte("padded frame")},
+		&MailboxRefused{ID: id, Code: MailboxFull},
+		&MailboxItem{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Item: []byte("padded frame")},
+		&MailboxTaken{IDs: []ID{id, id2}},
+		&MailboxNotice{ID: id2, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Delivered: []ID{id}, Expired: []ID{id2}},
+		&MailboxSlot{ID: id, Slot: bytes.Repeat([]byte{6}, MailboxSlotSize), Remove: true},
+		&MailboxUnlink{ID: id},
 		// issue 18: groups
 		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle"), Name: "Carol"},
 		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle")},

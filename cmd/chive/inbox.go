@@ -23,9 +23,10 @@ func newInbox(e *env) *command {
 	fs.BoolVar(&o.json, "json", false, "print JSON lines")
 	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT` (or in a GROUP)")
 	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
+	fs.BoolVar(&o.outgoing, "outgoing", false, "also your own messages, with their state (queued, sent, stored, delivered, read, failed)")
 	return &command{
 		name:       "inbox",
-		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT|GROUP] [--after SEQ]",
+		shortUsage: "chive inbox [--follow] [--json] [--contact CONTACT|GROUP] [--after SEQ] [--outgoing]",
 		shortHelp:  "print received messages, oldest first; --follow for new ones",
 		longHelp: `Prints received messages, oldest first, one per line:
   2026-11-26 20:01:02  bob: hello
@@ -39,6 +40,8 @@ when it came from another member than its author).
 off); --follow keeps running and prints new messages as they arrive (without
 a daemon it starts Tor itself to receive them; when the daemon it follows
 stops, it exits with status 1). Reading the inbox does not mark messages read.
+--outgoing adds your own messages, as "→ bob: text [state]" (with --json, the
+fields "direction" and "state"), e.g. to see which a mailbox keeps (stored).
 `,
 		flags: fs,
 		exec: func(ctx context.Context, args []string) error {
@@ -55,10 +58,11 @@ stops, it exits with status 1). Reading the inbox does not mark messages read.
 }
 
 type inboxOpts struct {
-	follow  bool
-	json    bool
-	contact string
-	after   int64
+	follow   bool
+	json     bool
+	contact  string
+	after    int64
+	outgoing bool
 }
 
 // inboxLine is one message of "inbox --json".
@@ -69,6 +73,9 @@ type inboxLine struct {
 	Address string    `json:"address"`
 	Time    time.Time `json:"time"`
 	Text    string    `json:"text"`
+	// With --outgoing (issue 16).
+	Direction node.Direction    `json:"direction,omitempty"`
+	State     node.MessageState `json:"state,omitempty"`
 
 	// Group messages (issue 18).
 	Group      string `json:"group,omitempty"`
@@ -114,8 +121,16 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 
 	print := func(m node.Message) error {
 		if o.json {
-			return writeJSON(e.stdout, inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text,
-				Group: m.Group, Author: m.Author, AuthorName: m.AuthorName, Via: m.Via})
+			l := inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text,
+				Group: m.Group, Author: m.Author, AuthorName: m.AuthorName, Via: m.Via}
+			if o.outgoing {
+				l.Direction, l.State = m.Direction, m.State
+			}
+			return writeJSON(e.stdout, l)
+		}
+		if m.Direction == node.Outgoing {
+			_, err := fmt.Fprintf(e.stdout, "%s  → %s: %s [%s]\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text), m.State)
+			return err
 		}
 		_, err := fmt.Fprintf(e.stdout, "%s  %s: %s\n", m.Time.Local().Format(time.DateTime), sender(m), oneLine(m.Text))
 		return err
@@ -153,7 +168,7 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 				continue
 			}
 			m := me.Message
-			if m.Direction != node.Incoming || (only != "" && (m.Group != "" || m.Address != only)) || (onlyGroup != "" && m.Group != onlyGroup) ||
+			if (m.Direction != node.Incoming && !o.outgoing) || (only != "" && (m.Group != "" || m.Address != only)) || (onlyGroup != "" && m.Group != onlyGroup) ||
 				printed[m.ID] || (m.Seq > 0 && m.Seq <= o.after) {
 				continue
 			}
@@ -170,7 +185,7 @@ func printBacklog(ctx context.Context, api node.API, o inboxOpts, print func(nod
 	printed := map[string]bool{}
 	last := o.after
 	for {
-		ms, err := api.Inbox(ctx, node.InboxQuery{After: last, Contact: o.contact, Limit: inboxPage})
+		ms, err := api.Inbox(ctx, node.InboxQuery{After: last, Contact: o.contact, Limit: inboxPage, Outgoing: o.outgoing})
 		if err != nil || len(ms) == 0 {
 			return printed, err
 		}

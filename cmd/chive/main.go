@@ -62,6 +62,7 @@ func newRoot(e *env) *command {
 		newInbox(e),
 		newInit(e),
 		newInvites(e),
+		newMailbox(e),
 		newSend(e),
 		newStatus(e),
 		newTestnet(e),

@@ -19,20 +19,21 @@ func newSend(e *env) *command {
 	fs := newFlagSet("send")
 	c.register(fs, e)
 	u.register(fs, e)
-	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered` or sent")
+	fs.StringVar(&o.wait, "wait", "", "wait until the message is `delivered`, stored (in a mailbox) or sent")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long --wait waits")
 	fs.BoolVar(&o.json, "json", false, "print the message's id, state and latency as JSON")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT|GROUP [TEXT...] [--wait delivered|sent] [--timeout D] [--json]",
-		shortHelp:  "send a message (TEXT or stdin); --wait delivered|sent to wait for it",
+		shortUsage: "chive send CONTACT|GROUP [TEXT...] [--wait delivered|stored|sent] [--timeout D] [--json]",
+		shortHelp:  "send a message (TEXT or stdin); --wait delivered|stored|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
 CONTACT (a nickname or an address) and queues it. To a GROUP (its name or id)
-it goes to every member; --wait delivered then waits until all have it. Without --wait it returns at
-once with exit status 3 (queued); the daemon delivers it in the background.
+it goes to every member; --wait delivered then waits until all have it.
+Without --wait it returns at once with exit status 3 (queued); the daemon delivers it in the background.
 --wait sent waits until it was written to the contact's link, --wait delivered
-until their node acknowledged it; without a daemon, send then starts Tor
-itself for as long as it waits.
+until their node acknowledged it, --wait stored until a mailbox (yours or
+theirs) keeps it for them while they are offline, or it was delivered;
+without a daemon, send then starts Tor itself for as long as it waits.
 
 Exit status: 0 delivered or sent (as asked with --wait), 3 queued (no --wait),
 4 timed out waiting (the message stays queued and is delivered later),
@@ -72,8 +73,8 @@ type sendResult struct {
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
-	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" {
-		return usagef("--wait %q: want delivered or sent", o.wait)
+	if o.wait != "" && o.wait != "delivered" && o.wait != "sent" && o.wait != "stored" {
+		return usagef("--wait %q: want delivered, stored or sent", o.wait)
 	}
 	if o.timeout <= 0 {
 		return usagef("--timeout must be positive")
@@ -180,6 +181,10 @@ func awaitState(ctx context.Context, e *env, o sendOpts, m node.Message, res sen
 			case node.Sent:
 				if o.wait == "sent" {
 					return done("sent")
+				}
+			case node.Stored:
+				if o.wait == "stored" {
+					return done("stored")
 				}
 			}
 		case <-timer.C:

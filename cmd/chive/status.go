@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/chive-im/chive/node"
+	"github.com/chive-im/chive/onion"
 )
 
 func newStatus(e *env) *command {
@@ -74,6 +75,13 @@ func status(ctx context.Context, e *env, c *common, u *unlock, jsonOut bool) err
 	}
 	fmt.Fprintf(w, "contacts:  %d (%d online, %d pending requests)\n", st.Contacts, st.ContactsOnline, st.PendingRequests)
 	fmt.Fprintf(w, "outbox:    %d waiting\n", st.Outbox)
+	if mb, err := s.api.MailboxStatus(ctx); err == nil && mb.Linked { // issue 16
+		state := "not connected"
+		if mb.Connected {
+			state = "connected"
+		}
+		fmt.Fprintf(w, "mailbox:   %s (%s; chive mailbox status)\n", onion.Address(mb.Address).Short(), state)
+	}
 	return nil
 }
 

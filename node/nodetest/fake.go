@@ -40,7 +40,8 @@ type Fake struct {
 	// (UnblockContact returns it there); absent: removed on unblock.
 	blockedFrom map[string]node.ContactState
 
-	groups map[string]*fakeGroup // by id (groups.go, issue 18)
+	mailbox node.MailboxStatus    // issue 16
+	groups  map[string]*fakeGroup // by id (groups.go, issue 18)
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -419,7 +420,7 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 			continue
 		}
 		for _, m := range ms {
-			if m.Direction == node.Incoming && m.Seq > q.After {
+			if (m.Direction == node.Incoming || q.Outgoing) && m.Seq > q.After {
 				out = append(out, m)
 			}
 		}
@@ -834,4 +835,77 @@ func (f *Fake) SimSession(ref string, byPeer, changed bool) node.SessionEvent {
 	e := node.SessionEvent{Contact: *c, ByPeer: byPeer, SafetyNumberChanged: changed, Notice: notice}
 	f.publishLocked(e)
 	return e
+}
+
+// --- Mailbox (issue 16) ---
+
+// MailboxLink pairs with the mailbox of a pairing link
+// (chive:ADDRESS?pair=SECRET; any 56-character address and a non-empty
+// secret will do): it is linked and connected at once, and every accepted
+// contact counts as told.
+func (f *Fake) MailboxLink(ctx context.Context, uri string) (node.MailboxStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxLink")
+	if f.mailbox.Linked {
+		return node.MailboxStatus{}, fmt.Errorf("fake: %w", node.ErrMailboxLinked)
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(strings.ToLower(uri)), "chive:")
+	addr, secret, ok2 := strings.Cut(rest, "?pair=")
+	if !ok || !ok2 || len(addr) != 56 || secret == "" {
+		return node.MailboxStatus{}, fmt.Errorf("fake: %w", node.ErrNotPairingLink)
+	}
+	f.mailbox = node.MailboxStatus{Linked: true, Address: addr, LinkedAt: f.Now(), Connected: true, LastSeen: f.Now()}
+	st := f.mailboxStatusLocked()
+	f.publishLocked(node.MailboxEvent{Mailbox: st})
+	return st, nil
+}
+
+// MailboxUnlink forgets the fake's mailbox (force is not needed: the fake
+// always reaches it).
+func (f *Fake) MailboxUnlink(ctx context.Context, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxUnlink")
+	if !f.mailbox.Linked {
+		return fmt.Errorf("fake: %w", node.ErrNoMailbox)
+	}
+	f.mailbox = node.MailboxStatus{}
+	f.publishLocked(node.MailboxEvent{Mailbox: f.mailboxStatusLocked()})
+	return nil
+}
+
+func (f *Fake) MailboxStatus(ctx context.Context) (node.MailboxStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.call("MailboxStatus")
+	return f.mailboxStatusLocked(), nil
+}
+
+func (f *Fake) mailboxStatusLocked() node.MailboxStatus {
+	st := f.mailbox
+	st.Contacts = nil
+	for _, c := range f.contacts {
+		if c.State != node.StateAccepted {
+			continue
+		}
+		mc := node.MailboxContact{Contact: c.Name, Address: c.Address, Told: st.Linked}
+		for _, m := range f.messages[c.Address] {
+			if m.State == node.Stored {
+				mc.Stored++
+			}
+		}
+		st.Contacts = append(st.Contacts, mc)
+	}
+	sort.Slice(st.Contacts, func(i, j int) bool { return st.Contacts[i].Address < st.Contacts[j].Address })
+	return st
+}
+
+// SimMailbox sets whether the fake's linked mailbox is connected, and why
+// not, publishing the MailboxEvent a node would.
+func (f *Fake) SimMailbox(connected bool, errText string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mailbox.Connected, f.mailbox.Error = connected, errText
+	f.publishLocked(node.MailboxEvent{Mailbox: f.mailboxStatusLocked()})
 }

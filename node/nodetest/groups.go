@@ -350,7 +350,7 @@ func (f *Fake) groupInboxLocked(q node.InboxQuery, fg *fakeGroup) []node.Message
 			continue
 		}
 		for _, m := range g.msgs {
-			if m.Direction == node.Incoming && m.Seq > q.After {
+			if (m.Direction == node.Incoming || q.Outgoing) && m.Seq > q.After {
 				out = append(out, m)
 			}
 		}

@@ -414,6 +414,22 @@ func (c *Client) RevokeInvite(ctx context.Context, id int64) error {
 	return c.Call(ctx, "invites.revoke", inviteParams{ID: id}, nil)
 }
 
+// --- Mailbox (issue 16) ---
+
+func (c *Client) MailboxLink(ctx context.Context, uri string) (node.MailboxStatus, error) {
+	var st node.MailboxStatus
+	return st, c.Call(ctx, "mailbox.link", mailboxLinkParams{URI: uri}, &st)
+}
+
+func (c *Client) MailboxUnlink(ctx context.Context, force bool) error {
+	return c.Call(ctx, "mailbox.unlink", mailboxUnlinkParams{Force: force}, nil)
+}
+
+func (c *Client) MailboxStatus(ctx context.Context) (node.MailboxStatus, error) {
+	var st node.MailboxStatus
+	return st, c.Call(ctx, "mailbox.status", nil, &st)
+}
+
 // Subscribe opens a connection of its own and streams the daemon's events
 // until ctx is done, the client is closed or, without Options.Reconnect,
 // the connection is lost; the channel is closed then (check ctx.Err() to

@@ -55,6 +55,8 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.ConnectionEvent](w.Data)
 	case node.SessionEvent{}.Kind():
 		e, err = decodeAs[node.SessionEvent](w.Data)
+	case node.MailboxEvent{}.Kind(): // issue 16
+		e, err = decodeAs[node.MailboxEvent](w.Data)
 	// Groups (issue 18).
 	case node.GroupEvent{}.Kind():
 		e, err = decodeAs[node.GroupEvent](w.Data)

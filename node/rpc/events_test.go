@@ -27,6 +27,10 @@ func sampleEvents() []node.Event {
 		node.TorProgressEvent{Tor: node.TorStatus{State: node.TorOffline, Percent: 100, Error: "tor: network down"}},
 		node.SessionEvent{Contact: node.Contact{Address: "abc", Name: "bob", State: node.StateAccepted, Created: at}, ByPeer: true,
 			Notice: "bob started a new session: the safety number is unchanged"},
+		// issue 16
+		node.MessageStateEvent{ID: "01", Address: "abc", State: node.Stored, At: at},
+		node.MailboxEvent{Mailbox: node.MailboxStatus{Linked: true, Address: "mbx", LinkedAt: at, Connected: true,
+			Contacts: []node.MailboxContact{{Contact: "bob", Address: "abc", Slot: "0a1b2c3d", Told: true, Stored: 2}}}},
 		// issue 18
 		node.GroupEvent{Group: node.Group{ID: "ab", Name: "team", State: node.GroupActive, Admin: true, Created: at,
 			Members: []node.GroupMember{{Address: "abc", Name: "bob", Admin: true, Presence: node.Online, Session: true}}}},

@@ -55,6 +55,12 @@ const (
 	CodeSelf           = -32007 // node.ErrSelf: our own address
 
 	CodeUnknownInvite = -32013 // node.ErrUnknownInvite
+	// issue 16 (a block of their own: -32016…)
+	CodeMailboxLinked      = -32016 // node.ErrMailboxLinked
+	CodeNoMailbox          = -32017 // node.ErrNoMailbox
+	CodeNotPairingLink     = -32018 // node.ErrNotPairingLink
+	CodeMailboxRefused     = -32019 // node.ErrMailboxRefused
+	CodeMailboxUnreachable = -32020 // node.ErrMailboxUnreachable
 
 	// Groups (issue 18).
 	CodeUnknownGroup = -32080 // node.ErrUnknownGroup
@@ -78,6 +84,11 @@ var sentinels = []struct {
 	{CodeSelf, node.ErrSelf},
 
 	{CodeUnknownInvite, node.ErrUnknownInvite},
+	{CodeMailboxLinked, node.ErrMailboxLinked},
+	{CodeNoMailbox, node.ErrNoMailbox},
+	{CodeNotPairingLink, node.ErrNotPairingLink},
+	{CodeMailboxRefused, node.ErrMailboxRefused},
+	{CodeMailboxUnreachable, node.ErrMailboxUnreachable},
 
 	// Groups (issue 18). Ambiguity first: it can come with an unknown contact.
 	{CodeAmbiguous, node.ErrAmbiguous},
@@ -200,6 +211,13 @@ type (
 	}
 	nameParams struct {
 		Name string `json:"name"`
+	}
+	// issue 16
+	mailboxLinkParams struct {
+		URI string `json:"uri"`
+	}
+	mailboxUnlinkParams struct {
+		Force bool `json:"force,omitempty"`
 	}
 )
 

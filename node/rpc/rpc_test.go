@@ -286,6 +286,26 @@ func TestEveryMethod(t *testing.T) {
 	if ivs, err := c.Invites(ctx); err != nil || ivs == nil || len(ivs) != 0 {
 		t.Errorf("Invites after revoke = %#v, %v", ivs, err)
 	}
+	// issue 16: the mailbox.
+	link := "chive:" + strings.Repeat("m", 55) + "d?pair=" + strings.Repeat("a", 52)
+	if _, err := c.MailboxLink(ctx, "chive:"+bobAddr); !errors.Is(err, node.ErrNotPairingLink) {
+		t.Errorf("MailboxLink of an address: %v, want ErrNotPairingLink", err)
+	}
+	if st, err := c.MailboxLink(ctx, link); err != nil || !st.Linked || !st.Connected {
+		t.Errorf("MailboxLink = %+v, %v", st, err)
+	}
+	if _, err := c.MailboxLink(ctx, link); !errors.Is(err, node.ErrMailboxLinked) {
+		t.Errorf("second MailboxLink: %v, want ErrMailboxLinked", err)
+	}
+	if st, err := c.MailboxStatus(ctx); err != nil || st.Address != strings.Repeat("m", 55)+"d" {
+		t.Errorf("MailboxStatus = %+v, %v", st, err)
+	}
+	if err := c.MailboxUnlink(ctx, false); err != nil {
+		t.Error(err)
+	}
+	if err := c.MailboxUnlink(ctx, true); !errors.Is(err, node.ErrNoMailbox) {
+		t.Errorf("second MailboxUnlink: %v, want ErrNoMailbox", err)
+	}
 
 	// Groups (issue 18): made with bob, used by name as a contact ref is,
 	// changed, left; errors keep their codes.

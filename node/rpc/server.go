@@ -640,6 +640,28 @@ var methods = map[string]method{
 		return call(s.api.ResetSession(ctx, ref))
 	}),
 
+	// --- Mailbox (issue 16) ---
+	"mailbox.link": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[mailboxLinkParams](raw)
+		if e == nil {
+			e = required("uri", p.URI)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.MailboxLink(ctx, p.URI))
+	},
+	"mailbox.unlink": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[mailboxUnlinkParams](raw)
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.MailboxUnlink(ctx, p.Force))
+	},
+	"mailbox.status": noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		return call(s.api.MailboxStatus(ctx))
+	}),
+
 	// Groups (issue 18).
 	"groups.list": noParams(func(s *Server, ctx context.Context) (any, *Error) {
 		gs, err := s.api.Groups(ctx)

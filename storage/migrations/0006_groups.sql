@@ -1,4 +1,4 @@
--- chive schema version 5: private groups (issue 18). See docs/protocol.md,
+-- chive schema version 6: private groups (issue 18). See docs/protocol.md,
 -- "Groups", for what the node keeps here and why.
 
 -- One row per group we were in. name_sealed caches the name the log gives
