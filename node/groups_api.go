@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -323,7 +324,7 @@ func (n *Node) groupHistory(ctx context.Context, g storage.Group, before string,
 // groupInbox is Inbox's group half: received group messages after q.After,
 // of one group (g) or all (nil).
 func (n *Node) groupInbox(ctx context.Context, q InboxQuery, g *storage.Group) ([]Message, error) {
-	sq := storage.GroupInboxQuery{After: q.After, Limit: q.Limit}
+	sq := storage.GroupInboxQuery{After: q.After, Limit: q.Limit, IncludeOutgoing: q.Outgoing}
 	if g != nil {
 		sq.GroupID = g.ID
 	}
@@ -351,7 +352,7 @@ func (n *Node) groupInbox(ctx context.Context, q InboxQuery, g *storage.Group) (
 // mergeInbox merges 1:1 and group messages by seq, at most limit.
 func mergeInbox(a, b []Message, limit int) []Message {
 	out := append(a, b...)
-	slices.SortFunc(out, func(x, y Message) int { return int(x.Seq - y.Seq) })
+	slices.SortFunc(out, func(x, y Message) int { return cmp.Compare(x.Seq, y.Seq) })
 	if limit <= 0 {
 		limit = 100
 	}
