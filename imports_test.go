@@ -72,6 +72,8 @@ func violation(rel, imp string) string {
 		return "storage stands on nothing of ours"
 	case under(rel, "contacts") && !(under(impRel, "storage") || under(impRel, "onion") || under(impRel, "contacts")):
 		return "contacts uses only storage and onion"
+	case under(rel, "groups") && !(under(impRel, "ratchet") || under(impRel, "wire") || under(impRel, "groups")):
+		return "groups is pure logic over ratchet and wire: node wires it to storage and links"
 	case under(rel, "mailbox") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "onion") || under(impRel, "mailbox")):
 		return "mailbox uses only storage, wire and onion"
 	case under(rel, "files") && !(under(impRel, "storage") || under(impRel, "wire") || under(impRel, "files")):
@@ -82,7 +84,7 @@ func violation(rel, imp string) string {
 		return "the engine does not import its clients"
 	case under(rel, "node") && under(impRel, "onion/testnet"):
 		return "the node gets the test network's torrc lines through Options.ExtraTorrc"
-	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "mailbox") || under(impRel, "files")):
+	case under(rel, "tui") && (under(impRel, "storage") || under(impRel, "contacts") || under(impRel, "wire") || under(impRel, "ratchet") || under(impRel, "mailbox") || under(impRel, "files") || under(impRel, "groups")):
 		return "tui talks only to the node's API"
 	}
 	return ""
@@ -109,6 +111,11 @@ func TestViolationRules(t *testing.T) {
 		{"node", module + "/internal/safetext", false},
 		{"node", module + "/onion/testnet", true},
 		{"cmd/chive", module + "/onion/testnet", false},
+		{"groups", module + "/ratchet", false},
+		{"groups", module + "/storage", true},
+		{"groups", module + "/onion", true},
+		{"node", module + "/groups", false},
+		{"tui", module + "/groups", true},
 		{"mailbox", module + "/storage", false},
 		{"mailbox", module + "/node", true},
 		{"mailbox", module + "/contacts", true},

@@ -163,6 +163,39 @@ type API interface {
 	// items for them a mailbox holds.
 	MailboxStatus(ctx context.Context) (MailboxStatus, error)
 
+	// --- Groups (issue 18) ---
+	//
+	// A group ref is a group's name (any case) or id (32 hex digits). A
+	// group ref works wherever a contact ref does: Send, History, Inbox's
+	// Contact, MarkRead, Typing and SetDraft act on the group. A ref that
+	// names both a group and a contact, or two groups, is an error wrapping
+	// ErrAmbiguous (use the id, or the contact's address); one naming
+	// neither wraps ErrUnknownContact. Group messages are Messages with
+	// Group set; Contact is the group's name and Address the author's.
+
+	// CreateGroup makes a group with us as creator and admin, and invites
+	// the members (refs of accepted contacts, at most MaxGroupMembers-1):
+	// each gets the invitation inside our 1:1 session. Publishes GroupEvent.
+	CreateGroup(ctx context.Context, name string, members []string) (Group, error)
+	// Groups lists the groups we are or were in, by last activity.
+	Groups(ctx context.Context) ([]Group, error)
+	// Group returns one group. Errors: ErrUnknownGroup, ErrAmbiguous.
+	Group(ctx context.Context, ref string) (Group, error)
+	// InviteToGroup adds an accepted contact to a group we administer; the
+	// other members learn of it from us and open sessions with them.
+	// Errors: ErrNotAdmin, ErrUnknownContact, ErrNotAccepted, ErrGroupFull.
+	InviteToGroup(ctx context.Context, group, member string) (Group, error)
+	// RemoveFromGroup removes a member (a contact ref or a member's
+	// address); from then on no member seals anything for them, and they
+	// learn of it. Errors: ErrNotAdmin, ErrNotMember.
+	RemoveFromGroup(ctx context.Context, group, member string) (Group, error)
+	// PromoteInGroup makes a member an admin. Errors: ErrNotAdmin, ErrNotMember.
+	PromoteInGroup(ctx context.Context, group, member string) (Group, error)
+	// LeaveGroup leaves a group: the others learn of it; its history stays.
+	LeaveGroup(ctx context.Context, group string) error
+	// RenameGroup renames a group we administer. Errors: ErrNotAdmin.
+	RenameGroup(ctx context.Context, group, name string) error
+
 	// --- Conversation features (issue 17) ---
 	// Each is a message inside the session, applied by the contact's node.
 	// A message is named by the contact and its id; ErrNoMessage if the
@@ -401,6 +434,19 @@ type Message struct {
 	Timer Seconds `json:"timer,omitempty"`
 	// Disappears is when it will be erased, once its timer runs.
 	Disappears time.Time `json:"disappears,omitzero"`
+
+	// Group messages (issue 18): Group is the group's id (Contact its
+	// name, Address the author's); Author and AuthorName who wrote it; Via
+	// the member it came from when not its author. Ours carry how many
+	// members it is for and how many have it and read it (State is
+	// "delivered" once all have it, "read" once all read it).
+	Group       string `json:"group,omitempty"`
+	Author      string `json:"author,omitempty"`
+	AuthorName  string `json:"author_name,omitempty"`
+	Via         string `json:"via,omitempty"`
+	Recipients  int    `json:"recipients,omitempty"`
+	DeliveredTo int    `json:"delivered_to,omitempty"`
+	ReadBy      int    `json:"read_by,omitempty"`
 }
 
 // KindTimer is Message.Kind of a change of the disappearing-messages timer.
@@ -637,4 +683,54 @@ type FileQuery struct {
 type Thumbnail struct {
 	MediaType string `json:"media_type,omitempty"` // image/jpeg, image/png or image/gif
 	Data      []byte `json:"data,omitempty"`       // base64 in JSON
+}
+
+// --- Groups (issue 18) ---
+
+// MaxGroupMembers is the most members a group can have, its creator
+// included (see docs/protocol.md, "Groups": what limits it).
+const MaxGroupMembers = 50
+
+// GroupState is our standing in a group; part of the CLI and JSON-RPC contract.
+type GroupState string
+
+const (
+	GroupActive GroupState = "active" // we are a member
+	// GroupInvited: a contact invited us and their copy of the member list
+	// has not arrived yet (it comes as soon as they are reachable).
+	GroupInvited GroupState = "invited"
+	GroupRemoved GroupState = "removed" // an admin removed us
+	GroupLeft    GroupState = "left"    // we left
+)
+
+// Group is a group as the UI sees it.
+type Group struct {
+	ID          string        `json:"id"` // 32 hex digits
+	Name        string        `json:"name"`
+	State       GroupState    `json:"state"`
+	Admin       bool          `json:"admin"` // we are an admin
+	Members     []GroupMember `json:"members"`
+	Unread      int           `json:"unread"`
+	LastMessage string        `json:"last_message,omitempty"`
+	LastAt      time.Time     `json:"last_at,omitzero"`
+	Created     time.Time     `json:"created"`
+	Draft       string        `json:"draft,omitempty"`
+	// InvitedBy is the contact who added us (absent for our own groups).
+	InvitedBy string `json:"invited_by,omitempty"`
+}
+
+// GroupMember is one member of a group.
+type GroupMember struct {
+	Address string `json:"address"`
+	// Name is our nickname for them if they are a contact, else the
+	// display name they gave the group (cleaned), else "".
+	Name     string   `json:"name,omitempty"`
+	Admin    bool     `json:"admin"`
+	Creator  bool     `json:"creator,omitempty"`
+	Self     bool     `json:"self,omitempty"`
+	Contact  bool     `json:"contact,omitempty"` // an accepted contact of ours
+	Presence Presence `json:"presence"`
+	// Session: our group-scoped session with them exists (messages to them
+	// wait in our outbox until it does).
+	Session bool `json:"session"`
 }

@@ -164,6 +164,9 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	n.mu.Unlock()
 	s.Outbox, s.Scheduled = outbox, scheduled
+	if gw, err := n.db.CountGroupOutbox(ctx); err == nil {
+		s.Outbox += gw // group items: messages and changes members are still to get
+	}
 	s.Unreadable = n.unreadable(ctx)
 	s.StorageError = n.storageError()
 	return s, nil

@@ -37,7 +37,7 @@ func coalesceKey(e Event) string {
 	case PresenceEvent:
 		return e.Kind() + ":" + e.Address
 	case TypingEvent:
-		return e.Kind() + ":" + e.Address
+		return e.Kind() + ":" + e.Address + ":" + e.Group
 	case FileProgressEvent:
 		return e.Kind() + ":" + e.ID
 	}

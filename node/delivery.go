@@ -31,6 +31,7 @@ func (n *Node) dialPending() {
 		}
 		n.startDelivery(n.peer(c.Address), c.ID)
 	}
+	n.dialGroupPending()
 }
 
 // announce dials the accepted contacts seen lately (since is when the
@@ -66,6 +67,7 @@ func (n *Node) announce(since time.Time) {
 		n.mu.Unlock()
 		n.startDelivery(p, c.ID)
 	}
+	n.announceGroups(since)
 }
 
 // startDelivery makes sure p's outbox moves: it starts the writer on p's
@@ -154,7 +156,7 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		wait := time.Until(p.nextDial)
 		want := p.reconnect > 0
 		n.mu.Unlock()
-		work := n.hasWork(contactID)
+		work := n.hasWork(contactID) || n.hasGroupWork(p)
 		if !want && !work {
 			return
 		}

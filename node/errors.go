@@ -52,6 +52,19 @@ var (
 	// ErrUnknownMessage: no outgoing message has that id (Retry,
 	// CancelScheduled).
 	ErrUnknownMessage = errors.New("unknown message")
+	// --- issue 18: groups ---
+
+	// ErrUnknownGroup: no group has that name or id.
+	ErrUnknownGroup = errors.New("unknown group")
+	// ErrAmbiguous: a ref names a group and a contact, or two groups.
+	ErrAmbiguous = errors.New("ambiguous name")
+	// ErrNotAdmin: the change needs an admin of the group.
+	ErrNotAdmin = errors.New("not an admin of the group")
+	// ErrNotMember: they are not a member of the group (or we are no
+	// longer one).
+	ErrNotMember = errors.New("not a member of the group")
+	// ErrGroupFull: the group has MaxGroupMembers members.
+	ErrGroupFull = errors.New("the group is full")
 )
 
 // MinPassphrase is the fewest characters (runes) a profile's passphrase may

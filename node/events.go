@@ -56,6 +56,8 @@ type MessageStateEvent struct {
 // TypingEvent says a contact is typing now. Ephemeral; may be dropped.
 type TypingEvent struct {
 	Address string `json:"address"`
+	// Group: they are typing in this group (its id; issue 18).
+	Group string `json:"group,omitempty"`
 }
 
 // ErrorEvent is a problem worth showing the user. May be dropped.
@@ -115,7 +117,7 @@ func Droppable(e Event) bool {
 		return false
 	case ConnectionEvent:
 		return false
-	case MessageChangedEvent:
+	case MessageChangedEvent, GroupEvent, GroupReceiptEvent:
 		return false
 	}
 	return true
@@ -172,3 +174,26 @@ const (
 	ChangeRemoved  Change = "removed"  // we deleted it for us: gone
 	ChangeExpired  Change = "expired"  // its disappearing timer ran out: gone
 )
+
+// --- Groups (issue 18) ---
+
+// GroupEvent says a group was created, joined, changed (members, admins,
+// name) or that our standing in it changed (removed, left). Never dropped.
+type GroupEvent struct {
+	Group Group `json:"group"`
+}
+
+// GroupReceiptEvent says how far one of our group messages got: for how
+// many members it is, how many have it, how many read it ("delivered to
+// 4/5, read by 2"); State is the message's. Never dropped.
+type GroupReceiptEvent struct {
+	Group       string       `json:"group"`
+	ID          string       `json:"id"`
+	State       MessageState `json:"state"`
+	Recipients  int          `json:"recipients"`
+	DeliveredTo int          `json:"delivered_to"`
+	ReadBy      int          `json:"read_by"`
+}
+
+func (GroupEvent) Kind() string        { return "group" }
+func (GroupReceiptEvent) Kind() string { return "group.receipt" }

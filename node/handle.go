@@ -30,6 +30,9 @@ func (n *Node) handle(p *peer, l *wire.Link, m wire.Msg) error {
 		return err
 	}
 	known := err == nil && !c.Removed
+	if isGroupFrame(m) {
+		return n.handleGroup(p, l, c, known, m) // groups_link.go
+	}
 	switch m := m.(type) {
 	case *wire.Request:
 		return n.onRequest(p, l, c, known, m)
@@ -305,6 +308,9 @@ func (n *Node) receiveLocked(c contacts.Contact, peer ed25519.PublicKey, m *wire
 		conv = convoReceived{} // a retried transaction starts afresh
 		if content.Mailbox != nil {
 			return n.applyMailboxInfo(tx, c, content.Mailbox) // issue 16
+		}
+		if content.GroupInvite != nil {
+			return n.groupInvitedTx(tx, c, content.GroupInvite) // issue 18
 		}
 		if content.Profile == nil {
 			// A reply's reaction, an edit, a deletion, a timer, or a newer

@@ -101,7 +101,8 @@ func (n *Node) adopt(l *wire.Link) {
 	// Strangers are limited, and so are requests the user has not accepted;
 	// accepted contacts and those we asked are not.
 	c, err := n.book.Lookup(n.ctx, addr)
-	isContact := !limited(c, err)
+	grpPeer := n.isGroupPeer(addr) // a fellow group member's link is not a stranger's either
+	isContact := !limited(c, err) || grpPeer
 	known := err == nil && !c.Removed
 
 	n.mu.Lock()
@@ -137,6 +138,9 @@ func (n *Node) adopt(l *wire.Link) {
 	if ok && known {
 		n.startWriterLocked(p, l)
 	}
+	if ok {
+		n.startGroupWriterLocked(p, l) // groups_link.go
+	}
 	n.mu.Unlock()
 	if !ok {
 		l.Close()
@@ -152,6 +156,8 @@ func (n *Node) adopt(l *wire.Link) {
 		if old == nil {
 			n.events.publish(PresenceEvent{Address: string(addr), Presence: Online, LastSeen: now})
 		}
+	} else if grpPeer && old == nil {
+		n.groupLinkUp(addr)
 	}
 	n.log.Debug("link up", "peer", addr.Short(), "dialed", l.Dialed())
 }
@@ -191,6 +197,7 @@ func (n *Node) linkDown(p *peer, l *wire.Link) {
 		n.events.publish(PresenceEvent{Address: string(p.addr), Presence: Offline, LastSeen: now})
 		n.startDelivery(p, c.ID)
 	}
+	n.groupLinkDown(p)
 }
 
 // dropLink closes the link to addr, if any.
@@ -312,7 +319,7 @@ var nowCtx = func() context.Context {
 // accepted or requested contact, and reports whether it did.
 func (n *Node) promoteIfContact(p *peer) bool {
 	c, err := n.book.Lookup(n.ctx, p.addr)
-	if err != nil || c.Removed || (c.State != contacts.Accepted && c.State != contacts.Requested) {
+	if (err != nil || c.Removed || (c.State != contacts.Accepted && c.State != contacts.Requested)) && !n.isGroupPeer(p.addr) {
 		return false
 	}
 	n.mu.Lock()

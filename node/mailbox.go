@@ -464,6 +464,7 @@ func (n *Node) handleRelayed(sess *mailbox.Session, cid int64, m wire.Msg) (take
 			return false, err
 		}
 		n.afterConvo(c, conv)
+		n.groupAfterMessage(n.ctx) // an invitation it carried (issue 18)
 		if changed {
 			if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {
 				n.events.publish(ContactEvent{Contact: n.apiContact(full)})

@@ -17,6 +17,12 @@ const MaxText = wire.MaxText
 
 // History implements API.
 func (n *Node) History(ctx context.Context, ref string, before string, limit int) ([]Message, error) {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return n.groupHistory(ctx, *g, before, limit)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -58,6 +64,12 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 	}
 	sq := storage.InboxQuery{After: q.After, Limit: min(q.Limit, MaxPage), IncludeOutgoing: q.Outgoing}
 	var one *contacts.Contact
+	if g, err := n.groupRef(ctx, q.Contact); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return n.groupInbox(ctx, q, g)
+	}
 	if q.Contact != "" {
 		c, err := n.find(ctx, q.Contact)
 		if err != nil {
@@ -91,11 +103,24 @@ func (n *Node) Inbox(ctx context.Context, q InboxQuery) ([]Message, error) {
 		}
 		out = append(out, n.apiMessage(m, c))
 	}
+	if one == nil {
+		gms, err := n.groupInbox(ctx, q, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = mergeInbox(out, gms, q.Limit)
+	}
 	return n.withConvo(ctx, out), nil
 }
 
 // MarkRead implements API.
 func (n *Node) MarkRead(ctx context.Context, ref string) error {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		return n.groupMarkRead(ctx, *g)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return err
@@ -152,6 +177,12 @@ func (n *Node) MarkRead(ctx context.Context, ref string) error {
 // Typing implements API: sent only over a link that is already up, at most
 // once per few seconds per contact, and never stored.
 func (n *Node) Typing(ctx context.Context, ref string) error {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		return n.groupTyping(ctx, *g)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return err

@@ -203,8 +203,11 @@ type Node struct {
 	decrypts atomic.Int64 // messages decrypted (tests check duplicates are not)
 	fl       *fileNode    // file transfers (fileswire.go)
 
-	sendq     sendQueue     // sends waiting to be committed together
-	schedWake chan struct{} // cap 1: the next due time may have changed
+	sendq               sendQueue     // sends waiting to be committed together
+	schedWake           chan struct{} // cap 1: the next due time may have changed
+	grp                 *nodeGroups   // groups (issue 18): groups.go
+	grpBytes, grpFrames atomic.Int64  // group frames written, and their bytes on the wire
+
 	// nameMu orders SetName with the Profile messages carrying the name,
 	// so the name recorded as sent is the one that went out.
 	nameMu sync.Mutex
@@ -293,6 +296,7 @@ func newNode(ctx context.Context, db *storage.DB, o Options) (*Node, error) {
 		schedWake: make(chan struct{}, 1),
 		tor:       TorStatus{State: TorStarting},
 		peers:     make(map[onion.Address]*peer),
+		grp:       newNodeGroups(),
 	}
 	n.convoState = newConvoState()
 	n.hs = &handshakes{max: tune.maxHandshake, limit: tune.preAuth, stats: &n.stats}

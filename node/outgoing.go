@@ -82,6 +82,24 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 	if err := checkText(req.Text); err != nil {
 		return nil, fmt.Errorf("node: send: %w", err)
 	}
+	if len(req.To) == 1 {
+		if _, err := onion.ParseAddress(req.To[0]); err != nil { // a name: maybe a group's (issue 18)
+			g, err := n.groupRef(ctx, req.To[0])
+			if err != nil {
+				return nil, err
+			}
+			if g != nil {
+				if req.TTL != 0 || !req.At.IsZero() || req.IdempotencyKey != "" {
+					return nil, fmt.Errorf("node: send to group %s: a deadline, a time or an idempotency key is for one contact, not a group (yet)", g.Name)
+				}
+				m, err := n.sendGroup(ctx, *g, req.Text)
+				if err != nil {
+					return nil, err
+				}
+				return []Message{m}, nil
+			}
+		}
+	}
 	now := time.Now()
 	var sendAt time.Time
 	if req.At.After(now) {

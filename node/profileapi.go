@@ -20,6 +20,12 @@ import (
 
 // SetDraft implements API.
 func (n *Node) SetDraft(ctx context.Context, ref, text string) error {
+	if g, err := n.groupRef(ctx, ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		return n.groupSetDraft(ctx, *g, text)
+	}
 	c, err := n.find(ctx, ref)
 	if err != nil {
 		return err

@@ -108,9 +108,10 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 		undecrypt  []error // decryption failures, told after the commit (decryptFailed coalesces)
 		mismatched bool
 		renamed    bool // a Profile content changed the contact
+		invited    bool // a group invitation came (groupAfterMessage)
 	)
 	err = n.db.Update(n.ctx, func(tx *storage.Tx) error {
-		replies, tell, stored, refusals, undecrypt, mismatched, renamed = nil, nil, nil, map[wire.ID]refusal{}, nil, false, false
+		replies, tell, stored, refusals, undecrypt, mismatched, renamed, invited = nil, nil, nil, map[wire.ID]refusal{}, nil, false, false, false
 		emit := func(e Event) { tell = append(tell, func() { n.events.publish(e) }) }
 		var ch *chain
 		var noChain bool // no usable session: messages wait
@@ -123,7 +124,12 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 			case *wire.Ack:
 				it, err := tx.Acknowledge(c.ID, storage.MessageID(m.ID), now)
 				if errors.Is(err, storage.ErrNotFound) {
-					continue // a repeated ack, or one for a message that ended meanwhile
+					// A group invitation's (issue 18), a repeated ack, or one
+					// for a message that ended meanwhile.
+					if err := groupInviteAckedTx(tx, p, m.ID); err != nil {
+						return err
+					}
+					continue
 				}
 				if err != nil {
 					return err
@@ -240,6 +246,11 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 							return err
 						}
 						renamed = renamed || changed
+					case content.GroupInvite != nil: // issue 18
+						if err := n.groupInvitedTx(tx, c, content.GroupInvite); err != nil {
+							return err
+						}
+						invited = true
 					case content.Mailbox == nil:
 						// A reaction, an edit, a deletion, a timer (issue
 						// 17), or a newer kind (nothing to do).
@@ -311,6 +322,9 @@ func (n *Node) handleRun(p *peer, l *wire.Link, ms []wire.Msg) error {
 	// has no Ack for, which is acknowledged as seen and not told again.
 	for _, f := range tell {
 		f()
+	}
+	if invited {
+		n.groupAfterMessage(n.ctx) // groups_change.go
 	}
 	if renamed {
 		if full, err := n.book.LookupID(n.ctx, c.ID); err == nil {

@@ -75,7 +75,7 @@ func newChat(ctx context.Context, api node.API, e *env) *chatModel {
 
 // Init subscribes to events and loads status, contacts and settings.
 func (c *chatModel) Init() tea.Cmd {
-	return tea.Batch(subscribe(c.ctx, c.api), loadStatus(c.ctx, c.api), loadContacts(c.ctx, c.api), loadSettings(c.ctx, c.api))
+	return tea.Batch(subscribe(c.ctx, c.api), loadStatus(c.ctx, c.api), loadContacts(c.ctx, c.api), loadSettings(c.ctx, c.api), loadGroups(c.ctx, c.api))
 }
 
 func (c *chatModel) restyle() {
@@ -137,6 +137,8 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 		return tea.Batch(c.settingsSaved(msg), c.toDialog(msg))
 	case contactsMsg:
 		return c.gotContacts(msg)
+	case groupsMsg:
+		return c.gotGroups(msg)
 	case historyMsg:
 		return c.history(msg)
 	case sentMsg:

@@ -111,6 +111,7 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		return loadStatus(c.ctx, c.api)
 	case node.PresenceEvent:
 		c.list.setPresence(e.Address, e.Presence, e.LastSeen)
+		c.list.memberPresence(e.Address, e.Presence)
 		c.recount()
 	case node.ContactRequestEvent:
 		c.list.upsert(e.Contact)
@@ -124,12 +125,15 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 	case node.ContactEvent:
 		return c.contactChanged(e)
 	case node.MessageEvent:
-		return c.handleMessage(e.Message)
+		return c.handleMessage(groupView(e.Message))
 	case node.MessageStateEvent:
 		if e.Address == c.conv.address && c.conv.update(e.ID, e.State, e.At, e.Error) {
 			c.dirty = true
 		}
 	case node.TypingEvent:
+		if e.Group != "" {
+			return c.groupTyping(e)
+		}
 		c.list.startTyping(e.Address)
 		return c.after(typingFor, typingExpiredMsg{e.Address})
 	case node.ErrorEvent:
@@ -150,6 +154,10 @@ func (c *chatModel) handleEvent(ev node.Event) tea.Cmd {
 		c.recount()
 		c.dirty = true
 		return c.bar.setFlash(e.Notice, e.SafetyNumberChanged)
+	case node.GroupEvent:
+		return c.groupChanged(e.Group)
+	case node.GroupReceiptEvent:
+		c.groupReceipt(e)
 	}
 	return nil
 }
@@ -167,7 +175,7 @@ func (c *chatModel) connectionChanged(e node.ConnectionEvent) tea.Cmd {
 	}
 	c.bar.connection = ""
 	cmds := []tea.Cmd{c.bar.setFlash("reconnected to the daemon", false),
-		loadStatus(c.ctx, c.api), loadContacts(c.ctx, c.api), loadSettings(c.ctx, c.api)}
+		loadStatus(c.ctx, c.api), loadContacts(c.ctx, c.api), loadSettings(c.ctx, c.api), loadGroups(c.ctx, c.api)}
 	if addr := c.conv.address; addr != "" {
 		follow := c.conv.follow
 		c.conv.reset(addr)

@@ -41,6 +41,8 @@ func (c *chatModel) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return c.apply(showDialog{d: newHelpDialog(c.env)})
 	case matches(k, keys.Switcher):
 		return c.apply(showDialog{d: newSwitcher(c.env, c.connection(), c.list.items, c.width)})
+	case matches(k, keys.NewGroup):
+		return c.newGroup()
 	case matches(k, keys.AddContact):
 		return c.apply(showDialog{d: newAddDialog(c.env, c.connection(), c.bar.status, c.list.items, c.width)})
 	case matches(k, keys.MyAddress):
@@ -148,6 +150,9 @@ func (c *chatModel) typeKey(k tea.KeyPressMsg) tea.Cmd {
 }
 
 func (c *chatModel) showDetails(ct node.Contact) tea.Cmd {
+	if isGroupAddr(ct.Address) {
+		return c.showGroup(ct.Address) // the members panel (group.go)
+	}
 	d := newDetailsDialog(c.env, c.connection(), ct, c.width)
 	return c.apply(showDialog{d: d, init: d.init()})
 }

@@ -78,6 +78,8 @@ func (c *chatModel) composerNote(ct *node.Contact) string {
 	switch {
 	case ct == nil:
 		return "add a contact (" + firstKey(c.keys.AddContact) + ") to start chatting"
+	case isGroupAddr(ct.Address) && ct.State != node.StateAccepted:
+		return groupNote(ct, c.list.groups[ct.Address])
 	case ct.State == node.StatePendingIncoming:
 		return c.answerHint()
 	case ct.State == node.StateBlocked:

@@ -25,6 +25,9 @@ type contactList struct {
 	height   int    // lines the list has on screen
 
 	typing map[string]time.Time // contact address → typing until
+
+	groups map[string]node.Group // group id → the group of a row (group.go)
+	typers map[string]string     // group id → who types there
 }
 
 func newContactList(e *env) contactList {
@@ -53,7 +56,7 @@ func (l *contactList) current() *node.Contact {
 
 // set replaces the list with a Contacts reply.
 func (l *contactList) set(cs []node.Contact) {
-	l.items, l.loaded = cs, true
+	l.items, l.loaded = append(cs, l.groupItems()...), true
 	l.sort()
 }
 
@@ -139,6 +142,10 @@ func (l *contactList) allOffline() {
 // counts are the status bar's counters.
 func (l *contactList) counts() (contacts, online, pending int) {
 	for _, ct := range l.items {
+		if isGroupAddr(ct.Address) {
+			contacts-- // a group is no contact
+			continue
+		}
 		if ct.Presence == node.Online {
 			online++
 		}
@@ -146,7 +153,7 @@ func (l *contactList) counts() (contacts, online, pending int) {
 			pending++
 		}
 	}
-	return len(l.items), online, pending
+	return contacts + len(l.items), online, pending
 }
 
 // unread is the number of unread messages over all contacts.
@@ -242,6 +249,9 @@ func (l *contactList) Render(w, h int, focused bool) []string {
 // contactRows is a contact's two lines in the list: presence, name and
 // unread count; then the last message, request or last seen.
 func (l *contactList) contactRows(ct node.Contact, w int, focused bool) (string, string) {
+	if g, ok := l.groups[ct.Address]; ok {
+		return l.groupRows(g, ct, w, focused)
+	}
 	s := l.styles
 	sel := ct.Address == l.selected
 	right := ""
@@ -312,6 +322,11 @@ func displayName(ct node.Contact) string {
 
 func presenceDot(s *Styles, ct node.Contact) string {
 	switch {
+	case isGroupAddr(ct.Address): // a group: its mark, bright while a member is online
+		if ct.Presence == node.Online {
+			return s.Online.Render("#")
+		}
+		return s.Offline.Render("#")
 	case ct.State == node.StatePendingIncoming:
 		return s.Request.Render("✉")
 	case ct.State == node.StateBlocked:

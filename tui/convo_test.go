@@ -85,7 +85,7 @@ func TestGoldenConvo(t *testing.T) {
 		{"dialog_msgdelete", 80, 24, []step{pick, keys("x", "down")}},
 		{"dialog_edits", 80, 24, []step{pick, keys("up", "up", "up", "h")}},
 		{"dialog_timer", 80, 24, []step{keys("ctrl+t")}},
-		{"dialog_search", 80, 24, []step{keys("ctrl+g"), func(t *testing.T, m *Model) { typeText(t, m, "the") }}},
+		{"dialog_search", 80, 24, []step{keys("alt+/"), func(t *testing.T, m *Model) { typeText(t, m, "the") }}},
 		{"dialog_search_here", 80, 24, []step{keys("ctrl+f"), func(t *testing.T, m *Model) { typeText(t, m, "12") }}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,7 +275,7 @@ func TestConvoTimerAndSearch(t *testing.T) {
 		t.Fatalf("after setting the timer:\n%s", v)
 	}
 
-	drive(t, m, press("ctrl+g"))
+	drive(t, m, press("alt+/"))
 	typeText(t, m, "NOODLE")
 	if v := plain(m); !strings.Contains(v, "Lunch tomorrow at the noodle place?") {
 		t.Fatalf("search results:\n%s", v)

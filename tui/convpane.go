@@ -153,6 +153,7 @@ func (c *chatModel) history(msg historyMsg) tea.Cmd {
 	if msg.err != nil {
 		return c.bar.setFlash("history: "+msg.err.Error(), true)
 	}
+	groupViews(msg.msgs)
 	switch msg.kind {
 	case pageLatest:
 		c.conv.setLatest(msg.msgs, pageSize)

@@ -24,7 +24,7 @@ func (c *chatModel) renderMain(w, h int) []string {
 	rule := ""
 	switch {
 	case ct != nil && c.list.isTyping(ct.Address):
-		rule = s.Typing.Render(" " + displayName(*ct) + " is typing…")
+		rule = s.Typing.Render(" " + c.list.typingName(*ct) + " is typing…")
 	case c.conv.unseenBelow > 0:
 		rule = s.Unread.Render(fmt.Sprintf(" ↓ %d new · %s to jump", c.conv.unseenBelow, firstKey(c.keys.ScrollEnd)))
 	case c.conv.scroll > 0 || len(c.conv.newer) > 0:
@@ -50,6 +50,8 @@ func (c *chatModel) renderMain(w, h int) []string {
 func (c *chatModel) header(ct *node.Contact, w int) string {
 	s := c.styles
 	switch {
+	case ct != nil && isGroupAddr(ct.Address):
+		return c.groupHeader(ct, w)
 	case ct != nil:
 		h := " " + s.Header.Render(c.truncate(displayName(*ct), max(4, w/3))) + "  " + presenceDot(s, *ct) + " " + s.Muted.Render(presenceText(c.now(), *ct))
 		if ct.Verified {
@@ -214,11 +216,8 @@ func (c *conversation) layout(w int, st *Styles, cs cells, o layoutOptions) {
 			label := dayLabel(t, o.now.In(o.loc))
 			c.lines = append(c.lines, st.DaySeparator.Render(cs.center("── "+label+" ──", w)))
 		}
-		if newDay || prev.Direction != m.Direction || m.Time.Sub(prev.Time) > 5*time.Minute || m.ID == c.unreadFrom {
-			sender := st.SenderThem.Render(cs.truncate(o.peer, w-8))
-			if m.Direction == node.Outgoing {
-				sender = st.SenderMe.Render("You")
-			}
+		if newDay || prev.Direction != m.Direction || prev.Author != m.Author || m.Time.Sub(prev.Time) > 5*time.Minute || m.ID == c.unreadFrom {
+			sender := senderLabel(m, o.peer, st, cs, w) // a group's: the author, in their colour
 			if !o.times {
 				sender += " " + st.Time.Render(t.Format("15:04"))
 			}
@@ -282,8 +281,11 @@ func renderBody(m *node.Message, orig *node.Message, peer string, picked bool, b
 	}
 	if m.Direction == node.Outgoing {
 		mark := stateMark(st, m.State)
-		if lastRead {
+		if lastRead && m.Group == "" {
 			mark += st.Time.Render(" read")
+		}
+		if g := groupMark(st, m); g != "" {
+			mark += " " + g // delivered to 4/5, read by 2
 		}
 		marks = append(marks, mark)
 	}

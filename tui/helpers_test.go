@@ -245,6 +245,9 @@ func press(s string) tea.KeyPressMsg {
 	if strings.HasPrefix(s, "ctrl+") && len(s) == 6 {
 		return tea.KeyPressMsg{Code: rune(s[5]), Mod: tea.ModCtrl}
 	}
+	if strings.HasPrefix(s, "alt+") && len(s) == 5 {
+		return tea.KeyPressMsg{Code: rune(s[4]), Mod: tea.ModAlt}
+	}
 	if len([]rune(s)) == 1 {
 		r := []rune(s)[0]
 		return tea.KeyPressMsg{Code: r, Text: s}

@@ -69,6 +69,11 @@ type KeyMap struct {
 	Timer         key.Binding
 	SearchHere    key.Binding
 	SearchAll     key.Binding
+	// Groups (issue 18).
+	NewGroup key.Binding
+	Invite   key.Binding
+	Promote  key.Binding
+	Leave    key.Binding
 }
 
 // DefaultKeyMap returns chive's key bindings. Global keys use Ctrl or
@@ -126,7 +131,11 @@ func DefaultKeyMap() KeyMap {
 		DeleteMessage: key.NewBinding(key.WithKeys("x", "delete"), key.WithHelp("x", "delete it")),
 		Timer:         key.NewBinding(key.WithKeys("ctrl+t"), key.WithHelp("ctrl+t", "disappearing timer")),
 		SearchHere:    key.NewBinding(key.WithKeys("/", "ctrl+f"), key.WithHelp("/ ctrl+f", "find in conversation")),
-		SearchAll:     key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "search all conversations")),
+		SearchAll:     key.NewBinding(key.WithKeys("alt+/", "f7"), key.WithHelp("alt+/", "search all conversations")),
+		NewGroup:      key.NewBinding(key.WithKeys("ctrl+g"), key.WithHelp("ctrl+g", "new group")),
+		Invite:        key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "invite into the group")),
+		Promote:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "make admin")),
+		Leave:         key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "leave the group")),
 	}
 }
 
@@ -145,10 +154,10 @@ type keyGroup struct {
 // dialog are built from it.
 func (k KeyMap) groups() []keyGroup {
 	return []keyGroup{
-		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.MyAddress, k.Details, k.Retry, k.Settings, k.Attach, k.Files, k.Help, k.Interrupt, k.Quit}},
+		{"Anywhere", []key.Binding{k.Switcher, k.AddContact, k.NewGroup, k.MyAddress, k.Details, k.Retry, k.Settings, k.Attach, k.Files, k.Help, k.Interrupt, k.Quit}},
 		{"Contacts & composer", []key.Binding{k.FocusNext, k.ListUp, k.ListDown, k.OpenChat, k.Send, k.Newline}},
 		{"Conversation & dialogs", []key.Binding{k.ScrollUp, k.ScrollDown, k.ScrollTop, k.ScrollEnd, k.JumpUnread, k.Close, k.Submit, k.NextField, k.PrevField}},
-		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle}},
+		{"In dialogs", []key.Binding{k.Accept, k.Decline, k.Block, k.Unblock, k.Rename, k.Verify, k.Delete, k.KeepHistory, k.Copy, k.Toggle, k.Invite, k.Promote, k.Leave}},
 		{"Files (" + firstKey(k.Files) + ")", []key.Binding{k.Accept, k.SaveFile, k.OpenFile, k.CancelFile, k.RetryFile, k.PauseFile}},
 		{"Messages", []key.Binding{k.SelectMessage, k.Reply, k.React, k.Edit, k.EditHistory, k.JumpOriginal, k.DeleteMessage, k.Timer, k.SearchHere, k.SearchAll}},
 	}

@@ -65,6 +65,10 @@ type Styles struct {
 
 	// QR modules: dark on light whatever the terminal's theme, so phones can scan it.
 	QRDark, QRLight color.Color
+
+	// Authors are the colours of group members' names, one per author
+	// (picked by their address); bold carries them without colour.
+	Authors []lipgloss.Style
 }
 
 // palette is a theme's colours, by meaning.
@@ -237,5 +241,12 @@ func stylesFrom(p palette, isDark bool) Styles {
 	s.StrengthStrong = lipgloss.NewStyle().Foreground(green)
 
 	s.QRDark, s.QRLight = lipgloss.Color("#000000"), lipgloss.Color("#ffffff")
+	extra := []color.Color{lipgloss.Color("#0550ae"), lipgloss.Color("#953800"), lipgloss.Color("#8250df")}
+	if isDark {
+		extra = []color.Color{lipgloss.Color("#79c0ff"), lipgloss.Color("#ffa657"), lipgloss.Color("#d2a8ff")}
+	}
+	for _, c := range append([]color.Color{them, green, yellow}, extra...) {
+		s.Authors = append(s.Authors, lipgloss.NewStyle().Bold(true).Foreground(c))
+	}
 	return s
 }

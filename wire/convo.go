@@ -54,7 +54,7 @@ type Timer struct {
 func (c Content) validateConvo() error {
 	bad := func(what string) error { return fmt.Errorf("%s: %w", what, ErrMalformed) }
 	kinds := 0
-	for _, set := range []bool{c.Profile != nil, c.Mailbox != nil, c.Reaction != nil, c.Edit != nil, c.Delete != nil, c.Timer != nil} {
+	for _, set := range []bool{c.Profile != nil, c.Mailbox != nil, c.GroupInvite != nil, c.Reaction != nil, c.Edit != nil, c.Delete != nil, c.Timer != nil} {
 		if set {
 			kinds++
 		}

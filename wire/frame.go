@@ -49,6 +49,14 @@ const (
 	TypeFileRequest Type = 0x21 // the receiver asks for chunks
 	TypeFileStop    Type = 0x22 // the receiver wants no more chunks for now
 	TypeFileEnd     Type = 0x23 // a transfer ended (completed, cancelled, refused); reliable
+
+	// Groups (issue 18): frames between two members of a group, about that
+	// group only (docs/protocol.md, "Groups").
+	TypeGroupRequest Type = 0x40 // opens a group-scoped pairwise session
+	TypeGroupAccept  Type = 0x41 // accepts it
+	TypeGroupMessage Type = 0x42 // a payload sealed under that session
+	TypeGroupAck     Type = 0x43 // acknowledges a group frame by id
+	TypeGroupTyping  Type = 0x44 // the peer is typing in the group (ephemeral)
 )
 
 func (t Type) String() string {
@@ -87,6 +95,16 @@ func (t Type) String() string {
 		return "file-stop"
 	case TypeFileEnd:
 		return "file-end"
+	case TypeGroupRequest:
+		return "group-request"
+	case TypeGroupAccept:
+		return "group-accept"
+	case TypeGroupMessage:
+		return "group-message"
+	case TypeGroupAck:
+		return "group-ack"
+	case TypeGroupTyping:
+		return "group-typing"
 	}
 	if s := mailboxTypeName(t); s != "" {
 		return s

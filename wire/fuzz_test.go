@@ -89,6 +89,7 @@ func contentSeeds() [][]byte {
 		// issue 15: file offers
 		{Text: "the report", Time: 1, File: sampleOffer()},
 		{Time: 2, File: &FileOffer{ID: ID{9}, Name: "../../etc/passwd\x00", Size: 0, SHA256: make([]byte, 32), Key: make([]byte, 32)}},
+		{Time: 1700000000123, GroupInvite: &GroupInvite{Group: ID{1, 2, 3}, Name: "family ☕"}},
 	} {
 		b, err := MarshalContent(c)
 		if err != nil {

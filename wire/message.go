@@ -178,6 +178,48 @@ func (r Reason) String() string {
 	return fmt.Sprintf("refused (reason %d)", uint8(r))
 }
 
+// Groups (issue 18). Group is the group's 16-byte id. A group-scoped
+// session is a ratchet session between two members, made by
+// GroupRequest/GroupAccept as Request/Accept make a contact's, and used
+// only for that group's frames: it makes nobody a contact.
+
+// GroupRequest asks a fellow member for a pairwise session for Group.
+type GroupRequest struct {
+	ID     ID     `cbor:"1,keyasint"`
+	Group  ID     `cbor:"2,keyasint"`
+	Bundle []byte `cbor:"3,keyasint"`
+	Name   string `cbor:"4,keyasint,omitempty"` // the requester's display name
+}
+
+// GroupAccept answers a GroupRequest with the ratchet handshake.
+type GroupAccept struct {
+	ID        ID     `cbor:"1,keyasint"`
+	Group     ID     `cbor:"2,keyasint"`
+	Handshake []byte `cbor:"3,keyasint"`
+	Name      string `cbor:"4,keyasint,omitempty"` // the accepter's display name
+}
+
+// GroupMessage carries one group payload (messages, membership changes, a
+// sync or a receipt), encrypted under the pairwise session for Group with
+// the group and frame ids as associated data.
+type GroupMessage struct {
+	ID         ID     `cbor:"1,keyasint"`
+	Group      ID     `cbor:"2,keyasint"`
+	Ciphertext []byte `cbor:"3,keyasint"`
+}
+
+// GroupAck says the group frame with this ID was received and what it
+// carried stored. Group frames have their own acks: a member's link may be
+// a stranger's to the contact book.
+type GroupAck struct {
+	ID ID `cbor:"1,keyasint"`
+}
+
+// GroupTyping says the sender is typing in Group. Never acked, never stored.
+type GroupTyping struct {
+	Group ID `cbor:"1,keyasint"`
+}
+
 func (*Hello) Type() Type    { return TypeHello }
 func (*KeyShare) Type() Type { return TypeKeyShare }
 func (*Auth) Type() Type     { return TypeAuth }
@@ -190,6 +232,12 @@ func (*Ack) Type() Type      { return TypeAck }
 func (*Receipt) Type() Type  { return TypeReceipt }
 func (*Typing) Type() Type   { return TypeTyping }
 func (*Refuse) Type() Type   { return TypeRefuse }
+
+func (*GroupRequest) Type() Type { return TypeGroupRequest }
+func (*GroupAccept) Type() Type  { return TypeGroupAccept }
+func (*GroupMessage) Type() Type { return TypeGroupMessage }
+func (*GroupAck) Type() Type     { return TypeGroupAck }
+func (*GroupTyping) Type() Type  { return TypeGroupTyping }
 
 func malformed(t Type, what string) error {
 	return fmt.Errorf("wire: %s: %s: %w", t, what, ErrMalformed)
@@ -296,6 +344,54 @@ func (m *Receipt) validate() error {
 	return nil
 }
 
+func (m *GroupRequest) validate() error {
+	switch {
+	case m.ID.IsZero() || m.Group.IsZero():
+		return malformed(TypeGroupRequest, "zero id")
+	case len(m.Bundle) == 0 || len(m.Bundle) > MaxBundle:
+		return malformed(TypeGroupRequest, "bad bundle length")
+	case len(m.Name) > MaxName:
+		return malformed(TypeGroupRequest, "name too long")
+	}
+	return nil
+}
+
+func (m *GroupAccept) validate() error {
+	switch {
+	case m.ID.IsZero() || m.Group.IsZero():
+		return malformed(TypeGroupAccept, "zero id")
+	case len(m.Handshake) == 0 || len(m.Handshake) > MaxHandshake:
+		return malformed(TypeGroupAccept, "bad handshake length")
+	case len(m.Name) > MaxName:
+		return malformed(TypeGroupAccept, "name too long")
+	}
+	return nil
+}
+
+func (m *GroupMessage) validate() error {
+	switch {
+	case m.ID.IsZero() || m.Group.IsZero():
+		return malformed(TypeGroupMessage, "zero id")
+	case len(m.Ciphertext) == 0 || len(m.Ciphertext) > MaxCiphertext:
+		return malformed(TypeGroupMessage, "bad ciphertext length")
+	}
+	return nil
+}
+
+func (m *GroupAck) validate() error {
+	if m.ID.IsZero() {
+		return malformed(TypeGroupAck, "zero id")
+	}
+	return nil
+}
+
+func (m *GroupTyping) validate() error {
+	if m.Group.IsZero() {
+		return malformed(TypeGroupTyping, "zero group")
+	}
+	return nil
+}
+
 var (
 	encMode cbor.EncMode
 	decMode cbor.DecMode
@@ -375,6 +471,16 @@ func Unmarshal(t Type, body []byte) (Msg, error) {
 		m = new(Refuse)
 	case TypeFileChunk, TypeFileRequest, TypeFileStop, TypeFileEnd:
 		m = newFileMsg(t)
+	case TypeGroupRequest:
+		m = new(GroupRequest)
+	case TypeGroupAccept:
+		m = new(GroupAccept)
+	case TypeGroupMessage:
+		m = new(GroupMessage)
+	case TypeGroupAck:
+		m = new(GroupAck)
+	case TypeGroupTyping:
+		m = new(GroupTyping)
 	default:
 		if m = newMailboxMsg(t); m == nil {
 			return nil, fmt.Errorf("wire: unmarshal: unknown %s: %w", t, ErrMalformed)
@@ -426,6 +532,18 @@ type Content struct {
 	// Disappear (seconds) makes a chat message disappear this long after it was
 	// read: the conversation's timer when it was sent.
 	Disappear uint32 `cbor:"46,keyasint,omitempty"`
+	// GroupInvite (key 60) invites the recipient into a group: the inviter
+	// introduces the group inside the 1:1 session, then opens a
+	// group-scoped session with them, which carries the group's membership
+	// log. (issue 18)
+	GroupInvite *GroupInvite `cbor:"60,keyasint,omitempty"`
+}
+
+// GroupInvite names a group the sender (an admin of it) added the
+// recipient to.
+type GroupInvite struct {
+	Group ID     `cbor:"1,keyasint"`
+	Name  string `cbor:"2,keyasint"` // the group's name when invited
 }
 
 // Profile is what the sender tells its contacts about itself.
@@ -519,6 +637,8 @@ func (c Content) validate() error {
 		return fmt.Errorf("mailbox info with a file: %w", ErrMalformed)
 	case c.Profile != nil && c.File != nil:
 		return fmt.Errorf("profile with a file: %w", ErrMalformed)
+	case c.GroupInvite != nil && (c.Text != "" || c.GroupInvite.Group.IsZero() || len(c.GroupInvite.Name) > MaxName || !utf8.ValidString(c.GroupInvite.Name)):
+		return fmt.Errorf("bad group invite: %w", ErrMalformed)
 	}
 	if c.Mailbox != nil {
 		if err := c.Mailbox.validate(); err != nil {

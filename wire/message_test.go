@@ -53,6 +53,13 @@ func sampleMsgs() []Msg {
 		&FileRequest{File: id, Ranges: []Range{{First: 0, Count: 16}, {First: 40, Count: 1}}},
 		&FileStop{File: id},
 		&FileEnd{ID: id2, File: id, Reason: EndCancelled},
+		// issue 18: groups
+		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle"), Name: "Carol"},
+		&GroupRequest{ID: id, Group: id2, Bundle: []byte("bundle")},
+		&GroupAccept{ID: id, Group: id2, Handshake: []byte("handshake"), Name: "Dave"},
+		&GroupMessage{ID: id, Group: id2, Ciphertext: []byte("ciphertext")},
+		&GroupAck{ID: id},
+		&GroupTyping{Group: id2},
 	}
 }
 

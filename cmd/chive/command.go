@@ -302,7 +302,7 @@ func exitCode(err error) int {
 		return int(status)
 	case errors.As(err, &usage):
 		return exitUsage
-	case errors.Is(err, node.ErrUnknownContact):
+	case errors.Is(err, node.ErrUnknownContact), errors.Is(err, node.ErrUnknownGroup):
 		return exitUnknownPeer
 	case errors.As(err, &noProfile):
 		return exitNoDaemon

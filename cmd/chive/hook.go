@@ -175,5 +175,6 @@ func checkHook(cmd string) error {
 // inboxLineOf is the JSON a script sees for a message: "inbox --json"'s
 // line, which is also a hook's stdin.
 func inboxLineOf(m node.Message) inboxLine {
-	return inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text}
+	return inboxLine{ID: m.ID, Seq: m.Seq, Contact: m.Contact, Address: m.Address, Time: m.Time, Text: m.Text, File: m.File,
+		Group: m.Group, Author: m.Author, AuthorName: m.AuthorName, Via: m.Via}
 }

@@ -23,7 +23,7 @@ func newInbox(e *env) *command {
 	u.register(fs, e)
 	fs.BoolVar(&o.follow, "follow", false, "keep printing new messages as they arrive")
 	fs.BoolVar(&o.json, "json", false, "print JSON lines")
-	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT`")
+	fs.StringVar(&o.contact, "contact", "", "only messages from `CONTACT` (or in a GROUP)")
 	fs.Int64Var(&o.after, "after", 0, "only messages after this `seq`")
 	fs.BoolVar(&o.outgoing, "outgoing", false, "also your own messages, with their state (queued, sent, stored, delivered, read, failed)")
 	fs.StringVar(&o.exec, "exec", "", "with --follow: run shell `CMD` for every message (JSON on stdin); what it prints is the reply")
@@ -31,12 +31,16 @@ func newInbox(e *env) *command {
 	fs.Var(&o.hookTimeout, "hook-timeout", "kill the --exec command after `D`")
 	return &command{
 		name:       "inbox",
-		shortUsage: "chive inbox [--follow [--exec CMD [--hook-timeout D]]] [--json] [--contact CONTACT] [--after SEQ] [--outgoing]",
+		shortUsage: "chive inbox [--follow [--exec CMD [--hook-timeout D]]] [--json] [--contact CONTACT|GROUP] [--after SEQ] [--outgoing]",
 		shortHelp:  "print received messages, oldest first; --follow for new ones",
 		longHelp: `Prints received messages, oldest first, one per line:
   2026-11-26 20:01:02  bob: hello
+A group's message names the group and its author:
+  2026-11-26 20:01:05  [team] carol: hi all
 With --json, one JSON object per line:
   {"id":"…","seq":12,"contact":"bob","address":"…","time":"2026-11-26T20:01:02Z","text":"hello"}
+(a group's message adds "group" (its id), "author", "author_name", and "via"
+when it came from another member than its author).
 --after SEQ prints only messages after that seq (resume where a script left
 off); --follow keeps running and prints new messages as they arrive (without
 a daemon it starts Tor itself to receive them; when the daemon it follows
@@ -100,6 +104,12 @@ type inboxLine struct {
 	State     node.MessageState `json:"state,omitempty"`
 	// A file message: Text is its caption (issue 15).
 	File *node.File `json:"file,omitempty"`
+
+	// Group messages (issue 18).
+	Group      string `json:"group,omitempty"`
+	Author     string `json:"author,omitempty"`
+	AuthorName string `json:"author_name,omitempty"`
+	Via        string `json:"via,omitempty"`
 }
 
 const inboxPage = 200
@@ -115,13 +125,19 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 	defer s.Close()
 	api := s.api
 
-	var only string // address of --contact
+	var only, onlyGroup string // address of --contact, or the id of its group
 	if o.contact != "" {
-		ct, err := api.Contact(ctx, o.contact)
-		if err != nil {
+		if g, err := api.Group(ctx, o.contact); err == nil {
+			onlyGroup = g.ID
+		} else if errors.Is(err, node.ErrAmbiguous) {
 			return err
+		} else {
+			ct, err := api.Contact(ctx, o.contact)
+			if err != nil {
+				return err
+			}
+			only = ct.Address
 		}
-		only = ct.Address
 	}
 	var events <-chan node.Event
 	if o.follow {
@@ -176,7 +192,6 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 		}
 		if o.json {
 			l := inboxLineOf(m)
-			l.File = m.File
 			if o.outgoing {
 				l.Direction, l.State = m.Direction, m.State
 			}
@@ -233,7 +248,8 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 				continue
 			}
 			m := me.Message
-			if (m.Direction != node.Incoming && !o.outgoing) || (only != "" && m.Address != only) || printed[m.ID] || (m.Seq > 0 && m.Seq <= o.after) {
+			if (m.Direction != node.Incoming && !o.outgoing) || (only != "" && (m.Group != "" || m.Address != only)) || (onlyGroup != "" && m.Group != onlyGroup) ||
+				printed[m.ID] || (m.Seq > 0 && m.Seq <= o.after) {
 				continue
 			}
 			if err := print(m); err != nil {
@@ -286,6 +302,13 @@ func printBacklog(ctx context.Context, api node.API, o inboxOpts, print func(nod
 // sender names a message's contact for people: the nickname, or the short
 // address when the contact has none.
 func sender(m node.Message) string {
+	if m.Group != "" && m.Direction == node.Incoming {
+		a := oneLine(m.AuthorName)
+		if a == "" {
+			a = onion.Address(m.Author).Short()
+		}
+		return "[" + oneLine(m.Contact) + "] " + a
+	}
 	if n := oneLine(m.Contact); n != "" {
 		return n
 	}

@@ -63,6 +63,7 @@ func newRoot(e *env) *command {
 		newDemo(e),
 		newDoctor(e),
 		newFiles(e),
+		newGroups(e),
 		newInbox(e),
 		newInit(e),
 		newInvites(e),

@@ -34,13 +34,15 @@ func newSend(e *env) *command {
 	fs.StringVar(&o.caption, "caption", "", "with --file: the caption `TEXT`")
 	return &command{
 		name:       "send",
-		shortUsage: "chive send CONTACT [TEXT...] | --to CONTACT... [TEXT...] [--file PATH... [--caption TEXT]] [--wait delivered|stored|sent|completed] [--timeout D] [--ttl D] [--at TIME | --in D] [--idempotency-key K] [--json]",
+		shortUsage: "chive send CONTACT|GROUP [TEXT...] | --to CONTACT... [TEXT...] [--file PATH... [--caption TEXT]] [--wait delivered|stored|sent|completed] [--timeout D] [--ttl D] [--at TIME | --in D] [--idempotency-key K] [--json]",
 		shortHelp:  "send a message (TEXT or stdin) or files (--file); --wait delivered|stored|sent to wait for it",
 		longHelp: `Encrypts TEXT (the rest of the arguments, or stdin when there are none) for
 CONTACT (a nickname, matched whole, or an address) and queues it: it is
 stored, and the daemon delivers it in the background. To a contact you asked
-who has not accepted yet it is sent once they accept. --to CONTACT (repeat it)
-sends the same text to several contacts, queued together: all or none.
+who has not accepted yet it is sent once they accept. To a GROUP (its name or
+id) it goes to every member; --wait delivered then waits until all have it.
+--to CONTACT (repeat it) sends the same text to several contacts, queued
+together: all or none.
 --wait sent waits until it was written to the contact's link, --wait delivered
 until their node acknowledged it, --wait stored until a mailbox (yours or
 theirs) keeps it for them while they are offline, or it was delivered;
@@ -104,6 +106,12 @@ type sendResult struct {
 	Error     string            `json:"error,omitempty"`     // failed or expired: why
 	SendAt    time.Time         `json:"send_at,omitzero"`    // scheduled for
 	ExpiresAt time.Time         `json:"expires_at,omitzero"` // --ttl: never delivered after
+
+	// A group's message (issue 18): the group's id, and how many members
+	// it is for and have it.
+	Group       string `json:"group,omitempty"`
+	Recipients  int    `json:"recipients,omitempty"`
+	DeliveredTo int    `json:"delivered_to,omitempty"`
 }
 
 func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []string) error {
@@ -216,7 +224,8 @@ func send(ctx context.Context, e *env, c *common, u *unlock, o sendOpts, pos []s
 }
 
 func resultOf(m node.Message) sendResult {
-	return sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State, Error: m.Error, SendAt: m.SendAt, ExpiresAt: m.ExpiresAt}
+	return sendResult{ID: m.ID, Contact: m.Contact, Address: m.Address, State: m.State, Error: m.Error, SendAt: m.SendAt, ExpiresAt: m.ExpiresAt,
+		Group: m.Group, Recipients: m.Recipients}
 }
 
 // queuedLine is what send says for a message it queued (no --wait).
@@ -305,6 +314,13 @@ wait:
 				return errors.New("lost the connection to the daemon while waiting; the message stays queued")
 			}
 			st, ok := ev.(node.MessageStateEvent)
+			if gr, isGroup := ev.(node.GroupReceiptEvent); isGroup {
+				// A group's message is delivered once every member has it.
+				st, ok = node.MessageStateEvent{ID: gr.ID, State: gr.State}, true
+				if i, found := pending[gr.ID]; found {
+					res[i].DeliveredTo = gr.DeliveredTo
+				}
+			}
 			if !ok {
 				continue
 			}

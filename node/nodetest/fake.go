@@ -44,8 +44,9 @@ type Fake struct {
 
 	mailbox node.MailboxStatus // issue 16
 
-	files map[string]*fakeFile      // by id (files.go)
-	edits map[string][]node.Version // issue 17: versions of edited messages, by id
+	files  map[string]*fakeFile      // by id (files.go)
+	edits  map[string][]node.Version // issue 17: versions of edited messages, by id
+	groups map[string]*fakeGroup     // by id (groups.go, issue 18)
 }
 
 // New returns a Fake for a user with the given name and address.
@@ -61,6 +62,7 @@ func New(name, address string) *Fake {
 
 		blockedFrom: map[string]node.ContactState{},
 		files:       map[string]*fakeFile{},
+		groups:      map[string]*fakeGroup{},
 	}
 }
 
@@ -360,6 +362,18 @@ func (f *Fake) sendMany(name string, req node.SendRequest) ([]node.Message, erro
 	if len(req.To) == 0 {
 		return nil, fmt.Errorf("send: no recipient")
 	}
+	if len(req.To) == 1 { // a group, as the node does (issue 18)
+		if g, err := f.groupRefLocked(req.To[0]); err != nil || g != nil {
+			if err != nil {
+				return nil, err
+			}
+			m, err := f.sendGroupLocked(g, req.Text)
+			if err != nil {
+				return nil, err
+			}
+			return []node.Message{m}, nil
+		}
+	}
 	if strings.TrimSpace(req.Text) == "" {
 		return nil, fmt.Errorf("send: empty message")
 	}
@@ -498,6 +512,12 @@ func (f *Fake) History(ctx context.Context, ref, before string, limit int) ([]no
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("History")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err != nil {
+			return nil, err
+		}
+		return g.history(before, limit)
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return nil, err
@@ -531,6 +551,20 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 	defer f.mu.Unlock()
 	f.call("Inbox")
 	var addr string
+	var out []node.Message
+	if g, err := f.groupRefLocked(q.Contact); err != nil {
+		return nil, err
+	} else if g != nil {
+		out = f.groupInboxLocked(q, g)
+		sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+		if q.Limit > 0 && len(out) > q.Limit {
+			out = out[:q.Limit]
+		}
+		return out, nil
+	}
+	if q.Contact == "" {
+		out = f.groupInboxLocked(q, nil)
+	}
 	if q.Contact != "" {
 		c, err := f.findLocked(q.Contact)
 		if err != nil {
@@ -538,7 +572,6 @@ func (f *Fake) Inbox(ctx context.Context, q node.InboxQuery) ([]node.Message, er
 		}
 		addr = c.Address
 	}
-	var out []node.Message
 	for a, ms := range f.messages {
 		if addr != "" && a != addr {
 			continue
@@ -564,6 +597,17 @@ func (f *Fake) MarkRead(ctx context.Context, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("MarkRead")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err != nil {
+			return err
+		}
+		for i := range g.msgs {
+			if g.msgs[i].Direction == node.Incoming && g.msgs[i].State == node.Received {
+				g.msgs[i].State, g.msgs[i].ReadAt = node.Read, f.Now()
+			}
+		}
+		return nil
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return err
@@ -582,6 +626,9 @@ func (f *Fake) Typing(ctx context.Context, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("Typing")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		return err
+	}
 	_, err := f.findLocked(ref)
 	return err
 }
@@ -628,6 +675,12 @@ func (f *Fake) SetDraft(ctx context.Context, ref, text string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.call("SetDraft")
+	if g, err := f.groupRefLocked(ref); err != nil || g != nil {
+		if err == nil {
+			g.g.Draft = text
+		}
+		return err
+	}
 	c, err := f.findLocked(ref)
 	if err != nil {
 		return err

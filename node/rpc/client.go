@@ -576,3 +576,43 @@ func (c *Client) ResetSession(ctx context.Context, ref string) (node.Contact, er
 	var ct node.Contact
 	return ct, c.Call(ctx, "contacts.reset_session", contactParams{Contact: ref}, &ct)
 }
+
+// Groups (issue 18).
+
+func (c *Client) CreateGroup(ctx context.Context, name string, members []string) (node.Group, error) {
+	var g node.Group
+	return g, c.Call(ctx, "groups.create", groupCreateParams{Name: name, Members: members}, &g)
+}
+
+func (c *Client) Groups(ctx context.Context) ([]node.Group, error) {
+	var gs []node.Group
+	return gs, c.Call(ctx, "groups.list", nil, &gs)
+}
+
+func (c *Client) Group(ctx context.Context, ref string) (node.Group, error) {
+	var g node.Group
+	return g, c.Call(ctx, "groups.get", groupParams{Group: ref}, &g)
+}
+
+func (c *Client) InviteToGroup(ctx context.Context, group, member string) (node.Group, error) {
+	var g node.Group
+	return g, c.Call(ctx, "groups.invite", groupMemberParams{Group: group, Member: member}, &g)
+}
+
+func (c *Client) RemoveFromGroup(ctx context.Context, group, member string) (node.Group, error) {
+	var g node.Group
+	return g, c.Call(ctx, "groups.remove", groupMemberParams{Group: group, Member: member}, &g)
+}
+
+func (c *Client) PromoteInGroup(ctx context.Context, group, member string) (node.Group, error) {
+	var g node.Group
+	return g, c.Call(ctx, "groups.promote", groupMemberParams{Group: group, Member: member}, &g)
+}
+
+func (c *Client) LeaveGroup(ctx context.Context, group string) error {
+	return c.Call(ctx, "groups.leave", groupParams{Group: group}, nil)
+}
+
+func (c *Client) RenameGroup(ctx context.Context, group, name string) error {
+	return c.Call(ctx, "groups.rename", groupRenameParams{Group: group, Name: name}, nil)
+}

@@ -64,6 +64,11 @@ func UnmarshalEvent(b []byte) (node.Event, error) {
 		e, err = decodeAs[node.FileProgressEvent](w.Data)
 	case node.MessageChangedEvent{}.Kind(): // issue 17
 		e, err = decodeAs[node.MessageChangedEvent](w.Data)
+	// Groups (issue 18).
+	case node.GroupEvent{}.Kind():
+		e, err = decodeAs[node.GroupEvent](w.Data)
+	case node.GroupReceiptEvent{}.Kind():
+		e, err = decodeAs[node.GroupReceiptEvent](w.Data)
 	default:
 		return nil, fmt.Errorf("rpc: unmarshal event: unknown kind %q", w.Kind)
 	}

@@ -40,6 +40,13 @@ func sampleEvents() []node.Event {
 			ReplyTo:   &node.ReplyTo{ID: "01", Direction: node.Outgoing, Quote: "when?"},
 			Reactions: []node.Reaction{{Emoji: "👍", From: node.Outgoing, At: at}}, Timer: node.Seconds(time.Hour), Disappears: at.Add(time.Hour)}},
 		node.MessageChangedEvent{ID: "03", Address: "abc", Change: node.ChangeExpired},
+		// issue 18
+		node.GroupEvent{Group: node.Group{ID: "ab", Name: "team", State: node.GroupActive, Admin: true, Created: at,
+			Members: []node.GroupMember{{Address: "abc", Name: "bob", Admin: true, Presence: node.Online, Session: true}}}},
+		node.GroupReceiptEvent{Group: "ab", ID: "00", State: node.Sent, Recipients: 5, DeliveredTo: 4, ReadBy: 2},
+		node.TypingEvent{Address: "abc", Group: "ab"},
+		node.MessageEvent{Message: node.Message{ID: "01", Seq: 4, Text: "hi all", Time: at, State: node.Received, Direction: node.Incoming,
+			Group: "ab", Author: "abc", AuthorName: "bob", Via: "def"}},
 	}
 }
 

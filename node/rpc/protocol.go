@@ -65,6 +65,13 @@ const (
 	CodeNotPairingLink     = -32018 // node.ErrNotPairingLink
 	CodeMailboxRefused     = -32019 // node.ErrMailboxRefused
 	CodeMailboxUnreachable = -32020 // node.ErrMailboxUnreachable
+
+	// Groups (issue 18).
+	CodeUnknownGroup = -32080 // node.ErrUnknownGroup
+	CodeAmbiguous    = -32081 // node.ErrAmbiguous: a name of a group and a contact, or of two groups
+	CodeNotAdmin     = -32082 // node.ErrNotAdmin
+	CodeNotMember    = -32083 // node.ErrNotMember
+	CodeGroupFull    = -32084 // node.ErrGroupFull
 )
 
 // sentinels maps application codes to node's sentinel errors, both ways.
@@ -86,6 +93,13 @@ var sentinels = []struct {
 	{CodeNotPairingLink, node.ErrNotPairingLink},
 	{CodeMailboxRefused, node.ErrMailboxRefused},
 	{CodeMailboxUnreachable, node.ErrMailboxUnreachable},
+
+	// Groups (issue 18). Ambiguity first: it can come with an unknown contact.
+	{CodeAmbiguous, node.ErrAmbiguous},
+	{CodeUnknownGroup, node.ErrUnknownGroup},
+	{CodeNotAdmin, node.ErrNotAdmin},
+	{CodeNotMember, node.ErrNotMember},
+	{CodeGroupFull, node.ErrGroupFull},
 }
 
 // Error is a JSON-RPC error object, as received by the client or sent by the
@@ -251,6 +265,25 @@ func (d Duration) check() *Error {
 	}
 	return nil
 }
+
+// Groups (issue 18): the groups.* methods' params.
+type (
+	groupParams struct {
+		Group string `json:"group"`
+	}
+	groupCreateParams struct {
+		Name    string   `json:"name"`
+		Members []string `json:"members,omitempty"`
+	}
+	groupMemberParams struct {
+		Group  string `json:"group"`
+		Member string `json:"member"`
+	}
+	groupRenameParams struct {
+		Group string `json:"group"`
+		Name  string `json:"name"`
+	}
+)
 
 // inviteParams are invites.revoke's params.
 type inviteParams struct {

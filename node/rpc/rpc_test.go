@@ -333,6 +333,52 @@ func TestEveryMethod(t *testing.T) {
 
 	exerciseFiles(t, c, f) // files.go
 	convoCalls(t, c, f)    // issue 17: replies, reactions, edits, timers, search, backup
+	// Groups (issue 18): made with bob, used by name as a contact ref is,
+	// changed, left; errors keep their codes.
+	g, err := c.CreateGroup(ctx, "team", []string{"bob"})
+	if err != nil || g.Name != "team" || len(g.Members) != 2 || !g.Admin || len(g.ID) != 32 {
+		t.Errorf("CreateGroup = %+v, %v", g, err)
+	}
+	if gs, err := c.Groups(ctx); err != nil || len(gs) != 1 || gs[0].ID != g.ID {
+		t.Errorf("Groups = %+v, %v", gs, err)
+	}
+	gm, err := c.Send(ctx, "TEAM", "hi team")
+	if err != nil || gm.Group != g.ID || gm.Contact != "team" || gm.Recipients != 1 {
+		t.Errorf("Send to a group = %+v, %v", gm, err)
+	}
+	if h, err := c.History(ctx, g.ID, "", 10); err != nil || len(h) != 1 || h[0].ID != gm.ID {
+		t.Errorf("group History = %+v, %v", h, err)
+	}
+	if g2, err := c.PromoteInGroup(ctx, "team", "bob"); err != nil || !g2.Members[1].Admin {
+		t.Errorf("PromoteInGroup = %+v, %v", g2, err)
+	}
+	if err := c.RenameGroup(ctx, "team", "crew"); err != nil {
+		t.Error(err)
+	}
+	if g2, err := c.Group(ctx, "crew"); err != nil || g2.Name != "crew" {
+		t.Errorf("Group = %+v, %v", g2, err)
+	}
+	if g2, err := c.RemoveFromGroup(ctx, "crew", "bob"); err != nil || len(g2.Members) != 1 {
+		t.Errorf("RemoveFromGroup = %+v, %v", g2, err)
+	}
+	if g2, err := c.InviteToGroup(ctx, "crew", "bob"); err != nil || len(g2.Members) != 2 {
+		t.Errorf("InviteToGroup = %+v, %v", g2, err)
+	}
+	if _, err := c.Group(ctx, "nope"); !errors.Is(err, node.ErrUnknownGroup) {
+		t.Errorf("unknown group: %v", err)
+	}
+	if _, err := c.CreateGroup(ctx, "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(ctx, "bob", "which bob?"); !errors.Is(err, node.ErrAmbiguous) {
+		t.Errorf("a name of a group and a contact: %v", err)
+	}
+	if err := c.LeaveGroup(ctx, "crew"); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.Send(ctx, "crew", "still here?"); !errors.Is(err, node.ErrNotMember) {
+		t.Errorf("send after leaving: %v", err)
+	}
 
 	// Every node.API method must have reached the node under its own name.
 	// (Locking the fake's mutex via a direct call orders the server

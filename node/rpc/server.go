@@ -747,6 +747,83 @@ var methods = map[string]method{
 	"mailbox.status": noParams(func(s *Server, ctx context.Context) (any, *Error) {
 		return call(s.api.MailboxStatus(ctx))
 	}),
+
+	// Groups (issue 18).
+	"groups.list": noParams(func(s *Server, ctx context.Context) (any, *Error) {
+		gs, err := s.api.Groups(ctx)
+		if gs == nil {
+			gs = []node.Group{}
+		}
+		return call(gs, err)
+	}),
+	"groups.get": withGroup(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return call(s.api.Group(ctx, ref))
+	}),
+	"groups.create": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[groupCreateParams](raw)
+		if e == nil {
+			e = required("name", p.Name)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return call(s.api.CreateGroup(ctx, p.Name, p.Members))
+	},
+	"groups.invite": groupMember(func(api node.API) func(context.Context, string, string) (node.Group, error) { return api.InviteToGroup }),
+	"groups.remove": groupMember(func(api node.API) func(context.Context, string, string) (node.Group, error) {
+		return api.RemoveFromGroup
+	}),
+	"groups.promote": groupMember(func(api node.API) func(context.Context, string, string) (node.Group, error) {
+		return api.PromoteInGroup
+	}),
+	"groups.leave": withGroup(func(s *Server, ctx context.Context, ref string) (any, *Error) {
+		return ok(s.api.LeaveGroup(ctx, ref))
+	}),
+	"groups.rename": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[groupRenameParams](raw)
+		if e == nil {
+			e = required("group", p.Group)
+		}
+		if e == nil {
+			e = required("name", p.Name)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return ok(s.api.RenameGroup(ctx, p.Group, p.Name))
+	},
+}
+
+// withGroup is a method taking {"group": ref}.
+func withGroup(f func(s *Server, ctx context.Context, ref string) (any, *Error)) method {
+	return func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[groupParams](raw)
+		if e == nil {
+			e = required("group", p.Group)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return f(s, ctx, p.Group)
+	}
+}
+
+// groupMember is a method taking {"group": ref, "member": ref} that
+// returns the group.
+func groupMember(op func(node.API) func(context.Context, string, string) (node.Group, error)) method {
+	return func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
+		p, e := decodeParams[groupMemberParams](raw)
+		if e == nil {
+			e = required("group", p.Group)
+		}
+		if e == nil {
+			e = required("member", p.Member)
+		}
+		if e != nil {
+			return nil, e
+		}
+		return call(op(s.api)(ctx, p.Group, p.Member))
+	}
 }
 
 func init() {
