@@ -219,8 +219,8 @@ func (n *Node) sendChat(ctx context.Context, c contacts.Contact, ch chat) (Messa
 	n.startDelivery(p, c.ID)
 	n.wakeVanish()
 	am := n.fullMessage(m, c)
+	n.indexMessage(am, c.ID) // searchable once it is shown
 	n.events.publish(MessageEvent{Message: am})
-	n.indexMessage(am, c.ID)
 	return am, nil
 }
 
@@ -527,8 +527,8 @@ func (n *Node) publishChanged(c contacts.Contact, t storage.Target, change Chang
 		return Message{}, false
 	}
 	am := n.fullMessage(m, c)
-	n.events.publish(MessageChangedEvent{ID: am.ID, Address: am.Address, Change: change, Message: &am})
 	n.indexMessage(am, c.ID)
+	n.events.publish(MessageChangedEvent{ID: am.ID, Address: am.Address, Change: change, Message: &am})
 	return am, true
 }
 
@@ -751,8 +751,8 @@ func (n *Node) receivedLocked(c contacts.Contact, msg *storage.Message, r convoR
 			}
 		}
 		am := n.fullMessage(*msg, c)
+		n.indexMessage(am, c.ID) // searchable once it is shown
 		n.events.publish(MessageEvent{Message: am})
-		n.indexMessage(am, c.ID)
 	}
 	if r.notice != nil {
 		n.events.publish(MessageEvent{Message: n.fullMessage(*r.notice, c)})

@@ -485,7 +485,11 @@ func TestUnreadQuota(t *testing.T) {
 	for _, s := range want {
 		mustSend(t, alice, "b", s)
 	}
-	waitUntil(t, memWait, "bob to stop at the quota", func() bool { return bob.stats.quotaWaits.Load() > 0 })
+	// The events of what was stored reach the test after bob stops.
+	waitUntil(t, memWait, "bob to stop at the quota", func() bool {
+		return bob.stats.quotaWaits.Load() > 0 && len(bob.received(alice.Address())) >= 5
+	})
+	time.Sleep(200 * time.Millisecond) // nothing more comes
 	if got := bob.received(alice.Address()); len(got) != 5 {
 		t.Fatalf("bob took %d messages over a quota of 5", len(got))
 	}

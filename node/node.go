@@ -474,7 +474,8 @@ func (n *Node) supervise(start StartTransport) {
 			n.net.problem = restartedProblem
 		}
 		close(n.trUp)
-		n.spawnLocked(func() { n.acceptLoop(ln) })
+		first := ln // republish (health.go) replaces ln; this loop serves the first
+		n.spawnLocked(func() { n.acceptLoop(first) })
 		n.mu.Unlock()
 		n.events.publish(ReachableEvent{Reachable: reach})
 		n.log.Info("onion service published")

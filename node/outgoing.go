@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/onion"
 	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
@@ -89,8 +90,10 @@ func (n *Node) SendMany(ctx context.Context, req SendRequest) ([]Message, error)
 				return nil, err
 			}
 			if g != nil {
-				if req.TTL != 0 || !req.At.IsZero() || req.IdempotencyKey != "" {
-					return nil, fmt.Errorf("node: send to group %s: a deadline, a time or an idempotency key is for one contact, not a group (yet)", g.Name)
+				// Not for groups yet: a deadline and a time. An idempotency
+				// key (the CLI always sends one) is not applied to groups.
+				if req.TTL != 0 || !req.At.IsZero() {
+					return nil, fmt.Errorf("node: send to group %s: a deadline (ttl) or a time (at) is for contacts, not groups (yet)", safetext.Line(g.Name))
 				}
 				m, err := n.sendGroup(ctx, *g, req.Text)
 				if err != nil {
@@ -438,8 +441,8 @@ func (n *Node) runSends(jobs []*sendJob) {
 				vanish = true
 			}
 			om.api = &am
+			n.indexMessage(am, om.c.ID) // searchable once it is shown
 			n.events.publish(MessageEvent{Message: am})
-			n.indexMessage(am, om.c.ID)
 		}
 	}
 	if wake {

@@ -135,6 +135,7 @@ func TestExpiry(t *testing.T) {
 	marker := mustSend(t, alice, "b", "after the expired one")
 	alice.redialNow(alice.peer(onionAddr(bob)))
 	alice.waitFor(t, memWait, "marker delivered", isMsgState(marker.ID, Delivered))
+	bob.waitReceived(t, memWait, alice.Address(), 1) // its event may trail alice's ack
 	if got := bob.received(alice.Address()); len(got) != 1 || got[0] != "after the expired one" {
 		t.Fatalf("bob received %q: the expired message was delivered", got)
 	}

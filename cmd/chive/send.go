@@ -372,8 +372,11 @@ wait:
 			writeJSON(e.stdout, *r)
 		} else if c == exitOK {
 			verb := "delivered"
-			if r.State == node.Sent {
+			switch r.State {
+			case node.Sent:
 				verb = "sent"
+			case node.Stored:
+				verb = "stored in a mailbox for" // they are offline; delivered when they collect it
 			}
 			fmt.Fprintf(e.stdout, "%s %s to %s in %s\n", verb, m.ID, sender(m), (time.Duration(r.LatencyMS) * time.Millisecond).Round(time.Millisecond))
 		}

@@ -169,6 +169,7 @@ func TestTwoUsersChatInTmux(t *testing.T) {
 			}
 		}
 		x.kill()
+		waitNone(t, root) // tor may still be writing under root
 	})
 	start := func(name string) {
 		cmdline := fmt.Sprintf("CHIVE_NO_BELL=1 %s --profile %s --tor-testnet %s; sleep 600", chiveBin, filepath.Join(root, name), net.Dir())

@@ -53,6 +53,7 @@ func TestGroupOfThreeInTmux(t *testing.T) {
 			}
 		}
 		x.kill()
+		waitNone(t, root) // tor may still be writing under root
 	})
 	for _, n := range names {
 		cmdline := fmt.Sprintf("CHIVE_NO_BELL=1 %s --profile %s --tor-testnet %s; sleep 600", chiveBin, profiles[n], net.Dir())

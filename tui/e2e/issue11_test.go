@@ -50,6 +50,7 @@ func TestDraftsNamesUnblockReconnect(t *testing.T) {
 			}
 		}
 		x.kill()
+		waitNone(t, root) // tor may still be writing under root
 	})
 	ui := func(profile string) string {
 		return fmt.Sprintf("CHIVE_NO_BELL=1 %s --profile %s --tor-testnet %s; sleep 600", chiveBin, profile, net.Dir())
