@@ -110,35 +110,43 @@ func (n *Node) accepted(ctx context.Context, ref, what string) (contacts.Contact
 // with the session that is c's (loadSession). The peer's mu must be held
 // (a ratchet step).
 func (n *Node) encryptLocked(ctx context.Context, c contacts.Contact, content wire.Content, now time.Time) (wire.ID, []byte, []byte, error) {
+	mid := wire.NewID()
+	sess, frame, err := n.encryptAsLocked(ctx, c, mid, content, now)
+	return mid, sess, frame, err
+}
+
+// encryptAsLocked is encryptLocked under the message id mid (a file
+// offer's message has its file's id), returning the session after it and
+// the frame.
+func (n *Node) encryptAsLocked(ctx context.Context, c contacts.Contact, mid wire.ID, content wire.Content, now time.Time) ([]byte, []byte, error) {
 	pub, err := c.Address.PublicKey()
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	st, err := n.loadSession(ctx, c, pub)
 	if errors.Is(err, storage.ErrNotFound) {
-		return wire.ID{}, nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
+		return nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
 	}
 	if err != nil {
-		return wire.ID{}, nil, nil, fmt.Errorf("session: %w", err)
+		return nil, nil, fmt.Errorf("session: %w", err)
 	}
 	pt, err := wire.MarshalContent(content)
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
-	mid := wire.NewID()
 	next, ct, err := st.Encrypt(pt, mid[:], now)
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	frame, err := wire.Marshal(&wire.Message{ID: mid, Ciphertext: ct})
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
-	return mid, nextBytes, frame, nil
+	return nextBytes, frame, nil
 }
 
 // chat is an outgoing chat message (or a timer change) and what it carries.

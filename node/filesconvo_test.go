@@ -177,3 +177,59 @@ func TestFileErasedWithMessageMem(t *testing.T) {
 		})
 	})
 }
+
+// TestFileDisappearsMem: a file sent while the conversation's timer is on
+// carries it like a chat message: on the sender's side it disappears the
+// timer after sending, on the receiver's the timer after reading; the
+// file goes with the message on both sides.
+func TestFileDisappearsMem(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bob := startMem(t, mem, newProfile(t, "bob"))
+	befriend(t, alice, bob, memWait)
+	ctx := t.Context()
+	const timer = 4 * time.Second
+	for _, n := range []*tnode{alice, bob} {
+		n.testTimers = []time.Duration{timer}
+	}
+	notice, err := alice.SetTimer(ctx, bob.Address(), timer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.receivedMsg(t, memWait, notice.ID)
+
+	m, err := alice.SendFile(ctx, bob.Address(), testPNG(t, t.TempDir()), "gone soon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(m.Timer) != timer || m.Disappears.IsZero() || m.File == nil {
+		t.Fatalf("as sent: %+v", m)
+	}
+	pa := chunkFile(t, alice, m.ID)
+	got := bob.waitFor(t, memWait, "the offer", fileMessage(m.ID)).(MessageEvent).Message
+	if time.Duration(got.Timer) != timer || !got.Disappears.IsZero() {
+		t.Fatalf("as received (not read yet): %+v", got)
+	}
+	pb := chunkFile(t, bob, m.ID)
+	bob.waitFor(t, memWait, "completed at bob", isFileState(m.ID, FileCompleted))
+	exists(t, pb)
+	alice.changed(t, memWait, m.ID, ChangeExpired)
+	fileGone(t, alice, m.ID, pa)
+	// Bob has not read it: it waits for him, file and all.
+	if _, ok := historyMsg(t, bob, alice.Address(), m.ID); !ok {
+		t.Fatal("bob's unread file message disappeared")
+	}
+	if tr, err := bob.File(ctx, m.ID); err != nil || tr.State != FileCompleted {
+		t.Fatalf("bob's file before he read it: %+v %v", tr, err)
+	}
+	exists(t, pb)
+	if err := bob.MarkRead(ctx, alice.Address()); err != nil {
+		t.Fatal(err)
+	}
+	bob.changed(t, memWait, m.ID, ChangeExpired)
+	fileGone(t, bob, m.ID, pb)
+	if _, ok := historyMsg(t, bob, alice.Address(), m.ID); ok {
+		t.Error("bob's file message is still in the history")
+	}
+}
