@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/files"
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -904,10 +905,22 @@ func applyConvo(m *Message, cv storage.Convo) {
 }
 
 // chatContent is what our message m carried, to encrypt it again under a
-// new session (session.go): its text, what it answers, its timer, or the
-// timer change it is.
+// new session (session.go): its text, what it answers, its timer, its
+// file's offer (rebuilt from the file's row), or the timer change it is.
 func (n *Node) chatContent(ctx context.Context, m storage.Message) (wire.Content, error) {
 	content := wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
+	if files.IsFileMeta(m.Meta) {
+		o, err := n.fl.m.Offer(ctx, wire.ID(m.ID))
+		switch {
+		case errors.Is(err, files.ErrNotFound):
+			// No row (it cannot be: it goes with the message): the caption alone.
+			n.log.Warn("re-encrypting a file message whose file is gone; sending its caption alone", "id", m.ID.String()[:8])
+		case err != nil:
+			return content, err
+		default:
+			content.File = o
+		}
+	}
 	cs, err := n.db.Convos(ctx, []int64{m.Seq})
 	if err != nil {
 		return content, err

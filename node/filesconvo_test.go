@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -231,5 +232,68 @@ func TestFileDisappearsMem(t *testing.T) {
 	fileGone(t, bob, m.ID, pb)
 	if _, ok := historyMsg(t, bob, alice.Address(), m.ID); ok {
 		t.Error("bob's file message is still in the history")
+	}
+}
+
+// TestFileOfferSurvivesResetMem: a file offer still queued when its
+// sender resets the session (the receiver offline) is encrypted again
+// under the new session with its offer — before, only its caption went,
+// and the receiver got a text message without the file. The receiver then
+// gets the offer, its thumbnail, and the file.
+func TestFileOfferSurvivesResetMem(t *testing.T) {
+	checkLeaks(t)
+	mem := memnet.New()
+	alice := startMem(t, mem, newProfile(t, "alice"))
+	bobDir := newProfile(t, "bob")
+	bob := startMem(t, mem, bobDir)
+	befriend(t, alice, bob, memWait)
+	ctx := t.Context()
+	dir := t.TempDir()
+	bob.Close()
+
+	path, data := writeRandom(t, dir, "notes.bin", 5*wire.ChunkSize+3)
+	m, err := alice.SendFile(ctx, bob.Address(), path, "the notes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := alice.SendFile(ctx, bob.Address(), testPNG(t, dir), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.ResetSession(ctx, bob.Address()); err != nil {
+		t.Fatal(err)
+	}
+
+	bob = startMem(t, mem, bobDir)
+	bob.waitFor(t, memWait, "session notice", isSession(alice.Address(), true))
+	got := bob.waitFor(t, memWait, "the offer", func(e Event) bool {
+		me, ok := e.(MessageEvent)
+		return ok && me.Message.ID == m.ID
+	}).(MessageEvent).Message
+	if got.File == nil || got.Text != "the notes" || got.File.Name != "notes.bin" || got.File.Size != int64(len(data)) || got.File.State != FileOffered {
+		t.Fatalf("bob got %+v with file %+v", got, got.File)
+	}
+	if _, err := bob.AcceptFile(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitFor(t, memWait, "completed at bob", isFileState(m.ID, FileCompleted))
+	out, err := bob.SaveFile(ctx, m.ID, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, data) {
+		t.Fatal("the saved file differs")
+	}
+	alice.waitFor(t, memWait, "completed at alice", isFileState(m.ID, FileCompleted))
+
+	// The image: its thumbnail came along; fetched unasked.
+	bob.waitFor(t, memWait, "image completed at bob", isFileState(img.ID, FileCompleted))
+	want, err := alice.Thumbnail(ctx, img.ID)
+	if err != nil || len(want.Data) == 0 {
+		t.Fatalf("alice's thumbnail: %v", err)
+	}
+	th, err := bob.Thumbnail(ctx, img.ID)
+	if err != nil || !bytes.Equal(th.Data, want.Data) {
+		t.Fatalf("bob's thumbnail: %d bytes, %v (alice's: %d)", len(th.Data), err, len(want.Data))
 	}
 }
