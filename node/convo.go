@@ -536,8 +536,8 @@ func (n *Node) publishChanged(c contacts.Contact, t storage.Target, change Chang
 		return Message{}, false
 	}
 	am := n.fullMessage(m, c)
-	n.events.publish(MessageChangedEvent{ID: am.ID, Address: am.Address, Change: change, Message: &am})
 	n.indexMessage(am, c.ID)
+	n.events.publish(MessageChangedEvent{ID: am.ID, Address: am.Address, Change: change, Message: &am})
 	return am, true
 }
 
@@ -760,8 +760,8 @@ func (n *Node) receivedLocked(c contacts.Contact, msg *storage.Message, r convoR
 			}
 		}
 		am := n.fullMessage(*msg, c)
+		n.indexMessage(am, c.ID) // searchable once its event is out
 		n.events.publish(MessageEvent{Message: am})
-		n.indexMessage(am, c.ID)
 	}
 	if r.notice != nil {
 		n.events.publish(MessageEvent{Message: n.fullMessage(*r.notice, c)})
