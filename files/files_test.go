@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -589,5 +590,110 @@ func TestReserve(t *testing.T) {
 	out, _ := rcv.m.Save(ctx, imp.ID, t.TempDir())
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, data) {
 		t.Fatal("saved file differs")
+	}
+}
+
+// TestOfferRebuilt: the offer rebuilt from an outgoing file's row is the
+// one its message first carried, thumbnail included; an incoming file or
+// an unknown id has none.
+func TestOfferRebuilt(t *testing.T) {
+	ctx := context.Background()
+	snd, rcv := newSide(t, "alice", Options{}), newSide(t, "bob", Options{})
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	p := filepath.Join(t.TempDir(), "small image.png")
+	f, _ := os.Create(p)
+	png.Encode(f, img)
+	f.Close()
+	imp := snd.send(p)
+	if len(imp.Thumb) == 0 {
+		t.Fatal("no thumbnail: the test could not see one lost")
+	}
+	got, err := snd.m.Offer(ctx, imp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, imp.Offer()) {
+		t.Fatalf("rebuilt offer\n%+v\nwant\n%+v", got, imp.Offer())
+	}
+	rcv.receive(imp.Offer(), Policy{})
+	if _, err := rcv.m.Offer(ctx, imp.ID); !errors.Is(err, ErrState) {
+		t.Errorf("offer of an incoming file: %v", err)
+	}
+	if _, err := snd.m.Offer(ctx, wire.NewID()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("offer of an unknown file: %v", err)
+	}
+}
+
+// TestForget: a transfer whose row went with its message stops at once on
+// both sides — nothing more is served or stored, Live says so — and
+// Forget removes the chunk files, also those of ended transfers it no
+// longer tracks.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	snd, rcv := newSide(t, "alice", Options{}), newSide(t, "bob", Options{})
+	path, _ := randomFile(t, t.TempDir(), "f.bin", 40*wire.ChunkSize)
+	imp := snd.send(path)
+	rcv.receive(imp.Offer(), Policy{})
+	if _, err := rcv.m.Accept(ctx, imp.ID, Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pipe(t, snd, rcv, "l", 10); n != 10 {
+		t.Fatalf("moved %d chunks", n)
+	}
+	for _, s := range []*side{snd, rcv} {
+		if _, live := s.m.Live(imp.ID); !live {
+			t.Fatal("not live before Forget")
+		}
+		r, err := s.db.File(ctx, storage.MessageID(imp.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := filepath.Join(s.db.FilesDir(), r.Local)
+		if _, err := os.Stat(local); err != nil {
+			t.Fatal(err)
+		}
+		err = s.db.Update(ctx, func(tx *storage.Tx) error {
+			_, err := tx.DeleteMessageFile(r.MessageSeq)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.m.Forget([]wire.ID{imp.ID}, nil)
+		if _, live := s.m.Live(imp.ID); live {
+			t.Error("live after Forget")
+		}
+		if _, err := os.Stat(local); !os.IsNotExist(err) {
+			t.Errorf("chunk file after Forget: %v", err)
+		}
+		if _, err := s.m.Get(ctx, imp.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("get after Forget: %v", err)
+		}
+	}
+	// The receiver's request finds nothing to serve; the sender's chunk
+	// finds nothing to store.
+	if r := snd.m.OnRequest(snd.contact, "l", &wire.FileRequest{File: imp.ID, Ranges: []wire.Range{{First: 10, Count: 5}}}); r == nil || *r != wire.EndUnavailable {
+		t.Errorf("request after Forget: %v", r)
+	}
+	if ch, ok := snd.m.NextChunk(snd.contact, "l", make([]byte, wire.MaxChunkData)); ok {
+		t.Errorf("chunk %d served after Forget", ch.Index)
+	}
+	if rcv.m.Active(rcv.contact) || snd.m.Active(snd.contact) {
+		t.Error("a contact still has an active transfer")
+	}
+
+	// An ended transfer the manager no longer tracks: its chunk file by name.
+	other, _ := randomFile(t, t.TempDir(), "g.bin", 10)
+	imp2 := snd.send(other)
+	if _, _, err := snd.m.Finish(ctx, imp2.ID, Completed, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	p2 := filepath.Join(snd.db.FilesDir(), imp2.Local)
+	if _, err := os.Stat(p2); err != nil {
+		t.Fatal(err)
+	}
+	snd.m.Forget(nil, []string{imp2.Local, "../escape"})
+	if _, err := os.Stat(p2); !os.IsNotExist(err) {
+		t.Errorf("completed chunk file after Forget: %v", err)
 	}
 }

@@ -741,3 +741,48 @@ func (m *Manager) GC(ctx context.Context) error {
 
 func (m *Manager) buf() *[]byte  { return m.pool.Get().(*[]byte) }
 func (m *Manager) put(b *[]byte) { m.pool.Put(b) }
+
+// Live returns the transfer with id if it is live: not ended, nor ending.
+func (m *Manager) Live(id wire.ID) (Transfer, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.active[id]
+	if t == nil || t.ending {
+		return Transfer{}, false
+	}
+	return t.snapshotLocked(), true
+}
+
+// Forget drops the transfers of files whose rows were deleted with their
+// messages (erased, deleted for everyone, disappeared): a live one stops
+// at once (nothing more is served, asked for or stored) and its chunk
+// file is removed, as is every chunk file named in locals (FileRow.Local).
+// Call it once the transaction that deleted the rows has committed.
+func (m *Manager) Forget(ids []wire.ID, locals []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, id := range ids {
+		t := m.active[id]
+		if t == nil {
+			continue
+		}
+		// A Finish under way fails to store (the row is gone); a chunk
+		// being read or written fails on the closed file and, ending, is
+		// not reported.
+		t.ending = true
+		t.queue, t.queued = nil, 0
+		delete(m.active, id)
+		if t.retryTimer != nil {
+			t.retryTimer.Stop()
+		}
+		if t.f != nil {
+			t.f.Close()
+		}
+		locals = append(locals, t.local)
+	}
+	for _, l := range locals {
+		if l != "" && filepath.Base(l) == l {
+			os.Remove(filepath.Join(m.dir, l))
+		}
+	}
+}

@@ -192,6 +192,34 @@ func (imp *Imported) Offer() *wire.FileOffer {
 		SHA256: imp.SHA256, Key: imp.Key, Thumbnail: imp.Thumb}
 }
 
+// Offer rebuilds the offer of an outgoing file from its sealed row, as
+// the message carrying it first had it (name, size, media type, hash, key,
+// thumbnail), so the node can encrypt that message again under a new
+// session. ErrNotFound if there is no such file; ErrState for an incoming
+// one.
+func (m *Manager) Offer(ctx context.Context, id wire.ID) (*wire.FileOffer, error) {
+	r, err := m.db.File(ctx, storage.MessageID(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("files: offer %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Direction != storage.Outgoing {
+		return nil, fmt.Errorf("files: offer %s: %w (a file we received)", id, ErrState)
+	}
+	in, err := parseInfo(r.Info)
+	if err != nil {
+		return nil, err
+	}
+	thumb, err := m.db.FileThumb(ctx, storage.MessageID(id))
+	if err != nil {
+		return nil, err
+	}
+	return &wire.FileOffer{ID: id, Name: in.Name, Size: uint64(r.Size), MediaType: in.MediaType,
+		SHA256: in.SHA256, Key: in.Key, Thumbnail: thumb}, nil
+}
+
 // InsertOutgoing stores imp as an outgoing transfer (state offered) of the
 // message seq, inside the transaction that stores the message. After the
 // commit, call Activate.

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chive-im/chive/contacts"
+	"github.com/chive-im/chive/files"
 	"github.com/chive-im/chive/internal/safetext"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
@@ -110,35 +111,43 @@ func (n *Node) accepted(ctx context.Context, ref, what string) (contacts.Contact
 // with the session that is c's (loadSession). The peer's mu must be held
 // (a ratchet step).
 func (n *Node) encryptLocked(ctx context.Context, c contacts.Contact, content wire.Content, now time.Time) (wire.ID, []byte, []byte, error) {
+	mid := wire.NewID()
+	sess, frame, err := n.encryptAsLocked(ctx, c, mid, content, now)
+	return mid, sess, frame, err
+}
+
+// encryptAsLocked is encryptLocked under the message id mid (a file
+// offer's message has its file's id), returning the session after it and
+// the frame.
+func (n *Node) encryptAsLocked(ctx context.Context, c contacts.Contact, mid wire.ID, content wire.Content, now time.Time) ([]byte, []byte, error) {
 	pub, err := c.Address.PublicKey()
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	st, err := n.loadSession(ctx, c, pub)
 	if errors.Is(err, storage.ErrNotFound) {
-		return wire.ID{}, nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
+		return nil, nil, fmt.Errorf("%w: a new session was asked for; they have not answered yet", ErrNotAccepted)
 	}
 	if err != nil {
-		return wire.ID{}, nil, nil, fmt.Errorf("session: %w", err)
+		return nil, nil, fmt.Errorf("session: %w", err)
 	}
 	pt, err := wire.MarshalContent(content)
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
-	mid := wire.NewID()
 	next, ct, err := st.Encrypt(pt, mid[:], now)
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	nextBytes, err := next.MarshalBinary()
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
 	frame, err := wire.Marshal(&wire.Message{ID: mid, Ciphertext: ct})
 	if err != nil {
-		return wire.ID{}, nil, nil, err
+		return nil, nil, err
 	}
-	return mid, nextBytes, frame, nil
+	return nextBytes, frame, nil
 }
 
 // chat is an outgoing chat message (or a timer change) and what it carries.
@@ -896,10 +905,22 @@ func applyConvo(m *Message, cv storage.Convo) {
 }
 
 // chatContent is what our message m carried, to encrypt it again under a
-// new session (session.go): its text, what it answers, its timer, or the
-// timer change it is.
+// new session (session.go): its text, what it answers, its timer, its
+// file's offer (rebuilt from the file's row), or the timer change it is.
 func (n *Node) chatContent(ctx context.Context, m storage.Message) (wire.Content, error) {
 	content := wire.Content{Text: m.Body, Time: m.Created.UnixMilli()}
+	if files.IsFileMeta(m.Meta) {
+		o, err := n.fl.m.Offer(ctx, wire.ID(m.ID))
+		switch {
+		case errors.Is(err, files.ErrNotFound):
+			// No row (it cannot be: it goes with the message): the caption alone.
+			n.log.Warn("re-encrypting a file message whose file is gone; sending its caption alone", "id", m.ID.String()[:8])
+		case err != nil:
+			return content, err
+		default:
+			content.File = o
+		}
+	}
 	cs, err := n.db.Convos(ctx, []int64{m.Seq})
 	if err != nil {
 		return content, err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/chive-im/chive/contacts"
 	"github.com/chive-im/chive/files"
-	"github.com/chive-im/chive/ratchet"
 	"github.com/chive-im/chive/storage"
 	"github.com/chive-im/chive/wire"
 )
@@ -86,37 +85,31 @@ func (n *Node) SendFile(ctx context.Context, ref, path, caption string) (Message
 		return Message{}, fmt.Errorf("node: send file to %s: %w", c.Display(), err)
 	}
 	n.startDelivery(p, c.ID)
-	am := n.apiMessage(m, c)
+	n.wakeVanish()
+	am := n.fullMessage(m, c) // with its timer
 	n.events.publish(MessageEvent{Message: am})
 	n.events.publish(FileStateEvent{Transfer: apiTransfer(t, c)})
+	n.indexMessage(am, c.ID) // its caption, as a chat message's text
 	return am, nil
 }
 
-// queueFileLocked is queueMessageLocked for a message carrying a file: the
-// transfer is stored in the same transaction. p.mu must be held.
+// queueFileLocked is queueChatLocked for a message carrying a file: the
+// transfer is stored in the same transaction, and the message carries the
+// conversation's timer (disappearing at once on our side; its file goes
+// with it, eraseFiles). p.mu must be held.
 func (n *Node) queueFileLocked(ctx context.Context, c contacts.Contact, caption string, imp *files.Imported) (storage.Message, storage.OutboxItem, error) {
-	sess, err := n.db.Session(ctx, c.ID)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, fmt.Errorf("session: %w", err)
-	}
-	st, err := ratchet.UnmarshalState(sess)
+	now := msNow()
+	content := wire.Content{Text: caption, Time: now.UnixMilli(), File: imp.Offer()}
+	timer, err := n.db.ConversationTimer(ctx, c.ID)
 	if err != nil {
 		return storage.Message{}, storage.OutboxItem{}, err
 	}
-	now := time.Now()
-	pt, err := wire.MarshalContent(wire.Content{Text: caption, Time: now.UnixMilli(), File: imp.Offer()})
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
+	var f storage.ConvoFields
+	if timer > 0 {
+		content.Disappear = uint32(timer / time.Second)
+		f.Timer, f.Vanish = timer, now.Add(timer)
 	}
-	next, ct, err := st.Encrypt(pt, imp.ID[:], now)
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	nextBytes, err := next.MarshalBinary()
-	if err != nil {
-		return storage.Message{}, storage.OutboxItem{}, err
-	}
-	frame, err := wire.Marshal(&wire.Message{ID: imp.ID, Ciphertext: ct})
+	sess, frame, err := n.encryptAsLocked(ctx, c, imp.ID, content, now)
 	if err != nil {
 		return storage.Message{}, storage.OutboxItem{}, err
 	}
@@ -125,10 +118,15 @@ func (n *Node) queueFileLocked(ctx context.Context, c contacts.Contact, caption 
 		var err error
 		m, err = tx.QueueMessage(storage.OutgoingMessage{
 			ContactID: c.ID, ID: storage.MessageID(imp.ID), Body: caption, Meta: files.MetaFile,
-			Created: now, Session: nextBytes, Frame: frame,
+			Created: now, Session: sess, Frame: frame,
 		})
 		if err != nil {
 			return err
+		}
+		if f.Timer != 0 {
+			if err := tx.SetConvo(m, f); err != nil {
+				return err
+			}
 		}
 		return n.fl.m.InsertOutgoing(tx, c.ID, m.Seq, imp)
 	})

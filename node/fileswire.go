@@ -46,8 +46,82 @@ func (n *Node) openFiles(ctx context.Context) error {
 	}
 	fn.m = m
 	n.fl = fn
+	n.eraseHooks = append(n.eraseHooks, n.eraseFiles)
 	n.spawn(n.fileEventLoop)
 	return nil
+}
+
+// eraseFiles is the erase hook of files (convo.go's runEraseHooks): the
+// file a message carried goes with it, whether the message was deleted
+// for everyone, for us, or disappeared. In tx its row goes (with the
+// message's row, or here for a tombstone, which keeps its row) and so its
+// key; a transfer still running is ended on the peer's side too, by a
+// FileEnd "cancelled" queued in tx. After the commit the transfer stops
+// and its chunk file is removed.
+func (n *Node) eraseFiles(tx *storage.Tx, gone []storage.Erased) error {
+	var ids []wire.ID
+	var locals []string
+	var ends []storage.OutboxItem
+	for _, e := range gone {
+		local := e.File
+		if local == "" {
+			var err error
+			if local, err = tx.DeleteMessageFile(e.Seq); err != nil {
+				return err
+			}
+			if local == "" {
+				continue // no file
+			}
+		}
+		id := wire.ID(e.ID)
+		ids, locals = append(ids, id), append(locals, local)
+		t, live := n.fl.m.Live(id)
+		// As endFile: an offer of ours not asked for yet may have reached
+		// an older chive, which ends links on file frames.
+		if !live || t.ContactID != e.ContactID || (t.Direction == storage.Outgoing && t.State == files.Offered) {
+			continue
+		}
+		c, err := tx.Contact(e.ContactID)
+		if err != nil {
+			return err
+		}
+		if c.Removed || c.State != storage.StateAccepted {
+			continue
+		}
+		it, err := queueFileEnd(tx, e.ContactID, id, wire.EndCancelled)
+		if err != nil {
+			return err
+		}
+		ends = append(ends, it)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	tx.AfterCommit(func() {
+		n.fl.m.Forget(ids, locals)
+		if len(ends) > 0 {
+			// The caller may hold the peer's mu: its writer gets the
+			// FileEnds from a goroutine.
+			n.spawn(func() { n.sendQueued(ends) })
+		}
+	})
+	return nil
+}
+
+// sendQueued hands outbox items stored by a transaction that has committed
+// to their peers' writers and starts delivery.
+func (n *Node) sendQueued(items []storage.OutboxItem) {
+	for _, it := range items {
+		c, err := n.book.LookupID(n.ctx, it.ContactID)
+		if err != nil {
+			continue
+		}
+		p := n.peer(c.Address)
+		p.mu.Lock()
+		p.enqueueLocked(it)
+		p.mu.Unlock()
+		n.startDelivery(p, c.ID)
+	}
 }
 
 // queueEvent takes the manager's events (called under its lock): queued

@@ -395,6 +395,10 @@ type Erased struct {
 	ContactID int64
 	Direction Direction
 	ID        MessageID
+	// File is the chunk file (FileRow.Local) of the file the message
+	// carried, whose row went with it; "" if none. Erase and EraseVanished
+	// set it: the caller removes the chunk file after the commit.
+	File string
 }
 
 // Erase deletes message t entirely ("delete for me"): the row, its edits,
@@ -404,10 +408,16 @@ func (tx *Tx) Erase(t Target) (Erased, error) {
 	if err != nil {
 		return Erased{}, fmt.Errorf("storage: erase: %w", err)
 	}
+	// Its file row goes with it (ON DELETE CASCADE); its chunk file is the caller's.
+	var local sql.NullString
+	err = tx.tx.QueryRowContext(tx.ctx, `SELECT local FROM files WHERE message_seq = ?`, r.seq).Scan(&local)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Erased{}, fmt.Errorf("storage: erase: %w", err)
+	}
 	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM messages WHERE seq = ?`, r.seq); err != nil {
 		return Erased{}, fmt.Errorf("storage: erase: %w", err)
 	}
-	return Erased{Seq: r.seq, ContactID: t.ContactID, Direction: t.Direction, ID: t.ID}, nil
+	return Erased{Seq: r.seq, ContactID: t.ContactID, Direction: t.Direction, ID: t.ID, File: local.String}, nil
 }
 
 // SetReaction sets author's reaction to message t to emoji ("" removes
@@ -549,6 +559,27 @@ func (db *DB) NextVanish(ctx context.Context) (at time.Time, ok bool, err error)
 // EraseVanished deletes every message due by now (with its edits,
 // reactions and outbox item) and returns them. Call Scrub after.
 func (tx *Tx) EraseVanished(now time.Time) ([]Erased, error) {
+	// Their file rows go with them (ON DELETE CASCADE); the chunk files are the caller's.
+	locals := map[int64]string{}
+	frows, err := tx.tx.QueryContext(tx.ctx, `SELECT f.message_seq, f.local FROM files f JOIN messages m ON m.seq = f.message_seq
+		WHERE m.vanish IS NOT NULL AND m.vanish <= ?`, ns(now))
+	if err != nil {
+		return nil, fmt.Errorf("storage: erase vanished: %w", err)
+	}
+	for frows.Next() {
+		var seq int64
+		var local string
+		if err := frows.Scan(&seq, &local); err != nil {
+			frows.Close()
+			return nil, fmt.Errorf("storage: erase vanished: %w", err)
+		}
+		locals[seq] = local
+	}
+	err = frows.Err()
+	frows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("storage: erase vanished: %w", err)
+	}
 	rows, err := tx.tx.QueryContext(tx.ctx, `DELETE FROM messages WHERE vanish IS NOT NULL AND vanish <= ? RETURNING seq, contact_id, direction, id`, ns(now))
 	if err != nil {
 		return nil, fmt.Errorf("storage: erase vanished: %w", err)
@@ -562,6 +593,7 @@ func (tx *Tx) EraseVanished(now time.Time) ([]Erased, error) {
 			return nil, fmt.Errorf("storage: erase vanished: %w", err)
 		}
 		copy(e.ID[:], id)
+		e.File = locals[e.Seq]
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -280,3 +280,19 @@ func (tx *Tx) SetFileInfo(id MessageID, info []byte, at time.Time) error {
 	}
 	return nil
 }
+
+// DeleteMessageFile deletes the file row of message seq (a message
+// deleted for everyone keeps its row as a tombstone, not its file) and
+// returns the name of its chunk file for the caller to remove after the
+// commit; "" when the message carried no file.
+func (tx *Tx) DeleteMessageFile(seq int64) (string, error) {
+	var local string
+	err := tx.tx.QueryRowContext(tx.ctx, `DELETE FROM files WHERE message_seq = ? RETURNING local`, seq).Scan(&local)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: delete file: %w", err)
+	}
+	return local, nil
+}

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,5 +98,86 @@ func TestFiles(t *testing.T) {
 	}
 	if locals, err := db.FileLocals(ctx); err != nil || len(locals) != 0 {
 		t.Fatalf("locals after deletes: %v %v", locals, err)
+	}
+}
+
+// TestFilesGoWithMessages: erasing a message (for us, or its timer ran
+// out) deletes its file row and names the chunk file for the caller to
+// remove; a tombstone keeps its row, DeleteMessageFile deletes its file's;
+// AfterCommit runs after a commit only.
+func TestFilesGoWithMessages(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	bob := addContact(t, db, "bobaddress", "bob", StateAccepted)
+	now := time.Now()
+	withFile := func(local string) Message {
+		m := queueText(t, db, bob.ID, "caption", now)
+		updateTx(t, db, func(tx *Tx) error {
+			return tx.InsertFile(FileRow{ID: m.ID, ContactID: bob.ID, Direction: Outgoing, MessageSeq: m.Seq, Local: local, Size: 1, State: "completed", Info: []byte("i"), Thumb: []byte("th")})
+		})
+		return m
+	}
+	erased, vanishing, tomb := withFile("l-erased"), withFile("l-vanish"), withFile("l-tomb")
+	plain := queueText(t, db, bob.ID, "no file", now)
+	plainVanishing := queueText(t, db, bob.ID, "no file either", now)
+	for _, m := range []Message{vanishing, plainVanishing} {
+		updateTx(t, db, func(tx *Tx) error { return tx.SetConvo(m, ConvoFields{Timer: time.Second, Vanish: now}) })
+	}
+
+	// A rollback runs nothing; a commit runs what was registered, in order.
+	var ran []string
+	boom := errors.New("boom")
+	err := db.Update(ctx, func(tx *Tx) error {
+		tx.AfterCommit(func() { ran = append(ran, "rolled back") })
+		return boom
+	})
+	if !errors.Is(err, boom) || len(ran) != 0 {
+		t.Fatalf("rollback: %v, ran %v", err, ran)
+	}
+
+	updateTx(t, db, func(tx *Tx) error {
+		tx.AfterCommit(func() { ran = append(ran, "1") })
+		e, err := tx.Erase(Target{ContactID: bob.ID, Direction: Outgoing, ID: erased.ID})
+		if err != nil || e.File != "l-erased" {
+			t.Errorf("erase: %+v %v", e, err)
+		}
+		e, err = tx.Erase(Target{ContactID: bob.ID, Direction: Outgoing, ID: plain.ID})
+		if err != nil || e.File != "" {
+			t.Errorf("erase without file: %+v %v", e, err)
+		}
+		gone, err := tx.EraseVanished(now.Add(time.Second))
+		if err != nil || len(gone) != 2 {
+			t.Fatalf("vanished: %+v %v", gone, err)
+		}
+		for _, e := range gone {
+			if want := map[MessageID]string{vanishing.ID: "l-vanish", plainVanishing.ID: ""}[e.ID]; e.File != want {
+				t.Errorf("vanished %+v: file %q, want %q", e, e.File, want)
+			}
+		}
+		if ok, err := tx.DeleteForEveryone(Target{ContactID: bob.ID, Direction: Outgoing, ID: tomb.ID}, now); err != nil || !ok {
+			t.Fatalf("delete for everyone: %v %v", ok, err)
+		}
+		if l, err := tx.DeleteMessageFile(tomb.Seq); err != nil || l != "l-tomb" {
+			t.Errorf("delete the tombstone's file: %q %v", l, err)
+		}
+		if l, err := tx.DeleteMessageFile(tomb.Seq); err != nil || l != "" {
+			t.Errorf("again: %q %v", l, err)
+		}
+		tx.AfterCommit(func() { ran = append(ran, "2") })
+		if len(ran) != 0 {
+			t.Error("ran before the commit")
+		}
+		return nil
+	})
+	if strings.Join(ran, ",") != "1,2" {
+		t.Errorf("after commit ran %v", ran)
+	}
+	for _, m := range []Message{erased, vanishing, tomb} {
+		if _, err := db.File(ctx, m.ID); !errors.Is(err, ErrNotFound) {
+			t.Errorf("file of %s: %v", m.ID, err)
+		}
+	}
+	if locals, _ := db.FileLocals(ctx); len(locals) != 0 {
+		t.Errorf("file rows left: %v", locals)
 	}
 }

@@ -18,10 +18,17 @@ type querier interface {
 // Its methods use the context given to Update. Do not keep it after the
 // function returns.
 type Tx struct {
-	ctx context.Context
-	db  *DB
-	tx  *sql.Tx
+	ctx   context.Context
+	db    *DB
+	tx    *sql.Tx
+	after []func()
 }
+
+// AfterCommit registers f to run once the transaction has committed, in
+// the order registered, before Update returns; not at all if it rolls
+// back. It is for work outside the database that must follow what the
+// transaction did (removing a file whose row it deleted).
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
 // TxFunc is work to run inside a transaction.
 type TxFunc func(tx *Tx) error
@@ -37,11 +44,15 @@ func (db *DB) Update(ctx context.Context, fn TxFunc) error {
 		return fmt.Errorf("storage: begin: %w", err)
 	}
 	defer stx.Rollback()
-	if err := fn(&Tx{ctx: ctx, db: db, tx: stx}); err != nil {
+	tx := &Tx{ctx: ctx, db: db, tx: stx}
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := stx.Commit(); err != nil {
 		return fmt.Errorf("storage: commit: %w", err)
+	}
+	for _, f := range tx.after {
+		f()
 	}
 	return nil
 }
