@@ -8,7 +8,11 @@ import (
 	"image"
 	"image/png"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -483,5 +487,82 @@ func TestFlowKitty(t *testing.T) {
 				t.Error("sent more than once")
 			}
 		})
+	}
+}
+
+// TestKittyThroughTmux passes a transmission of several chunks through a
+// real tmux with allow-passthrough on, to a client in a pseudo-terminal
+// (script(1)): what reaches the terminal outside is the unwrapped
+// transmission's commands, byte for byte.
+func TestKittyThroughTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs tmux")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("script(1) options are util-linux's")
+	}
+	for _, tool := range []string{"tmux", "script"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s", tool)
+		}
+	}
+	dir := t.TempDir()
+	data := make([]byte, 10_000)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	seqFile, outFile := filepath.Join(dir, "seq"), filepath.Join(dir, "out")
+	if err := os.WriteFile(seqFile, []byte(kittyTransmit(kittyID(0), data, 24, 8, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := fmt.Sprintf("chive-kitty-%d", os.Getpid())
+	tmux := func(args ...string) *exec.Cmd {
+		return exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...)
+	}
+	t.Cleanup(func() {
+		tmux("kill-server").Run()
+		// and the socket file it leaves behind
+		dir := os.Getenv("TMUX_TMPDIR")
+		if dir == "" {
+			dir = "/tmp"
+		}
+		os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), sock))
+	})
+	// The pane waits for the client, writes the transmission, and ends,
+	// which ends the client and script.
+	pane := fmt.Sprintf("while [ -z \"$(tmux -L %s list-clients)\" ]; do sleep 0.1; done; cat %s; sleep 1", sock, seqFile)
+	if out, err := tmux("new-session", "-d", "-x", "80", "-y", "10", pane, ";", "set", "-g", "allow-passthrough", "on").CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v %s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := exec.CommandContext(ctx, "script", "-q", "-c", "tmux -L "+sock+" attach", outFile)
+	client.Env = append(os.Environ(), "TERM=xterm-256color")
+	if out, err := client.CombinedOutput(); err != nil {
+		t.Fatalf("script: %v %s", err, out)
+	}
+	got, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kittyTransmit(kittyID(0), data, 24, 8, false)
+	// tmux writes each passthrough on its own, with its own sequences
+	// between them: the graphics commands must come whole and in order.
+	var cmds []string
+	for rest := string(got); ; {
+		i := strings.Index(rest, "\x1b_G")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(rest[i:], "\x1b\\")
+		if j < 0 {
+			t.Fatal("a graphics command cut short")
+		}
+		cmds = append(cmds, rest[i:i+j+2])
+		rest = rest[i+j+2:]
+	}
+	if strings.Join(cmds, "") != want {
+		t.Errorf("the terminal outside got %d graphics commands (%d bytes), not the %d sent", len(cmds), len(strings.Join(cmds, "")), strings.Count(want, "\x1b_G"))
 	}
 }
