@@ -436,6 +436,8 @@ func TestFlowKitty(t *testing.T) {
 			}
 			cell := fmt.Sprintf("\x1b[38;5;16m\U0010EEEE%c%c%c", firstDiacritics[0], firstDiacritics[0], firstDiacritics[1])
 			teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+				// b is all the output so far
+				out.Reset()
 				out.Write(b)
 				return bytes.Contains(out.Bytes(), []byte(first)) && bytes.Contains(out.Bytes(), []byte(cell))
 			}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
