@@ -150,7 +150,7 @@ func (c *chatModel) update(msg tea.Msg) tea.Cmd {
 	case attachedMsg:
 		return c.attached(msg)
 	case thumbMsg:
-		c.gotThumb(msg)
+		return c.gotThumb(msg)
 	case torStallMsg:
 		c.bar.stallTimer(msg.n)
 	case flashTickMsg:

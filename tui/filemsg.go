@@ -31,6 +31,9 @@ type fileLook struct {
 	thumbs map[string]image.Image // decoded previews, by id
 	colour bool                   // the terminal shows colours: previews need them
 	hint   string                 // the key of the files dialog, for hints
+	// kitty holds the image ids of previews sent by the kitty graphics
+	// protocol, by file id (nil when previews are half blocks).
+	kitty map[string]uint32
 }
 
 // signature changes whenever a file message would be drawn differently,
@@ -38,7 +41,7 @@ type fileLook struct {
 func (l fileLook) signature(m *node.Message) string {
 	f := m.File
 	thumb := l.thumbs[f.ID] != nil
-	return fmt.Sprintf("%s|%d|%d|%s|%s|%.0f|%v|%v", f.State, f.Bytes, f.Size, f.Error, f.MediaType, l.rate[f.ID], thumb, l.colour)
+	return fmt.Sprintf("%s|%d|%d|%s|%s|%.0f|%v|%v|%d", f.State, f.Bytes, f.Size, f.Error, f.MediaType, l.rate[f.ID], thumb, l.colour, l.kitty[f.ID])
 }
 
 // previewable says whether a file's thumbnail may be shown: the sender
@@ -76,7 +79,7 @@ func renderFile(m *node.Message, bodyW int, lastRead bool, stamp string, st *Sty
 	lines = append(lines, "  "+head)
 
 	if img := l.thumbs[f.ID]; img != nil && l.colour && previewable(f) {
-		for _, p := range halfBlocks(img, min(previewCols, bodyW-2), previewRows) {
+		for _, p := range imagePreview(img, l.kitty[f.ID], min(previewCols, bodyW-2)) {
 			lines = append(lines, "  "+p)
 		}
 	}
@@ -196,6 +199,18 @@ func eta(d time.Duration) string {
 		return fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return "days"
+}
+
+// imagePreview draws a file's image in at most cols columns: as the kitty
+// placement sent as image id, if there is one and it fits (it was sent
+// for the full preview's cells), else in half blocks.
+func imagePreview(img image.Image, id uint32, cols int) []string {
+	if id != 0 {
+		if w, h := previewSize(img.Bounds(), previewCols, previewRows); w <= cols {
+			return kittyPlaceholders(id, w, h)
+		}
+	}
+	return halfBlocks(img, cols, previewRows)
 }
 
 // halfBlocks draws img in at most cols×rows cells: each cell is an upper

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,11 @@ type fileState struct {
 	// id; nil while loading or when there is none.
 	thumbs   map[string]image.Image
 	thumbsOf string
+	// kitty holds the image ids of previews sent to the terminal by the
+	// kitty graphics protocol, by file id; the terminal keeps them, so
+	// each is sent once. kittyNext numbers the next (kittyID).
+	kitty     map[string]uint32
+	kittyNext int
 	// paths of files attached here, to offer one again after it failed.
 	paths   map[string]string
 	lastDir string // where the last file attached came from
@@ -46,7 +52,7 @@ type drawnMark struct {
 
 func newFileState() fileState {
 	return fileState{rate: map[string]float64{}, drawn: map[string]drawnMark{}, early: map[string]node.File{},
-		thumbs: map[string]image.Image{}, paths: map[string]string{}}
+		thumbs: map[string]image.Image{}, kitty: map[string]uint32{}, paths: map[string]string{}}
 }
 
 // redrawEvery bounds progress redraws: a file's bar is drawn again when
@@ -58,7 +64,17 @@ const maxEarly = 256
 
 // fileLook is what the layout needs to draw file messages.
 func (c *chatModel) fileLook() fileLook {
-	return fileLook{rate: c.files.rate, thumbs: c.files.thumbs, colour: c.colour, hint: firstKey(c.keys.Files)}
+	l := fileLook{rate: c.files.rate, thumbs: c.files.thumbs, colour: c.colour, hint: firstKey(c.keys.Files)}
+	if c.kittyImages() {
+		l.kitty = c.files.kitty
+	}
+	return l
+}
+
+// kittyImages says whether previews go by the kitty graphics protocol:
+// chosen (detectImages), and with the colours its image ids are written in.
+func (c *chatModel) kittyImages() bool {
+	return c.images == imagesKitty && c.colour && c.colours256
 }
 
 // fileProgress takes a FileProgressEvent: the bar moves, redrawn when its
@@ -123,10 +139,12 @@ func (c *chatModel) takeEarly(m *node.Message) {
 	}
 }
 
-// thumbMsg is a decoded preview, or why there is none.
+// thumbMsg is a decoded preview, or why there is none; png is the
+// preview to send to the terminal, for the kitty graphics protocol.
 type thumbMsg struct {
 	address, id string
 	img         image.Image
+	png         []byte
 	err         error
 }
 
@@ -136,12 +154,18 @@ var thumbLimits = media.Limits{MaxSide: 2048, MaxPixels: 2048 * 2048}
 
 const thumbKeep = 2 * previewCols
 
+// kittySide bounds the side of a preview sent to the terminal: the
+// terminal scales it to the preview's cells in its own pixels, so it
+// gets what the sender made (at most 320 pixels).
+const kittySide = 320
+
 // loadThumbs asks for the previews of the open conversation's images not
 // loaded yet.
 func (c *chatModel) loadThumbs() tea.Cmd {
-	if !c.colour {
+	if !c.colour || c.images == imagesOff {
 		return nil
 	}
+	kitty := c.kittyImages()
 	if c.files.thumbsOf != c.conv.address {
 		clear(c.files.thumbs)
 		c.files.thumbsOf = c.conv.address
@@ -157,6 +181,7 @@ func (c *chatModel) loadThumbs() tea.Cmd {
 		}
 		c.files.thumbs[f.ID] = nil
 		api, addr, id := c.api, c.conv.address, f.ID
+		send := kitty && c.files.kitty[id] == 0
 		cmds = append(cmds, call(c.ctx, func(ctx context.Context) tea.Msg {
 			t, err := api.Thumbnail(ctx, id)
 			if err != nil || t.Data == nil {
@@ -166,17 +191,35 @@ func (c *chatModel) loadThumbs() tea.Cmd {
 			if err != nil {
 				return thumbMsg{address: addr, id: id, err: err}
 			}
-			return thumbMsg{address: addr, id: id, img: media.Scale(img, thumbKeep)}
+			msg := thumbMsg{address: addr, id: id, img: media.Scale(img, thumbKeep)}
+			if send {
+				var buf bytes.Buffer
+				if err := png.Encode(&buf, media.Scale(img, kittySide)); err == nil {
+					msg.png = buf.Bytes()
+				}
+			}
+			return msg
 		}))
 	}
 	return tea.Batch(cmds...)
 }
 
-func (c *chatModel) gotThumb(msg thumbMsg) {
+// gotThumb takes a decoded preview; for the kitty graphics protocol it
+// returns the command that sends it to the terminal.
+func (c *chatModel) gotThumb(msg thumbMsg) tea.Cmd {
 	if msg.address != c.files.thumbsOf || msg.img == nil {
-		return // another conversation's, or none: the message shows without
+		return nil // another conversation's, or none: the message shows without
 	}
 	c.files.thumbs[msg.id] = msg.img
+	var send tea.Cmd
+	if msg.png != nil && c.kittyImages() && c.files.kitty[msg.id] == 0 {
+		// The placement takes the cells the half blocks would.
+		id := kittyID(c.files.kittyNext)
+		c.files.kittyNext++
+		c.files.kitty[msg.id] = id
+		w, h := previewSize(msg.img.Bounds(), previewCols, previewRows)
+		send = tea.Raw(kittyTransmit(id, msg.png, w, h, c.term.tmux))
+	}
 	// Keep a scrolled-up view steady as the preview's lines come in.
 	before := len(c.conv.lines)
 	c.dirty = true
@@ -185,6 +228,7 @@ func (c *chatModel) gotThumb(msg thumbMsg) {
 		c.conv.scroll += len(c.conv.lines) - before
 		c.conv.clamp(c.convHeight())
 	}
+	return send
 }
 
 // attach opens the attach dialog for the open conversation.

@@ -406,7 +406,7 @@ func TestFlowAttachViaPicker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	// In true colour: previews need colours.
-	tm := teatest.NewTestModel(t, New(ctx, Options{API: f, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true}),
+	tm := teatest.NewTestModel(t, New(ctx, Options{API: f, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true, Getenv: noEnv}),
 		teatest.WithInitialTermSize(100, 30), teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.TrueColor)))
 	waitOut(t, tm, "Carol wants to chat with you")
 	tm.Send(press("down")) // Bob

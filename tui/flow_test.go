@@ -26,6 +26,9 @@ func waitOut(t *testing.T, tm *teatest.TestModel, want string) {
 func newFlow(t *testing.T, opts Options) *teatest.TestModel {
 	dark := true
 	opts.Now, opts.Location, opts.Dark, opts.NoBell = fixedNow, time.UTC, &dark, true
+	if opts.Getenv == nil {
+		opts.Getenv = noEnv
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return teatest.NewTestModel(t, New(ctx, opts),

@@ -53,12 +53,16 @@ func world(t testing.TB) *nodetest.Fake {
 // testModel builds an attached (daemon-style) root model on api at w×h.
 func testModel(t testing.TB, api node.API, w, h int) *Model {
 	dark := true
-	m := New(context.Background(), Options{API: api, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true})
+	m := New(context.Background(), Options{API: api, Now: fixedNow, Location: time.UTC, Dark: &dark, NoBell: true, Getenv: noEnv})
 	m.e.noTimers = true
 	drive(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	drain(t, m, m.Init())
 	return m
 }
+
+// noEnv is an empty environment, so that tests draw the same in any
+// terminal (kitty's TERM would turn previews into kitty placeholders).
+func noEnv(string) string { return "" }
 
 // drive sends msg to the model and runs the commands it returns.
 func drive(t testing.TB, m tea.Model, msg tea.Msg) {

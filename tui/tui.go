@@ -67,7 +67,7 @@ type Options struct {
 	// screen shows it.
 	ConfigError error
 	// Getenv reads the environment (tmux, the terminal's name,
-	// CHIVE_OPENER); nil is os.Getenv.
+	// CHIVE_OPENER, CHIVE_IMAGES); nil is os.Getenv.
 	Getenv func(string) string
 
 	// KeyMap overrides the config's key bindings.
@@ -141,7 +141,7 @@ func New(ctx context.Context, opts Options) *Model {
 	m.styles = ThemeStyles(cfg.Theme, dark)
 	m.e = &env{keys: &m.keys, styles: &m.styles, cfg: &m.cfg, now: m.now, loc: m.loc, colour: true,
 		noBell: opts.NoBell || !cfg.Notifications.Bell, noTitle: opts.NoTitle || !cfg.Notifications.Title,
-		term: detectTerminal(getenv), getenv: getenv, configPath: opts.ConfigPath, termDark: dark}
+		term: detectTerminal(getenv), images: detectImages(getenv), colours256: true, getenv: getenv, configPath: opts.ConfigPath, termDark: dark}
 	m.e.notify = newNotifier(cfg.Notifications, m.e.term)
 	m.welcome = newWelcome(m.e)
 	m.unlock = newUnlock(m.e, opts.Dir)
@@ -168,9 +168,11 @@ type env struct {
 	now             func() time.Time
 	loc             *time.Location
 	noBell, noTitle bool
-	colour          bool // the terminal shows colours (not NO_COLOR or a dumb terminal)
-	termDark        bool // the terminal's background is dark (as it said, or assumed)
-	noTimers        bool // tests: one-shot timers are sent by the test instead
+	colour          bool      // the terminal shows colours (not NO_COLOR or a dumb terminal)
+	colours256      bool      // … at least 256 of them (kitty placeholders need them)
+	images          imageMode // how image previews are drawn (kitty.go)
+	termDark        bool      // the terminal's background is dark (as it said, or assumed)
+	noTimers        bool      // tests: one-shot timers are sent by the test instead
 }
 
 // after delivers msg once after d: the only timers the UI uses (a flash
@@ -217,6 +219,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.ColorProfileMsg:
 		m.e.colour = msg.Profile >= colorprofile.ANSI
+		m.e.colours256 = msg.Profile >= colorprofile.ANSI256
 		return m, nil
 	case tea.ModeReportMsg:
 		// The terminal answered Bubble Tea's question about grapheme
