@@ -405,7 +405,18 @@ func (n *Node) Edit(ctx context.Context, ref, id, text string) (Message, error) 
 	if err != nil {
 		return Message{}, fmt.Errorf("node: edit: %w", err)
 	}
+	// Versions are ordered by time: an edit in the millisecond of its
+	// message (or of the last edit) is stamped a millisecond later.
 	now := msNow()
+	if m, err := n.findMessage(ctx, c, id); err == nil {
+		last := m.Created
+		if cs, err := n.db.Convos(ctx, []int64{m.Seq}); err == nil && cs[m.Seq].Edited.After(last) {
+			last = cs[m.Seq].Edited
+		}
+		if !now.After(last) {
+			now = last.Truncate(time.Millisecond).Add(time.Millisecond)
+		}
+	}
 	content := wire.Content{Time: now.UnixMilli(), Edit: &wire.Edit{ID: wire.ID(t.ID), Text: text}}
 	err = n.sendOp(ctx, c, content, func(tx *storage.Tx) error {
 		_, err := tx.Edit(t, text, now)
@@ -665,7 +676,7 @@ func (n *Node) applyOp(tx *storage.Tx, c contacts.Contact, id storage.MessageID,
 	}
 	// inWindow: the author's change is within window of their message, by their clock.
 	inWindow := func(info *storage.TargetInfo, window time.Duration, what string) bool {
-		if at.After(info.Created) && at.Sub(info.Created) <= window {
+		if !at.Before(info.Created) && at.Sub(info.Created) <= window { // the same millisecond too
 			return true
 		}
 		n.log.Info("ignored a late "+what, "peer", c.Address.Short(), "after", at.Sub(info.Created).Round(time.Second))
