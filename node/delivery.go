@@ -81,6 +81,7 @@ func (n *Node) startDelivery(p *peer, contactID int64) {
 		return
 	}
 	if p.dialing {
+		p.dialAgain = true // it may be about to end, having found nothing to do
 		return
 	}
 	if n.spawnLocked(func() { n.dialLoop(p, contactID) }) {
@@ -155,9 +156,19 @@ func (n *Node) dialLoop(p *peer, contactID int64) {
 		}
 		wait := time.Until(p.nextDial)
 		want := p.reconnect > 0
+		p.dialAgain = false
 		n.mu.Unlock()
 		work := n.hasWork(contactID) || n.hasGroupWork(p)
 		if !want && !work {
+			n.mu.Lock()
+			again := p.dialAgain
+			if !again {
+				p.dialing = false // under n.mu: a later startDelivery starts a new loop
+			}
+			n.mu.Unlock()
+			if again {
+				continue // work may have come while we looked
+			}
 			return
 		}
 		if wait > 0 {

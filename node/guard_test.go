@@ -342,7 +342,9 @@ func TestPendingLinkIdle(t *testing.T) {
 	checkLeaks(t)
 	mem := memnet.New()
 	bt := fastTuning()
-	bt.strangerIdle = 300 * time.Millisecond
+	// Long enough for the test to see the link up before it idles out,
+	// under -race on a loaded machine (300 ms was not).
+	bt.strangerIdle = 1500 * time.Millisecond
 	bob := startMemTuned(t, mem, newProfile(t, "bob"), bt)
 	eve := startMem(t, mem, newProfile(t, "eve"))
 	if _, err := eve.AddContact(t.Context(), bob.Address(), "bob", "hi"); err != nil {
@@ -359,10 +361,13 @@ func TestPendingLinkIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := eve.peer(onionAddr(bob))
+	waitLink(t, eve, p, func(l *wire.Link) bool { return l == nil }) // eve saw it close too
 	eve.Node.mu.Lock()
 	p.reconnect = 1
+	p.failures, p.nextDial = 0, time.Time{} // the idled-out link counted as a failed dial
 	eve.Node.mu.Unlock()
 	eve.startDelivery(p, c.ID)
+	eve.redialNow(p)
 	waitLink(t, bob, ep, func(l *wire.Link) bool { return l != nil })
 	bob.Node.mu.Lock()
 	counted := ep.stranger

@@ -23,6 +23,7 @@ type peer struct {
 	link      *wire.Link // the one link in use, nil if none
 	stranger  bool       // link counted in n.strangers
 	dialing   bool       // a dialLoop runs
+	dialAgain bool       // startDelivery came while it ran: look for work again before it ends
 	reconnect int        // dial attempts left even without work (see announce)
 	writing   *wire.Link // link a writeLoop runs for
 	failures  int        // consecutive failed dials, for backoff

@@ -139,6 +139,14 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			only = ct.Address
 		}
 	}
+	if o.exec != "" && !o.afterSet {
+		// A bot starts with what arrives now, not with the whole history:
+		// skip the backlog. Before subscribing: what arrives in between is
+		// listed after the subscription, as backlog.
+		if o.after, err = lastSeq(ctx, api, o.contact); err != nil {
+			return err
+		}
+	}
 	var events <-chan node.Event
 	if o.follow {
 		// Subscribe before listing so nothing falls between the two.
@@ -157,13 +165,6 @@ func inbox(ctx context.Context, e *env, c *common, u *unlock, o inboxOpts) error
 			hooks.run(hctx)
 		}()
 		defer func() { stop(); <-done }()
-		if !o.afterSet {
-			// A bot starts with what arrives now, not with the whole
-			// history: skip the backlog.
-			if o.after, err = lastSeq(ctx, api, o.contact); err != nil {
-				return err
-			}
-		}
 	}
 	// Damaged messages are not printed one by one: a run of them becomes
 	// one line, "2 messages could not be read", in the text output, and

@@ -917,6 +917,9 @@ func (s *Server) subscribe(ctx context.Context, raw json.RawMessage) (any, func(
 				return
 			case ev, open := <-ch:
 				if !open {
+					if ctx.Err() != nil {
+						return // the subscription ended (EOF): answers may still be written
+					}
 					// The node closed the stream (shutting down): end the
 					// connection so the client sees it.
 					c.nc.Close()

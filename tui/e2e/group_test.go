@@ -79,7 +79,8 @@ func TestGroupOfThreeInTmux(t *testing.T) {
 		x.waitFor(n, "Alice wants to chat", 4*time.Minute)
 		cli(profiles[n], "contacts", "accept", addrs["Alice"])
 	}
-	x.waitFor("Alice", "Bob accepted", 4*time.Minute)
+	// Not the "Bob accepted" flash: it fades, and a loaded machine may
+	// capture the screen too late. The contact book says it for good.
 	deadline := time.Now().Add(4 * time.Minute)
 	for strings.Count(cli(profiles["Alice"], "contacts", "--json"), `"state":"accepted"`) != 2 {
 		if time.Now().After(deadline) {
