@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chive-im/chive/wire"
 )
 
 // Envelope is one group message as its author signed it. Members store
@@ -110,7 +112,7 @@ func ParseEnvelope(b []byte, gid ID) (Envelope, error) {
 	if e.Group != gid {
 		return Envelope{}, ErrNotGroup
 	}
-	if !verify(e.Author.Public(), append([]byte(labelEnvelope), s.Body...), s.Sig) {
+	if !wire.VerifyStrict(e.Author.Public(), append([]byte(labelEnvelope), s.Body...), s.Sig) {
 		return Envelope{}, ErrSignature
 	}
 	return e, nil

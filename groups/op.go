@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/chive-im/chive/wire"
 )
 
 // Kind is what a membership change does.
@@ -177,7 +179,7 @@ func parseOp(b []byte, gid ID, genesis bool) (*Op, error) {
 			}
 		}
 	}
-	if !verify(o.Signer.Public(), append([]byte(labelOp), s.Body...), s.Sig) {
+	if !wire.VerifyStrict(o.Signer.Public(), append([]byte(labelOp), s.Body...), s.Sig) {
 		return nil, ErrSignature
 	}
 	return o, nil

@@ -69,3 +69,7 @@ func canonicalSig(sig []byte) bool {
 func verify(pub ed25519.PublicKey, msg, sig []byte) bool {
 	return validKey(pub) && canonicalSig(sig) && ed25519.Verify(pub, msg, sig)
 }
+
+// VerifyStrict is the one strict ed25519 check for packages above wire
+// (groups): canonical key and signature, no small-order key, cofactorless.
+func VerifyStrict(pub ed25519.PublicKey, msg, sig []byte) bool { return verify(pub, msg, sig) }
