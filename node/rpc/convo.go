@@ -78,11 +78,7 @@ type (
 var convoMethods = map[string]method{
 	"reply": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[replyParams](raw)
-		for _, f := range [][2]string{{"contact", p.Contact}, {"to", p.To}, {"text", p.Text}} {
-			if e == nil {
-				e = required(f[0], f[1])
-			}
-		}
+		e = requireAll(e, "contact", p.Contact, "to", p.To, "text", p.Text)
 		if e != nil {
 			return nil, e
 		}
@@ -90,12 +86,7 @@ var convoMethods = map[string]method{
 	},
 	"react": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[reactParams](raw)
-		if e == nil {
-			e = required("contact", p.Contact)
-		}
-		if e == nil {
-			e = required("id", p.ID)
-		}
+		e = requireAll(e, "contact", p.Contact, "id", p.ID)
 		if e != nil {
 			return nil, e
 		}
@@ -103,11 +94,7 @@ var convoMethods = map[string]method{
 	},
 	"edit": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[editParams](raw)
-		for _, f := range [][2]string{{"contact", p.Contact}, {"id", p.ID}, {"text", p.Text}} {
-			if e == nil {
-				e = required(f[0], f[1])
-			}
-		}
+		e = requireAll(e, "contact", p.Contact, "id", p.ID, "text", p.Text)
 		if e != nil {
 			return nil, e
 		}
@@ -115,12 +102,7 @@ var convoMethods = map[string]method{
 	},
 	"delete": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[deleteParams](raw)
-		if e == nil {
-			e = required("contact", p.Contact)
-		}
-		if e == nil {
-			e = required("id", p.ID)
-		}
+		e = requireAll(e, "contact", p.Contact, "id", p.ID)
 		if e != nil {
 			return nil, e
 		}
@@ -128,12 +110,7 @@ var convoMethods = map[string]method{
 	},
 	"edits": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[messageParams](raw)
-		if e == nil {
-			e = required("contact", p.Contact)
-		}
-		if e == nil {
-			e = required("id", p.ID)
-		}
+		e = requireAll(e, "contact", p.Contact, "id", p.ID)
 		if e != nil {
 			return nil, e
 		}
@@ -145,9 +122,7 @@ var convoMethods = map[string]method{
 	},
 	"timer.set": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		p, e := decodeParams[timerParams](raw)
-		if e == nil {
-			e = required("contact", p.Contact)
-		}
+		e = requireAll(e, "contact", p.Contact)
 		if e == nil && p.Timer == nil {
 			e = invalidParams(`"timer" is required (seconds; 0 turns it off)`)
 		}
@@ -158,9 +133,7 @@ var convoMethods = map[string]method{
 	},
 	"search": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		q, e := decodeParams[node.SearchQuery](raw)
-		if e == nil {
-			e = required("query", q.Text)
-		}
+		e = requireAll(e, "query", q.Text)
 		if e == nil && q.Limit < 0 {
 			e = invalidParams(`"limit" must not be negative`)
 		}
@@ -175,12 +148,7 @@ var convoMethods = map[string]method{
 	},
 	"backup": func(s *Server, ctx context.Context, raw json.RawMessage) (any, *Error) {
 		o, e := decodeParams[node.BackupOptions](raw)
-		if e == nil {
-			e = required("path", o.Path)
-		}
-		if e == nil {
-			e = required("passphrase", o.Passphrase)
-		}
+		e = requireAll(e, "path", o.Path, "passphrase", o.Passphrase)
 		if e != nil {
 			return nil, e
 		}
@@ -227,4 +195,13 @@ func (c *Client) Search(ctx context.Context, q node.SearchQuery) ([]node.Message
 func (c *Client) Backup(ctx context.Context, o node.BackupOptions) (node.BackupInfo, error) {
 	var info node.BackupInfo
 	return info, c.Call(ctx, "backup", o, &info)
+}
+
+// requireAll is required for each name/value pair, after e (the params'
+// decoding): the first error wins.
+func requireAll(e *Error, nameValues ...string) *Error {
+	for i := 0; e == nil && i+1 < len(nameValues); i += 2 {
+		e = required(nameValues[i], nameValues[i+1])
+	}
+	return e
 }
